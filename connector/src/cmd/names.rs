@@ -1,0 +1,10 @@
+//! `twinloom names` (lands with its issue).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`twinloom names` is not available in this build yet")
+}

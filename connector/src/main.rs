@@ -1,0 +1,47 @@
+//! The `twinloom` command-line program: a thin layer over the library crates.
+//! Each subcommand lives in its own module under `cmd/` with an `Args` type and a `run` function.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Twinloom: a live digital twin of a car plant as an OpenUSD stage.
+#[derive(Parser)]
+#[command(name = "twinloom", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo: write a sample plant stage with embedded defaults.
+    Demo(cmd::demo::Args),
+    /// Make names valid USD identifiers exactly as NVIDIA's usd-exchange does.
+    Names(cmd::names::Args),
+    /// Body-in-white studies: mesh distance, robot reach, collision.
+    #[command(subcommand)]
+    Analyze(cmd::analyze::Command),
+    /// Assembly line balancing (SALBP-1 / SALBP-2), exact.
+    Balance(cmd::balance::Args),
+    /// Line flow simulation and what-if scenarios.
+    Flow(cmd::flow::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Names(a) => cmd::names::run(a),
+        Command::Analyze(c) => cmd::analyze::run(c),
+        Command::Balance(a) => cmd::balance::run(a),
+        Command::Flow(a) => cmd::flow::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("twinloom: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

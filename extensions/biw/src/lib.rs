@@ -1,0 +1,1 @@
+//! twinloom-biw (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! twinloom-flow (placeholder until its issue lands).

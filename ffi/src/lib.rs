@@ -1,0 +1,1 @@
+//! twinloom-usd (bridge lands next).

@@ -1,0 +1,1 @@
+//! twinloom-simulator (placeholder until its issue lands).

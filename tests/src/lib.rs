@@ -1,0 +1,93 @@
+//! Test kit shared by every crate's tests: where the repo and its Python venv are,
+//! free loopback ports, and a guard that kills a child process when a test ends.
+//!
+//! The venv (`.venv`, Python 3.11 with usd-core, omniverse-asset-validator, …) is made by
+//! `ci/python-env`, which `ci/test` runs first. Tests that need it fail with a message saying so.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+/// The workspace root (the folder holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The Python interpreter of the test venv; panics with instructions when it is missing.
+pub fn python() -> PathBuf {
+    let py = workspace_root().join(".venv/bin/python");
+    assert!(py.exists(), "{} is missing: run ci/python-env (ci/test does) first", py.display());
+    py
+}
+
+/// A program installed in the test venv's bin/ (e.g. `omni_asset_validate`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = workspace_root().join(".venv/bin").join(name);
+    assert!(p.exists(), "{} is missing: run ci/python-env (ci/test does) first", p.display());
+    p
+}
+
+/// Runs a Python snippet in the venv with the given arguments (`sys.argv[1:]`).
+/// Panics, showing stdout and stderr, when it exits non-zero; returns stdout.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("start python");
+    check_output("python", &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Panics with the program's output when it did not exit 0.
+pub fn check_output(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs NVIDIA's `omni_asset_validate` on a file and panics with its report unless it exits 0.
+pub fn omni_asset_validate(file: &Path) {
+    let out = Command::new(venv_bin("omni_asset_validate")).arg(file).output().expect("start omni_asset_validate");
+    check_output(&format!("omni_asset_validate {}", file.display()), &out);
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+}
+
+/// Kills and reaps the child when dropped, so a failing test leaves no server behind.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh temporary folder under target/ that is removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = workspace_root()
+            .join("target/test-tmp")
+            .join(format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,1 @@
+//! twinloom-usd-names (placeholder until its issue lands).

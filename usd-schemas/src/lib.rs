@@ -1,0 +1,1 @@
+//! twinloom-usd-schemas (placeholder until its issue lands).
