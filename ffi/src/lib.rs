@@ -1,1 +1,67 @@
-//! twinloom-usd (bridge lands next).
+//! twinloom-usd: the only code in Twinloom that touches OpenUSD.
+//!
+//! A small C++ shim over Sdf (cpp/shim.cc) behind a cxx bridge, and a safe Rust API on top:
+//! - [`Layer`]: create/open/save/export `.usda`/`.usdc` layers, layer metadata, prims, attributes of the
+//!   value types a plant needs, relationships, defaults and time samples, reading specs back, removing specs;
+//! - [`LayerWriter`] + [`Tick`]: the hot path — attributes interned once into handles, a whole tick of typed
+//!   values applied in one FFI call inside one SdfChangeBlock.
+//!
+//! OpenUSD's diagnostics come back as [`UsdError`] values carrying OpenUSD's text; nothing aborts.
+//! The OpenUSD plugins (file formats, asset resolver) are registered by [`init`], which every constructor
+//! calls, so no `PXR_PLUGINPATH_NAME` is needed; binaries find the libraries through their rpath.
+
+mod bridge;
+mod error;
+mod layer;
+mod value;
+mod writer;
+
+pub use error::{Result, UsdError};
+pub use layer::{AttributeDef, AttributeSpec, Layer, PrimSpec, Specifier, UpAxis, Variability};
+pub use value::{Value, ValueType};
+pub use writer::{AttrHandle, Column, LayerWriter, Tick};
+
+use std::sync::OnceLock;
+
+/// The plugin folders found at build time (OpenUSD's Sdf and Ar plugins and our metadata plugin).
+pub const PLUGIN_PATHS: &str = env!("TWINLOOM_USD_PLUGIN_PATHS");
+
+/// Registers OpenUSD's plugins once per process. Extra plugin folders (e.g. codeless schemas) can be
+/// given with [`register_plugins`]. Called by every `Layer` constructor.
+pub fn init() -> Result<()> {
+    static INIT: OnceLock<Result<()>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let paths: Vec<String> = PLUGIN_PATHS.split(';').filter(|p| !p.is_empty()).map(String::from).collect();
+        for p in &paths {
+            if !std::path::Path::new(p).join("plugInfo.json").is_file() {
+                return Err(UsdError::Io(format!(
+                    "OpenUSD plugin folder {p} (found at build time) has no plugInfo.json: rebuild twinloom-usd"
+                )));
+            }
+        }
+        keep_libpython_linked();
+        bridge::ffi::register_plugins(&paths).map_err(UsdError::from)
+    })
+    .clone()
+}
+
+/// Registers additional OpenUSD plugin folders (each holding a `plugInfo.json`), e.g. codeless schemas.
+pub fn register_plugins<P: AsRef<std::path::Path>>(folders: &[P]) -> Result<()> {
+    init()?;
+    let paths: Vec<String> = folders.iter().map(|p| p.as_ref().display().to_string()).collect();
+    Ok(bridge::ffi::register_plugins(&paths)?)
+}
+
+/// OpenUSD's Python support library (linked by Sdf) uses libpython without naming it; one call into
+/// libpython makes the linker keep it under `--as-needed`. Python is never initialised by Twinloom.
+#[cfg(twinloom_usd_python)]
+fn keep_libpython_linked() {
+    extern "C" {
+        fn Py_IsInitialized() -> std::os::raw::c_int;
+    }
+    // SAFETY: Py_IsInitialized takes no arguments and may be called at any time.
+    let _ = unsafe { Py_IsInitialized() };
+}
+
+#[cfg(not(twinloom_usd_python))]
+fn keep_libpython_linked() {}
