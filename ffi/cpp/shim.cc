@@ -315,11 +315,8 @@ std::unique_ptr<Layer> layer_create_new(rust::Str path) {
 std::unique_ptr<Layer> layer_create_anonymous(rust::Str tag, rust::Str format) {
     std::string f = S(format);
     return Guarded("create anonymous layer", [&] {
-        SdfFileFormatConstPtr fmt;
-        if (!f.empty()) {
-            fmt = SdfFileFormat::FindById(TfToken(f));
-            if (!fmt) Fail("type", "unknown layer file format '" + f + "'");
-        }
+        SdfFileFormatConstPtr fmt = SdfFileFormat::FindById(TfToken(f.empty() ? "usda" : f));
+        if (!fmt) Fail("type", "unknown layer file format '" + f + "'");
         SdfLayerRefPtr layer = SdfLayer::CreateAnonymous(S(tag), fmt);
         if (!layer) Fail("usd", "cannot create an anonymous layer");
         return std::make_unique<Layer>(layer);
