@@ -1,0 +1,174 @@
+//! The schemas' names as constants: type names, property names and allowed token values.
+
+/// Schema type names (`def TwinloomRobot "R1"`, `apiSchemas = ["TwinloomSignalBindingAPI:…"]`).
+pub mod schema {
+    /// Abstract base of every equipment type (an `Xform`).
+    pub const EQUIPMENT_BASE: &str = "TwinloomEquipmentBase";
+    pub const SITE: &str = "TwinloomSite";
+    pub const AREA: &str = "TwinloomArea";
+    pub const LINE: &str = "TwinloomLine";
+    pub const STATION: &str = "TwinloomStation";
+    pub const EQUIPMENT: &str = "TwinloomEquipment";
+    pub const ROBOT: &str = "TwinloomRobot";
+    pub const CONVEYOR: &str = "TwinloomConveyor";
+    pub const BUFFER: &str = "TwinloomBuffer";
+    pub const PAINT_BOOTH: &str = "TwinloomPaintBooth";
+    pub const OVEN_ZONE: &str = "TwinloomOvenZone";
+    pub const SENSOR: &str = "TwinloomSensor";
+    /// Multiple-apply API schema: where a live value comes from (see [`crate::signal`]).
+    pub const SIGNAL_BINDING_API: &str = "TwinloomSignalBindingAPI";
+}
+
+/// Property names of the typed schemas (all in the `twinloom:` namespace).
+pub mod attr {
+    // Every equipment type.
+    pub const ISA95_LEVEL: &str = "twinloom:isa95Level";
+    pub const EQUIPMENT_ID: &str = "twinloom:equipmentId";
+    pub const MANUFACTURER: &str = "twinloom:manufacturer";
+    pub const MODEL: &str = "twinloom:model";
+    // Site, area.
+    pub const TIME_ZONE: &str = "twinloom:timeZone";
+    pub const SHOP: &str = "twinloom:shop";
+    // Line, station.
+    pub const TAKT_TIME: &str = "twinloom:taktTime";
+    pub const THROUGHPUT: &str = "twinloom:throughput";
+    pub const CYCLE_TIME: &str = "twinloom:cycleTime";
+    pub const STATE: &str = "twinloom:state";
+    pub const CURRENT_ORDER: &str = "twinloom:currentOrder";
+    pub const CURRENT_VIN: &str = "twinloom:currentVin";
+    // Robot: OPW kinematics (lengths in stage units, angles in degrees).
+    pub const OPW_A1: &str = "twinloom:opw:a1";
+    pub const OPW_A2: &str = "twinloom:opw:a2";
+    pub const OPW_B: &str = "twinloom:opw:b";
+    pub const OPW_C1: &str = "twinloom:opw:c1";
+    pub const OPW_C2: &str = "twinloom:opw:c2";
+    pub const OPW_C3: &str = "twinloom:opw:c3";
+    pub const OPW_C4: &str = "twinloom:opw:c4";
+    pub const OPW_OFFSETS: &str = "twinloom:opw:offsets";
+    pub const OPW_SIGN_CORRECTIONS: &str = "twinloom:opw:signCorrections";
+    pub const JOINT_LOWER_LIMITS: &str = "twinloom:joints:lowerLimits";
+    pub const JOINT_UPPER_LIMITS: &str = "twinloom:joints:upperLimits";
+    pub const BASE_FRAME: &str = "twinloom:baseFrame";
+    pub const TOOL_FRAME: &str = "twinloom:toolFrame";
+    pub const JOINT_POSITIONS: &str = "twinloom:joints:positions";
+    pub const JOINT_VELOCITIES: &str = "twinloom:joints:velocities";
+    pub const PROGRAM: &str = "twinloom:program";
+    // Conveyor, buffer.
+    pub const SPEED: &str = "twinloom:speed";
+    pub const LENGTH: &str = "twinloom:length";
+    pub const CAPACITY: &str = "twinloom:capacity";
+    pub const OCCUPANCY: &str = "twinloom:occupancy";
+    // Paint booth, oven zone.
+    pub const TEMPERATURE_SETPOINT: &str = "twinloom:temperatureSetpoint";
+    pub const TEMPERATURE: &str = "twinloom:temperature";
+    pub const HUMIDITY_SETPOINT: &str = "twinloom:humiditySetpoint";
+    pub const HUMIDITY: &str = "twinloom:humidity";
+    pub const DOWNDRAFT_VELOCITY: &str = "twinloom:downdraftVelocity";
+    pub const POWER: &str = "twinloom:power";
+    pub const ENERGY: &str = "twinloom:energy";
+    pub const ZONE_INDEX: &str = "twinloom:zoneIndex";
+    pub const DWELL_TIME: &str = "twinloom:dwellTime";
+    // Sensor.
+    pub const QUANTITY: &str = "twinloom:quantity";
+    pub const VALUE: &str = "twinloom:value";
+    pub const UNIT: &str = "twinloom:unit";
+    pub const RANGE_MIN: &str = "twinloom:rangeMin";
+    pub const RANGE_MAX: &str = "twinloom:rangeMax";
+}
+
+/// Allowed token values, one module per token attribute.
+pub mod value {
+    /// `twinloom:isa95Level` (ISA-95 / IEC 62264 role-based equipment hierarchy).
+    pub mod isa95_level {
+        pub const ENTERPRISE: &str = "enterprise";
+        pub const SITE: &str = "site";
+        pub const AREA: &str = "area";
+        pub const WORK_CENTER: &str = "workCenter";
+        pub const WORK_UNIT: &str = "workUnit";
+        pub const EQUIPMENT_MODULE: &str = "equipmentModule";
+        pub const CONTROL_MODULE: &str = "controlModule";
+        pub const ALL: &[&str] = &[ENTERPRISE, SITE, AREA, WORK_CENTER, WORK_UNIT, EQUIPMENT_MODULE, CONTROL_MODULE];
+    }
+
+    /// `twinloom:shop` of an area.
+    pub mod shop {
+        pub const ALL: &[&str] = &["press", "bodyInWhite", "paint", "assembly", "powertrain", "logistics", "other"];
+    }
+
+    /// `twinloom:state` of a station.
+    pub mod station_state {
+        pub const UNKNOWN: &str = "unknown";
+        pub const OFF: &str = "off";
+        pub const IDLE: &str = "idle";
+        pub const WORKING: &str = "working";
+        pub const BLOCKED: &str = "blocked";
+        pub const STARVED: &str = "starved";
+        pub const FAULT: &str = "fault";
+        pub const MAINTENANCE: &str = "maintenance";
+        pub const SETUP: &str = "setup";
+        pub const ALL: &[&str] = &[UNKNOWN, OFF, IDLE, WORKING, BLOCKED, STARVED, FAULT, MAINTENANCE, SETUP];
+    }
+
+    /// `twinloom:state` of generic equipment.
+    pub mod equipment_state {
+        pub const ALL: &[&str] = &["unknown", "off", "idle", "running", "fault", "maintenance"];
+    }
+
+    /// `twinloom:state` of a robot controller.
+    pub mod robot_state {
+        pub const ALL: &[&str] = &["unknown", "off", "idle", "running", "fault", "emergencyStop", "manual"];
+    }
+
+    /// `twinloom:state` of a conveyor.
+    pub mod conveyor_state {
+        pub const ALL: &[&str] = &["unknown", "off", "stopped", "running", "fault"];
+    }
+
+    /// `twinloom:state` of a paint booth.
+    pub mod paint_booth_state {
+        pub const ALL: &[&str] = &["unknown", "off", "idle", "painting", "fault", "cleaning"];
+    }
+
+    /// `twinloom:quantity` of a sensor.
+    pub mod quantity {
+        pub const ALL: &[&str] = &[
+            "temperature",
+            "pressure",
+            "humidity",
+            "flow",
+            "vibration",
+            "current",
+            "voltage",
+            "power",
+            "torque",
+            "force",
+            "distance",
+            "speed",
+            "presence",
+            "count",
+            "other",
+        ];
+    }
+
+    /// `sourceKind` of a signal binding.
+    pub mod source_kind {
+        pub const UNKNOWN: &str = "unknown";
+        pub const OPCUA: &str = "opcua";
+        pub const MODBUS: &str = "modbus";
+        pub const MQTT: &str = "mqtt";
+        pub const SPARKPLUG: &str = "sparkplug";
+        pub const MES: &str = "mes";
+        pub const REPLAY: &str = "replay";
+        pub const SIMULATOR: &str = "simulator";
+        pub const MANUAL: &str = "manual";
+        pub const ALL: &[&str] = &[UNKNOWN, OPCUA, MODBUS, MQTT, SPARKPLUG, MES, REPLAY, SIMULATOR, MANUAL];
+    }
+
+    /// `quality` of a signal binding (OPC UA status classes).
+    pub mod quality {
+        pub const GOOD: &str = "good";
+        pub const UNCERTAIN: &str = "uncertain";
+        pub const BAD: &str = "bad";
+        pub const ALL: &[&str] = &[GOOD, UNCERTAIN, BAD];
+    }
+}
