@@ -9,14 +9,21 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "twinloom", version, about)]
 struct Cli {
+    /// Log as JSON lines (for log shippers) instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the demo: write a sample plant stage with embedded defaults.
+    /// Run the demo: the sample plant simulator and the connector with embedded defaults.
     Demo(cmd::demo::Args),
+    /// Run the connector service with a configuration file.
+    Run(cmd::run::Args),
+    /// Check a configuration file and print every problem with file:line:col.
+    Check(cmd::check::Args),
     /// Make names valid USD identifiers exactly as NVIDIA's usd-exchange does.
     Names(cmd::names::Args),
     /// Body-in-white studies: mesh distance, robot reach, collision.
@@ -30,8 +37,11 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    cmd::init_logging(cli.log_json);
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Check(a) => cmd::check::run(a),
         Command::Names(a) => cmd::names::run(a),
         Command::Analyze(c) => cmd::analyze::run(c),
         Command::Balance(a) => cmd::balance::run(a),

@@ -1,10 +1,90 @@
-//! `twinloom demo` (lands with its issue).
+//! `twinloom demo`: starts the sample plant simulator (OPC UA on 127.0.0.1) and the connector with
+//! embedded defaults, writes the live stage to DIR, serves the live stream on ADDR, and prints a summary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use twinloom_connector::config::Config;
+use twinloom_simulator::{SimConfig, Simulator};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`twinloom demo` is not available in this build yet")
+#[derive(clap::Args)]
+pub struct Args {
+    /// Stop after this many seconds, with everything saved (default: run until Ctrl-C).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Folder for plant.usda and its layers.
+    #[arg(long, default_value = "twinloom-demo")]
+    out: PathBuf,
+    /// Address of the live stream and ops endpoints.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    listen: String,
+    /// Number of plant signals the simulator serves (2,000 by default, up to 1,000,000).
+    #[arg(long, default_value_t = 2000)]
+    signals: usize,
+    /// Simulator seed: the same seed gives the same plant behaviour.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulator updates per second.
+    #[arg(long, default_value_t = 10.0)]
+    update_hz: f64,
+}
+
+/// The demo's configuration: every area of the simulated plant mirrored into its own live layer.
+fn demo_config(endpoint: &str, listen: &str, ns: u16) -> String {
+    let mut text = format!(
+        r#"# Written by `twinloom demo`: run the same connector against the simulator with `twinloom run --config …`.
+[stage]
+dir = "."
+root = "Plant"
+capability_level = 1
+tick_ms = 50
+save_interval_s = 5
+
+[stream]
+listen = "{listen}"
+
+[[sources]]
+name = "plant-sim"
+kind = "opcua"
+endpoint = "{endpoint}"
+publishing_interval_ms = 20
+queue_size = 4
+"#
+    );
+    for (area, shop) in [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")] {
+        text.push_str(&format!(
+            "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"
+        ));
+    }
+    text
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let out = args.out.canonicalize().with_context(|| format!("resolve {}", args.out.display()))?;
+    let rt = super::runtime()?;
+    let summary = rt.block_on(async {
+        let sim = Simulator::start(SimConfig { port: 0, signals: args.signals, seed: args.seed, update_hz: args.update_hz, ..SimConfig::default() })
+            .await
+            .context("starting the plant simulator")?;
+        println!("twinloom demo: plant simulator serving {} signals at {}", sim.signals().len(), sim.endpoint_url());
+        let config_path = out.join("twinloom-demo.toml");
+        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index());
+        std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
+        let cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
+        let summary = twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |s| {
+            println!("twinloom demo: stage {} is live", s.stage.display());
+            println!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
+            if args.seconds.is_none() {
+                println!("twinloom demo: press Ctrl-C to stop");
+            }
+        })
+        .await
+        .context("running the connector")?;
+        sim.shutdown().await;
+        anyhow::Ok(summary)
+    })?;
+    super::print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,72 @@
 
 pub mod analyze;
 pub mod balance;
+pub mod check;
 pub mod demo;
 pub mod flow;
 pub mod names;
+pub mod run;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Logs to stderr: human-readable by default, JSON lines with `--log-json`; `RUST_LOG` filters.
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// A runtime for the service: two workers leave the other cores to the USD writer threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// Resolves on SIGINT or SIGTERM, or after `seconds` if given.
+pub fn shutdown_signal(seconds: Option<f64>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let timer = async {
+            match seconds {
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT"),
+            _ = term => tracing::info!("SIGTERM"),
+            _ = timer => {},
+        }
+    }
+}
+
+/// Prints what a run did.
+pub fn print_summary(s: &twinloom_connector::service::RunSummary) {
+    println!("twinloom: {} signals bound in {} shops ({})", s.signals_bound, s.shops.len(), s.shops.join(", "));
+    println!(
+        "twinloom: {} samples in {:.1} s ({:.0} samples/s), {} rejected, {} deltas published",
+        s.samples_in,
+        s.seconds,
+        s.samples_in as f64 / s.seconds.max(1e-9),
+        s.samples_rejected,
+        s.deltas
+    );
+    for f in &s.files {
+        println!("twinloom: wrote {}", f.display());
+    }
+}

@@ -1,0 +1,35 @@
+//! `twinloom run --config FILE`: the connector service, until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use twinloom_connector::config::Config;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (TOML, see docs/configuration.md).
+    #[arg(long)]
+    config: PathBuf,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    seconds: Option<f64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("{}: {} configuration problem(s)", args.config.display(), e.problems.len());
+        }
+    };
+    let rt = super::runtime()?;
+    let summary = rt
+        .block_on(twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |_| {}))
+        .with_context(|| format!("running {}", args.config.display()))?;
+    super::print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
+}

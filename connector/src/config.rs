@@ -1,0 +1,443 @@
+//! The service configuration (TOML): stage output, live stream, sources and bindings. Loading checks
+//! everything it can and reports every problem with `file:line:col` and what is wrong.
+//! The format is documented in docs/configuration.md.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+use twinloom_usd::ValueType;
+
+use crate::binding::BINDABLE_TYPES;
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn default_dir() -> PathBuf {
+    PathBuf::from("twinloom-out")
+}
+fn default_root() -> String {
+    "Plant".into()
+}
+fn default_tick_ms() -> u64 {
+    50
+}
+fn default_save_s() -> f64 {
+    10.0
+}
+fn default_listen() -> String {
+    "127.0.0.1:8765".into()
+}
+fn default_ring() -> usize {
+    20_000
+}
+fn default_client_buffer() -> usize {
+    4_096
+}
+fn default_level() -> Spanned<i64> {
+    Spanned::new(0..0, 1)
+}
+fn one() -> f64 {
+    1.0
+}
+fn default_depth() -> u32 {
+    16
+}
+fn default_publishing_ms() -> u64 {
+    50
+}
+fn default_queue() -> u32 {
+    10
+}
+fn default_security() -> Spanned<String> {
+    Spanned::new(0..0, "none".into())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Folder the stage is written to (relative to the config file's folder).
+    #[serde(default = "default_dir")]
+    pub dir: PathBuf,
+    /// Name of the root prim (defaultPrim).
+    #[serde(default = "default_root")]
+    pub root: String,
+    /// Digital-twin capability level, 0 (model) to 5 (autonomous).
+    #[serde(default = "default_level")]
+    pub capability_level: Spanned<i64>,
+    /// A layout layer to compose under the live layers (relative to `dir`).
+    #[serde(default)]
+    pub layout: Option<String>,
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    #[serde(default = "default_save_s")]
+    pub save_interval_s: f64,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        StageConfig {
+            dir: default_dir(),
+            root: default_root(),
+            capability_level: Spanned::new(0..0, 1),
+            layout: None,
+            tick_ms: default_tick_ms(),
+            save_interval_s: default_save_s(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Deltas kept for resuming clients.
+    #[serde(default = "default_ring")]
+    pub ring: usize,
+    /// Messages a client may fall behind before it is resynced.
+    #[serde(default = "default_client_buffer")]
+    pub client_buffer: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig { listen: default_listen(), ring: default_ring(), client_buffer: default_client_buffer() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub endpoint: Spanned<String>,
+    #[serde(default = "default_security")]
+    pub security: Spanned<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+    #[serde(default)]
+    pub trust_server_certs: bool,
+    #[serde(default)]
+    pub sampling_interval_ms: u64,
+    #[serde(default = "default_publishing_ms")]
+    pub publishing_interval_ms: u64,
+    #[serde(default)]
+    pub deadband: Option<f64>,
+    #[serde(default = "default_queue")]
+    pub queue_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConfig {
+    pub source: Spanned<String>,
+    pub node: Spanned<String>,
+    pub shop: Spanned<String>,
+    pub prim: Spanned<String>,
+    pub attr: Spanned<String>,
+    #[serde(rename = "type")]
+    pub value_type: Spanned<String>,
+    #[serde(default = "one")]
+    pub scale: f64,
+    #[serde(default)]
+    pub offset: f64,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoBindingConfig {
+    pub source: Spanned<String>,
+    /// Browse root.
+    pub node: Spanned<String>,
+    pub shop: Spanned<String>,
+    /// Prim the browsed subtree is mirrored under.
+    pub prim: Spanned<String>,
+    #[serde(default = "default_depth")]
+    pub max_depth: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub stage: StageConfig,
+    #[serde(default)]
+    pub stream: StreamConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub bindings: Vec<BindingConfig>,
+    #[serde(default)]
+    pub auto_bindings: Vec<AutoBindingConfig>,
+    /// The file it came from (for messages and relative paths).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// `line:col` (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// Whether `s` is an absolute USD prim path made of identifiers (`/A/B_1`).
+pub fn is_prim_path(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('/') else { return false };
+    !rest.is_empty() && rest.split('/').all(is_identifier)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+/// Whether `s` is a valid (possibly namespaced) USD property name.
+pub fn is_property_name(s: &str) -> bool {
+    !s.is_empty() && s.split(':').all(is_identifier)
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![ConfigProblem { file: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") }],
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigError {
+                problems: vec![ConfigProblem { file: path.to_path_buf(), line, col, message: e.message().trim().to_string() }],
+            }
+        })?;
+        cfg.file = path.to_path_buf();
+        let problems = cfg.check(text);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The stage folder, resolved against the config file's folder.
+    pub fn stage_dir(&self) -> PathBuf {
+        if self.stage.dir.is_absolute() {
+            return self.stage.dir.clone();
+        }
+        self.file.parent().unwrap_or(Path::new(".")).join(&self.stage.dir)
+    }
+
+    fn check(&self, text: &str) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let mut at = |span: Range<usize>, message: String| {
+            let (line, col) = line_col(text, span.start);
+            out.push(ConfigProblem { file: self.file.clone(), line, col, message });
+        };
+        let lvl = &self.stage.capability_level;
+        if !(0..=5).contains(lvl.get_ref()) {
+            at(lvl.span(), format!("capability_level must be 0 (model) to 5 (autonomous), not {}", lvl.get_ref()));
+        }
+        if !is_identifier(&self.stage.root) {
+            at(0..0, format!("stage.root {:?} is not a valid USD prim name", self.stage.root));
+        }
+        if self.stage.tick_ms == 0 || self.stage.tick_ms > 60_000 {
+            at(0..0, format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms));
+        }
+        if !(self.stage.save_interval_s > 0.0) {
+            at(0..0, "stage.save_interval_s must be positive".into());
+        }
+        if self.stream.listen.parse::<std::net::SocketAddr>().is_err() {
+            at(0..0, format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen));
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for s in &self.sources {
+            if names.contains(&s.name.get_ref().as_str()) {
+                at(s.name.span(), format!("source {:?} is defined twice", s.name.get_ref()));
+            }
+            names.push(s.name.get_ref());
+            if s.kind.get_ref() != "opcua" {
+                at(s.kind.span(), format!("source kind {:?} is not supported (supported: \"opcua\")", s.kind.get_ref()));
+            }
+            if !s.endpoint.get_ref().starts_with("opc.tcp://") {
+                at(s.endpoint.span(), format!("endpoint {:?} must start with opc.tcp://", s.endpoint.get_ref()));
+            }
+            if !["none", "sign", "sign-and-encrypt"].contains(&s.security.get_ref().as_str()) {
+                at(s.security.span(), format!("security {:?} must be \"none\", \"sign\" or \"sign-and-encrypt\"", s.security.get_ref()));
+            }
+            if s.user.is_some() != s.password.is_some() {
+                at(s.name.span(), format!("source {:?}: user and password go together", s.name.get_ref()));
+            }
+            if s.certificate.is_some() != s.private_key.is_some() {
+                at(s.name.span(), format!("source {:?}: certificate and private_key go together", s.name.get_ref()));
+            }
+            if s.queue_size == 0 {
+                at(s.name.span(), format!("source {:?}: queue_size must be at least 1", s.name.get_ref()));
+            }
+        }
+        let known = |n: &Spanned<String>| names.contains(&n.get_ref().as_str());
+        let mut targets: Vec<(String, Range<usize>)> = Vec::new();
+        for b in &self.bindings {
+            if !known(&b.source) {
+                at(b.source.span(), format!("unknown source {:?} (defined: {})", b.source.get_ref(), names.join(", ")));
+            }
+            if !is_identifier(b.shop.get_ref()) {
+                at(b.shop.span(), format!("shop {:?} must be a plain name like \"biw\"", b.shop.get_ref()));
+            }
+            if !is_prim_path(b.prim.get_ref()) {
+                at(b.prim.span(), format!("prim {:?} is not an absolute USD prim path (like /Plant/BIW/Station01)", b.prim.get_ref()));
+            } else if !b.prim.get_ref().starts_with(&format!("/{}", self.stage.root)) {
+                at(b.prim.span(), format!("prim {:?} is outside the stage's root /{}", b.prim.get_ref(), self.stage.root));
+            }
+            if !is_property_name(b.attr.get_ref()) {
+                at(b.attr.span(), format!("attr {:?} is not a valid USD property name", b.attr.get_ref()));
+            }
+            match ValueType::from_sdf_name(b.value_type.get_ref()) {
+                Some(t) if BINDABLE_TYPES.contains(&t) => {}
+                _ => at(
+                    b.value_type.span(),
+                    format!(
+                        "type {:?} cannot be bound (use one of: {})",
+                        b.value_type.get_ref(),
+                        BINDABLE_TYPES.iter().map(|t| t.sdf_name()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+            if !b.scale.is_finite() || !b.offset.is_finite() {
+                at(b.node.span(), "scale and offset must be finite numbers".into());
+            }
+            let target = format!("{}.{}", b.prim.get_ref(), b.attr.get_ref());
+            if let Some((_, first)) = targets.iter().find(|(t, _)| *t == target) {
+                let (l, c) = line_col(text, first.start);
+                at(b.attr.span(), format!("{target} is already bound at line {l}:{c}"));
+            } else {
+                targets.push((target, b.attr.span()));
+            }
+        }
+        for a in &self.auto_bindings {
+            if !known(&a.source) {
+                at(a.source.span(), format!("unknown source {:?} (defined: {})", a.source.get_ref(), names.join(", ")));
+            }
+            if !is_identifier(a.shop.get_ref()) {
+                at(a.shop.span(), format!("shop {:?} must be a plain name like \"biw\"", a.shop.get_ref()));
+            }
+            if !is_prim_path(a.prim.get_ref()) {
+                at(a.prim.span(), format!("prim {:?} is not an absolute USD prim path", a.prim.get_ref()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[stage]
+dir = "out"
+capability_level = 1
+
+[[sources]]
+name = "plc"
+kind = "opcua"
+endpoint = "opc.tcp://127.0.0.1:4840"
+
+[[bindings]]
+source = "plc"
+node = "ns=2;s=Plant/BIW/Station01/R01/J1"
+shop = "biw"
+prim = "/Plant/BIW/Station01/R01"
+attr = "j1"
+type = "double"
+unit = "deg"
+"#;
+
+    #[test]
+    fn a_good_config_loads() {
+        let c = Config::parse(GOOD, Path::new("plant.toml")).unwrap();
+        assert_eq!(c.bindings.len(), 1);
+        assert_eq!(c.stage_dir(), PathBuf::from("out"));
+        assert_eq!(c.stage.tick_ms, 50);
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_with_its_position() {
+        let bad = GOOD
+            .replace("capability_level = 1", "capability_level = 9")
+            .replace("source = \"plc\"", "source = \"plx\"")
+            .replace("type = \"double\"", "type = \"matrix4d\"")
+            .replace("prim = \"/Plant/BIW/Station01/R01\"", "prim = \"Plant/has space\"");
+        let e = Config::parse(&bad, Path::new("plant.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].starts_with("plant.toml:4:20: capability_level must be 0"), "{}", lines[0]);
+        assert!(lines[1].starts_with("plant.toml:12:10: unknown source \"plx\""), "{}", lines[1]);
+        assert!(lines[2].starts_with("plant.toml:15:8: prim \"Plant/has space\" is not"), "{}", lines[2]);
+        assert!(lines[3].starts_with("plant.toml:17:8: type \"matrix4d\" cannot be bound"), "{}", lines[3]);
+    }
+
+    #[test]
+    fn syntax_and_unknown_keys_name_their_position() {
+        let e = Config::parse("[stage]\ndir = \n", Path::new("x.toml")).unwrap_err();
+        assert_eq!((e.problems[0].line, e.problems[0].col), (2, 7), "{e}");
+        let e = Config::parse("[stage]\ncolour = 1\n", Path::new("x.toml")).unwrap_err();
+        assert_eq!(e.problems[0].line, 2, "{e}");
+        assert!(e.problems[0].message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn names_and_paths() {
+        assert!(is_prim_path("/Plant/BIW_1"));
+        assert!(!is_prim_path("/Plant/1BIW"));
+        assert!(!is_prim_path("/"));
+        assert!(is_property_name("xformOp:rotateZ"));
+        assert!(!is_property_name("a::b"));
+    }
+}

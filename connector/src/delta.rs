@@ -1,0 +1,145 @@
+//! Deltas: what one tick changed in one shop's live layer, as Sdf-level edits that map 1:1 onto Sdf calls.
+//! The same values go to the USD writer (as a `twinloom_usd::Tick`) and to the live stream (as JSON,
+//! see docs/live-protocol.md).
+
+use serde::Serialize;
+use twinloom_usd::ValueType;
+
+/// A value in a delta, typed like the attribute it is written to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveValue {
+    Bool(bool),
+    Int(i32),
+    Int64(i64),
+    Float(f32),
+    Double(f64),
+    Float3([f32; 3]),
+    String(String),
+    Token(String),
+}
+
+impl LiveValue {
+    /// The USD value type this value is stored as.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            LiveValue::Bool(_) => ValueType::Bool,
+            LiveValue::Int(_) => ValueType::Int,
+            LiveValue::Int64(_) => ValueType::Int64,
+            LiveValue::Float(_) => ValueType::Float,
+            LiveValue::Double(_) => ValueType::Double,
+            LiveValue::Float3(_) => ValueType::Float3,
+            LiveValue::String(_) => ValueType::String,
+            LiveValue::Token(_) => ValueType::Token,
+        }
+    }
+
+    /// As a `twinloom_usd::Value` (for reading back and comparing).
+    pub fn to_usd(&self) -> twinloom_usd::Value {
+        use twinloom_usd::Value as V;
+        match self {
+            LiveValue::Bool(b) => V::Bool(*b),
+            LiveValue::Int(i) => V::Int(*i),
+            LiveValue::Int64(i) => V::Int64(*i),
+            LiveValue::Float(x) => V::Float(*x),
+            LiveValue::Double(x) => V::Double(*x),
+            LiveValue::Float3(v) => V::Float3(*v),
+            LiveValue::String(s) => V::String(s.clone()),
+            LiveValue::Token(s) => V::Token(s.clone()),
+        }
+    }
+}
+
+impl Serialize for LiveValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LiveValue::Bool(b) => s.serialize_bool(*b),
+            LiveValue::Int(i) => s.serialize_i32(*i),
+            LiveValue::Int64(i) => s.serialize_i64(*i),
+            LiveValue::Float(x) => s.serialize_f32(*x),
+            LiveValue::Double(x) => s.serialize_f64(*x),
+            LiveValue::Float3(v) => v.serialize(s),
+            LiveValue::String(t) | LiveValue::Token(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// One Sdf-level edit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Edit {
+    /// `SdfCreatePrimInLayer` + specifier + typeName + prepended apiSchemas.
+    DefinePrim {
+        path: String,
+        specifier: &'static str,
+        #[serde(rename = "typeName", skip_serializing_if = "String::is_empty")]
+        type_name: String,
+        #[serde(rename = "apiSchemas", skip_serializing_if = "Vec::is_empty")]
+        api_schemas: Vec<String>,
+    },
+    /// Set an attribute's default value (creating the attribute spec with `type` if missing).
+    Set {
+        path: String,
+        #[serde(rename = "type")]
+        value_type: &'static str,
+        value: LiveValue,
+        /// Source timestamp of the value, Unix epoch milliseconds, when the source gave one.
+        #[serde(rename = "sourceTimeMs", skip_serializing_if = "Option::is_none")]
+        source_time_ms: Option<f64>,
+    },
+    /// Add a time sample (`SdfLayer::SetTimeSample`).
+    Sample {
+        path: String,
+        #[serde(rename = "type")]
+        value_type: &'static str,
+        time: f64,
+        value: LiveValue,
+    },
+    /// Remove the spec at `path` (a prim or a property).
+    Remove { path: String },
+}
+
+/// A shop's delta for one tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    /// Global, strictly increasing sequence number across all shops.
+    pub seq: u64,
+    /// The shop (live layer) the edits apply to.
+    pub shop: String,
+    /// The live layer's path relative to the stage folder, e.g. `live/biw.usdc`.
+    pub layer: String,
+    /// Wall-clock time the tick closed, Unix epoch milliseconds.
+    #[serde(rename = "timeMs")]
+    pub time_ms: f64,
+    pub edits: Vec<Edit>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn epoch_ms(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_serialise_as_documented() {
+        let d = Delta {
+            seq: 7,
+            shop: "biw".into(),
+            layer: "live/biw.usdc".into(),
+            time_ms: 1.5,
+            edits: vec![
+                Edit::Set { path: "/Plant/BIW/R01.j1".into(), value_type: "double", value: LiveValue::Double(12.5), source_time_ms: Some(1.0) },
+                Edit::Set { path: "/Plant/BIW/R01.tcp".into(), value_type: "float3", value: LiveValue::Float3([1.0, 2.0, 3.0]), source_time_ms: None },
+                Edit::DefinePrim { path: "/Plant/X".into(), specifier: "over", type_name: String::new(), api_schemas: vec![] },
+                Edit::Remove { path: "/Plant/X".into() },
+            ],
+        };
+        let j = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            j,
+            r#"{"seq":7,"shop":"biw","layer":"live/biw.usdc","timeMs":1.5,"edits":[{"op":"set","path":"/Plant/BIW/R01.j1","type":"double","value":12.5,"sourceTimeMs":1.0},{"op":"set","path":"/Plant/BIW/R01.tcp","type":"float3","value":[1.0,2.0,3.0]},{"op":"define_prim","path":"/Plant/X","specifier":"over"},{"op":"remove","path":"/Plant/X"}]}"#
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The live hub: assigns the global sequence number to each published delta, keeps the most recent deltas
+//! in a ring for resuming clients, and fans them out to every connected client without ever blocking the
+//! publisher (a client that falls behind the bounded channel is told to resync).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::delta::Edit;
+
+/// A published delta: its sequence number, shop and the message text sent to clients.
+#[derive(Debug)]
+pub struct Published {
+    pub seq: u64,
+    pub shop: usize,
+    pub text: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    shop: &'a str,
+    layer: &'a str,
+    #[serde(rename = "timeMs")]
+    time_ms: f64,
+    edits: &'a [Edit],
+}
+
+struct Inner {
+    seq: u64,
+    ring: VecDeque<Arc<Published>>,
+}
+
+/// What a resuming client gets: the deltas after its sequence number, or the news that they are gone.
+pub enum Resume {
+    /// Deltas with `seq > since`, in order, and a receiver for everything after them.
+    Replay(Vec<Arc<Published>>, broadcast::Receiver<Arc<Published>>),
+    /// The ring no longer holds `since + 1`; the client must take a snapshot.
+    Gone { current: u64, oldest: u64, rx: broadcast::Receiver<Arc<Published>> },
+}
+
+pub struct Hub {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    tx: broadcast::Sender<Arc<Published>>,
+}
+
+impl Hub {
+    /// `ring` deltas are kept for resuming; each client may fall `client_buffer` messages behind.
+    pub fn new(ring: usize, client_buffer: usize) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(client_buffer.max(1));
+        Arc::new(Hub { inner: Mutex::new(Inner { seq: 0, ring: VecDeque::with_capacity(ring) }), capacity: ring.max(1), tx })
+    }
+
+    /// Starts sequence numbers after `seq` (the last sequence number of a previous run).
+    pub fn set_start_seq(&self, seq: u64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.ring.is_empty() {
+            g.seq = seq;
+        }
+    }
+
+    /// The last assigned sequence number.
+    pub fn current_seq(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).seq
+    }
+
+    /// Publishes one shop's edits; returns the assigned sequence number. Never blocks on clients.
+    pub fn publish(&self, shop: usize, shop_name: &str, layer: &str, time_ms: f64, edits: &[Edit]) -> u64 {
+        let body = serde_json::to_string(&Body { shop: shop_name, layer, time_ms, edits }).unwrap_or_else(|_| "{}".into());
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.seq += 1;
+        let seq = g.seq;
+        // `body` starts with '{': splice the envelope in front of its fields.
+        let text = format!(r#"{{"type":"delta","seq":{seq},{}"#, &body[1..]);
+        let p = Arc::new(Published { seq, shop, text });
+        if g.ring.len() == self.capacity {
+            g.ring.pop_front();
+        }
+        g.ring.push_back(p.clone());
+        // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
+        let _ = self.tx.send(p);
+        seq
+    }
+
+    /// A receiver of deltas published from now on, and the current sequence number.
+    pub fn subscribe(&self) -> (u64, broadcast::Receiver<Arc<Published>>) {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (g.seq, self.tx.subscribe())
+    }
+
+    /// Deltas after `since` from the ring plus a receiver for the rest, with no gap or duplicate.
+    pub fn resume(&self, since: u64) -> Resume {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = self.tx.subscribe();
+        if since >= g.seq {
+            return Resume::Replay(Vec::new(), rx);
+        }
+        let oldest = g.ring.front().map(|p| p.seq).unwrap_or(g.seq + 1);
+        if since + 1 < oldest {
+            return Resume::Gone { current: g.seq, oldest, rx };
+        }
+        Resume::Replay(g.ring.iter().filter(|p| p.seq > since).cloned().collect(), rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_replays_exactly_the_missing_deltas() {
+        let hub = Hub::new(3, 16);
+        for i in 0..5 {
+            hub.publish(0, "biw", "live/biw.usdc", i as f64, &[]);
+        }
+        assert_eq!(hub.current_seq(), 5);
+        match hub.resume(3) {
+            Resume::Replay(v, _) => assert_eq!(v.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![4, 5]),
+            Resume::Gone { .. } => panic!("3 is in the ring"),
+        }
+        match hub.resume(1) {
+            Resume::Gone { current, oldest, .. } => assert_eq!((current, oldest), (5, 3)),
+            Resume::Replay(..) => panic!("2 fell out of the ring"),
+        }
+        match hub.resume(2) {
+            Resume::Replay(v, mut rx) => {
+                assert_eq!(v.len(), 3);
+                hub.publish(0, "biw", "live/biw.usdc", 6.0, &[]);
+                assert_eq!(rx.try_recv().unwrap().seq, 6);
+            }
+            Resume::Gone { .. } => panic!("3 is the oldest kept"),
+        }
+        let text = &hub.resume(5).replay_text();
+        assert!(text.is_empty());
+    }
+
+    impl Resume {
+        fn replay_text(&self) -> Vec<String> {
+            match self {
+                Resume::Replay(v, _) => v.iter().map(|p| p.text.clone()).collect(),
+                Resume::Gone { .. } => vec![],
+            }
+        }
+    }
+
+    #[test]
+    fn messages_carry_the_envelope() {
+        let hub = Hub::new(4, 4);
+        hub.publish(1, "paint", "live/paint.usdc", 2.0, &[]);
+        let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
+        assert_eq!(v[0].text, r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
+    }
+}

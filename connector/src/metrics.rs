@@ -1,0 +1,194 @@
+//! Connector metrics: lock-free counters updated on the hot path and rendered in Prometheus text format
+//! for `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use crate::binding::Reject;
+use crate::source::SourceCounters;
+
+/// Histogram bucket bounds (seconds) for USD write time per tick and source-to-publish lag.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0];
+
+/// A fixed-bucket histogram of seconds.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; 13],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        let i = BUCKETS.iter().position(|&b| secs <= b).unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add((secs.max(0.0) * 1e9) as u64, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
+        }
+        cum += self.counts[BUCKETS.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cum}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_ns.load(Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cum}");
+    }
+}
+
+/// Per-shop writer counters.
+#[derive(Default)]
+pub struct ShopMetrics {
+    pub ticks: AtomicU64,
+    pub edits: AtomicU64,
+    pub usd_write_seconds: Histogram,
+    pub write_errors: AtomicU64,
+    pub saves: AtomicU64,
+    pub save_errors: AtomicU64,
+    /// Unix ms of the last tick the writer completed (0 = none yet).
+    pub last_tick_ms: AtomicU64,
+}
+
+/// Everything `/metrics` shows.
+#[derive(Default)]
+pub struct Metrics {
+    pub samples_in: AtomicU64,
+    pub samples_accepted: AtomicU64,
+    rejected: [AtomicU64; 5],
+    pub samples_bad_quality: AtomicU64,
+    pub deltas_out: AtomicU64,
+    /// Source timestamp → published delta, seconds.
+    pub lag_seconds: Histogram,
+    pub stream_clients: AtomicI64,
+    pub stream_messages: AtomicU64,
+    pub stream_resyncs: AtomicU64,
+    pub stream_client_errors: AtomicU64,
+    pub snapshots_served: AtomicU64,
+    pub config_errors: AtomicU64,
+    shops: Mutex<Vec<(String, Arc<ShopMetrics>)>>,
+    sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
+    gpu: Mutex<Option<crate::gpu::GpuProbe>>,
+}
+
+impl Metrics {
+    pub fn reject(&self, r: Reject) {
+        let i = Reject::ALL.iter().position(|&x| x == r).unwrap_or(0);
+        self.rejected[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn rejected(&self, r: Reject) -> u64 {
+        let i = Reject::ALL.iter().position(|&x| x == r).unwrap_or(0);
+        self.rejected[i].load(Relaxed)
+    }
+
+    pub fn add_shop(&self, name: &str) -> Arc<ShopMetrics> {
+        let m = Arc::new(ShopMetrics::default());
+        self.shops.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), m.clone()));
+        m
+    }
+
+    pub fn add_source(&self, name: &str, counters: Arc<SourceCounters>) {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), counters));
+    }
+
+    pub fn set_gpu_probe(&self, probe: crate::gpu::GpuProbe) {
+        *self.gpu.lock().unwrap_or_else(|e| e.into_inner()) = Some(probe);
+    }
+
+    pub fn sources(&self) -> Vec<(String, Arc<SourceCounters>)> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn shops(&self) -> Vec<(String, Arc<ShopMetrics>)> {
+        self.shops.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let counter = |o: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(&mut o, "twinloom_samples_in_total", "Samples received from all sources.", self.samples_in.load(Relaxed));
+        counter(&mut o, "twinloom_samples_accepted_total", "Samples converted and stored in the twin state.", self.samples_accepted.load(Relaxed));
+        let _ = writeln!(o, "# HELP twinloom_samples_rejected_total Samples refused, by reason.\n# TYPE twinloom_samples_rejected_total counter");
+        for r in Reject::ALL {
+            let _ = writeln!(o, "twinloom_samples_rejected_total{{reason=\"{}\"}} {}", r.as_str(), self.rejected(r));
+        }
+        counter(&mut o, "twinloom_samples_bad_quality_total", "Samples whose source quality was not good.", self.samples_bad_quality.load(Relaxed));
+        counter(&mut o, "twinloom_deltas_out_total", "Deltas published to the live stream.", self.deltas_out.load(Relaxed));
+        self.lag_seconds.render(&mut o, "twinloom_lag_seconds", "Source timestamp to delta publication.", "");
+        let _ = writeln!(o, "# HELP twinloom_stream_clients Connected live-stream clients.\n# TYPE twinloom_stream_clients gauge\ntwinloom_stream_clients {}", self.stream_clients.load(Relaxed));
+        counter(&mut o, "twinloom_stream_messages_total", "Messages sent to live-stream clients.", self.stream_messages.load(Relaxed));
+        counter(&mut o, "twinloom_stream_resyncs_total", "Resync messages sent to slow or late clients.", self.stream_resyncs.load(Relaxed));
+        counter(&mut o, "twinloom_stream_client_errors_total", "Malformed messages received from clients.", self.stream_client_errors.load(Relaxed));
+        counter(&mut o, "twinloom_snapshots_served_total", "Snapshots served.", self.snapshots_served.load(Relaxed));
+        counter(&mut o, "twinloom_config_errors_total", "Configuration entries rejected at start-up.", self.config_errors.load(Relaxed));
+
+        let shops = self.shops();
+        let series = |o: &mut String, name: &str, help: &str, kind: &str, f: &dyn Fn(&ShopMetrics) -> u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (shop, m) in &shops {
+                let _ = writeln!(o, "{name}{{shop=\"{shop}\"}} {}", f(m));
+            }
+        };
+        series(&mut o, "twinloom_ticks_total", "Ticks applied to the live layer.", "counter", &|m| m.ticks.load(Relaxed));
+        series(&mut o, "twinloom_edits_total", "Attribute edits applied.", "counter", &|m| m.edits.load(Relaxed));
+        series(&mut o, "twinloom_usd_write_errors_total", "Ticks OpenUSD refused.", "counter", &|m| m.write_errors.load(Relaxed));
+        series(&mut o, "twinloom_saves_total", "Live layer saves.", "counter", &|m| m.saves.load(Relaxed));
+        series(&mut o, "twinloom_save_errors_total", "Live layer saves that failed.", "counter", &|m| m.save_errors.load(Relaxed));
+        for (shop, m) in &shops {
+            m.usd_write_seconds.render(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", &format!("shop=\"{shop}\""));
+        }
+
+        let sources = self.sources();
+        let src = |o: &mut String, name: &str, help: &str, kind: &str, f: &dyn Fn(&SourceCounters) -> u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (s, c) in &sources {
+                let _ = writeln!(o, "{name}{{source=\"{s}\"}} {}", f(c));
+            }
+        };
+        src(&mut o, "twinloom_source_samples_total", "Samples delivered by the source.", "counter", &|c| c.samples_in());
+        src(&mut o, "twinloom_source_reconnects_total", "Reconnections of the source.", "counter", &|c| c.reconnects());
+        src(&mut o, "twinloom_source_connected", "1 while the source is connected.", "gauge", &|c| c.is_connected() as u64);
+        let _ = writeln!(o, "# HELP twinloom_source_errors_total Source errors by reason.\n# TYPE twinloom_source_errors_total counter");
+        for (s, c) in &sources {
+            for (reason, n) in c.errors_by_reason() {
+                let _ = writeln!(o, "twinloom_source_errors_total{{source=\"{s}\",reason=\"{}\"}} {n}", reason.as_str());
+            }
+        }
+        if let Some(gpu) = self.gpu.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            gpu.render(&mut o);
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.samples_in.fetch_add(5, Relaxed);
+        m.reject(Reject::NotFinite);
+        let shop = m.add_shop("biw");
+        shop.usd_write_seconds.observe(0.003);
+        shop.usd_write_seconds.observe(7.0);
+        let text = m.render();
+        assert!(text.contains("twinloom_samples_in_total 5\n"), "{text}");
+        assert!(text.contains("twinloom_samples_rejected_total{reason=\"not_finite\"} 1\n"));
+        assert!(text.contains("twinloom_usd_write_seconds_bucket{shop=\"biw\",le=\"0.005\"} 1\n"));
+        assert!(text.contains("twinloom_usd_write_seconds_bucket{shop=\"biw\",le=\"+Inf\"} 2\n"));
+        assert!(text.contains("twinloom_usd_write_seconds_count{shop=\"biw\"} 2\n"));
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTTP side: the live stream (`/v1/live`, WebSocket), snapshots (`/v1/snapshot?shop=…`) and the ops
+//! endpoints (`/healthz`, `/readyz`, `/metrics`). The protocol is documented in docs/live-protocol.md.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::delta::epoch_ms;
+use crate::hub::{Hub, Resume};
+use crate::metrics::Metrics;
+use crate::shop_writer::WriterClient;
+
+/// Version of the live protocol (docs/live-protocol.md).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the handlers share.
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    pub writers: Vec<WriterClient>,
+    /// The layer path of each shop, relative to the stage folder.
+    pub layers: Vec<String>,
+    /// The root layer's file name (e.g. `plant.usda`).
+    pub stage: String,
+    /// Identifies this run: sequence numbers restart with a new epoch.
+    pub epoch: u64,
+    /// A writer that has not ticked for this long makes /readyz fail.
+    pub ready_tick_age_ms: u64,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/live", get(live))
+        .route("/v1/snapshot", get(snapshot))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    let mut problems = Vec::new();
+    for (name, c) in s.metrics.sources() {
+        if !c.is_connected() {
+            problems.push(format!("source {name} is not connected"));
+        }
+    }
+    let now = epoch_ms(SystemTime::now()) as u64;
+    for (name, m) in s.metrics.shops() {
+        let last = m.last_tick_ms.load(Relaxed);
+        if last == 0 || now.saturating_sub(last) > s.ready_tick_age_ms {
+            problems.push(format!("writer {name} has not written for {} ms", now.saturating_sub(last)));
+        }
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; "))).into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct SnapshotQuery {
+    shop: Option<String>,
+}
+
+async fn snapshot(State(s): State<Arc<AppState>>, Query(q): Query<SnapshotQuery>) -> Response {
+    let names: Vec<&str> = s.writers.iter().map(|w| w.name.as_str()).collect();
+    let Some(shop) = q.shop else {
+        return (StatusCode::BAD_REQUEST, format!("missing ?shop=; shops: {}\n", names.join(", "))).into_response();
+    };
+    let Some(w) = s.writers.iter().find(|w| w.name == shop) else {
+        return (StatusCode::NOT_FOUND, format!("no shop {shop:?}; shops: {}\n", names.join(", "))).into_response();
+    };
+    match w.snapshot().await {
+        Ok(snap) => {
+            s.metrics.snapshots_served.fetch_add(1, Relaxed);
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (header::HeaderName::from_static("x-twinloom-seq"), snap.seq.to_string()),
+                    (header::HeaderName::from_static("x-twinloom-epoch"), s.epoch.to_string()),
+                ],
+                snap.bytes,
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot of {shop} failed: {e}\n")).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    since: Option<String>,
+    epoch: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ShopInfo<'a> {
+    name: &'a str,
+    layer: &'a str,
+    snapshot: String,
+}
+
+#[derive(Serialize)]
+struct Hello<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    protocol: u32,
+    stage: &'a str,
+    epoch: u64,
+    seq: u64,
+    shops: Vec<ShopInfo<'a>>,
+}
+
+async fn live(State(s): State<Arc<AppState>>, Query(q): Query<LiveQuery>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| client(s, socket, q))
+}
+
+fn resync(reason: &str, seq: u64, detail: &str) -> String {
+    serde_json::json!({"type": "resync", "reason": reason, "seq": seq, "detail": detail}).to_string()
+}
+
+/// One WebSocket client: hello, optional replay from `since`, then live deltas in order.
+async fn client(s: Arc<AppState>, mut socket: WebSocket, q: LiveQuery) {
+    s.metrics.stream_clients.fetch_add(1, Relaxed);
+    let m = s.metrics.clone();
+    let result = run_client(&s, &mut socket, q).await;
+    if let Err(e) = result {
+        tracing::debug!("live client ended: {e}");
+    }
+    m.stream_clients.fetch_sub(1, Relaxed);
+}
+
+async fn send(socket: &mut WebSocket, m: &Metrics, text: String) -> Result<(), String> {
+    m.stream_messages.fetch_add(1, Relaxed);
+    socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+}
+
+async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Result<(), String> {
+    let m = &s.metrics;
+    // The query is the client's input: a bad `since` is answered, not fatal.
+    let since = match q.since.as_deref().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            m.stream_client_errors.fetch_add(1, Relaxed);
+            let msg = serde_json::json!({"type": "error", "message": format!("since={:?} is not a sequence number", q.since.unwrap_or_default())});
+            send(socket, m, msg.to_string()).await?;
+            None
+        }
+    };
+    let epoch_ok = match q.epoch.as_deref() {
+        None => true,
+        Some(e) => e.parse::<u64>().ok() == Some(s.epoch),
+    };
+    // Subscribe first (under the hub's lock), so nothing published after `current` is missed.
+    let (mut rx, replay, mut last_sent, notice) = match since {
+        Some(since) if epoch_ok => match s.hub.resume(since) {
+            Resume::Replay(items, rx) => (rx, items, since, None),
+            Resume::Gone { current, oldest, rx } => {
+                let detail = format!("deltas after {since} are no longer kept (oldest kept: {oldest}); take a snapshot");
+                (rx, Vec::new(), current, Some(resync("gone", current, &detail)))
+            }
+        },
+        Some(_) => {
+            let (current, rx) = s.hub.subscribe();
+            let detail = "the server restarted since that sequence number; take a snapshot";
+            (rx, Vec::new(), current, Some(resync("epoch", current, detail)))
+        }
+        None => {
+            let (current, rx) = s.hub.subscribe();
+            (rx, Vec::new(), current, None)
+        }
+    };
+    let current = replay.last().map(|p| p.seq).unwrap_or(last_sent).max(last_sent);
+    send(socket, m, hello(s, current)).await?;
+    if let Some(n) = notice {
+        m.stream_resyncs.fetch_add(1, Relaxed);
+        send(socket, m, n).await?;
+    }
+    for p in replay {
+        last_sent = p.seq;
+        send(socket, m, p.text.clone()).await?;
+    }
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(p) => {
+                    if p.seq <= last_sent {
+                        continue;
+                    }
+                    last_sent = p.seq;
+                    send(socket, m, p.text.clone()).await?;
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: replay from the ring if it still holds what we missed.
+                    match s.hub.resume(last_sent) {
+                        Resume::Replay(items, new_rx) => {
+                            rx = new_rx;
+                            for p in items {
+                                last_sent = p.seq;
+                                send(socket, m, p.text.clone()).await?;
+                            }
+                        }
+                        Resume::Gone { current, rx: new_rx, .. } => {
+                            rx = new_rx;
+                            m.stream_resyncs.fetch_add(1, Relaxed);
+                            send(socket, m, resync("lagged", current, &format!("the client fell behind after {last_sent}; take a snapshot"))).await?;
+                            last_sent = current;
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            incoming = socket.recv() => match incoming {
+                None => return Ok(()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(Message::Text(t))) => {
+                    if let Some(reply) = client_message(m, t.as_str()) {
+                        send(socket, m, reply).await?;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    m.stream_client_errors.fetch_add(1, Relaxed);
+                    send(socket, m, serde_json::json!({"type": "error", "message": "binary messages are not part of the protocol"}).to_string()).await?;
+                }
+                Some(Ok(_)) => {} // ping/pong are handled by the library
+            },
+        }
+    }
+}
+
+fn hello(s: &AppState, seq: u64) -> String {
+    let shops = s
+        .writers
+        .iter()
+        .zip(&s.layers)
+        .map(|(w, layer)| ShopInfo { name: &w.name, layer, snapshot: format!("/v1/snapshot?shop={}", w.name) })
+        .collect();
+    serde_json::to_string(&Hello { kind: "hello", protocol: PROTOCOL_VERSION, stage: &s.stage, epoch: s.epoch, seq, shops })
+        .unwrap_or_default()
+}
+
+/// Answers a client's text message: `{"type":"ping"}` gets a pong; anything else an error (counted).
+fn client_message(m: &Metrics, text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Msg {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    match serde_json::from_str::<Msg>(text) {
+        Ok(msg) if msg.kind == "ping" => Some(r#"{"type":"pong"}"#.to_string()),
+        Ok(msg) => {
+            m.stream_client_errors.fetch_add(1, Relaxed);
+            Some(serde_json::json!({"type": "error", "message": format!("unknown message type {:?}", msg.kind)}).to_string())
+        }
+        Err(e) => {
+            m.stream_client_errors.fetch_add(1, Relaxed);
+            Some(serde_json::json!({"type": "error", "message": format!("not a protocol message: {e}")}).to_string())
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The running connector: connects the sources, builds the binding table (explicit and auto-bindings),
+//! writes the root stage, starts one USD writer thread per shop, ingests samples into the twin state,
+//! serves the live stream and ops endpoints, and shuts everything down cleanly (last tick flushed, layers
+//! saved, sessions closed).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use twinloom_usd::{Layer, LayerWriter, ValueType};
+use twinloom_usd_names::{display_name, valid_child_names, valid_property_names};
+
+use crate::binding::{Binding, BindingTable};
+use crate::config::{AutoBindingConfig, Config, SourceConfig};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::sample::SampleBatch;
+use crate::server::AppState;
+use crate::shop_writer::{self, ShopWriterConfig, WriterAttr};
+use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
+use crate::stage::{write_root, RootStage};
+use crate::twin::TwinState;
+
+/// What can stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Source(#[from] crate::source::opcua::SourceError),
+    #[error("OpenUSD: {0}")]
+    Usd(#[from] twinloom_usd::UsdError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("binding {what}: {message}")]
+    Binding { what: String, message: String },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    let what = what.into();
+    move |source| ServiceError::Io { what, source }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub signals_bound: usize,
+    pub shops: Vec<String>,
+    pub samples_in: u64,
+    pub samples_rejected: u64,
+    pub deltas: u64,
+    pub seconds: f64,
+    pub stage_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Information available once the service is up (for the demo and tests).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub listen: SocketAddr,
+    pub signals_bound: usize,
+    pub shops: Vec<String>,
+    pub stage: PathBuf,
+}
+
+/// The OPC UA type names an auto-binding maps, and the USD type each becomes.
+fn usd_type_for(data_type: &str) -> Option<ValueType> {
+    Some(match data_type {
+        "Boolean" => ValueType::Bool,
+        "SByte" | "Byte" | "Int16" | "UInt16" | "Int32" => ValueType::Int,
+        "UInt32" | "Int64" | "UInt64" => ValueType::Int64,
+        "Float" => ValueType::Float,
+        "Double" => ValueType::Double,
+        "String" | "LocalizedText" => ValueType::String,
+        _ => return None,
+    })
+}
+
+fn opcua_config(s: &SourceConfig, pki: &Path) -> OpcUaConfig {
+    let mut c = OpcUaConfig::new(s.endpoint.get_ref().clone());
+    c.security = match s.security.get_ref().as_str() {
+        "sign" => SecurityMode::Sign,
+        "sign-and-encrypt" => SecurityMode::SignAndEncrypt,
+        _ => SecurityMode::None,
+    };
+    c.identity = match (&s.user, &s.password, &s.certificate, &s.private_key) {
+        (Some(user), Some(password), _, _) => Identity::UserPassword { user: user.clone(), password: password.clone() },
+        (_, _, Some(cert), Some(key)) => Identity::Certificate { cert: cert.clone(), key: key.clone() },
+        _ => Identity::Anonymous,
+    };
+    c.trust_server_certs = s.trust_server_certs;
+    c.pki_dir = pki.to_path_buf();
+    c.sampling_interval = Duration::from_millis(s.sampling_interval_ms);
+    c.publishing_interval = Duration::from_millis(s.publishing_interval_ms);
+    c.deadband = s.deadband;
+    c.queue_size = s.queue_size;
+    c
+}
+
+/// Mirrors a browsed subtree under `a.prim`: objects become prims, variables attributes of their parent
+/// object, names made valid and unique like usd-exchange (the original kept as displayName).
+pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingTable, skipped: &mut Vec<String>) {
+    let shop = table.shop_index(a.shop.get_ref());
+    // Prim path of each object node (None for variables).
+    let mut prim_of: Vec<Option<String>> = vec![None; nodes.len()];
+    if nodes.is_empty() {
+        return;
+    }
+    prim_of[0] = Some(a.prim.get_ref().clone());
+    // Children of each node, in browse order.
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        if let Some(p) = n.parent {
+            children[p].push(i);
+        }
+    }
+    // Parents precede children in browse (breadth-first) order.
+    for i in 0..nodes.len() {
+        let Some(prim) = prim_of[i].clone() else { continue };
+        let objects: Vec<usize> = children[i].iter().copied().filter(|&c| nodes[c].kind == NodeKind::Object).collect();
+        let vars: Vec<usize> = children[i].iter().copied().filter(|&c| nodes[c].kind == NodeKind::Variable).collect();
+        let obj_names = valid_child_names(&objects.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>());
+        for (&c, name) in objects.iter().zip(obj_names) {
+            prim_of[c] = Some(format!("{prim}/{name}"));
+        }
+        let var_names = valid_property_names(&vars.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>(), &[]);
+        for (&c, attr) in vars.iter().zip(var_names) {
+            let n = &nodes[c];
+            let dt = n.data_type.as_deref().unwrap_or("?");
+            let Some(ty) = usd_type_for(dt) else {
+                skipped.push(format!("{} ({}): OPC UA type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
+                continue;
+            };
+            table.bindings.push(Binding {
+                source: a.source.get_ref().clone(),
+                address: n.node_id.clone(),
+                shop,
+                prim: prim.clone(),
+                display_name: display_name(&n.browse_name, &attr).map(str::to_string),
+                attr,
+                value_type: ty,
+                scale: 1.0,
+                offset: 0.0,
+                unit: None,
+            });
+        }
+    }
+}
+
+fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), ServiceError> {
+    for b in &cfg.bindings {
+        let shop = table.shop_index(b.shop.get_ref());
+        let value_type = ValueType::from_sdf_name(b.value_type.get_ref()).ok_or_else(|| ServiceError::Binding {
+            what: b.node.get_ref().clone(),
+            message: format!("unknown type {}", b.value_type.get_ref()),
+        })?;
+        table.bindings.push(Binding {
+            source: b.source.get_ref().clone(),
+            address: b.node.get_ref().clone(),
+            shop,
+            prim: b.prim.get_ref().clone(),
+            attr: b.attr.get_ref().clone(),
+            value_type,
+            scale: b.scale,
+            offset: b.offset,
+            unit: b.unit.clone(),
+            display_name: None,
+        });
+    }
+    Ok(())
+}
+
+/// The connector service. `shutdown` resolves when it should stop; `on_started` is told once it is up.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_started: impl FnOnce(Started) + Send,
+) -> Result<RunSummary, ServiceError> {
+    let t0 = Instant::now();
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_gpu_probe(crate::gpu::GpuProbe::start());
+    let dir = cfg.stage_dir();
+    std::fs::create_dir_all(dir.join("live")).map_err(io(format!("create {}", dir.join("live").display())))?;
+
+    // Sources first: auto-bindings need their address spaces.
+    let pki = dir.join(".pki");
+    let mut sources: Vec<(String, OpcUaSource)> = Vec::new();
+    let mut source_kinds = BTreeMap::new();
+    for s in &cfg.sources {
+        let src = OpcUaSource::connect(opcua_config(s, &pki)).await?;
+        tracing::info!(source = %s.name.get_ref(), endpoint = %s.endpoint.get_ref(), "connected");
+        metrics.add_source(s.name.get_ref(), src.counters());
+        source_kinds.insert(s.name.get_ref().clone(), s.kind.get_ref().clone());
+        sources.push((s.name.get_ref().clone(), src));
+    }
+
+    let mut table = BindingTable::default();
+    explicit_bindings(&cfg, &mut table)?;
+    for a in &cfg.auto_bindings {
+        let Some((_, src)) = sources.iter().find(|(n, _)| n == a.source.get_ref()) else { continue };
+        let nodes = src.browse(a.node.get_ref(), a.max_depth).await?;
+        let mut skipped = Vec::new();
+        let before = table.len();
+        mirror(a, &nodes, &mut table, &mut skipped);
+        tracing::info!(root = %a.node.get_ref(), nodes = nodes.len(), bound = table.len() - before, skipped = skipped.len(), "auto-binding");
+        for s in skipped.iter().take(20) {
+            tracing::warn!("not bound: {s}");
+        }
+        metrics.config_errors.fetch_add(skipped.len() as u64, Relaxed);
+    }
+
+    // The stage: root layer composing results, live layers and layout.
+    let layers: Vec<String> = table.shops.iter().map(|s| format!("live/{s}.usdc")).collect();
+    let mut sublayers = Vec::new();
+    if dir.join("results.usda").exists() {
+        sublayers.push("results.usda".to_string());
+    }
+    sublayers.extend(layers.iter().cloned());
+    let layout_path = cfg.stage.layout.as_ref().map(|l| dir.join(l));
+    if let Some(l) = &cfg.stage.layout {
+        sublayers.push(l.clone());
+    }
+    let root_path = dir.join("plant.usda");
+    write_root(
+        &root_path,
+        &RootStage {
+            root: &cfg.stage.root,
+            capability_level: *cfg.stage.capability_level.get_ref(),
+            sublayers,
+            layout: layout_path.as_deref(),
+            bindings: &table,
+            source_kinds: &source_kinds,
+        },
+    )?;
+
+    // One writer per shop, with every binding of the shop interned once.
+    let twin = Arc::new(TwinState::new(&table));
+    let hub = Hub::new(cfg.stream.ring, cfg.stream.client_buffer);
+    let mut writers = Vec::new();
+    for (shop, name) in table.shops.iter().enumerate() {
+        let path = dir.join(&layers[shop]);
+        // Values of the previous run are kept: the live layer is reopened and updated.
+        let layer = if path.exists() {
+            Layer::open(&path)?
+        } else {
+            Layer::create_anonymous(name, "usdc")?
+        };
+        let mut usd = LayerWriter::new(layer);
+        let mut attrs = Vec::new();
+        for b in table.bindings.iter().filter(|b| b.shop == shop) {
+            let handle = usd.intern(&b.prim, &b.attr, b.value_type).map_err(|e| ServiceError::Binding {
+                what: format!("{} → {}", b.address, b.attr_path()),
+                message: e.to_string(),
+            })?;
+            attrs.push(WriterAttr { handle, path: b.attr_path(), value_type: b.value_type });
+        }
+        let wcfg = ShopWriterConfig {
+            shop,
+            name: name.clone(),
+            layer_rel: layers[shop].clone(),
+            path,
+            tick: Duration::from_millis(cfg.stage.tick_ms),
+            save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
+        };
+        writers.push(shop_writer::spawn(wcfg, usd, attrs, twin.clone(), hub.clone(), metrics.clone()).map_err(io("start a writer thread"))?);
+    }
+
+    // Ingestion: every source feeds one bounded channel of batches.
+    let (tx, mut rx) = mpsc::channel::<SampleBatch>(1024);
+    for (name, src) in &sources {
+        let nodes: Vec<MonitoredNode> = table
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| &b.source == name)
+            .map(|(i, b)| MonitoredNode::new(i as u32, b.address.clone()))
+            .collect();
+        let report = src.subscribe(&nodes, tx.clone()).await?;
+        for r in &report.rejected {
+            tracing::warn!("not subscribed: {r}");
+        }
+        metrics.config_errors.fetch_add(report.rejected.len() as u64, Relaxed);
+        tracing::info!(source = %name, subscribed = report.subscribed, rejected = report.rejected.len(), "subscribed");
+    }
+    drop(tx);
+    let ingest = {
+        let twin = twin.clone();
+        let metrics = metrics.clone();
+        let table = Arc::new(table.clone());
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                metrics.samples_in.fetch_add(batch.len() as u64, Relaxed);
+                let bad = batch.iter().filter(|s| !s.quality.is_good()).count();
+                metrics.samples_bad_quality.fetch_add(bad as u64, Relaxed);
+                let ok = twin.ingest(&table, &batch, |s, r| {
+                    metrics.reject(r);
+                    tracing::debug!(signal = s.signal, value = %s.value, reason = r.as_str(), "sample rejected");
+                });
+                metrics.samples_accepted.fetch_add(ok as u64, Relaxed);
+            }
+        })
+    };
+
+    // Live stream and ops endpoints.
+    let listener = tokio::net::TcpListener::bind(&cfg.stream.listen).await.map_err(io(format!("listen on {}", cfg.stream.listen)))?;
+    let listen = listener.local_addr().map_err(io("listener address"))?;
+    let epoch = crate::delta::epoch_ms(SystemTime::now()) as u64;
+    let state = Arc::new(AppState {
+        hub: hub.clone(),
+        metrics: metrics.clone(),
+        writers: writers.iter().map(|w| w.client()).collect(),
+        layers: layers.clone(),
+        stage: "plant.usda".into(),
+        epoch,
+        ready_tick_age_ms: (cfg.stage.tick_ms * 20).max(2_000),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let state = state.clone();
+        let mut stop_rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::server::serve(listener, state, stop).await {
+                tracing::error!("live server: {e}");
+            }
+        })
+    };
+    let signals_bound = table.len();
+    tracing::info!(%listen, signals = signals_bound, shops = ?table.shops, stage = %root_path.display(), "twin is live");
+    on_started(Started { listen, signals_bound, shops: table.shops.clone(), stage: root_path.clone() });
+
+    shutdown.await;
+    tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
+    for (_, src) in sources {
+        src.shutdown().await;
+    }
+    // The sources' senders are gone once their sessions close; let ingestion drain.
+    let _ = tokio::time::timeout(Duration::from_secs(2), ingest).await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let mut files = vec![root_path];
+    for w in writers {
+        w.stop();
+    }
+    files.extend(layers.iter().map(|l| dir.join(l)));
+    let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
+    Ok(RunSummary {
+        signals_bound,
+        shops: table.shops.clone(),
+        samples_in: metrics.samples_in.load(Relaxed),
+        samples_rejected: rejected,
+        deltas: metrics.deltas_out.load(Relaxed),
+        seconds: t0.elapsed().as_secs_f64(),
+        stage_dir: dir,
+        files,
+        listen: Some(listen),
+    })
+}

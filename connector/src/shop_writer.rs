@@ -1,0 +1,237 @@
+//! One shop's USD writer thread: once per tick it takes the shop's pending values from the twin state,
+//! applies them to the live layer in one batch (one FFI call, one SdfChangeBlock), publishes the delta,
+//! saves the layer atomically every few seconds and on stop, and serves snapshots between ticks.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use twinloom_usd::{AttrHandle, LayerWriter, Tick, ValueType};
+
+use crate::delta::{epoch_ms, Edit, LiveValue};
+use crate::hub::Hub;
+use crate::metrics::{Metrics, ShopMetrics};
+use crate::twin::{Pending, TwinState};
+
+/// A live layer exported at a sequence number: every delta of this shop up to `seq` is in it.
+pub struct Snapshot {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+pub enum Command {
+    Snapshot(tokio::sync::oneshot::Sender<Result<Snapshot, String>>),
+    Stop,
+}
+
+/// An interned attribute of the shop's live layer.
+pub struct WriterAttr {
+    pub handle: AttrHandle,
+    pub path: String,
+    pub value_type: ValueType,
+}
+
+pub struct ShopWriterConfig {
+    pub shop: usize,
+    pub name: String,
+    /// The layer's path relative to the stage folder (`live/biw.usdc`), as clients see it.
+    pub layer_rel: String,
+    /// Where the layer is saved.
+    pub path: PathBuf,
+    pub tick: Duration,
+    pub save_every: Duration,
+}
+
+/// Owns a writer thread; `stop` flushes, saves and joins it.
+pub struct ShopWriterHandle {
+    pub name: String,
+    cmd: mpsc::Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Talks to a writer thread (cheap to clone; used by the HTTP handlers).
+#[derive(Clone)]
+pub struct WriterClient {
+    pub name: String,
+    cmd: mpsc::Sender<Command>,
+}
+
+impl WriterClient {
+    /// Asks the writer for a snapshot (answered between ticks).
+    pub async fn snapshot(&self) -> Result<Snapshot, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cmd.send(Command::Snapshot(tx)).map_err(|_| format!("the {} writer has stopped", self.name))?;
+        rx.await.map_err(|_| format!("the {} writer has stopped", self.name))?
+    }
+
+}
+
+impl ShopWriterHandle {
+    pub fn client(&self) -> WriterClient {
+        WriterClient { name: self.name.clone(), cmd: self.cmd.clone() }
+    }
+
+    /// Flushes the last tick, saves the layer and joins the thread.
+    pub fn stop(mut self) {
+        let _ = self.cmd.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Writer {
+    cfg: ShopWriterConfig,
+    usd: LayerWriter,
+    attrs: Vec<WriterAttr>,
+    twin: Arc<TwinState>,
+    hub: Arc<Hub>,
+    metrics: Arc<ShopMetrics>,
+    global: Arc<Metrics>,
+    pending: Vec<Pending>,
+    tick: Tick,
+    edits: Vec<Edit>,
+    last_seq: u64,
+}
+
+pub fn spawn(
+    cfg: ShopWriterConfig,
+    usd: LayerWriter,
+    attrs: Vec<WriterAttr>,
+    twin: Arc<TwinState>,
+    hub: Arc<Hub>,
+    global: Arc<Metrics>,
+) -> std::io::Result<ShopWriterHandle> {
+    let (tx, rx) = mpsc::channel();
+    let name = cfg.name.clone();
+    let metrics = global.add_shop(&name);
+    let w = Writer {
+        cfg,
+        usd,
+        attrs,
+        twin,
+        hub,
+        metrics,
+        global,
+        pending: Vec::new(),
+        tick: Tick::default(),
+        edits: Vec::new(),
+        last_seq: 0,
+    };
+    let thread = std::thread::Builder::new().name(format!("usd-{name}")).spawn(move || w.run(rx))?;
+    Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let mut next = Instant::now() + self.cfg.tick;
+        let mut last_save = Instant::now();
+        loop {
+            match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Ok(Command::Snapshot(reply)) => {
+                    let _ = reply.send(self.snapshot());
+                }
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.tick();
+                    next += self.cfg.tick;
+                    let now = Instant::now();
+                    if next < now {
+                        next = now + self.cfg.tick; // behind: skip, values keep coalescing
+                    }
+                    if last_save.elapsed() >= self.cfg.save_every {
+                        self.save();
+                        last_save = Instant::now();
+                    }
+                }
+            }
+        }
+        self.tick();
+        self.save();
+    }
+
+    fn tick(&mut self) {
+        {
+            let mut st = self.twin.shop(self.cfg.shop).lock().unwrap_or_else(|e| e.into_inner());
+            st.take(&mut self.pending);
+        }
+        if self.pending.is_empty() {
+            self.metrics.last_tick_ms.store(epoch_ms(SystemTime::now()) as u64, Relaxed);
+            return;
+        }
+        self.tick.clear();
+        self.edits.clear();
+        for p in &self.pending {
+            let a = &self.attrs[p.local as usize];
+            let h = a.handle;
+            match &p.value {
+                LiveValue::Bool(b) => self.tick.set_bool(h, *b),
+                LiveValue::Int(i) => self.tick.set_i32(h, *i),
+                LiveValue::Int64(i) => self.tick.set_i64(h, *i),
+                LiveValue::Float(x) => self.tick.set_f32(h, *x),
+                LiveValue::Double(x) => self.tick.set_f64(h, *x),
+                LiveValue::Float3(v) => self.tick.set_float3(h, *v),
+                LiveValue::String(s) => self.tick.set_string(h, s.clone()),
+                LiveValue::Token(s) => self.tick.set_token(h, s.clone()),
+            }
+            self.edits.push(Edit::Set {
+                path: a.path.clone(),
+                value_type: a.value_type.sdf_name(),
+                value: p.value.clone(),
+                source_time_ms: p.source_time.map(epoch_ms),
+            });
+        }
+        let started = Instant::now();
+        match self.usd.apply(&self.tick) {
+            Ok(_) => {
+                self.metrics.usd_write_seconds.observe(started.elapsed().as_secs_f64());
+                let now = SystemTime::now();
+                let now_ms = epoch_ms(now);
+                self.last_seq = self.hub.publish(self.cfg.shop, &self.cfg.name, &self.cfg.layer_rel, now_ms, &self.edits);
+                self.metrics.ticks.fetch_add(1, Relaxed);
+                self.metrics.edits.fetch_add(self.edits.len() as u64, Relaxed);
+                self.metrics.last_tick_ms.store(now_ms as u64, Relaxed);
+                self.global.deltas_out.fetch_add(1, Relaxed);
+                for p in &self.pending {
+                    if let Some(t) = p.source_time {
+                        if let Ok(lag) = now.duration_since(t) {
+                            self.global.lag_seconds.observe(lag.as_secs_f64());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.metrics.write_errors.fetch_add(1, Relaxed);
+                tracing::error!(shop = %self.cfg.name, "OpenUSD refused a tick of {} values: {e}", self.pending.len());
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        match self.usd.layer().export_atomic(&self.cfg.path) {
+            Ok(()) => {
+                self.metrics.saves.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                self.metrics.save_errors.fetch_add(1, Relaxed);
+                tracing::error!(shop = %self.cfg.name, path = %self.cfg.path.display(), "saving the live layer failed: {e}");
+            }
+        }
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, String> {
+        let dir = self.cfg.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let tmp = dir.join(format!(".snapshot-{}-{}.usdc", self.cfg.name, std::process::id()));
+        let result = self
+            .usd
+            .layer()
+            .export(&tmp)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::fs::read(&tmp).map_err(|e| format!("read {}: {e}", tmp.display())));
+        let _ = std::fs::remove_file(&tmp);
+        result.map(|bytes| Snapshot { seq: self.last_seq, bytes })
+    }
+}

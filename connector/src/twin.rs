@@ -1,0 +1,178 @@
+//! Twin state: the last value of every bound attribute, coalesced until its shop's writer takes the tick.
+//! Ingestion writes here (tokio side); each shop's writer thread drains its own `ShopState` once per tick,
+//! so a slow writer never stalls ingestion — values coalesce instead (last value wins).
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::binding::{convert, BindingTable, Reject};
+use crate::delta::LiveValue;
+use crate::sample::{Quality, Sample};
+
+/// A value waiting for the next tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Index of the attribute within its shop (see `TwinState::locate`).
+    pub local: u32,
+    pub value: LiveValue,
+    pub source_time: Option<SystemTime>,
+    pub quality: Quality,
+}
+
+/// The pending values of one shop.
+#[derive(Debug, Default)]
+pub struct ShopState {
+    slots: Vec<Option<Pending>>,
+    dirty: Vec<u32>,
+    /// Values replaced before a tick took them (coalesced).
+    pub coalesced: u64,
+}
+
+impl ShopState {
+    fn with_len(n: usize) -> Self {
+        ShopState { slots: vec![None; n], dirty: Vec::new(), coalesced: 0 }
+    }
+
+    fn put(&mut self, p: Pending) {
+        let slot = &mut self.slots[p.local as usize];
+        if slot.is_some() {
+            self.coalesced += 1;
+        } else {
+            self.dirty.push(p.local);
+        }
+        *slot = Some(p);
+    }
+
+    /// Takes every pending value, in first-change order, into `out` (cleared first).
+    pub fn take(&mut self, out: &mut Vec<Pending>) {
+        out.clear();
+        for local in self.dirty.drain(..) {
+            if let Some(p) = self.slots[local as usize].take() {
+                out.push(p);
+            }
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.dirty.len()
+    }
+}
+
+/// All shops' pending values plus the signal → (shop, local index) map.
+pub struct TwinState {
+    /// Per signal: (shop, index within the shop).
+    locate: Vec<(usize, u32)>,
+    shops: Vec<Mutex<ShopState>>,
+}
+
+impl TwinState {
+    pub fn new(table: &BindingTable) -> Self {
+        let mut counts = vec![0u32; table.shops.len()];
+        let locate = table
+            .bindings
+            .iter()
+            .map(|b| {
+                let local = counts[b.shop];
+                counts[b.shop] += 1;
+                (b.shop, local)
+            })
+            .collect();
+        TwinState { locate, shops: counts.iter().map(|&n| Mutex::new(ShopState::with_len(n as usize))).collect() }
+    }
+
+    /// (shop, local index) of a signal.
+    pub fn locate(&self, signal: u32) -> Option<(usize, u32)> {
+        self.locate.get(signal as usize).copied()
+    }
+
+    pub fn shop(&self, shop: usize) -> &Mutex<ShopState> {
+        &self.shops[shop]
+    }
+
+    /// Converts and stores a batch of samples; returns how many were accepted, and calls `reject` for
+    /// each refused one. Each shop's lock is taken once per batch.
+    pub fn ingest(&self, table: &BindingTable, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject)) -> usize {
+        let mut per_shop: Vec<Vec<Pending>> = vec![Vec::new(); self.shops.len()];
+        for s in batch {
+            let Some((shop, local)) = self.locate(s.signal) else {
+                reject(s, Reject::UnknownSignal);
+                continue;
+            };
+            match convert(&table.bindings[s.signal as usize], &s.value) {
+                Ok(value) => per_shop[shop].push(Pending { local, value, source_time: s.source_time, quality: s.quality }),
+                Err(r) => reject(s, r),
+            }
+        }
+        let mut accepted = 0;
+        for (shop, items) in per_shop.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            accepted += items.len();
+            let mut st = self.shops[shop].lock().unwrap_or_else(|e| e.into_inner());
+            for p in items {
+                st.put(p);
+            }
+        }
+        accepted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Binding;
+    use crate::sample::Value;
+    use twinloom_usd::ValueType;
+
+    fn table() -> BindingTable {
+        let mut t = BindingTable::default();
+        for (shop, name) in [("biw", "a"), ("paint", "b"), ("biw", "c")] {
+            let s = t.shop_index(shop);
+            t.bindings.push(Binding {
+                source: "plc".into(),
+                address: name.into(),
+                shop: s,
+                prim: format!("/Plant/{name}"),
+                attr: "v".into(),
+                value_type: ValueType::Double,
+                scale: 1.0,
+                offset: 0.0,
+                unit: None,
+                display_name: None,
+            });
+        }
+        t
+    }
+
+    fn sample(signal: u32, v: Value) -> Sample {
+        Sample { signal, value: v, source_time: None, server_time: None, quality: Quality::GOOD }
+    }
+
+    #[test]
+    fn values_coalesce_per_shop_and_rejects_are_reported() {
+        let t = table();
+        let twin = TwinState::new(&t);
+        assert_eq!(twin.locate(2), Some((0, 1)));
+        let mut rejected = Vec::new();
+        let batch = vec![
+            sample(0, Value::F64(1.0)),
+            sample(1, Value::F64(2.0)),
+            sample(0, Value::F64(3.0)),
+            sample(2, Value::String("x".into())),
+            sample(9, Value::F64(1.0)),
+            sample(2, Value::F64(f64::INFINITY)),
+        ];
+        let n = twin.ingest(&t, &batch, |s, r| rejected.push((s.signal, r)));
+        assert_eq!(n, 3);
+        assert_eq!(rejected, vec![(2, Reject::WrongType), (9, Reject::UnknownSignal), (2, Reject::NotFinite)]);
+        let mut out = Vec::new();
+        let mut biw = twin.shop(0).lock().unwrap();
+        assert_eq!(biw.coalesced, 1);
+        biw.take(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].value, LiveValue::Double(3.0), "last value wins");
+        biw.take(&mut out);
+        assert!(out.is_empty());
+    }
+}
