@@ -1,0 +1,229 @@
+//! End to end against real peers on 127.0.0.1: the Rust plant simulator (OPC UA) → connector → USD layers
+//! and the live stream. Checks that the values Pixar's usd-core reads from the saved stage equal the
+//! simulator's last values, that a WebSocket client applying snapshot + deltas (and resuming once) ends with
+//! exactly the saved live layers, that the stage passes omni_asset_validate, and that /metrics and /readyz
+//! answer.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use twinloom_connector::config::Config;
+use twinloom_connector::service::{self, Started};
+use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
+use twinloom_tests::{check_output, omni_asset_validate, python, workspace_root, ChildGuard, TempDir};
+
+/// A plain HTTP/1.1 GET on loopback; returns (status, body).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// `address → value` of every bound attribute of the composed stage, read with usd-core.
+const READ_STAGE: &str = r#"
+import sys, json
+from pxr import Usd
+stage = Usd.Stage.Open(sys.argv[1])
+out = {}
+for prim in stage.Traverse():
+    for a in prim.GetAttributes():
+        n = a.GetName()
+        if n.startswith("twinloom:signal:") and n.endswith(":address"):
+            inst = n[len("twinloom:signal:"):-len(":address")]
+            attr_name = prim.GetAttribute(f"twinloom:signal:{inst}:attribute").Get()
+            v = prim.GetAttribute(attr_name).Get()
+            out[a.Get()] = v
+print(json.dumps(out))
+"#;
+
+/// Every attribute default of the client's layers equals the connector's saved live layers.
+const COMPARE_LAYERS: &str = r#"
+import sys
+from pxr import Sdf
+outdir, stagedir, shops = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+checked = 0
+for shop in shops:
+    saved = Sdf.Layer.FindOrOpen(f"{stagedir}/live/{shop}.usdc")
+    client = Sdf.Layer.FindOrOpen(f"{outdir}/{shop}.client.usda")
+    paths = []
+    saved.Traverse("/", lambda p: paths.append(p) if p.IsPropertyPath() else None)
+    assert paths, shop
+    for p in paths:
+        a, b = saved.GetAttributeAtPath(p), client.GetAttributeAtPath(p)
+        assert b, f"{shop}: client lacks {p}"
+        assert a.default == b.default, f"{shop}: {p}: saved {a.default!r} client {b.default!r}"
+        checked += 1
+    extra = []
+    client.Traverse("/", lambda p: extra.append(p) if p.IsPropertyPath() and not saved.GetAttributeAtPath(p) else None)
+    assert not extra, f"{shop}: client has extra {extra[:3]}"
+print(checked)
+"#;
+
+fn json_matches(sim: &SimValue, usd: &serde_json::Value) -> bool {
+    match sim {
+        SimValue::Bool(b) => usd.as_bool() == Some(*b),
+        SimValue::Int(i) => usd.as_i64() == Some(*i as i64),
+        SimValue::Long(i) => usd.as_i64() == Some(*i),
+        SimValue::Double(x) => usd.as_f64() == Some(*x),
+        SimValue::Text(t) => usd.as_str() == Some(t.as_str()),
+    }
+}
+
+#[test]
+fn simulator_to_usd_and_live_stream() {
+    let dir = TempDir::new("e2e-sim");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let max_ticks = 160;
+    let sim_cfg = SimConfig { port: 0, seed: 7, signals: 2000, update_hz: 20.0, max_ticks: Some(max_ticks), ..SimConfig::default() };
+    let sim = rt.block_on(Simulator::start(sim_cfg.clone())).expect("simulator");
+    let ns = sim.namespace_index();
+    let cfg_text = format!(
+        r#"
+[stage]
+dir = "stage"
+tick_ms = 20
+save_interval_s = 1
+
+[stream]
+listen = "127.0.0.1:0"
+
+[[sources]]
+name = "sim"
+kind = "opcua"
+endpoint = "{}"
+publishing_interval_ms = 20
+
+[[auto_bindings]]
+source = "sim"
+node = "ns={ns};s=Plant/BIW"
+shop = "biw"
+prim = "/Plant/BIW"
+
+[[auto_bindings]]
+source = "sim"
+node = "ns={ns};s=Plant/Paint"
+shop = "paint"
+prim = "/Plant/Paint"
+
+[[auto_bindings]]
+source = "sim"
+node = "ns={ns};s=Plant/Assembly"
+shop = "assembly"
+prim = "/Plant/Assembly"
+"#,
+        sim.endpoint_url()
+    );
+    let cfg_path = dir.path().join("plant.toml");
+    std::fs::write(&cfg_path, &cfg_text).unwrap();
+    let cfg = Config::load(&cfg_path).expect("config");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let service = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+        let _ = started_tx.send(s);
+    }));
+    let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
+    assert!(started.signals_bound > 500, "{}", started.signals_bound);
+    let addr = started.listen;
+
+    // A live client from the protocol doc, resuming once mid-way.
+    let stop_file = dir.path().join("stop");
+    let client = Command::new(python())
+        .arg(workspace_root().join("tests/peers/live_client.py"))
+        .args([addr.to_string(), dir.path().display().to_string(), stop_file.display().to_string(), "10".into()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start live client");
+    let mut client = ChildGuard(client);
+
+    // Ops endpoints answer while running.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, body) = http_get(addr, "/readyz");
+        if code == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_get(addr, "/healthz").0, 200);
+
+    // Let the simulator run out its ticks, then let the last values settle through.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.stats().ticks.load(Ordering::Relaxed) < max_ticks {
+        assert!(Instant::now() < deadline, "simulator stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, metrics) = http_get(addr, "/metrics");
+    assert!(metrics.contains("twinloom_stream_clients 1"), "{metrics}");
+    let samples: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("twinloom_samples_in_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("samples metric");
+    assert!(samples > 300, "{samples}");
+
+    std::fs::write(&stop_file, "").unwrap();
+    let started_wait = Instant::now();
+    let out = loop {
+        if let Some(_status) = client.0.try_wait().unwrap() {
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            client.0.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+            client.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            break (client.0.wait().unwrap(), stdout, stderr);
+        }
+        assert!(started_wait.elapsed() < Duration::from_secs(60), "live client did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(out.0.success(), "live client failed:\n{}\n{}", out.1, out.2);
+    let summary: serde_json::Value = serde_json::from_str(out.1.trim()).expect("client summary");
+    assert_eq!(summary["resumes"], 1, "{summary}");
+    assert!(summary["deltas"].as_u64().unwrap() > 10, "{summary}");
+
+    let _ = stop_tx.send(());
+    let run = rt.block_on(service).unwrap().expect("service run");
+    assert_eq!(run.samples_rejected, 0);
+    rt.block_on(sim.shutdown());
+
+    // 1. The client's layers equal the saved live layers.
+    let stage_dir = dir.path().join("stage");
+    let cmp = Command::new(python())
+        .args(["-c", COMPARE_LAYERS, &dir.path().display().to_string(), &stage_dir.display().to_string(), "biw,paint,assembly"])
+        .output()
+        .unwrap();
+    check_output("compare client and saved layers", &cmp);
+    let checked: usize = String::from_utf8_lossy(&cmp.stdout).trim().parse().unwrap();
+    assert!(checked > 400, "{checked}");
+
+    // 2. The composed stage holds the simulator's last values.
+    let mut model = PlantModel::new(&sim_cfg.model_config());
+    for _ in 0..max_ticks {
+        model.step();
+    }
+    let expected: BTreeMap<String, &SimValue> =
+        model.infos().iter().zip(model.values()).map(|(i, v)| (format!("ns={ns};s={}", i.path), v)).collect();
+    let read = Command::new(python()).args(["-c", READ_STAGE, &stage_dir.join("plant.usda").display().to_string()]).output().unwrap();
+    check_output("read stage", &read);
+    let values: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(values.len(), started.signals_bound);
+    for (address, v) in &values {
+        let sim_v = expected.get(address).unwrap_or_else(|| panic!("{address} is not a simulator signal"));
+        assert!(json_matches(sim_v, v), "{address}: simulator {sim_v:?}, USD {v}");
+    }
+
+    // 3. NVIDIA's validator accepts the stage.
+    omni_asset_validate(&stage_dir.join("plant.usda"));
+    assert!(Path::new(&stage_dir.join("live/biw.usdc")).exists());
+}
