@@ -167,6 +167,7 @@ prim = "/Plant/Assembly"
     std::thread::sleep(Duration::from_millis(1500));
     let (_, metrics) = http_get(addr, "/metrics");
     assert!(metrics.contains("twinloom_stream_clients 1"), "{metrics}");
+    assert!(metrics.contains("twinloom_stream_client_errors_total 2"), "{metrics}");
     let samples: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("twinloom_samples_in_total "))
@@ -190,6 +191,7 @@ prim = "/Plant/Assembly"
     assert!(out.0.success(), "live client failed:\n{}\n{}", out.1, out.2);
     let summary: serde_json::Value = serde_json::from_str(out.1.trim()).expect("client summary");
     assert_eq!(summary["resumes"], 1, "{summary}");
+    assert_eq!((summary["errors"].as_u64(), summary["pongs"].as_u64()), (Some(2), Some(1)), "{summary}");
     assert!(summary["deltas"].as_u64().unwrap() > 10, "{summary}");
 
     let _ = stop_tx.send(());

@@ -50,8 +50,12 @@ def main():
     layers, snap_seq = {}, {}
     for shop in hello["shops"]:
         layers[shop["name"]], snap_seq[shop["name"]] = fetch_snapshot(base, shop, outdir)
+    # Garbage from a client is answered with an error and the stream goes on.
+    ws.send("this is not json")
+    ws.send(b"\x00\x01")
+    ws.send('{"type":"ping"}')
     last = hello["seq"]
-    deltas = resumes = applied = 0
+    deltas = resumes = applied = errors = pongs = 0
     quiet_since = time.monotonic()
     while True:
         try:
@@ -63,6 +67,8 @@ def main():
         quiet_since = time.monotonic()
         if msg["type"] == "resync":
             raise SystemExit(f"unexpected resync: {msg}")
+        errors += msg["type"] == "error"
+        pongs += msg["type"] == "pong"
         if msg["type"] != "delta":
             continue
         if msg["seq"] != last + 1:
@@ -81,7 +87,7 @@ def main():
             resumes += 1
     for name, layer in layers.items():
         layer.Export(os.path.join(outdir, f"{name}.client.usda"))
-    print(json.dumps({"deltas": deltas, "applied": applied, "resumes": resumes, "last_seq": last, "shops": sorted(layers)}))
+    print(json.dumps({"deltas": deltas, "applied": applied, "resumes": resumes, "errors": errors, "pongs": pongs, "last_seq": last, "shops": sorted(layers)}))
 
 
 if __name__ == "__main__":
