@@ -1,0 +1,223 @@
+//! End-to-end benchmarks: plant simulator → OPC UA → connector → USD → WebSocket client, all on this
+//! machine (simulator, connector and client share the cores).
+//!
+//! - `e2e_samples_per_s`: sustained samples/s the connector ingests from a fast simulator, with the loss
+//!   (simulator changes − samples received) and the client's view (no resync, no sequence gap);
+//! - `e2e_latency_p50_ms` / `e2e_latency_p99_ms`: source timestamp → receipt by the client, at ~20,000
+//!   samples/s;
+//! - `rss_bytes_per_signal`: resident memory the connector adds per bound signal, at 100,000 signals.
+//!
+//! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use twinloom_connector::config::Config;
+use twinloom_connector::service::{self, RunSummary, Started};
+use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
+
+fn emit(name: &str, value: f64, unit: &str, extra: &str) {
+    println!(r#"{{"name":"{name}","value":{value:.3},"unit":"{unit}"{extra}}}"#);
+}
+
+/// A counter from the connector's /metrics.
+fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
+    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn config(endpoint: &str, ns: u16, dir: &std::path::Path, tick_ms: u64) -> Config {
+    let text = format!(
+        r#"
+[stage]
+dir = "{}"
+tick_ms = {tick_ms}
+save_interval_s = 30
+
+[stream]
+listen = "127.0.0.1:0"
+client_buffer = 65536
+ring = 200000
+
+[[sources]]
+name = "sim"
+kind = "opcua"
+endpoint = "{endpoint}"
+publishing_interval_ms = 10
+queue_size = 4
+
+"#,
+        dir.display()
+    );
+    let mut text = text;
+    for (area, shop) in [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")] {
+        text.push_str(&format!("\n[[auto_bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"));
+    }
+    Config::parse(&text, std::path::Path::new("bench.toml")).expect("bench config")
+}
+
+/// What the WebSocket client saw.
+#[derive(Default, Debug)]
+struct ClientStats {
+    deltas: u64,
+    edits: u64,
+    resyncs: u64,
+    gaps: u64,
+    latencies_ms: Vec<f64>,
+}
+
+async fn client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<bool>) -> ClientStats {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/live")).await.expect("ws connect");
+    let mut st = ClientStats::default();
+    let mut last: Option<u64> = None;
+    let mut stop = stop;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            msg = ws.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                let Ok(text) = msg.into_text() else { continue };
+                let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
+                let v: serde_json::Value = match serde_json::from_str(text.as_str()) { Ok(v) => v, Err(_) => continue };
+                match v["type"].as_str() {
+                    Some("hello") => last = v["seq"].as_u64(),
+                    Some("resync") => st.resyncs += 1,
+                    Some("delta") => {
+                        let seq = v["seq"].as_u64().unwrap_or(0);
+                        if let Some(l) = last { if seq != l + 1 { st.gaps += 1; } }
+                        last = Some(seq);
+                        st.deltas += 1;
+                        if let Some(edits) = v["edits"].as_array() {
+                            st.edits += edits.len() as u64;
+                            for e in edits {
+                                if let Some(t) = e["sourceTimeMs"].as_f64() {
+                                    st.latencies_ms.push(now_ms - t);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    st
+}
+
+struct Run {
+    summary: RunSummary,
+    client: ClientStats,
+    sim_changes: u64,
+    samples_window: u64,
+    seconds: f64,
+    rss_before: u64,
+    rss_running: u64,
+}
+
+/// Runs simulator + connector + client for `seconds` of measurement after a warm-up.
+fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
+    let dir = std::env::temp_dir().join(format!("twinloom-e2e-bench-{}-{signals}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim: SimulatorHandle = sim_rt
+        .block_on(Simulator::start(SimConfig { port: 0, signals, update_hz, seed: 3, ..SimConfig::default() }))
+        .expect("simulator");
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_before = rss_bytes();
+    let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+        let _ = started_tx.send(s);
+    }));
+    let started = started_rx.recv_timeout(Duration::from_secs(600)).expect("service start");
+    let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
+    let cl = rt.spawn(client(started.listen, cstop_rx));
+    std::thread::sleep(Duration::from_secs(2)); // warm-up
+    let changes0 = sim.stats().changes.load(Relaxed);
+    let samples0 = metric(started.listen, "twinloom_samples_in_total");
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let rss_running = rss_bytes();
+    let sim_changes = sim.stats().changes.load(Relaxed) - changes0;
+    let samples_window = metric(started.listen, "twinloom_samples_in_total") - samples0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let _ = cstop_tx.send(true);
+    let client = rt.block_on(cl).expect("client");
+    let _ = stop_tx.send(());
+    let summary = rt.block_on(svc).expect("join").expect("service");
+    sim_rt.block_on(sim.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+    Run { summary, client, sim_changes, samples_window, seconds: elapsed, rss_before, rss_running }
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let prefix = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
+    let wants = |name: &str| name.starts_with(&prefix) || prefix.starts_with(name);
+
+    if wants("e2e_samples_per_s") {
+        // 20,000 field signals at 10 Hz: up to 200,000 changes/s offered.
+        let r = run(20_000, 10.0, 10.0, 50);
+        let rate = r.samples_window as f64 / r.seconds;
+        let offered = r.sim_changes as f64 / r.seconds;
+        let loss = 1.0 - (r.samples_window as f64 / r.sim_changes.max(1) as f64);
+        emit(
+            "e2e_samples_per_s",
+            rate,
+            "samples/s",
+            &format!(
+                r#","offered_per_s":{offered:.0},"window_loss_share":{loss:.4},"signals":{},"rejected":{},"client_deltas":{},"client_edits":{},"client_resyncs":{},"client_seq_gaps":{}"#,
+                r.summary.signals_bound, r.summary.samples_rejected, r.client.deltas, r.client.edits, r.client.resyncs, r.client.gaps
+            ),
+        );
+    }
+    if wants("e2e_latency") {
+        // About 20,000 samples/s: 4,000 signals at 5 Hz.
+        let mut r = run(4_000, 5.0, 10.0, 20);
+        let n = r.client.latencies_ms.len();
+        let p50 = percentile(&mut r.client.latencies_ms, 0.5);
+        let p99 = percentile(&mut r.client.latencies_ms, 0.99);
+        let rate = r.samples_window as f64 / r.seconds;
+        let ctx = format!(r#","samples_per_s":{rate:.0},"latencies":{n},"tick_ms":20,"client_resyncs":{}"#, r.client.resyncs);
+        if wants("e2e_latency_p50_ms") {
+            emit("e2e_latency_p50_ms", p50, "ms", &ctx);
+        }
+        if wants("e2e_latency_p99_ms") {
+            emit("e2e_latency_p99_ms", p99, "ms", &ctx);
+        }
+    }
+    if wants("rss_bytes_per_signal") {
+        let r = run(100_000, 1.0, 5.0, 50);
+        let per = r.rss_running.saturating_sub(r.rss_before) as f64 / r.summary.signals_bound.max(1) as f64;
+        emit(
+            "rss_bytes_per_signal",
+            per,
+            "bytes",
+            &format!(r#","signals":{},"rss_before":{},"rss_running":{}"#, r.summary.signals_bound, r.rss_before, r.rss_running),
+        );
+    }
+}
