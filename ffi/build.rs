@@ -6,8 +6,9 @@
 //! 2. a cache of the pinned PyPI wheels (`pxr-sdf-dev==26.8.*` and its dependencies), provisioned once with
 //!    python3.11's pip into `TWINLOOM_USD_CACHE` (default `~/.cache/twinloom/openusd-26.8`); offline after that.
 //!
-//! Dependants that build executables read `DEP_TWINLOOM_USD_RPATH` (see `links` in Cargo.toml) and add it
-//! as rpath, so every binary runs from any directory without LD_LIBRARY_PATH.
+//! Dependants that build executables pass `DEP_TWINLOOM_USD_LINK_ARGS` (see `links` in Cargo.toml) to the
+//! linker: the rpath, so every binary runs from any directory without LD_LIBRARY_PATH, and libpython kept
+//! under --as-needed.
 
 use std::env;
 use std::fs;
@@ -45,7 +46,6 @@ fn main() {
     println!("cargo:rerun-if-changed=cpp/shim.cc");
     println!("cargo:rerun-if-changed=cpp/shim.h");
     println!("cargo:rerun-if-changed=src/bridge.rs");
-    println!("cargo::rustc-check-cfg=cfg(twinloom_usd_python)");
 
     let install = match find_install() {
         Ok(i) => i,
@@ -83,18 +83,25 @@ fn main() {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
     let mut rpath: Vec<PathBuf> = install.lib_dirs.clone();
+    let mut link_args: Vec<String> = Vec::new();
     if let Some((dir, name)) = &install.python {
-        // OpenUSD's Python support library needs libpython's symbols but does not name it. The crate calls
-        // one libpython function (cfg twinloom_usd_python), so --as-needed keeps the library linked.
+        // OpenUSD's Python support library needs libpython's symbols but does not name it, and rustc links
+        // with --as-needed: keep libpython with --no-as-needed. Link arguments only reach this package's own
+        // targets, so dependants get the same argument through DEP_TWINLOOM_USD_LINK_ARGS.
         println!("cargo:rustc-link-search=native={}", dir.display());
-        println!("cargo:rustc-link-lib=dylib={name}");
-        println!("cargo:rustc-cfg=twinloom_usd_python");
+        let arg = format!("-Wl,--push-state,--no-as-needed,-L{},-l{name},--pop-state", dir.display());
+        println!("cargo:rustc-link-arg={arg}");
+        link_args.push(arg);
         rpath.push(dir.clone());
     }
     let rpath = rpath.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
-    // For this crate's own tests; dependants use DEP_TWINLOOM_USD_RPATH.
-    println!("cargo:rustc-link-arg=-Wl,--disable-new-dtags,-rpath,{rpath}");
+    // For this crate's own tests; dependants use DEP_TWINLOOM_USD_LINK_ARGS.
+    let rpath_arg = format!("-Wl,--disable-new-dtags,-rpath,{rpath}");
+    println!("cargo:rustc-link-arg={rpath_arg}");
+    link_args.push(rpath_arg);
     println!("cargo:rpath={rpath}");
+    // Space-free arguments, separated by spaces.
+    println!("cargo:link_args={}", link_args.join(" "));
     let plugins = install.plugin_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";");
     println!("cargo:rustc-env=TWINLOOM_USD_PLUGIN_PATHS={plugins}");
     println!("cargo:plugin_paths={plugins}");

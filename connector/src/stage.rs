@@ -39,11 +39,20 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
     l.set_documentation("Twinloom live plant stage: live/*.usdc hold the connector's values (over opinions only).")?;
     l.set_sublayers(&stage.sublayers)?;
 
-    let layout = match stage.layout {
-        Some(p) if p.exists() => Some(Layer::open(p)?),
-        _ => None,
-    };
-    let defined_in_layout = |path: &str| layout.as_ref().is_some_and(|l| l.prim(path).map(|p| p.specifier == Specifier::Def).unwrap_or(false));
+    // The layout and its own sublayers (e.g. a geometry .usdc): prims they hold are not redefined here.
+    let mut layout: Vec<Layer> = Vec::new();
+    if let Some(p) = stage.layout.filter(|p| p.exists()) {
+        let l = Layer::open(p)?;
+        let dir = p.parent().unwrap_or(Path::new("."));
+        for sub in l.sublayers() {
+            let sub_path = dir.join(&sub);
+            if sub_path.exists() {
+                layout.push(Layer::open(&sub_path)?);
+            }
+        }
+        layout.push(l);
+    }
+    let defined_in_layout = |path: &str| layout.iter().any(|l| l.has_spec(path));
 
     // Every prim on the way to a bound attribute, parents first.
     let mut prims: BTreeSet<String> = BTreeSet::new();
@@ -96,7 +105,7 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
             // The live attribute is declared here with its type (unless the layout declares it); the live
             // layer holds its values.
             let attr_path = format!("{prim}.{}", b.attr);
-            if !layout.as_ref().is_some_and(|l| l.has_spec(&attr_path)) {
+            if !defined_in_layout(&attr_path) {
                 l.define_attribute(prim, &AttributeDef::new(&b.attr, b.value_type).custom())?;
             }
             if let Some(name) = &b.display_name {

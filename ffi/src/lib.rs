@@ -39,7 +39,6 @@ pub fn init() -> Result<()> {
                 )));
             }
         }
-        keep_libpython_linked();
         bridge::ffi::register_plugins(&paths).map_err(UsdError::from)
     })
     .clone()
@@ -52,16 +51,3 @@ pub fn register_plugins<P: AsRef<std::path::Path>>(folders: &[P]) -> Result<()> 
     Ok(bridge::ffi::register_plugins(&paths)?)
 }
 
-/// OpenUSD's Python support library (linked by Sdf) uses libpython without naming it; one call into
-/// libpython makes the linker keep it under `--as-needed`. Python is never initialised by Twinloom.
-#[cfg(twinloom_usd_python)]
-fn keep_libpython_linked() {
-    extern "C" {
-        fn Py_IsInitialized() -> std::os::raw::c_int;
-    }
-    // SAFETY: Py_IsInitialized takes no arguments and may be called at any time.
-    let _ = unsafe { Py_IsInitialized() };
-}
-
-#[cfg(not(twinloom_usd_python))]
-fn keep_libpython_linked() {}

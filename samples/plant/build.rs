@@ -1,7 +1,10 @@
-//! Gives the `twinloom` binary and this crate's tests an rpath to OpenUSD's libraries (found by
-//! twinloom-usd's build script), so they run from any directory without LD_LIBRARY_PATH.
+//! Links this crate's executables (the `twinloom` binary, tests, benches) the way twinloom-usd needs:
+//! an rpath to OpenUSD's libraries and libpython kept linked (see ffi/build.rs), so they run from any
+//! directory without LD_LIBRARY_PATH.
 fn main() {
-    if let Ok(rpath) = std::env::var("DEP_TWINLOOM_USD_RPATH") {
-        println!("cargo:rustc-link-arg=-Wl,--disable-new-dtags,-rpath,{rpath}");
+    if let Ok(args) = std::env::var("DEP_TWINLOOM_USD_LINK_ARGS") {
+        for arg in args.split(' ').filter(|a| !a.is_empty()) {
+            println!("cargo:rustc-link-arg={arg}");
+        }
     }
 }

@@ -30,7 +30,8 @@ pub struct Args {
     update_hz: f64,
 }
 
-/// The demo's configuration: every area of the simulated plant mirrored into its own live layer.
+/// The demo's configuration: every area of the simulated plant mirrored into its own live layer, plus the
+/// sample layout's bindings (robot joints turn the links, station states turn the state lamps).
 fn demo_config(endpoint: &str, listen: &str, ns: u16) -> String {
     let mut text = format!(
         r#"# Written by `twinloom demo`: run the same connector against the simulator with `twinloom run --config …`.
@@ -38,6 +39,7 @@ fn demo_config(endpoint: &str, listen: &str, ns: u16) -> String {
 dir = "."
 root = "Plant"
 capability_level = 1
+layout = "layout.usda"
 tick_ms = 50
 save_interval_s = 5
 
@@ -57,6 +59,19 @@ queue_size = 4
             "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"
         ));
     }
+    for b in twinloom_plant_layout::demo_bindings() {
+        text.push_str(&format!(
+            "\n[[bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s={}\"\nshop = \"{}\"\nprim = \"{}\"\nattr = \"{}\"\ntype = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
+            b.signal,
+            b.shop(),
+            b.prim,
+            b.attribute,
+            b.value_type.sdf_name(),
+            b.scale,
+            b.offset,
+            b.ucum_unit()
+        ));
+    }
     text
 }
 
@@ -69,6 +84,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .context("starting the plant simulator")?;
         println!("twinloom demo: plant simulator serving {} signals at {}", sim.signals().len(), sim.endpoint_url());
+        let layout = twinloom_plant_layout::write_layout(&out.join("layout.usda")).context("writing the sample plant's layout")?;
+        println!(
+            "twinloom demo: layout.usda with {} meshes ({} triangles), {} robots, {} weld points",
+            layout.meshes, layout.triangles, layout.robots, layout.weld_points
+        );
         let config_path = out.join("twinloom-demo.toml");
         let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index());
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
