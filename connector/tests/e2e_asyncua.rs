@@ -1,0 +1,140 @@
+//! The connector against an independent OPC UA server (PyPI asyncua, tests/peers/opcua_server.py) whose
+//! browse names have spaces, unicode, leading digits and duplicates: the auto-binding mirrors them with
+//! usd-exchange-valid names (originals kept as displayName), values read back with usd-core equal the
+//! server's, an unsupported type is refused and counted, and a server killed and restarted is reconnected
+//! and resubscribed with values flowing again.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use twinloom_connector::config::Config;
+use twinloom_connector::service::{self, Started};
+use twinloom_tests::{free_port, python, run_python, workspace_root, ChildGuard, TempDir};
+
+fn start_peer(port: u16) -> ChildGuard {
+    let mut child = Command::new(python())
+        .arg(workspace_root().join("tests/peers/opcua_server.py"))
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start asyncua server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("READY"), "peer said {line:?}");
+    ChildGuard(child)
+}
+
+fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(f64::NAN)
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const READ_BACK: &str = r#"
+import sys, json
+from pxr import Usd
+s = Usd.Stage.Open(sys.argv[1])
+out = {}
+for prim in s.Traverse():
+    for a in prim.GetAttributes():
+        n = a.GetName()
+        if n.startswith("twinloom:"):
+            continue
+        out[str(a.GetPath())] = {"value": a.Get(), "display": a.GetMetadata("displayName") or ""}
+    if str(prim.GetPath()).count("/") == 2:
+        out[str(prim.GetPath())] = {"display": prim.GetMetadata("displayName") or ""}
+print(json.dumps(out, default=str))
+"#;
+
+#[test]
+fn asyncua_server_with_awkward_names_and_a_restart() {
+    let dir = TempDir::new("e2e-asyncua");
+    let port = free_port();
+    let mut peer = start_peer(port);
+    let cfg_text = format!(
+        r#"
+[stage]
+dir = "stage"
+tick_ms = 20
+save_interval_s = 1
+
+[stream]
+listen = "127.0.0.1:0"
+
+[[sources]]
+name = "peer"
+kind = "opcua"
+endpoint = "opc.tcp://127.0.0.1:{port}/"
+publishing_interval_ms = 20
+
+[[auto_bindings]]
+source = "peer"
+node = "nsu=urn:twinloom:test-peer;s=Line 1"
+shop = "line"
+prim = "/Plant/Line1"
+
+[[auto_bindings]]
+source = "peer"
+node = "nsu=urn:twinloom:test-peer;s=Ünïcode ⚙"
+shop = "line"
+prim = "/Plant/Unicode"
+"#
+    );
+    let cfg_path = dir.path().join("plant.toml");
+    std::fs::write(&cfg_path, &cfg_text).unwrap();
+    let cfg = Config::load(&cfg_path).expect("config");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+        let _ = started_tx.send(s);
+    }));
+    let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
+    // Line 1 has 8 variables of which Blob (ByteString) is refused; plus Motor speed.
+    assert_eq!(started.signals_bound, 8, "bound {}", started.signals_bound);
+    let addr = started.listen;
+    assert!(metric(addr, "twinloom_config_errors_total") >= 1.0);
+    wait_until("counter samples", 20, || metric(addr, "twinloom_samples_accepted_total") > 20.0);
+
+    // Kill the server: the source notices, then reconnects to the restarted server and resubscribes.
+    drop(peer);
+    wait_until("disconnect noticed", 30, || metric(addr, "twinloom_source_connected{source=\"peer\"}") == 0.0);
+    let before = metric(addr, "twinloom_samples_accepted_total");
+    peer = start_peer(port);
+    wait_until("reconnect", 60, || metric(addr, "twinloom_source_connected{source=\"peer\"}") == 1.0);
+    wait_until("values after the restart", 30, || metric(addr, "twinloom_samples_accepted_total") > before + 20.0);
+    assert!(metric(addr, "twinloom_source_reconnects_total{source=\"peer\"}") >= 1.0);
+
+    let _ = stop_tx.send(());
+    let run = rt.block_on(svc).unwrap().expect("service run");
+    assert_eq!(run.samples_rejected, 0);
+    drop(peer);
+
+    let out = run_python(READ_BACK, &[dir.path().join("stage/plant.usda").to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let get = |p: &str| v.get(p).unwrap_or_else(|| panic!("{p} missing in {v:#}")).clone();
+    // Names exactly as usd-exchange makes them; originals kept as displayName.
+    assert_eq!(get("/Plant/Line1.tn__Temp1_f5")["value"], 21.5);
+    assert_eq!(get("/Plant/Line1.tn__Temp1_f5")["display"], "Temp 1");
+    assert_eq!(get("/Plant/Line1.tn__Temprature_uo1")["value"], 22.25, "{v:#}");
+    assert_eq!(get("/Plant/Line1.tn__Temprature_uo1")["display"], "Température");
+    assert_eq!(get("/Plant/Line1.tn__1stStation_jA")["value"], 7);
+    assert_eq!(get("/Plant/Line1.Dup")["value"], "first");
+    assert_eq!(get("/Plant/Line1.Dup_1")["value"], "second");
+    assert_eq!(get("/Plant/Line1.tn__Ready_gB")["value"], true);
+    assert!(get("/Plant/Line1.Counter")["value"].as_i64().unwrap() > 0);
+    assert_eq!(get("/Plant/Unicode.tn__Motorspeed_lA")["value"], 1450.0);
+}
