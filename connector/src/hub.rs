@@ -132,7 +132,7 @@ mod tests {
             }
             Resume::Gone { .. } => panic!("3 is the oldest kept"),
         }
-        let text = &hub.resume(5).replay_text();
+        let text = &hub.resume(6).replay_text();
         assert!(text.is_empty());
     }
 

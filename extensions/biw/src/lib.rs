@@ -1,1 +1,26 @@
-//! twinloom-biw (placeholder until its issue lands).
+//! twinloom-biw: body-in-white analytics in pure Rust (no USD).
+//!
+//! - [`mesh`], [`io`]: triangle meshes, STL/OBJ/glTF loading; [`bvh`], [`tri`], [`distance`]: exact mesh–mesh
+//!   distance, intersection and penetration estimates.
+//! - [`kinematics`]: OPW forward/inverse kinematics with published robot parameter sets.
+//! - [`trajectory`]: joint and Cartesian (weld path) trajectories.
+//! - [`reach`]: weld-point reachability, out-of-reach distance and base-shift suggestion.
+//! - [`study`]: collision studies along trajectories with per-robot, per-station summaries.
+
+pub mod bvh;
+pub mod distance;
+pub mod error;
+pub mod io;
+pub mod kinematics;
+pub mod math;
+pub mod mesh;
+pub mod reach;
+pub mod study;
+pub mod synth;
+pub mod trajectory;
+pub mod tri;
+
+pub use distance::{mesh_distance, Collider, Distance};
+pub use error::BiwError;
+pub use math::{Iso3, Mat3, Quat, Vec3};
+pub use mesh::TriMesh;
