@@ -1,10 +1,155 @@
-//! `twinloom balance` (lands with its issue).
+//! `twinloom balance`: exact assembly line balancing of a .IN2 or .alb instance (SALBP-1 with `--cycle-time`,
+//! SALBP-2 with `--stations`), with optional zoning constraints; prints a report or JSON (docs/flow.md).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+/// Prints a line to stdout; a closed pipe (e.g. `| head`) ends the output quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+use std::time::{Duration, Instant};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`twinloom balance` is not available in this build yet")
+use anyhow::{bail, Context};
+use serde_json::json;
+use twinloom_flow::salbp::{read_instance, solve_salbp1, solve_salbp2, station_report, Options};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Instance file: Scholl's .IN2 or Otto et al.'s .alb.
+    pub file: PathBuf,
+    /// Cycle time: find the fewest stations (SALBP-1).
+    #[arg(long, conflicts_with = "stations")]
+    pub cycle_time: Option<u64>,
+    /// Number of stations: find the shortest cycle time (SALBP-2).
+    #[arg(long)]
+    pub stations: Option<usize>,
+    /// Stop after this many seconds and report the best balance found and the bound.
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    /// Tasks that must share a station, as `I,J` (1-based); repeatable.
+    #[arg(long, value_name = "I,J")]
+    pub together: Vec<String>,
+    /// Tasks that must not share a station, as `I,J` (1-based); repeatable.
+    #[arg(long, value_name = "I,J")]
+    pub apart: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn pair(flag: &str, s: &str) -> anyhow::Result<(usize, usize)> {
+    let parse = |x: &str| x.trim().parse::<usize>().ok().filter(|&v| v >= 1);
+    match s.split_once(',').map(|(a, b)| (parse(a), parse(b))) {
+        Some((Some(a), Some(b))) => Ok((a - 1, b - 1)),
+        _ => bail!("--{flag} {s:?}: expected two task numbers `I,J` (1-based)"),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut inst = read_instance(&args.file)?;
+    for s in &args.together {
+        inst.zoning.together.push(pair("together", s)?);
+    }
+    for s in &args.apart {
+        inst.zoning.apart.push(pair("apart", s)?);
+    }
+    let time_limit = match args.time_limit {
+        Some(t) if !(t >= 0.0 && t.is_finite()) => bail!("--time-limit {t}: expected seconds >= 0"),
+        t => t.map(Duration::from_secs_f64),
+    };
+    let opts = Options {
+        time_limit,
+        step_limit: None,
+    };
+    let start = Instant::now();
+    let (mode, balance, cycle_lb, optimal) =
+        match (args.cycle_time.or(inst.cycle_time), args.stations) {
+            (_, Some(m)) => {
+                let b = solve_salbp2(&inst, m, &opts)?;
+                (
+                    "salbp2",
+                    b.balance,
+                    Some(b.cycle_time_lower_bound),
+                    b.optimal,
+                )
+            }
+            (Some(c), None) => {
+                let b = solve_salbp1(&inst, c, &opts)?;
+                let opt = b.optimal;
+                ("salbp1", b, None, opt)
+            }
+            (None, None) => {
+                bail!("give --cycle-time C (fewest stations) or --stations M (shortest cycle time)")
+            }
+        };
+    let seconds = start.elapsed().as_secs_f64();
+    let report = station_report(&balance, &inst.times, None);
+    if args.json {
+        let out = json!({
+            "file": args.file.display().to_string(),
+            "mode": mode,
+            "tasks": inst.len(),
+            "total_time": inst.total_time(),
+            "cycle_time": balance.cycle_time,
+            "cycle_time_lower_bound": cycle_lb,
+            "stations": balance.stations.len(),
+            "lower_bound": balance.lower_bound,
+            "optimal": optimal,
+            "nodes": balance.nodes,
+            "seconds": seconds,
+            "assignment": report,
+        });
+        out!("{}", serde_json::to_string_pretty(&out).context("JSON")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!(
+        "{}: {} tasks, total time {}",
+        args.file.display(),
+        inst.len(),
+        inst.total_time()
+    );
+    let proof = if optimal {
+        "proven optimal"
+    } else {
+        "NOT proven optimal"
+    };
+    match cycle_lb {
+        Some(lb) => out!(
+            "cycle time {} on {} stations ({proof}; cycle time lower bound {lb})",
+            balance.cycle_time,
+            args.stations.unwrap_or(balance.stations.len())
+        ),
+        None => out!(
+            "stations {} at cycle time {} ({proof}; lower bound {})",
+            balance.stations.len(),
+            balance.cycle_time,
+            balance.lower_bound
+        ),
+    }
+    out!(
+        "{:>7} {:>8} {:>6} {:>6} {:>6}  tasks",
+        "station",
+        "load",
+        "idle",
+        "util",
+        "ergo"
+    );
+    for s in &report {
+        let tasks: Vec<String> = s.tasks.iter().map(|t| t.to_string()).collect();
+        out!(
+            "{:>7} {:>8} {:>6} {:>6.3} {:>6.3}  {}",
+            s.station,
+            s.load,
+            s.idle,
+            s.utilisation,
+            s.ergonomics,
+            tasks.join(" ")
+        );
+    }
+    out!("{} search steps, {seconds:.3} s", balance.nodes);
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,146 @@
-//! `twinloom flow` (lands with its issue).
+//! `twinloom flow`: simulates a line model (and evaluates its paint shop) from a TOML model file, optionally
+//! with a scenario merged over it as a what-if sibling; prints a report or JSON (docs/flow.md).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+/// Prints a line to stdout; a closed pipe (e.g. `| head`) ends the output quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`twinloom flow` is not available in this build yet")
+use anyhow::Context;
+use serde_json::json;
+use twinloom_flow::des::{replicate, Sim};
+use twinloom_flow::scenario::read_model;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (TOML with [line] and/or [paint]).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Scenario file merged over the model (the model file is never changed).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Independent replications (run in parallel).
+    #[arg(long, default_value_t = 10)]
+    pub replications: usize,
+    /// Random seed; the same seed gives the same results.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.replications >= 1, "--replications must be at least 1");
+    let model = read_model(&args.model, args.scenario.as_deref())?;
+    let line = match &model.line {
+        Some(l) => Some(replicate(&Sim::new(l)?, args.replications, args.seed).0),
+        None => None,
+    };
+    let paint = match &model.paint {
+        Some(p) => Some((
+            p.evaluate()?,
+            if p.whatif.is_some() {
+                p.what_if()?
+            } else {
+                Vec::new()
+            },
+        )),
+        None => None,
+    };
+    if args.json {
+        let out = json!({
+            "model": args.model.display().to_string(),
+            "scenario": args.scenario.as_ref().map(|s| s.display().to_string()),
+            "line": line,
+            "paint": paint.as_ref().map(|(r, w)| json!({ "result": r, "whatif": w })),
+        });
+        out!("{}", serde_json::to_string_pretty(&out).context("JSON")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let (Some(s), Some(l)) = (&line, &model.line) {
+        out!(
+            "line {} ({} replications, seed {}):",
+            l.name,
+            s.replications,
+            s.seed
+        );
+        out!(
+            "  throughput {:.2} ± {:.2} jobs/h",
+            s.throughput_per_h.mean,
+            s.throughput_per_h.ci95
+        );
+        out!(
+            "  WIP {:.2} ± {:.2}, flow time {:.0} ± {:.0} s",
+            s.wip.mean,
+            s.wip.ci95,
+            s.mean_flow_time_s.mean,
+            s.mean_flow_time_s.ci95
+        );
+        out!("  bottleneck (active-period method): {}", s.bottleneck);
+        out!(
+            "  {:<16} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6}",
+            "station",
+            "util",
+            "down",
+            "blocked",
+            "starved",
+            "active_s",
+            "bn"
+        );
+        for st in &s.stations {
+            out!(
+                "  {:<16} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.1} {:>6.2}",
+                st.name,
+                st.utilisation.mean,
+                st.down.mean,
+                st.blocked.mean,
+                st.starved.mean,
+                st.mean_active_period_s.mean,
+                st.bottleneck_share
+            );
+        }
+    }
+    if let Some((r, whatif)) = &paint {
+        out!("paint shop: {:.1} cars/h, {:.2} kWh/car (booth {:.2}, oven {:.2}), cure ok for {:.0} % of cars",
+            r.throughput_per_h, r.kwh_per_car, r.booth_kwh_per_car, r.oven_kwh_per_car, r.cure_ok_share * 100.0);
+        for c in &r.cure {
+            out!(
+                "  {:<10} {:>6.1} min at temperature, peak {:>5.1} °C  {}",
+                c.body,
+                c.time_at_temp_min,
+                c.peak_temp_c,
+                if c.ok { "ok" } else { "FAILS cure window" }
+            );
+        }
+        if !whatif.is_empty() {
+            out!(
+                "  what-if: {:>7} {:>6} {:>7} {:>8} {:>8} {:>7}",
+                "m/min",
+                "air",
+                "oven_c",
+                "cars/h",
+                "kWh/car",
+                "cure"
+            );
+            for w in whatif {
+                out!(
+                    "           {:>7.1} {:>6.2} {:>7.1} {:>8.1} {:>8.2} {:>6.0}%",
+                    w.conveyor_m_min,
+                    w.booth_air_velocity_m_s,
+                    w.oven_setpoint_c,
+                    w.throughput_per_h,
+                    w.kwh_per_car,
+                    w.cure_ok_share * 100.0
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

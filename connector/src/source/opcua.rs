@@ -234,7 +234,8 @@ fn client_builder(config: &OpcUaConfig) -> ClientBuilder {
         .recreate_subscriptions(true);
     match &config.client_certificate {
         Some((cert, key)) => b = b.certificate_path(cert.clone()).private_key_path(key.clone()),
-        None => b = b.create_sample_keypair(config.security != SecurityMode::None),
+        // An OPC UA application always has an instance certificate (the stack reads it even without security).
+        None => b = b.create_sample_keypair(true),
     }
     b
 }

@@ -128,7 +128,7 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
         .host(config.host.clone())
         .port(port)
         .pki_dir(pki)
-        .create_sample_keypair(config.secure_endpoints)
+        .create_sample_keypair(true)
         .trust_client_certs(true)
         .discovery_urls(vec![format!("opc.tcp://{}:{}/", config.host, port)])
         .subscription_poll_interval_ms(10)

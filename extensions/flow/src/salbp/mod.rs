@@ -1,0 +1,15 @@
+//! Simple assembly line balancing (SALBP): instances, file readers, exact SALBP-1/SALBP-2 solvers and
+//! station workload reports.
+
+pub mod bitset;
+pub mod bounds;
+pub mod instance;
+pub mod parse;
+pub mod report;
+pub mod search;
+pub mod solve;
+
+pub use instance::{Instance, Zoning};
+pub use parse::{parse_alb, parse_in2, read_instance};
+pub use report::{station_report, StationReport};
+pub use solve::{solve_salbp1, solve_salbp2, Balance, Balance2, Options};
