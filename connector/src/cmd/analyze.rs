@@ -1,5 +1,6 @@
-//! `twinloom analyze distance A B` and `twinloom analyze reach --robot … --points FILE.csv`: thin wrappers
-//! over the `twinloom-biw` library, printing text or `--json` (documented in docs/biw.md).
+//! `twinloom analyze distance A B`, `twinloom analyze reach --robot … --points FILE.csv` and
+//! `twinloom analyze biw --stage plant.usda`: thin wrappers over the `twinloom-biw` and
+//! `twinloom-biw-stage` libraries, printing text or `--json` (documented in docs/biw.md).
 
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -17,6 +18,33 @@ pub enum Command {
     Distance(DistanceArgs),
     /// Whether a robot reaches each weld point of a CSV file, how far outside it is, and a base shift that fixes it.
     Reach(ReachArgs),
+    /// Collision and reach study of every BIW robot of a plant stage; writes results.usda.
+    Biw(BiwArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BiwArgs {
+    /// The plant stage (root layer; its sublayers are read too).
+    #[arg(long)]
+    pub stage: PathBuf,
+    /// Where to write the results layer (default: results.usda next to the stage).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the collision study runs: this build has the CPU path only, so `on` is an error.
+    #[arg(long, value_parser = ["auto", "on", "off"], default_value = "auto")]
+    pub gpu: String,
+    /// Near-miss threshold, millimetres.
+    #[arg(long, default_value_t = 10.0)]
+    pub near_miss_mm: f64,
+    /// Allowed rotation of the gun about the approach axis, +- degrees.
+    #[arg(long, default_value_t = 30.0)]
+    pub spin_tolerance_deg: f64,
+    /// Only this station (prim name, e.g. Station01); repeatable. Default: every BIW station.
+    #[arg(long)]
+    pub station: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -53,6 +81,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Distance(a) => distance(a),
         Command::Reach(a) => reach(a),
+        Command::Biw(a) => biw(a),
     }
 }
 
@@ -202,4 +231,49 @@ fn reach(args: ReachArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
+    use twinloom_biw_stage::{analyze, write_results, GpuMode, Options};
+    anyhow::ensure!(args.near_miss_mm >= 0.0, "--near-miss-mm must be >= 0");
+    anyhow::ensure!(args.spin_tolerance_deg >= 0.0, "--spin-tolerance-deg must be >= 0");
+    let gpu = match args.gpu.as_str() {
+        "on" => GpuMode::On,
+        "off" => GpuMode::Off,
+        _ => GpuMode::Auto,
+    };
+    let defaults = Options::default();
+    let options = Options {
+        near_miss: args.near_miss_mm / 1000.0,
+        gpu,
+        reach: ReachSettings { spin_tolerance: args.spin_tolerance_deg.to_radians(), ..defaults.reach },
+        stations: args.station.clone(),
+        ..defaults
+    };
+    let analysis = analyze(&args.stage, &options)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.stage.parent().unwrap_or(std::path::Path::new(".")).join("results.usda")
+    });
+    let markers = write_results(&analysis, &out).with_context(|| format!("writing {}", out.display()))?;
+    if args.json {
+        let mut v = analysis.to_json();
+        v["results"] = json!(out.display().to_string());
+        v["markers"] = json!(markers);
+        println!("{v}");
+    } else {
+        for line in analysis.sentences() {
+            println!("{line}");
+        }
+        println!(
+            "{} clashes, {} near misses, {} unreachable weld points in {:.1} s on the {}; wrote {} ({markers} markers)",
+            analysis.clashes(),
+            analysis.near_misses(),
+            analysis.unreachable(),
+            analysis.elapsed_s,
+            analysis.device.to_uppercase(),
+            out.display()
+        );
+    }
+    let clean = analysis.clashes() == 0 && analysis.unreachable() == 0;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

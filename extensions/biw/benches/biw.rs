@@ -1,5 +1,6 @@
 //! BIW benchmarks: mesh–mesh distance queries/s (ours vs parry3d-f64, 10k and 160k triangles, 1 and 2
-//! threads), IK solves/s on 2 threads, and the sample BIW study's CPU wall time.
+//! threads) and IK solves/s on 2 threads. The sample plant's study time (`biw_study_cpu_s`) is measured
+//! by `twinloom-biw-stage`'s bench, which reads the plant stage.
 //! Prints one JSON object per line on stdout; progress on stderr. Optional argument: a name prefix.
 
 use parry3d_f64::math::{Pose, Rotation, Vector};
@@ -206,38 +207,6 @@ fn bench_ik(prefix: &str) {
     emit("ik_solves_per_s", r, "solves/s", &format!(",\"threads\":2,\"robot\":\"abb-irb2400\",\"branches_per_solve\":8,\"load_avg_1m\":{:.2}", load_avg()));
 }
 
-fn bench_study(prefix: &str) {
-    if !"biw_study_cpu_s".starts_with(prefix) {
-        return;
-    }
-    let stations = twinloom_biw::synth::sample_biw_study(0.02).expect("sample study");
-    let tris: usize = stations[0]
-        .obstacles
-        .iter()
-        .map(|o| o.collider.mesh.triangles.len())
-        .sum();
-    let samples: usize = stations
-        .iter()
-        .flat_map(|s| s.robots.iter().map(|r| r.trajectory.samples.len()))
-        .sum();
-    let settings = twinloom_biw::study::StudySettings::default();
-    let threads = rayon::current_num_threads();
-    let mut best = f64::INFINITY;
-    let mut events = 0;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let report = twinloom_biw::study::run_study(&stations, &settings);
-        best = best.min(start.elapsed().as_secs_f64());
-        events = report.events.len();
-    }
-    emit(
-        "biw_study_cpu_s",
-        best,
-        "s",
-        &format!(",\"threads\":{threads},\"stations\":{},\"robot_samples\":{samples},\"obstacle_triangles\":{tris},\"events\":{events},\"runs\":3,\"stat\":\"min\"", stations.len()),
-    );
-}
-
 fn main() {
     let prefix = std::env::args()
         .skip(1)
@@ -246,5 +215,4 @@ fn main() {
     bench_distance(&prefix, 10_000, true);
     bench_distance(&prefix, 160_000, false);
     bench_ik(&prefix);
-    bench_study(&prefix);
 }

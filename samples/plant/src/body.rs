@@ -116,6 +116,12 @@ fn skin_normal(x: f32, theta: f32) -> [f32; 3] {
     normalized(cross(around, along))
 }
 
+/// The point of the outer skin at `x` along the car and `theta` around it (0 = +Y side, pi/2 = roof,
+/// pi = -Y side), with its outward normal: where a weld point on the skin goes.
+pub fn skin_point(x: f32, theta: f32) -> WeldPoint {
+    WeldPoint { position: skin(x, theta), normal: skin_normal(x, theta) }
+}
+
 /// Whether the skin cell centred at (x, theta) is cut away.
 fn is_opening(x: f32, theta: f32) -> bool {
     let p = skin(x, theta);

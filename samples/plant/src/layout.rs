@@ -14,7 +14,7 @@ use crate::body::{body, BodyOptions, WeldPoint, LENGTH};
 use crate::error::LayoutError;
 use crate::mesh::{cuboid, cylinder_z, prism, regular_polygon, TriMesh};
 use crate::plant::{self, state, BiwRobot, BOOTHS, OVEN_ZONES, PAINT_CONVEYORS, TANKS};
-use crate::robot::{weld_gun_mesh, RobotType};
+use crate::robot::{weld_gun_mesh, RobotType, TCP};
 
 /// The joint values (deg, controller convention) the layout is posed in: the simulator's home position.
 pub const HOME_DEG: [f32; 6] = [0.0, -30.0, 30.0, 0.0, 45.0, 0.0];
@@ -22,6 +22,38 @@ pub const HOME_DEG: [f32; 6] = [0.0, -30.0, 30.0, 0.0, 45.0, 0.0];
 pub const BODY_Z: f32 = 0.45;
 /// Weld points per BIW station.
 pub const WELDS_PER_STATION: usize = 24;
+
+/// Which body the BIW line builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Variant {
+    /// The body in production.
+    #[default]
+    Current,
+    /// The new variant: a taller B-pillar reinforcement on both sides (`Body/BPillarReinforcement`,
+    /// standing 60 mm proud of the skin), and in station 1 weld point W001 moved onto the B-pillar under
+    /// it and W002 moved to the rear quarter panel (x = 4.3 m along the body), beyond R01's reach.
+    New,
+}
+
+/// Where the new variant's B-pillar reinforcement sits, in the body frame: x range, z range, and how far
+/// it stands proud of the side skin (m).
+pub const REINFORCEMENT_X: [f32; 2] = [2.58, 2.76];
+pub const REINFORCEMENT_Z: [f32; 2] = [0.55, 1.15];
+pub const REINFORCEMENT_PROUD: f32 = 0.06;
+
+/// The new variant's reinforcement: one closed box per side, from inside the skin to
+/// [`REINFORCEMENT_PROUD`] outside it.
+pub fn b_pillar_reinforcement() -> TriMesh {
+    let [x0, x1] = REINFORCEMENT_X;
+    let [z0, z1] = REINFORCEMENT_Z;
+    let (inner, outer) = (crate::body::HALF_WIDTH - 0.02, crate::body::HALF_WIDTH + REINFORCEMENT_PROUD);
+    let mut m = cuboid([x0, inner, z0], [x1, outer, z1]);
+    m.append(&cuboid([x0, -outer, z0], [x1, -inner, z1]));
+    m
+}
+
+/// The new variant's moved weld points of station 1: (weld number, x along the body, angle around it).
+pub const MOVED_WELDS: [(usize, f32, f32); 2] = [(1, 2.67, std::f32::consts::PI), (2, 4.3, 3.3)];
 
 /// Counts of what was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -332,6 +364,10 @@ fn robot(w: &mut Writer, r: &BiwRobot) -> Result<(), LayoutError> {
     w.uniform(&r.prim, attr::JOINT_LOWER_LIMITS, doubles(k.lower_limits_deg))?;
     w.uniform(&r.prim, attr::JOINT_UPPER_LIMITS, doubles(k.upper_limits_deg))?;
     w.attr(&r.prim, attr::JOINT_POSITIONS, doubles(HOME_DEG))?;
+    // The weld gun's tool centre point in the flange frame (row-vector convention: translation in row 3).
+    let [tx, ty, tz] = TCP.map(f64::from);
+    let tool_frame = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, tx, ty, tz, 1.0];
+    w.attr(&r.prim, attr::TOOL_FRAME, Value::Matrix4d(tool_frame))?;
     let color = robot_color(k);
     let base = format!("{}/Base", r.prim);
     w.prim(&base, "Xform", None)?;
@@ -362,13 +398,15 @@ fn quat_z_to(n: [f32; 3]) -> [f32; 4] {
     q.map(|c| c / len)
 }
 
-fn weld_points(w: &mut Writer, body_path: &str, welds: &[WeldPoint], station: &plant::BiwStation) -> Result<(), LayoutError> {
+fn weld_points(w: &mut Writer, body_path: &str, welds: &[WeldPoint], station: &plant::BiwStation, variant: Variant) -> Result<(), LayoutError> {
     let scope = format!("{body_path}/WeldPoints");
     w.prim(&scope, "Scope", None)?;
     // Station s welds every 6th flange point starting at s, spread over the body.
     let picked: Vec<&WeldPoint> = welds.iter().skip(station.number - 1).step_by(plant::BIW_STATIONS).collect();
     let step = (picked.len() / WELDS_PER_STATION).max(1);
-    for (n, p) in picked.iter().step_by(step).take(WELDS_PER_STATION).enumerate() {
+    for (n, &&p) in picked.iter().step_by(step).take(WELDS_PER_STATION).enumerate() {
+        let moved = MOVED_WELDS.iter().find(|m| variant == Variant::New && station.number == 1 && m.0 == n + 1);
+        let p = moved.map_or(p, |&(_, x, theta)| crate::body::skin_point(x, theta));
         let path = format!("{scope}/W{:03}", n + 1);
         w.prim(&path, "Xform", None)?;
         w.attr(&path, "xformOp:translate", Value::Double3(p.position.map(f64::from)))?;
@@ -384,7 +422,7 @@ fn weld_points(w: &mut Writer, body_path: &str, welds: &[WeldPoint], station: &p
     Ok(())
 }
 
-fn biw(w: &mut Writer, biw_body: &crate::body::Body) -> Result<(), LayoutError> {
+fn biw(w: &mut Writer, biw_body: &crate::body::Body, variant: Variant) -> Result<(), LayoutError> {
     w.prim("/Plant/BIW", schema::AREA, Some("assembly"))?;
     w.uniform("/Plant/BIW", attr::SHOP, Value::Token("bodyInWhite".into()))?;
     w.prim(plant::BIW_LINE, schema::LINE, Some("assembly"))?;
@@ -416,7 +454,10 @@ fn biw(w: &mut Writer, biw_body: &crate::body::Body) -> Result<(), LayoutError> 
         let body_path = format!("{}/Body", st.prim);
         w.placed(&body_path, "Xform", Some("component"), [-LENGTH / 2.0, 0.0, BODY_Z], 0.0)?;
         w.mesh(&format!("{body_path}/Shell"), &biw_body.mesh, &[STEEL], Shading::Smooth)?;
-        weld_points(w, &body_path, &biw_body.welds, st)?;
+        if variant == Variant::New {
+            w.mesh(&format!("{body_path}/BPillarReinforcement"), &b_pillar_reinforcement(), &[STEEL], Shading::Flat)?;
+        }
+        weld_points(w, &body_path, &biw_body.welds, st, variant)?;
         for r in &st.robots {
             robot(w, r)?;
         }
@@ -517,6 +558,11 @@ fn assembly(w: &mut Writer, car: &TriMesh) -> Result<(), LayoutError> {
 
 /// Writes the whole layout into an anonymous layer (for tests and for [`write_layout`]).
 pub fn build_layout(geometry_sublayer: &str) -> Result<Layout, LayoutError> {
+    build_layout_variant(geometry_sublayer, Variant::Current)
+}
+
+/// Like [`build_layout`], with the BIW line building `variant`.
+pub fn build_layout_variant(geometry_sublayer: &str, variant: Variant) -> Result<Layout, LayoutError> {
     let layer = Layer::create_anonymous("twinloom-plant-layout", "usda").map_err(usd("anonymous layer"))?;
     let geom = Layer::create_anonymous("twinloom-plant-geometry", "usdc").map_err(usd("anonymous layer"))?;
     let mut w = Writer { layer, geom, summary: LayoutSummary::default() };
@@ -536,7 +582,7 @@ pub fn build_layout(geometry_sublayer: &str) -> Result<Layout, LayoutError> {
     building(&mut w)?;
     let biw_body = body(&BodyOptions::BIW);
     w.summary.body_triangles = biw_body.mesh.triangles.len();
-    biw(&mut w, &biw_body)?;
+    biw(&mut w, &biw_body, variant)?;
     paint(&mut w)?;
     assembly(&mut w, &body(&BodyOptions::PAINTED).mesh)?;
     w.signal_bindings(&demo_bindings())?;
@@ -552,10 +598,15 @@ pub fn geometry_file_name(layout: &Path) -> String {
 /// Writes the layout to `path` (a `.usda`) and its geometry sublayer next to it (see
 /// [`geometry_file_name`]), each atomically, creating the folder if needed. Returns what was written.
 pub fn write_layout(path: &Path) -> Result<LayoutSummary, LayoutError> {
+    write_layout_variant(path, Variant::Current)
+}
+
+/// Like [`write_layout`], with the BIW line building `variant` (see [`Variant::New`]).
+pub fn write_layout_variant(path: &Path, variant: Variant) -> Result<LayoutSummary, LayoutError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|source| LayoutError::Io { path: dir.display().to_string(), source })?;
     let geometry_name = geometry_file_name(path);
-    let layout = build_layout(&format!("./{geometry_name}"))?;
+    let layout = build_layout_variant(&format!("./{geometry_name}"), variant)?;
     let geometry_path = dir.join(&geometry_name);
     layout.geometry.export_atomic(&geometry_path).map_err(usd(geometry_path.display().to_string()))?;
     layout.layout.export_atomic(path).map_err(usd(path.display().to_string()))?;
@@ -581,6 +632,24 @@ mod tests {
         assert_eq!(layout.geometry.prim(shell).unwrap().type_name, "Mesh");
         assert!(!layout.layout.has_spec(shell));
         assert_eq!(layout.layout.prim("/Plant/BIW/Line/Station01/R01").unwrap().type_name, schema::ROBOT);
+    }
+
+    #[test]
+    fn new_variant_adds_the_reinforcement_and_moves_station_1_welds() {
+        assert!(b_pillar_reinforcement().is_closed());
+        let layout = build_layout_variant("./layout_geometry.usdc", Variant::New).unwrap();
+        let station = "/Plant/BIW/Line/Station01";
+        assert_eq!(layout.geometry.prim(&format!("{station}/Body/BPillarReinforcement")).unwrap().type_name, "Mesh");
+        let w001 = layout.layout.default_value(&format!("{station}/Body/WeldPoints/W001.xformOp:translate")).unwrap();
+        let Some(Value::Double3(p)) = w001 else { panic!("W001 translate {w001:?}") };
+        // On the B-pillar (x 2.67 m along the body) on the -Y side, inside the reinforcement's span.
+        assert!((p[0] - 2.67).abs() < 1e-4 && p[1] < -0.85, "{p:?}");
+        assert!(p[2] > REINFORCEMENT_Z[0] as f64 && p[2] < REINFORCEMENT_Z[1] as f64, "{p:?}");
+        let targets = layout.layout.relationship_targets(&format!("{station}/Body/WeldPoints/W002.twinloom:weld:robot")).unwrap();
+        assert_eq!(targets, vec![format!("{station}/R01")]);
+        // The current body has neither.
+        let current = build_layout("./layout_geometry.usdc").unwrap();
+        assert!(!current.geometry.has_spec(&format!("{station}/Body/BPillarReinforcement")));
     }
 
     #[test]

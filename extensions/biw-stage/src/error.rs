@@ -1,0 +1,38 @@
+//! The crate's error type: what went wrong reading the stage, running the study or writing results.
+
+use std::path::PathBuf;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// OpenUSD refused to open, read or write something.
+    #[error("{what}: {source}")]
+    Usd {
+        what: String,
+        #[source]
+        source: twinloom_usd::UsdError,
+    },
+    /// A sublayer named by a layer does not exist.
+    #[error("{layer}: sublayer {sublayer} not found at {path}")]
+    MissingSublayer { layer: String, sublayer: String, path: PathBuf },
+    /// The stage has a prim or attribute that does not make sense for the study.
+    #[error("{prim}: {message}")]
+    Invalid { prim: String, message: String },
+    /// The stage has no BIW stations with robots.
+    #[error("{0}: no BIW stations with robots (expected TwinloomStation prims holding TwinloomRobot prims)")]
+    NoStations(String),
+    /// The GPU path was asked for, but this build has none.
+    #[error("--gpu on: this build of twinloom has no GPU support (no CUDA path is compiled in); use --gpu auto or off")]
+    NoGpu,
+}
+
+/// Wraps an OpenUSD error with what was being done.
+pub(crate) fn usd(what: impl Into<String>) -> impl FnOnce(twinloom_usd::UsdError) -> StageError {
+    let what = what.into();
+    move |source| StageError::Usd { what, source }
+}
+
+/// An invalid-prim error.
+pub(crate) fn invalid(prim: &str, message: impl Into<String>) -> StageError {
+    StageError::Invalid { prim: prim.to_string(), message: message.into() }
+}

@@ -1,0 +1,28 @@
+//! twinloom-biw-stage: the body-in-white study on an OpenUSD plant stage.
+//!
+//! Reads a stage's BIW stations through `twinloom-usd` ([`compose`]: the root layer and its sublayers,
+//! composed just enough; [`read`]: robots with their OPW models, base frames and link meshes, the
+//! station's body and fixture meshes, weld points), derives each robot's weld program and reach verdicts
+//! ([`program`]), runs `twinloom-biw`'s collision study ([`analysis`]) and writes `results.usda`
+//! ([`results`]). `twinloom analyze biw --stage plant.usda` is the command-line front end.
+//!
+//! ```no_run
+//! let analysis = twinloom_biw_stage::analyze("plant.usda".as_ref(), &Default::default())?;
+//! for line in analysis.sentences() {
+//!     println!("{line}");
+//! }
+//! twinloom_biw_stage::write_results(&analysis, "results.usda".as_ref())?;
+//! # Ok::<(), twinloom_biw_stage::StageError>(())
+//! ```
+
+pub mod analysis;
+pub mod compose;
+mod error;
+pub mod program;
+pub mod read;
+pub mod results;
+
+pub use analysis::{analyze, select_device, Analysis, GpuMode, Options, StationResult};
+pub use error::StageError;
+pub use program::ProgramSettings;
+pub use results::write_results;

@@ -1,0 +1,205 @@
+//! The study on the sample plant (station 1, FANUC R-2000iC/165F robots R01 and R02): the new body
+//! variant's B-pillar reinforcement is clashed by R01's weld path and its moved weld point W002 is out of
+//! R01's reach, with a base shift that fixes it; the current body has neither. results.usda is read back
+//! with usd-core and the composed stage passes omni_asset_validate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use twinloom_biw::math::Iso3;
+use twinloom_biw::reach::{check_point, WeldPoint};
+use twinloom_biw::study::EventKind;
+use twinloom_biw_stage::{analyze, write_results, Analysis, GpuMode, Options, StageError};
+use twinloom_plant_layout::{write_layout_variant, Variant, REINFORCEMENT_PROUD};
+use twinloom_tests::{check_output, python, venv_bin, TempDir};
+use twinloom_usd::{Layer, UpAxis};
+use twinloom_usd_schemas::{plugin_path_env, PXR_PLUGIN_PATH_VAR};
+
+/// Writes the sample plant's layout (`variant`) and a root `plant.usda` over `sublayers` + the layout.
+fn plant(variant: Variant) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("biw-stage");
+    write_layout_variant(&dir.path().join("layout.usda"), variant).expect("write layout");
+    let root = dir.path().join("plant.usda");
+    write_root(&root, &[]);
+    (dir, root)
+}
+
+fn write_root(path: &Path, extra: &[&str]) {
+    let mut l = Layer::create_anonymous("plant-root", "usda").expect("layer");
+    l.set_default_prim("Plant").unwrap();
+    l.set_up_axis(UpAxis::Z).unwrap();
+    l.set_meters_per_unit(1.0).unwrap();
+    l.set_kilograms_per_unit(1.0).unwrap();
+    let mut subs: Vec<&str> = extra.to_vec();
+    subs.push("./layout.usda");
+    l.set_sublayers(&subs).unwrap();
+    l.export_atomic(path).expect("write root");
+}
+
+fn station01() -> Options {
+    Options { stations: vec!["Station01".into()], ..Options::default() }
+}
+
+/// Reach verdicts (id, reachable, outside_mm) of one robot.
+fn reach_of(a: &Analysis, robot: &str) -> Vec<(String, bool, f64)> {
+    a.stations[0]
+        .programs
+        .iter()
+        .find(|p| p.robot == robot)
+        .expect("robot program")
+        .reach
+        .iter()
+        .map(|r| (r.id.clone(), r.reachable, r.outside_mm))
+        .collect()
+}
+
+fn unreachable_ids(a: &Analysis, robot: &str) -> Vec<String> {
+    reach_of(a, robot).into_iter().filter(|r| !r.1).map(|r| r.0).collect()
+}
+
+/// Every reachable point's joint solution puts the tool on the weld pose (forward kinematics).
+fn assert_reach_consistent(a: &Analysis) {
+    for st in &a.stations {
+        for p in &st.programs {
+            let robot = st.robot(&p.robot).unwrap();
+            for (r, prim) in p.reach.iter().zip(&p.weld_prims) {
+                let weld = st.station.welds.iter().find(|w| &w.prim == prim).unwrap();
+                if r.reachable {
+                    let q = r.joints.expect("joints of a reachable point");
+                    let tool = robot.base.mul(&robot.model.forward(&q));
+                    assert!((tool.trans - weld.pose.trans).norm() < 1e-6, "{} FK misses the weld", r.id);
+                    assert!(tool.rot.cols[2].dot(weld.pose.rot.cols[2]) > 1.0 - 1e-9, "{} approach", r.id);
+                    assert_eq!(r.outside_mm, 0.0);
+                } else {
+                    assert!(r.outside_mm > 0.0, "{} unreachable with outside_mm {}", r.id, r.outside_mm);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
+    let (dir, root) = plant(Variant::New);
+    let a = analyze(&root, &station01()).expect("analysis");
+    assert_eq!(a.device, "cpu");
+    assert_eq!(a.stations.len(), 1);
+    assert_reach_consistent(&a);
+    // R01's weld path into W001 (moved onto the B-pillar) goes through the new reinforcement.
+    let clash = a.stations[0]
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Clash && e.robot == "R01" && e.other == "Body/BPillarReinforcement")
+        .max_by(|x, y| x.max_depth.total_cmp(&y.max_depth))
+        .expect("a clash of R01 with the B-pillar reinforcement");
+    assert!(clash.max_depth > 0.0 && clash.max_depth <= REINFORCEMENT_PROUD as f64 + 0.01, "depth {}", clash.max_depth);
+    assert_eq!(clash.min_distance, 0.0);
+    assert!(clash.start_time <= clash.worst_time && clash.worst_time <= clash.end_time);
+    // W002, moved to the rear quarter panel, is out of R01's reach by a computed distance.
+    let reach = reach_of(&a, "R01");
+    let w002 = reach.iter().find(|r| r.0 == "W002").expect("W002 assigned to R01");
+    assert!(!w002.1);
+    assert!(w002.2 > 1.0 && w002.2 < 300.0, "W002 outside by {} mm", w002.2);
+    // The suggested base shift makes every R01 point reachable when checked again.
+    let st = &a.stations[0];
+    let program = st.programs.iter().find(|p| p.robot == "R01").unwrap();
+    let robot = st.robot("R01").unwrap();
+    let shift = program.base_shift.and_then(|s| s.shift).expect("a base shift for R01");
+    assert!(shift.norm() > 0.0);
+    let settings = Options::default().reach;
+    for prim in &program.weld_prims {
+        let weld = st.station.welds.iter().find(|w| &w.prim == prim).unwrap();
+        let local = robot.base.inverse().mul(&weld.pose);
+        let shifted = WeldPoint { id: weld.id.clone(), pose: Iso3::new(local.rot, local.trans - shift) };
+        assert!(check_point(&robot.model, &shifted, &settings).reachable, "{} after the shift", weld.id);
+    }
+    let text = a.sentences().join("\n");
+    assert!(text.contains("Station01: R01 weld path penetrates Body/BPillarReinforcement by"), "{text}");
+    assert!(text.contains("Station01: weld point W002 is "), "{text}");
+
+    // results.usda, composed with the plant, read back with usd-core and validated.
+    let results = dir.path().join("results.usda");
+    let markers = write_results(&a, &results).expect("write results");
+    assert_eq!(markers, st.events.len());
+    let composed = dir.path().join("plant_with_results.usda");
+    write_root(&composed, &["./results.usda"]);
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(READ_BACK)
+        .arg(&composed)
+        .env(PXR_PLUGIN_PATH_VAR, plugin_path_env(None))
+        .output()
+        .expect("start python");
+    check_output("read back results.usda", &out);
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let expect_clashes = st.events.iter().filter(|e| e.kind == EventKind::Clash).count();
+    assert!(out.contains(&format!("clash markers {expect_clashes}\n")), "{out}");
+    assert!(out.contains("reinforcement clash True\n"), "{out}");
+    assert!(out.contains(&format!("W002 False {:.1}\n", (w002.2 * 10.0).round() / 10.0)), "{out}");
+    assert!(out.contains("station clashes "), "{out}");
+    let check = Command::new(venv_bin("omni_asset_validate"))
+        .arg(&composed)
+        .env(PXR_PLUGIN_PATH_VAR, plugin_path_env(None))
+        .output()
+        .expect("start omni_asset_validate");
+    check_output("omni_asset_validate plant_with_results.usda", &check);
+    let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(report.contains("No issues found"), "{report}");
+}
+
+const READ_BACK: &str = r#"
+import sys
+from pxr import Usd, UsdGeom
+stage = Usd.Stage.Open(sys.argv[1])
+scope = stage.GetPrimAtPath("/Plant/Results/BIW/Station01")
+assert scope, "no results scope"
+clashes = [p for p in scope.GetChildren() if p.GetName().startswith("Clash")]
+for p in clashes:
+    assert p.GetTypeName() == "Sphere", p.GetPath()
+    assert p.GetAttribute("twinloom:biw:depthMm").Get() > 0, p.GetPath()
+    assert p.GetAttribute("twinloom:biw:clearanceMm").Get() == 0, p.GetPath()
+    assert p.GetAttribute("twinloom:biw:station").Get() == "/Plant/BIW/Line/Station01"
+    assert p.GetAttribute("twinloom:biw:time").Get() >= 0
+    assert p.GetAttribute("twinloom:biw:link").Get()
+print("clash markers", len(clashes))
+print("reinforcement clash", any(p.GetAttribute("twinloom:biw:other").Get() == "Body/BPillarReinforcement"
+      and p.GetAttribute("twinloom:biw:robot").Get() == "R01" for p in clashes))
+w = stage.GetPrimAtPath("/Plant/BIW/Line/Station01/Body/WeldPoints/W002")
+assert w.GetTypeName() == "Xform", "the over composes onto the layout's weld point"
+print("W002", w.GetAttribute("twinloom:reach:reachable").Get(), round(w.GetAttribute("twinloom:reach:outsideMm").Get(), 1))
+print("station clashes", scope.GetAttribute("twinloom:biw:clashes").Get())
+"#;
+
+#[test]
+fn current_body_has_no_reinforcement_clash_and_keeps_w002_off_r01() {
+    let (_dir, root) = plant(Variant::Current);
+    let a = analyze(&root, &station01()).expect("analysis");
+    assert_reach_consistent(&a);
+    let st = &a.stations[0];
+    assert!(st.station.obstacles.iter().all(|o| o.name != "Body/BPillarReinforcement"));
+    assert!(st.events.iter().all(|e| !e.other.contains("Reinforcement")));
+    // What is true of the current program: R01 misses only W023 (far up the roof), R02 its front and
+    // roof points; W001 and W002 belong to R02 (the +Y side) here.
+    assert_eq!(unreachable_ids(&a, "R01"), ["W023"]);
+    assert!(reach_of(&a, "R02").iter().any(|r| r.0 == "W002"));
+    // Summaries agree with the events.
+    for s in &st.summaries {
+        let mine = st.events.iter().filter(|e| e.robot == s.robot || e.other == s.robot);
+        assert_eq!(mine.filter(|e| e.kind == EventKind::Clash).count(), s.clashes);
+    }
+}
+
+#[test]
+fn gpu_on_is_refused_without_a_gpu_build() {
+    let options = Options { gpu: GpuMode::On, ..Options::default() };
+    let err = analyze(Path::new("does-not-matter.usda"), &options).unwrap_err();
+    assert!(matches!(err, StageError::NoGpu));
+    assert!(err.to_string().contains("no GPU support"), "{err}");
+    assert_eq!(twinloom_biw_stage::select_device(GpuMode::Auto).unwrap(), "cpu");
+}
+
+#[test]
+fn a_missing_stage_is_a_clear_error() {
+    let err = analyze(Path::new("/nonexistent/plant.usda"), &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/plant.usda"), "{err}");
+}
