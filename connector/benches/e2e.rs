@@ -53,6 +53,7 @@ save_interval_s = 30
 listen = "127.0.0.1:0"
 client_buffer = 65536
 ring = 200000
+ring_mib = 16
 
 [[sources]]
 name = "sim"
@@ -211,13 +212,51 @@ fn main() {
         }
     }
     if wants("rss_bytes_per_signal") {
-        let r = run(100_000, 1.0, 5.0, 50);
-        let per = r.rss_running.saturating_sub(r.rss_before) as f64 / r.summary.signals_bound.max(1) as f64;
-        emit(
-            "rss_bytes_per_signal",
-            per,
-            "bytes",
-            &format!(r#","signals":{},"rss_before":{},"rss_running":{}"#, r.summary.signals_bound, r.rss_before, r.rss_running),
-        );
+        rss_per_signal(100_000);
     }
+}
+
+/// Resident memory the connector adds per bound signal: the simulator runs as its own process
+/// (`twinloom-plant-sim`, built by ci/bench), so this process holds only the connector.
+fn rss_per_signal(signals: usize) {
+    let sim_bin = std::env::var("TWINLOOM_PLANT_SIM").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/twinloom-plant-sim").into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let mut sim = std::process::Command::new(&sim_bin)
+        .args(["--port", &port.to_string(), "--signals", &signals.to_string(), "--rate", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {sim_bin} (ci/bench builds it): {e}"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "simulator did not listen");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dir = std::env::temp_dir().join(format!("twinloom-rss-bench-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rss_before = rss_bytes();
+    let cfg = config(&format!("opc.tcp://127.0.0.1:{port}/"), 2, &dir, 50);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let t0 = Instant::now();
+    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+        let _ = started_tx.send(s);
+    }));
+    let started = started_rx.recv_timeout(Duration::from_secs(900)).expect("service start");
+    let startup_s = t0.elapsed().as_secs_f64();
+    let rss_started = rss_bytes();
+    std::thread::sleep(Duration::from_secs(10));
+    let rss_running = rss_bytes();
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(svc);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let per = rss_running.saturating_sub(rss_before) as f64 / started.signals_bound.max(1) as f64;
+    emit(
+        "rss_bytes_per_signal",
+        per,
+        "bytes",
+        &format!(r#","signals":{},"rss_before":{rss_before},"rss_started":{rss_started},"rss_running":{rss_running},"startup_s":{startup_s:.1},"ring_mib":16"#, started.signals_bound),
+    );
 }

@@ -63,6 +63,9 @@ fn default_listen() -> String {
 fn default_ring() -> usize {
     20_000
 }
+fn default_ring_mib() -> usize {
+    64
+}
 fn default_client_buffer() -> usize {
     4_096
 }
@@ -124,9 +127,12 @@ impl Default for StageConfig {
 pub struct StreamConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Deltas kept for resuming clients.
+    /// Deltas kept for resuming clients …
     #[serde(default = "default_ring")]
     pub ring: usize,
+    /// … and at most this many MiB of them.
+    #[serde(default = "default_ring_mib")]
+    pub ring_mib: usize,
     /// Messages a client may fall behind before it is resynced.
     #[serde(default = "default_client_buffer")]
     pub client_buffer: usize,
@@ -134,7 +140,7 @@ pub struct StreamConfig {
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        StreamConfig { listen: default_listen(), ring: default_ring(), client_buffer: default_client_buffer() }
+        StreamConfig { listen: default_listen(), ring: default_ring(), ring_mib: default_ring_mib(), client_buffer: default_client_buffer() }
     }
 }
 

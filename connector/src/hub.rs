@@ -30,6 +30,8 @@ struct Body<'a> {
 struct Inner {
     seq: u64,
     ring: VecDeque<Arc<Published>>,
+    /// Bytes of message text in the ring.
+    ring_bytes: usize,
 }
 
 /// What a resuming client gets: the deltas after its sequence number, or the news that they are gone.
@@ -42,15 +44,20 @@ pub enum Resume {
 
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// The ring keeps at most this many deltas …
     capacity: usize,
+    /// … and at most this many bytes of message text.
+    max_bytes: usize,
     tx: broadcast::Sender<Arc<Published>>,
 }
 
 impl Hub {
-    /// `ring` deltas are kept for resuming; each client may fall `client_buffer` messages behind.
-    pub fn new(ring: usize, client_buffer: usize) -> Arc<Hub> {
+    /// Up to `ring` deltas and `ring_bytes` bytes are kept for resuming; each client may fall
+    /// `client_buffer` messages behind.
+    pub fn new(ring: usize, ring_bytes: usize, client_buffer: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(client_buffer.max(1));
-        Arc::new(Hub { inner: Mutex::new(Inner { seq: 0, ring: VecDeque::with_capacity(ring) }), capacity: ring.max(1), tx })
+        let inner = Inner { seq: 0, ring: VecDeque::new(), ring_bytes: 0 };
+        Arc::new(Hub { inner: Mutex::new(inner), capacity: ring.max(1), max_bytes: ring_bytes, tx })
     }
 
     /// Starts sequence numbers after `seq` (the last sequence number of a previous run).
@@ -75,10 +82,13 @@ impl Hub {
         // `body` starts with '{': splice the envelope in front of its fields.
         let text = format!(r#"{{"type":"delta","seq":{seq},{}"#, &body[1..]);
         let p = Arc::new(Published { seq, shop, text });
-        if g.ring.len() == self.capacity {
-            g.ring.pop_front();
-        }
+        g.ring_bytes += p.text.len();
         g.ring.push_back(p.clone());
+        while g.ring.len() > self.capacity || (g.ring_bytes > self.max_bytes && g.ring.len() > 1) {
+            if let Some(old) = g.ring.pop_front() {
+                g.ring_bytes -= old.text.len();
+            }
+        }
         // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
         let _ = self.tx.send(p);
         seq
@@ -111,7 +121,7 @@ mod tests {
 
     #[test]
     fn resume_replays_exactly_the_missing_deltas() {
-        let hub = Hub::new(3, 16);
+        let hub = Hub::new(3, 1 << 20, 16);
         for i in 0..5 {
             hub.publish(0, "biw", "live/biw.usdc", i as f64, &[]);
         }
@@ -146,8 +156,22 @@ mod tests {
     }
 
     #[test]
+    fn the_ring_is_bounded_in_bytes_too() {
+        let hub = Hub::new(100, 400, 4);
+        for i in 0..10 {
+            hub.publish(0, "biw", "live/biw.usdc", i as f64, &[]);
+        }
+        // Each message is about 86 bytes: four fit in 400.
+        match hub.resume(6) {
+            Resume::Replay(v, _) => assert_eq!(v.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![7, 8, 9, 10]),
+            Resume::Gone { .. } => panic!("7.. should be kept"),
+        }
+        assert!(matches!(hub.resume(5), Resume::Gone { oldest: 7, .. }));
+    }
+
+    #[test]
     fn messages_carry_the_envelope() {
-        let hub = Hub::new(4, 4);
+        let hub = Hub::new(4, 1 << 20, 4);
         hub.publish(1, "paint", "live/paint.usdc", 2.0, &[]);
         let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
         assert_eq!(v[0].text, r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);

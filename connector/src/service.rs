@@ -67,6 +67,21 @@ pub struct Started {
     pub stage: PathBuf,
 }
 
+/// Gives memory freed after start-up (browse results, the root stage's build) back to the system, so the
+/// resident size reflects what the running twin holds.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: glibc's malloc_trim only releases free heap pages.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// The OPC UA type names an auto-binding maps, and the USD type each becomes.
 fn usd_type_for(data_type: &str) -> Option<ValueType> {
     Some(match data_type {
@@ -237,9 +252,11 @@ pub async fn run(
         },
     )?;
 
+    release_freed_memory();
+
     // One writer per shop, with every binding of the shop interned once.
     let twin = Arc::new(TwinState::new(&table));
-    let hub = Hub::new(cfg.stream.ring, cfg.stream.client_buffer);
+    let hub = Hub::new(cfg.stream.ring, cfg.stream.ring_mib << 20, cfg.stream.client_buffer);
     let mut writers = Vec::new();
     for (shop, name) in table.shops.iter().enumerate() {
         let path = dir.join(&layers[shop]);
@@ -287,6 +304,7 @@ pub async fn run(
         tracing::info!(source = %name, subscribed = report.subscribed, rejected = report.rejected.len(), "subscribed");
     }
     drop(tx);
+    release_freed_memory();
     let ingest = {
         let twin = twin.clone();
         let metrics = metrics.clone();

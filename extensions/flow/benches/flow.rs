@@ -184,7 +184,7 @@ fn main() {
         let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
         let csv =
             std::fs::read_to_string(data.join("scholl_salbp1_optima.csv")).unwrap_or_default();
-        let limit = 2_000_000u64;
+        let limit = 6_000_000u64;
         let (mut total, mut proven, mut count) = (0.0, 0, 0);
         for line in csv.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();

@@ -1,8 +1,9 @@
 //! Solves all 269 SALBP-1 instances of Scholl's data set (graphs and proven optima copied from the public
-//! benchmark into tests/data) with a budget of 2 million search steps each (deterministic, about 20 s in all). Every balance must be feasible, never beat the proven
-//! optimum, and its lower bound must never exceed it; every instance the solver reports as proven must match
-//! the optimum exactly. The solver does not yet prove all 269 within the budget (see the crate README): the
-//! test pins the number it does prove (237) so a regression shows.
+//! benchmark into tests/data) with a budget of 6 million search steps each (deterministic, about 30 s in all).
+//! Every balance must be feasible, never beat the proven optimum, and its lower bound must never exceed it;
+//! every instance the solver reports as proven must match the optimum exactly. The solver does not yet prove
+//! all 269 within the budget (see the crate README): the test pins the number it does prove (253) so a
+//! regression shows.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use twinloom_flow::salbp::{read_instance, solve_salbp1, Instance, Options};
 
 /// Search steps allowed per instance.
-const STEPS: u64 = 2_000_000;
+const STEPS: u64 = 6_000_000;
 
 fn data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -108,5 +109,5 @@ fn all_269_scholl_instances_feasible_bounded_and_mostly_proven() {
         start.elapsed().as_secs_f64()
     );
     assert_eq!(count, 269);
-    assert!(proven >= 237, "only {proven} of 269 proven optimal");
+    assert!(proven >= 253, "only {proven} of 269 proven optimal");
 }

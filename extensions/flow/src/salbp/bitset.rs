@@ -43,6 +43,15 @@ pub fn intersects<const W: usize>(a: &Set<W>, b: &Set<W>) -> bool {
     a.iter().zip(b).any(|(x, y)| x & y != 0)
 }
 
+/// Removes and returns the smallest member of `s`.
+#[inline]
+pub fn pop_first<const W: usize>(s: &mut Set<W>) -> Option<usize> {
+    let k = s.iter().position(|&w| w != 0)?;
+    let b = s[k].trailing_zeros() as usize;
+    s[k] &= s[k] - 1;
+    Some(k * 64 + b)
+}
+
 /// Calls `f` for every member of `s` in increasing order.
 #[inline]
 pub fn for_each<const W: usize>(s: &Set<W>, mut f: impl FnMut(usize)) {

@@ -44,22 +44,33 @@ pub fn lb123(times: &[u64], c: u64) -> u64 {
 pub fn martello_toth_l2(times: &[u64], c: u64) -> u64 {
     let mut ts: Vec<u64> = times.to_vec();
     ts.sort_unstable();
-    let mut best = ceil_div(ts.iter().sum(), c);
-    let mut ks: Vec<u64> = ts.iter().copied().filter(|&t| 2 * t <= c).collect();
-    ks.push(0);
-    ks.dedup();
-    for k in ks {
-        let (mut n1, mut n2, mut s2, mut s3) = (0u64, 0u64, 0u64, 0u64);
-        for &t in &ts {
-            if t > c - k {
-                n1 += 1;
-            } else if 2 * t > c {
-                n2 += 1;
-                s2 += t;
-            } else if t >= k {
-                s3 += t;
-            }
+    martello_toth_l2_sorted(&ts, c)
+}
+
+/// [`martello_toth_l2`] of times sorted in increasing order, in O(n log n) with prefix sums.
+pub fn martello_toth_l2_sorted(ts: &[u64], c: u64) -> u64 {
+    let mut prefix = Vec::with_capacity(ts.len() + 1);
+    prefix.push(0u64);
+    for &t in ts {
+        prefix.push(prefix[prefix.len() - 1] + t);
+    }
+    let n = ts.len();
+    let mut best = ceil_div(prefix[n], c);
+    // Index of the first time above c/2, and of the first above c - k, etc. (ts is sorted).
+    let half = ts.partition_point(|&t| 2 * t <= c);
+    let mut last = None;
+    for i in (0..half).rev().chain(std::iter::once(usize::MAX)) {
+        let k = if i == usize::MAX { 0 } else { ts[i] };
+        if last == Some(k) {
+            continue;
         }
+        last = Some(k);
+        let big = ts.partition_point(|&t| t <= c - k).max(half);
+        let n1 = (n - big) as u64;
+        let n2 = (big - half) as u64;
+        let s2 = prefix[big] - prefix[half];
+        let lo = ts.partition_point(|&t| t < k);
+        let s3 = prefix[half] - prefix[lo.min(half)];
         let free = n2 * c - s2;
         let extra = if s3 > free { ceil_div(s3 - free, c) } else { 0 };
         best = best.max(n1 + n2 + extra);

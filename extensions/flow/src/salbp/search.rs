@@ -3,13 +3,15 @@
 //! A [`Dir`] is the instance renumbered in topological order (forward, or on the reversed graph). The search
 //! answers "can all tasks be placed on `m` stations?": it fills stations one at a time with load-maximal
 //! task sets (no further available task fits), prunes by the idle-time budget `m·c − Σt`, by earliest and
-//! latest stations from the precedence graph, by the LB2/LB3 bounds on the remaining tasks, and remembers
-//! every set of assigned tasks already proven to fail (memory-based dominance).
+//! latest stations from the precedence graph, by the LB2/LB3 and Martello–Toth L2 bounds on the remaining
+//! tasks, and remembers every set of assigned tasks already proven to fail (memory-based dominance).
+//! [`Decide`] searches depth-first; [`Cbfs`] answers the same question by cyclic best-first search over the
+//! same station loads and bounds (it finds tight balances that the depth-first order misses).
 
 use std::time::Instant;
 
 use crate::salbp::bitset::{self as bs, Set, SetMap};
-use crate::salbp::bounds::{ceil_div, sixths};
+use crate::salbp::bounds::{ceil_div, martello_toth_l2_sorted, sixths};
 use crate::salbp::instance::Instance;
 
 /// One direction of an instance, ready for the search.
@@ -37,6 +39,8 @@ pub struct Dir<const W: usize> {
     pub succ: Vec<Set<W>>,
     /// Tasks that dominate each task (Jackson): at least as long, a superset of its successors (ties by number).
     pub dominators: Vec<Vec<usize>>,
+    /// Tasks by increasing time.
+    pub by_time: Vec<usize>,
 }
 
 impl<const W: usize> Dir<W> {
@@ -103,6 +107,8 @@ impl<const W: usize> Dir<W> {
                     .collect()
             })
             .collect();
+        let mut by_time: Vec<usize> = (0..n).collect();
+        by_time.sort_by_key(|&j| t[j]);
         Dir {
             n,
             c,
@@ -120,6 +126,7 @@ impl<const W: usize> Dir<W> {
             maximal: inst.zoning.is_empty(),
             succ,
             dominators,
+            by_time,
         }
     }
 
@@ -131,6 +138,17 @@ impl<const W: usize> Dir<W> {
             s3 += self.w3[j] as u32;
         });
         s2.max(s3).div_ceil(6)
+    }
+
+    /// Martello and Toth's L2 bin-packing bound on the tasks not in `done`.
+    fn l2_rest(&self, done: &Set<W>) -> u32 {
+        let ts: Vec<u64> = self
+            .by_time
+            .iter()
+            .filter(|&&j| !bs::contains(done, j))
+            .map(|&j| self.t[j])
+            .collect();
+        martello_toth_l2_sorted(&ts, self.c) as u32
     }
 
     /// Candidate test: `j` (not yet placed) can join the open station.
@@ -173,6 +191,9 @@ pub struct Decide<'a, const W: usize> {
     deadline: Option<Instant>,
     /// Station loads of the solution found, last station first.
     pub loads: Vec<Set<W>>,
+    /// When set, states reached by closing a station are collected here instead of being searched (the
+    /// best-first search expands them later); `memo` then holds every state already queued.
+    collect: Option<Vec<Set<W>>>,
 }
 
 /// Stop remembering new states beyond this many (bounds memory at a few GiB on the largest sets).
@@ -199,6 +220,7 @@ impl<'a, const W: usize> Decide<'a, W> {
             node_limit: u64::MAX,
             deadline,
             loads: Vec::new(),
+            collect: None,
         }
     }
 
@@ -219,13 +241,27 @@ impl<'a, const W: usize> Decide<'a, W> {
 
     fn station(&mut self, assigned: &Set<W>, k: u32, idle: u64) -> Outcome {
         let need = self.dir.c - (self.idle_budget - idle).min(self.dir.c);
+        let d = self.dir;
         let mut load = [0u64; W];
-        self.gen(assigned, k, idle, need, &mut load, 0, 0)
+        let mut avail = [0u64; W];
+        bs::for_each(&bs::minus(&d.full, assigned), |j| {
+            if bs::is_subset(&d.pred[j], assigned) {
+                bs::insert(&mut avail, j);
+            }
+        });
+        // suffix[j]: time of the unplaced tasks numbered j or more (the most that can still join a load whose
+        // next task is numbered j or more).
+        let mut suffix = vec![0u64; d.n + 1];
+        for j in (0..d.n).rev() {
+            suffix[j] = suffix[j + 1] + if bs::contains(assigned, j) { 0 } else { d.t[j] };
+        }
+        self.gen(assigned, k, idle, need, &mut load, 0, 0, &avail, &suffix)
     }
 
     /// Enumerates the loads of station `k + 1` that extend `load` with tasks numbered `start` or more and fill
     /// it to at least `need` (load-maximal ones only, unless zoning is present), and continues the search
-    /// from each, trying tasks of higher positional weight first.
+    /// from each, trying tasks of higher positional weight first. `avail`: the unplaced tasks whose predecessors
+    /// are all placed (kept up to date as tasks join the load, so only those are scanned).
     #[allow(clippy::too_many_arguments)]
     fn gen(
         &mut self,
@@ -236,6 +272,8 @@ impl<'a, const W: usize> Decide<'a, W> {
         load: &mut Set<W>,
         load_t: u64,
         start: usize,
+        avail: &Set<W>,
+        suffix: &[u64],
     ) -> Outcome {
         self.nodes += 1;
         if self.nodes > self.node_limit {
@@ -246,32 +284,42 @@ impl<'a, const W: usize> Decide<'a, W> {
         }
         let d = self.dir;
         let done = bs::union(assigned, load);
-        let open = bs::minus(&d.full, &done);
-        // Work that could still join this load (tasks numbered `start` or more): enough to reach `need`?
-        let mut reach = 0u64;
-        bs::for_each(&open, |j| {
-            if j >= start {
-                reach += d.t[j];
-            }
-        });
-        if load_t + reach < need {
+        // Work that could still join this load (the load's tasks are all numbered below `start`): enough?
+        if load_t + suffix[start] < need {
             return Outcome::Fail;
         }
         let cap = d.c - load_t;
         let station = k + 1;
         let mut any_fit = false;
-        let mut cands: Vec<usize> = Vec::new();
-        bs::for_each(&open, |j| {
-            if d.fits(j, &done, load, cap, station) {
+        let mut cands = [0u64; W];
+        bs::for_each(avail, |j| {
+            if d.t[j] <= cap && d.e[j] <= station && !bs::intersects(&d.apart[j], load) {
                 any_fit = true;
                 if j >= start {
-                    cands.push(j);
+                    bs::insert(&mut cands, j);
                 }
             }
         });
-        for j in cands {
+        while let Some(j) = bs::pop_first(&mut cands) {
             bs::insert(load, j);
-            let r = self.gen(assigned, k, idle, need, load, load_t + d.t[j], j + 1);
+            let mut next = *avail;
+            bs::remove(&mut next, j);
+            bs::for_each(&d.succ[j], |s| {
+                if bs::is_subset(&d.pred[s], &bs::union(&done, load)) {
+                    bs::insert(&mut next, s);
+                }
+            });
+            let r = self.gen(
+                assigned,
+                k,
+                idle,
+                need,
+                load,
+                load_t + d.t[j],
+                j + 1,
+                &next,
+                suffix,
+            );
             bs::remove(load, j);
             if r != Outcome::Fail {
                 return r;
@@ -328,7 +376,10 @@ impl<'a, const W: usize> Decide<'a, W> {
         if self.memo.get(&done).is_some_and(|&kk| kk <= k2) {
             return Outcome::Fail;
         }
-        let r = if k2 + d.lb_rest(&done) > self.m {
+        let r = if k2 + d.lb_rest(&done) > self.m || k2 + d.l2_rest(&done) > self.m {
+            Outcome::Fail
+        } else if let Some(out) = self.collect.as_mut() {
+            out.push(done);
             Outcome::Fail
         } else {
             self.station(&done, k2, idle)
@@ -343,6 +394,106 @@ impl<'a, const W: usize> Decide<'a, W> {
             Outcome::Abort => {}
         }
         r
+    }
+}
+
+/// The best-first search stops (without a verdict) once it holds this many states (about 1 GiB at most).
+const CBFS_CAP: usize = 5_000_000;
+
+/// Cyclic best-first search (Morrison, Sewell & Jacobson 2014) for the same decision: one queue of states per
+/// number of closed stations, taken in turn (station 0, 1, …, wrapping round), each giving its state with the
+/// least idle time; a state's children are all its station loads that pass the bounds. States already queued
+/// are not queued again, so the search ends (Fail) once every reachable state was expanded.
+pub struct Cbfs<'a, const W: usize> {
+    pub dec: Decide<'a, W>,
+    /// Per level: (assigned work, -sequence, assigned tasks); the most work (least idle) first, then FIFO.
+    queues: Vec<std::collections::BinaryHeap<(u64, std::cmp::Reverse<u64>, Set<W>)>>,
+    parent: SetMap<W, Set<W>>,
+    level: usize,
+    seq: u64,
+    started: bool,
+}
+
+impl<'a, const W: usize> Cbfs<'a, W> {
+    pub fn new(dir: &'a Dir<W>, m: u32, deadline: Option<Instant>) -> Self {
+        let mut dec = Decide::new(dir, m, deadline);
+        dec.collect = Some(Vec::new());
+        Cbfs {
+            dec,
+            queues: (0..m.max(1)).map(|_| Default::default()).collect(),
+            parent: SetMap::default(),
+            level: 0,
+            seq: 0,
+            started: false,
+        }
+    }
+
+    fn work(&self, s: &Set<W>) -> u64 {
+        let mut x = 0;
+        bs::for_each(s, |j| x += self.dec.dir.t[j]);
+        x
+    }
+
+    /// Runs with at most `node_limit` more search steps; the queues carry over between runs.
+    pub fn run(&mut self, node_limit: u64) -> Outcome {
+        let d = self.dec.dir;
+        let m = self.dec.m;
+        let zero = [0u64; W];
+        if !self.started {
+            self.started = true;
+            if d.total > m as u64 * d.c
+                || bs::intersects(&self.dec.lmask[0], &d.full)
+                || d.lb_rest(&zero) > m
+            {
+                return Outcome::Fail;
+            }
+            self.queues[0].push((0, std::cmp::Reverse(0), zero));
+        }
+        self.dec.node_limit = self.dec.nodes.saturating_add(node_limit);
+        loop {
+            if self.parent.len() >= CBFS_CAP {
+                // Out of room: this search gives up (without a verdict), the depth-first ones go on.
+                return Outcome::Abort;
+            }
+            let levels = self.queues.len();
+            let Some(k) = (0..levels)
+                .map(|i| (self.level + i) % levels)
+                .find(|&k| !self.queues[k].is_empty())
+            else {
+                return Outcome::Fail;
+            };
+            self.level = (k + 1) % levels;
+            let Some(entry) = self.queues[k].pop() else {
+                return Outcome::Fail;
+            };
+            let s = entry.2;
+            let idle = k as u64 * d.c - entry.0;
+            self.dec.loads.clear();
+            let r = self.dec.station(&s, k as u32, idle);
+            if r == Outcome::Found {
+                // The last load is in `loads`; the others are the differences along the parent chain.
+                let mut cur = s;
+                while let Some(&p) = self.parent.get(&cur) {
+                    self.dec.loads.push(bs::minus(&cur, &p));
+                    cur = p;
+                }
+                return r;
+            }
+            let children = self.dec.collect.take().unwrap_or_default();
+            for &c in &children {
+                self.parent.insert(c, s);
+                let w = self.work(&c);
+                self.seq += 1;
+                if k + 1 < levels {
+                    self.queues[k + 1].push((w, std::cmp::Reverse(self.seq), c));
+                }
+            }
+            self.dec.collect = Some(Vec::with_capacity(children.len()));
+            if r == Outcome::Abort {
+                self.queues[k].push(entry);
+                return r;
+            }
+        }
     }
 }
 

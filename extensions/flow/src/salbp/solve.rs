@@ -2,9 +2,9 @@
 //!
 //! SALBP-1: the lower bound is the best of LB1/LB2/LB3, Martello–Toth's L2 and the precedence bounds; the upper
 //! bound is Hoffmann's heuristic on the graph and on its reverse. While they differ, the solver asks whether
-//! `lb` stations suffice (then `lb + 1`, …), alternating between the forward and the reversed graph with doubling
-//! step budgets (each keeps its memory), so that the easier direction decides. SALBP-2 bisects the cycle time with exact
-//! SALBP-1 decisions.
+//! `lb` stations suffice (then `lb + 1`, …), taking turns between four searches with doubling step budgets (each
+//! keeps its memory): depth-first and cyclic best-first, each on the forward and on the reversed graph, so that
+//! the one that suits the instance decides. SALBP-2 bisects the cycle time with exact SALBP-1 decisions.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use crate::error::{FlowError, Result};
 use crate::salbp::bitset::{self as bs, Set};
 use crate::salbp::bounds::{ceil_div, lb123, martello_toth_l2};
 use crate::salbp::instance::Instance;
-use crate::salbp::search::{hoffmann, Decide, Dir, Outcome};
+use crate::salbp::search::{hoffmann, Cbfs, Decide, Dir, Outcome};
 
 /// Solver options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +52,28 @@ enum Decision {
     Feasible(Vec<Vec<usize>>),
     Infeasible,
     Unknown,
+}
+
+/// One of the decision searches run side by side.
+enum Search<'a, const W: usize> {
+    Depth(Decide<'a, W>),
+    Best(Cbfs<'a, W>),
+}
+
+impl<'a, const W: usize> Search<'a, W> {
+    fn decide(&self) -> &Decide<'a, W> {
+        match self {
+            Search::Depth(d) => d,
+            Search::Best(b) => &b.dec,
+        }
+    }
+
+    fn run(&mut self, node_limit: u64) -> Outcome {
+        match self {
+            Search::Depth(d) => d.run(node_limit),
+            Search::Best(b) => b.run(node_limit),
+        }
+    }
 }
 
 /// The part of the solver that depends on the set width.
@@ -107,7 +129,7 @@ impl<const W: usize> Solver<W> {
         }
     }
 
-    /// Can all tasks go on `m` stations? Alternates directions with doubling node budgets.
+    /// Can all tasks go on `m` stations? Takes turns between the four searches with doubling step budgets.
     fn decide(
         &self,
         m: usize,
@@ -115,23 +137,30 @@ impl<const W: usize> Solver<W> {
         steps: Option<u64>,
         nodes: &mut u64,
     ) -> Decision {
-        let mut f = Decide::new(&self.fwd, m as u32, deadline);
-        let mut r = Decide::new(&self.rev, m as u32, deadline);
+        let m = m as u32;
+        let mut searches = [
+            (Search::Depth(Decide::new(&self.fwd, m, deadline)), false),
+            (Search::Depth(Decide::new(&self.rev, m, deadline)), true),
+            (Search::Best(Cbfs::new(&self.fwd, m, deadline)), false),
+            (Search::Best(Cbfs::new(&self.rev, m, deadline)), true),
+        ];
         let mut budget = 2_000u64;
         loop {
-            for (d, reversed) in [(&mut f, false), (&mut r, true)] {
+            for (search, reversed) in searches.iter_mut() {
                 let left = steps.map_or(u64::MAX, |s| s.saturating_sub(*nodes));
                 if left == 0 {
                     return Decision::Unknown;
                 }
+                let d = search.decide();
                 let before = d.nodes;
-                let out = d.run(budget.min(left));
+                let out = search.run(budget.min(left));
+                let d = search.decide();
                 *nodes += d.nodes - before;
                 match out {
                     Outcome::Found => {
                         let mut loads = d.loads.clone();
                         loads.reverse();
-                        return Decision::Feasible(Self::stations(d.dir, &loads, reversed));
+                        return Decision::Feasible(Self::stations(d.dir, &loads, *reversed));
                     }
                     Outcome::Fail => return Decision::Infeasible,
                     Outcome::Abort => {
