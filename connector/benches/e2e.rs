@@ -17,6 +17,10 @@ use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, RunSummary, Started};
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
+/// The same allocator as the `twinloom` binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn emit(name: &str, value: f64, unit: &str, extra: &str) {
     println!(r#"{{"name":"{name}","value":{value:.3},"unit":"{unit}"{extra}}}"#);
 }

@@ -277,7 +277,8 @@ impl Config {
         if self.stage.dir.is_absolute() {
             return self.stage.dir.clone();
         }
-        self.file.parent().unwrap_or(Path::new(".")).join(&self.stage.dir)
+        // `components` drops the `.` of `dir = "."`.
+        self.file.parent().unwrap_or(Path::new(".")).join(&self.stage.dir).components().collect()
     }
 
     fn check(&self, text: &str) -> Vec<ConfigProblem> {

@@ -3,10 +3,15 @@
 //! usd-core's Python Sdf API in a change block; and the .usdc export time of that layer.
 //!
 //! Usage: `cargo bench -p twinloom-usd --bench usd_apply -- [PREFIX]`; prints JSON lines.
+//! Like the `twinloom` binary, the benchmark runs with mimalloc as the process allocator.
 
 use std::time::Instant;
 
 use twinloom_usd::{AttrHandle, Layer, LayerWriter, Tick, ValueType};
+
+/// The same allocator as the `twinloom` binary (mimalloc overriding malloc for OpenUSD too).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PRIMS: usize = 1_000;
 const ATTRS_PER_PRIM: usize = 100;
