@@ -233,11 +233,10 @@ fn wheel_install(root: &Path) -> Result<Install, String> {
             }
         }
     }
-    for extra in ["pxr-pegtl"] {
-        let inc = root.join(extra).join("include");
-        if inc.is_dir() {
-            include_dirs.push(inc);
-        }
+    // Header-only dependency of Sdf's text parser.
+    let pegtl = root.join("pxr-pegtl/include");
+    if pegtl.is_dir() {
+        include_dirs.push(pegtl);
     }
     include_dirs.push(root.join("TBB/include"));
     lib_dirs.push(root.join("TBB/lib"));
@@ -279,7 +278,7 @@ fn python311() -> Result<String, String> {
     let mut candidates = vec!["python3.11".to_string()];
     if let Some(home) = env::var_os("HOME") {
         if let Ok(entries) = fs::read_dir(Path::new(&home).join(".pyenv/versions")) {
-            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.file_name().map_or(false, |n| n.to_string_lossy().starts_with("3.11"))).collect();
+            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.11"))).collect();
             found.sort();
             candidates.extend(found.into_iter().rev().map(|p| p.join("bin/python3.11").display().to_string()));
         }

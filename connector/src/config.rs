@@ -297,7 +297,7 @@ impl Config {
         if self.stage.tick_ms == 0 || self.stage.tick_ms > 60_000 {
             at(0..0, format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms));
         }
-        if !(self.stage.save_interval_s > 0.0) {
+        if self.stage.save_interval_s.is_nan() || self.stage.save_interval_s <= 0.0 {
             at(0..0, "stage.save_interval_s must be positive".into());
         }
         if self.stream.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -235,17 +235,17 @@ impl LayerWriter {
     /// Applies a tick in one FFI call inside one SdfChangeBlock; returns the number of values written.
     /// A tick holding handles of another writer or of the wrong column is rejected whole, before any write.
     pub fn apply(&mut self, tick: &Tick) -> Result<usize> {
+        if tick.writer != 0 && tick.writer != self.id {
+            return Err(UsdError::BadHandle("the tick's handles belong to another writer".into()));
+        }
         if let Some((h, col)) = tick.mismatches.first() {
-            return Err(UsdError::BadHandle(if h.writer != self.id || (tick.writer != 0 && tick.writer != self.id) {
+            return Err(UsdError::BadHandle(if h.writer != self.id {
                 format!("handle {} belongs to another writer", h.index)
             } else {
                 format!("handle {} holds {:?} values, not {:?} ({} bad values in this tick)", h.index, h.column, col, tick.mismatches.len())
             }));
         }
-        if tick.writer != 0 && tick.writer != self.id {
-            return Err(UsdError::BadHandle("the tick's handles belong to another writer".into()));
-        }
-        if tick.len() == 0 {
+        if tick.is_empty() {
             return Ok(0);
         }
         self.layer.apply_tick(&tick.cols)

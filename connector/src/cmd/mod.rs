@@ -8,7 +8,6 @@ pub mod flow;
 pub mod names;
 pub mod run;
 
-use std::future::Future;
 use std::time::Duration;
 
 /// Logs to stderr: human-readable by default, JSON lines with `--log-json`; `RUST_LOG` filters.
@@ -29,8 +28,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves on SIGINT or SIGTERM, or after `seconds` if given.
-pub fn shutdown_signal(seconds: Option<f64>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
+pub async fn shutdown_signal(seconds: Option<f64>) {
+    {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;
         };
