@@ -230,6 +230,34 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Where `key = …` stands in the `[table]` of `text` (for messages about plain, unspanned fields);
+/// the table header, or the file start, when the key is not written (a default is in use).
+fn key_span(text: &str, table: &str, key: &str) -> Range<usize> {
+    let header = format!("[{table}]");
+    let Some(start) = text.lines().scan(0, |off, l| {
+        let here = *off;
+        *off += l.len() + 1;
+        Some((here, l))
+    })
+    .find(|(_, l)| l.trim() == header)
+    .map(|(off, _)| off) else {
+        return 0..0;
+    };
+    let mut off = start;
+    for (i, line) in text[start..].lines().enumerate() {
+        let t = line.trim_start();
+        if i > 0 && t.starts_with('[') {
+            break;
+        }
+        if t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+            let col = line.len() - t.len();
+            return off + col..off + line.len();
+        }
+        off += line.len() + 1;
+    }
+    start..start
+}
+
 /// Whether `s` is an absolute USD prim path made of identifiers (`/A/B_1`).
 pub fn is_prim_path(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('/') else { return false };
@@ -292,16 +320,16 @@ impl Config {
             at(lvl.span(), format!("capability_level must be 0 (model) to 5 (autonomous), not {}", lvl.get_ref()));
         }
         if !is_identifier(&self.stage.root) {
-            at(0..0, format!("stage.root {:?} is not a valid USD prim name", self.stage.root));
+            at(key_span(text, "stage", "root"), format!("stage.root {:?} is not a valid USD prim name", self.stage.root));
         }
         if self.stage.tick_ms == 0 || self.stage.tick_ms > 60_000 {
-            at(0..0, format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms));
+            at(key_span(text, "stage", "tick_ms"), format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms));
         }
         if self.stage.save_interval_s.is_nan() || self.stage.save_interval_s <= 0.0 {
-            at(0..0, "stage.save_interval_s must be positive".into());
+            at(key_span(text, "stage", "save_interval_s"), "stage.save_interval_s must be positive".into());
         }
         if self.stream.listen.parse::<std::net::SocketAddr>().is_err() {
-            at(0..0, format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen));
+            at(key_span(text, "stream", "listen"), format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen));
         }
         let mut names: Vec<&str> = Vec::new();
         for s in &self.sources {
@@ -437,6 +465,17 @@ unit = "deg"
         let e = Config::parse("[stage]\ncolour = 1\n", Path::new("x.toml")).unwrap_err();
         assert_eq!(e.problems[0].line, 2, "{e}");
         assert!(e.problems[0].message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn plain_fields_are_reported_where_they_are_written() {
+        let text = "[stream]\nlisten = \"nowhere\"\n\n[stage]\n# the tick\n  tick_ms = 0\n";
+        let e = Config::parse(text, Path::new("x.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(lines, vec![
+            "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
+            "x.toml:2:1: stream.listen \"nowhere\" is not an address like 127.0.0.1:8765".to_string(),
+        ]);
     }
 
     #[test]
