@@ -4,14 +4,13 @@
 //! server's, an unsupported type is refused and counted, and a server killed and restarted is reconnected
 //! and resubscribed with values flowing again.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
-use twinloom_tests::{free_port, python, run_python, workspace_root, ChildGuard, TempDir};
+use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
 
 fn start_peer(port: u16) -> ChildGuard {
     let mut child = Command::new(python())
@@ -25,14 +24,6 @@ fn start_peer(port: u16) -> ChildGuard {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("READY"), "peer said {line:?}");
     ChildGuard(child)
-}
-
-fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(f64::NAN)
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

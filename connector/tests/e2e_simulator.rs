@@ -5,8 +5,7 @@
 //! answer.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -15,18 +14,7 @@ use std::time::{Duration, Instant};
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
-use twinloom_tests::{check_output, omni_asset_validate, python, workspace_root, ChildGuard, TempDir};
-
-/// A plain HTTP/1.1 GET on loopback; returns (status, body).
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
+use twinloom_tests::{check_output, http_get, omni_asset_validate, python, workspace_root, ChildGuard, TempDir};
 
 /// `address → value` of every bound attribute of the composed stage, read with usd-core.
 const READ_STAGE: &str = r#"
