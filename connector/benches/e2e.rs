@@ -5,7 +5,8 @@
 //!   (simulator changes − samples received) and the client's view (no resync, no sequence gap);
 //! - `e2e_latency_p50_ms` / `e2e_latency_p99_ms`: source timestamp → receipt by the client, at ~20,000
 //!   samples/s;
-//! - `rss_bytes_per_signal`: resident memory the connector adds per bound signal, at 100,000 signals.
+//! - `rss_bytes_per_signal`: resident memory the `twinloom run` process adds per bound signal, at 100,000
+//!   signals (against the same process with 2 signals bound).
 //!
 //! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines.
 
@@ -18,6 +19,7 @@ use twinloom_connector::service::{self, RunSummary, Started};
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
 /// The same allocator as the `twinloom` binary.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -35,15 +37,6 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
 }
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
 
 fn config(endpoint: &str, ns: u16, dir: &std::path::Path, tick_ms: u64) -> Config {
     let text = format!(
@@ -130,8 +123,6 @@ struct Run {
     sim_changes: u64,
     samples_window: u64,
     seconds: f64,
-    rss_before: u64,
-    rss_running: u64,
 }
 
 /// Runs simulator + connector + client for `seconds` of measurement after a warm-up.
@@ -144,7 +135,6 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
         .block_on(Simulator::start(SimConfig { port: 0, signals, update_hz, seed: 3, ..SimConfig::default() }))
         .expect("simulator");
     std::thread::sleep(Duration::from_millis(500));
-    let rss_before = rss_bytes();
     let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
@@ -159,7 +149,6 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let samples0 = metric(started.listen, "twinloom_samples_in_total");
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(seconds));
-    let rss_running = rss_bytes();
     let sim_changes = sim.stats().changes.load(Relaxed) - changes0;
     let samples_window = metric(started.listen, "twinloom_samples_in_total") - samples0;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -169,7 +158,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let summary = rt.block_on(svc).expect("join").expect("service");
     sim_rt.block_on(sim.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
-    Run { summary, client, sim_changes, samples_window, seconds: elapsed, rss_before, rss_running }
+    Run { summary, client, sim_changes, samples_window, seconds: elapsed }
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -181,6 +170,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
+    twinloom_connector::memory::tune_allocator();
     let prefix = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     let wants = |name: &str| name.starts_with(&prefix) || prefix.starts_with(name);
 
@@ -220,47 +210,97 @@ fn main() {
     }
 }
 
-/// Resident memory the connector adds per bound signal: the simulator runs as its own process
-/// (`twinloom-plant-sim`, built by ci/bench), so this process holds only the connector.
+/// Resident memory per bound signal of the real service: `twinloom run` (built by ci/bench, with its
+/// allocator settings and its child-process root-stage writer) against `twinloom-plant-sim`, each its own
+/// process. Measured twice — with every signal bound, and with only the site's 2 shift signals bound —
+/// so the per-signal figure is what the signals add, not the process's fixed libraries and runtime.
 fn rss_per_signal(signals: usize) {
-    let sim_bin = std::env::var("TWINLOOM_PLANT_SIM").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/twinloom-plant-sim").into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let release = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/");
+    let sim_bin = std::env::var("TWINLOOM_PLANT_SIM").unwrap_or_else(|_| format!("{release}twinloom-plant-sim"));
+    let twinloom_bin = std::env::var("TWINLOOM_BIN").unwrap_or_else(|_| format!("{release}twinloom"));
+    let port = free_port();
     let mut sim = std::process::Command::new(&sim_bin)
         .args(["--port", &port.to_string(), "--signals", &signals.to_string(), "--rate", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("start {sim_bin} (ci/bench builds it): {e}"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "simulator did not listen");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let dir = std::env::temp_dir().join(format!("twinloom-rss-bench-{}", std::process::id()));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let rss_before = rss_bytes();
-    let cfg = config(&format!("opc.tcp://127.0.0.1:{port}/"), 2, &dir, 50);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let t0 = Instant::now();
-    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
-        let _ = started_tx.send(s);
-    }));
-    let started = started_rx.recv_timeout(Duration::from_secs(900)).expect("service start");
-    let startup_s = t0.elapsed().as_secs_f64();
-    let rss_started = rss_bytes();
-    std::thread::sleep(Duration::from_secs(10));
-    let rss_running = rss_bytes();
-    let _ = stop_tx.send(());
-    let _ = rt.block_on(svc);
+    wait_listening(port, Duration::from_secs(120));
+    let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
+    let small = service_rss(&twinloom_bin, &endpoint, &["Shift"]);
+    let full = service_rss(&twinloom_bin, &endpoint, &["BIW", "Paint", "Assembly", "Field", "Shift"]);
     let _ = sim.kill();
     let _ = sim.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    let per = rss_running.saturating_sub(rss_before) as f64 / started.signals_bound.max(1) as f64;
+    let per = full.rss.saturating_sub(small.rss) as f64 / (full.signals - small.signals).max(1) as f64;
     emit(
         "rss_bytes_per_signal",
         per,
         "bytes",
-        &format!(r#","signals":{},"rss_before":{rss_before},"rss_started":{rss_started},"rss_running":{rss_running},"startup_s":{startup_s:.1},"ring_mib":16"#, started.signals_bound),
+        &format!(
+            r#","signals":{},"rss":{},"baseline_signals":{},"baseline_rss":{},"total_rss_per_signal":{:.0},"samples_per_s":{:.0},"ring_mib":16"#,
+            full.signals,
+            full.rss,
+            small.signals,
+            small.rss,
+            full.rss as f64 / full.signals.max(1) as f64,
+            full.samples_per_s
+        ),
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn wait_listening(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+struct ServiceRss {
+    signals: u64,
+    rss: u64,
+    samples_per_s: f64,
+}
+
+/// Runs `twinloom run` binding the given plant areas; its resident size after 20 s of live traffic.
+fn service_rss(bin: &str, endpoint: &str, areas: &[&str]) -> ServiceRss {
+    let dir = std::env::temp_dir().join(format!("twinloom-rss-bench-{}-{}", std::process::id(), areas.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let listen_port = free_port();
+    let mut text = format!(
+        "[stage]\ndir = \"{}\"\ntick_ms = 50\nsave_interval_s = 30\n\n[stream]\nlisten = \"127.0.0.1:{listen_port}\"\nring_mib = 16\n\n\
+         [[sources]]\nname = \"sim\"\nkind = \"opcua\"\nendpoint = \"{endpoint}\"\npublishing_interval_ms = 10\nqueue_size = 4\n",
+        dir.join("stage").display()
+    );
+    for area in areas {
+        let shop = area.to_lowercase();
+        text.push_str(&format!("\n[[auto_bindings]]\nsource = \"sim\"\nnode = \"ns=2;s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"));
+    }
+    let config = dir.join("twinloom.toml");
+    std::fs::write(&config, text).expect("bench config");
+    let mut child = std::process::Command::new(bin)
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {bin} (ci/bench builds it): {e}"));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{listen_port}").parse().expect("address");
+    wait_listening(listen_port, Duration::from_secs(900));
+    std::thread::sleep(Duration::from_secs(10));
+    let s0 = metric(addr, "twinloom_samples_in_total");
+    std::thread::sleep(Duration::from_secs(10));
+    let s1 = metric(addr, "twinloom_samples_in_total");
+    let rss = metric(addr, "process_resident_memory_bytes");
+    let bound = metric(addr, "twinloom_signals_bound");
+    // SIGTERM: the service saves and exits.
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    ServiceRss { signals: bound, rss, samples_per_s: (s1 - s0) as f64 / 10.0 }
 }

@@ -34,6 +34,19 @@ impl Binding {
     pub fn attr_path(&self) -> String {
         format!("{}.{}", self.prim, self.attr)
     }
+
+    pub fn conversion(&self) -> Conversion {
+        Conversion { value_type: self.value_type, scale: self.scale, offset: self.offset }
+    }
+}
+
+/// What ingestion needs of a binding: the target type and the linear scaling. The running twin keeps only
+/// this per signal; names and addresses are needed at start-up alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conversion {
+    pub value_type: ValueType,
+    pub scale: f64,
+    pub offset: f64,
 }
 
 /// The USD types a binding may target (the batch path's scalar columns).
@@ -105,7 +118,7 @@ impl Reject {
     }
 }
 
-fn scaled(b: &Binding, x: f64) -> Result<f64, Reject> {
+fn scaled(b: &Conversion, x: f64) -> Result<f64, Reject> {
     if !x.is_finite() {
         return Err(Reject::NotFinite);
     }
@@ -117,7 +130,7 @@ fn scaled(b: &Binding, x: f64) -> Result<f64, Reject> {
     }
 }
 
-fn integral(b: &Binding, v: &Value) -> Result<i128, Reject> {
+fn integral(b: &Conversion, v: &Value) -> Result<i128, Reject> {
     let unscaled = b.scale == 1.0 && b.offset == 0.0;
     match v {
         Value::I64(i) if unscaled => Ok(*i as i128),
@@ -139,7 +152,7 @@ fn integral(b: &Binding, v: &Value) -> Result<i128, Reject> {
 }
 
 /// Converts a source value to the binding's attribute type, applying scale and offset to numbers.
-pub fn convert(b: &Binding, v: &Value) -> Result<LiveValue, Reject> {
+pub fn convert(b: &Conversion, v: &Value) -> Result<LiveValue, Reject> {
     if matches!(v, Value::Null) {
         return Err(Reject::NoValue);
     }
@@ -186,19 +199,8 @@ pub fn convert(b: &Binding, v: &Value) -> Result<LiveValue, Reject> {
 mod tests {
     use super::*;
 
-    fn b(ty: ValueType, scale: f64, offset: f64) -> Binding {
-        Binding {
-            source: "plc".into(),
-            address: "ns=2;s=X".into(),
-            shop: 0,
-            prim: "/Plant/X".into(),
-            attr: "v".into(),
-            value_type: ty,
-            scale,
-            offset,
-            unit: None,
-            display_name: None,
-        }
+    fn b(ty: ValueType, scale: f64, offset: f64) -> Conversion {
+        Conversion { value_type: ty, scale, offset }
     }
 
     #[test]

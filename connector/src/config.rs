@@ -219,6 +219,10 @@ pub struct Config {
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
+    /// A program that writes the root stage in a child process (`PROGRAM write-root …`, the `twinloom`
+    /// binary sets itself), so the service never holds the large root layer; `None` writes it in-process.
+    #[serde(skip)]
+    pub root_writer: Option<PathBuf>,
 }
 
 /// `line:col` (1-based) of a byte offset.

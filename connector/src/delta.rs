@@ -78,7 +78,8 @@ pub enum Edit {
     },
     /// Set an attribute's default value (creating the attribute spec with `type` if missing).
     Set {
-        path: String,
+        /// Shared with the writer's attribute table: a tick clones no path strings.
+        path: std::sync::Arc<str>,
         #[serde(rename = "type")]
         value_type: &'static str,
         value: LiveValue,

@@ -1,16 +1,18 @@
-//! twinloom-connector: reads plant data sources and turns them into OpenUSD layer deltas.
-//! (The connector proper lands with its issue; the `twinloom` binary's commands live in `main.rs`.)
+//! twinloom-connector: reads plant data sources (OPC UA today), binds their signals to USD attributes,
+//! writes the live layers through the OpenUSD bridge and serves the live stream; the `twinloom` binary's
+//! commands live in `main.rs` and `cmd/`.
 
-pub mod sample;
-pub mod source;
 pub mod binding;
 pub mod config;
 pub mod delta;
 pub mod gpu;
 pub mod hub;
+pub mod memory;
 pub mod metrics;
+pub mod sample;
 pub mod server;
 pub mod service;
 pub mod shop_writer;
+pub mod source;
 pub mod stage;
 pub mod twin;

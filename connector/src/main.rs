@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc replaces malloc for the whole process (OpenUSD's C++ included, through the `override` feature):
 /// Sdf's change bookkeeping is allocation-heavy, and this makes the USD writers about 2.5x faster.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -38,9 +39,13 @@ enum Command {
     Balance(cmd::balance::Args),
     /// Line flow simulation and what-if scenarios.
     Flow(cmd::flow::Args),
+    /// Write a root stage from a spec (used by the service as a child process).
+    #[command(hide = true)]
+    WriteRoot(cmd::write_root::Args),
 }
 
 fn main() -> std::process::ExitCode {
+    twinloom_connector::memory::tune_allocator();
     let cli = Cli::parse();
     cmd::init_logging(cli.log_json);
     let result = match cli.command {
@@ -51,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(c) => cmd::analyze::run(c),
         Command::Balance(a) => cmd::balance::run(a),
         Command::Flow(a) => cmd::flow::run(a),
+        Command::WriteRoot(a) => cmd::write_root::run(a),
     };
     match result {
         Ok(code) => code,

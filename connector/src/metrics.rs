@@ -73,6 +73,8 @@ pub struct Metrics {
     pub stream_client_errors: AtomicU64,
     pub snapshots_served: AtomicU64,
     pub config_errors: AtomicU64,
+    /// Signals bound to USD attributes (set once the service is up).
+    pub signals_bound: AtomicU64,
     shops: Mutex<Vec<(String, Arc<ShopMetrics>)>>,
     sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
@@ -132,6 +134,7 @@ impl Metrics {
         counter(&mut o, "twinloom_stream_client_errors_total", "Malformed messages received from clients.", self.stream_client_errors.load(Relaxed));
         counter(&mut o, "twinloom_snapshots_served_total", "Snapshots served.", self.snapshots_served.load(Relaxed));
         counter(&mut o, "twinloom_config_errors_total", "Configuration entries rejected at start-up.", self.config_errors.load(Relaxed));
+        let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));
 
         let shops = self.shops();
         let series = |o: &mut String, name: &str, help: &str, kind: &str, f: &dyn Fn(&ShopMetrics) -> u64| {
@@ -165,6 +168,11 @@ impl Metrics {
                 let _ = writeln!(o, "twinloom_source_errors_total{{source=\"{s}\",reason=\"{}\"}} {n}", reason.as_str());
             }
         }
+        let _ = writeln!(
+            o,
+            "# HELP process_resident_memory_bytes Resident memory of the connector process.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}",
+            crate::memory::resident_bytes()
+        );
         if let Some(gpu) = self.gpu.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             gpu.render(&mut o);
         }

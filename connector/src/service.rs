@@ -23,7 +23,7 @@ use crate::sample::SampleBatch;
 use crate::server::AppState;
 use crate::shop_writer::{self, ShopWriterConfig, WriterAttr};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
-use crate::stage::{write_root, RootStage};
+use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
 
 /// What can stop the service from starting.
@@ -37,6 +37,8 @@ pub enum ServiceError {
     Io { what: String, source: std::io::Error },
     #[error("binding {what}: {message}")]
     Binding { what: String, message: String },
+    #[error("root stage: {0}")]
+    RootStage(#[from] crate::stage::RootWriteError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
@@ -65,21 +67,6 @@ pub struct Started {
     pub signals_bound: usize,
     pub shops: Vec<String>,
     pub stage: PathBuf,
-}
-
-/// Gives memory freed after start-up (browse results, the root stage's build) back to the system, so the
-/// resident size reflects what the running twin holds.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-        }
-        // SAFETY: glibc's malloc_trim only releases free heap pages.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }
 
 /// The OPC UA type names an auto-binding maps, and the USD type each becomes.
@@ -213,6 +200,7 @@ pub async fn run(
         sources.push((s.name.get_ref().clone(), src));
     }
 
+    tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "sources connected");
     let mut table = BindingTable::default();
     explicit_bindings(&cfg, &mut table)?;
     for a in &cfg.auto_bindings {
@@ -228,6 +216,8 @@ pub async fn run(
         metrics.config_errors.fetch_add(skipped.len() as u64, Relaxed);
     }
 
+    table.bindings.shrink_to_fit();
+    tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, bindings = table.len(), "bindings built");
     // The stage: root layer composing results, live layers and layout.
     let layers: Vec<String> = table.shops.iter().map(|s| format!("live/{s}.usdc")).collect();
     let mut sublayers = Vec::new();
@@ -235,24 +225,25 @@ pub async fn run(
         sublayers.push("results.usda".to_string());
     }
     sublayers.extend(layers.iter().cloned());
-    let layout_path = cfg.stage.layout.as_ref().map(|l| dir.join(l));
     if let Some(l) = &cfg.stage.layout {
         sublayers.push(l.clone());
     }
     let root_path = dir.join("plant.usda");
-    write_root(
-        &root_path,
-        &RootStage {
-            root: &cfg.stage.root,
-            capability_level: *cfg.stage.capability_level.get_ref(),
-            sublayers,
-            layout: layout_path.as_deref(),
-            bindings: &table,
-            source_kinds: &source_kinds,
-        },
-    )?;
+    let root_stage = RootStage {
+        root: cfg.stage.root.clone(),
+        capability_level: *cfg.stage.capability_level.get_ref(),
+        sublayers,
+        layout: cfg.stage.layout.as_ref().map(|l| dir.join(l)),
+        bindings: BoundAttribute::all(&table, &source_kinds),
+    };
+    match &cfg.root_writer {
+        Some(exe) => write_root_in_child(exe, &root_path, &root_stage)?,
+        None => write_root(&root_path, &root_stage)?,
+    }
+    drop(root_stage);
 
-    release_freed_memory();
+    crate::memory::release_freed_memory();
+    tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "root stage written");
 
     // One writer per shop, with every binding of the shop interned once.
     let twin = Arc::new(TwinState::new(&table));
@@ -273,7 +264,7 @@ pub async fn run(
                 what: format!("{} → {}", b.address, b.attr_path()),
                 message: e.to_string(),
             })?;
-            attrs.push(WriterAttr { handle, path: b.attr_path(), value_type: b.value_type });
+            attrs.push(WriterAttr { handle, path: b.attr_path().into(), value_type: b.value_type });
         }
         let wcfg = ShopWriterConfig {
             shop,
@@ -304,17 +295,22 @@ pub async fn run(
         tracing::info!(source = %name, subscribed = report.subscribed, rejected = report.rejected.len(), "subscribed");
     }
     drop(tx);
-    release_freed_memory();
+    // From here on the twin needs only each signal's conversion (kept by `twin`), not names or addresses.
+    let shops = table.shops.clone();
+    let signals_bound = table.len();
+    metrics.signals_bound.store(signals_bound as u64, Relaxed);
+    drop(table);
+    crate::memory::release_freed_memory();
+    tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "writers started and sources subscribed");
     let ingest = {
         let twin = twin.clone();
         let metrics = metrics.clone();
-        let table = Arc::new(table.clone());
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 metrics.samples_in.fetch_add(batch.len() as u64, Relaxed);
                 let bad = batch.iter().filter(|s| !s.quality.is_good()).count();
                 metrics.samples_bad_quality.fetch_add(bad as u64, Relaxed);
-                let ok = twin.ingest(&table, &batch, |s, r| {
+                let ok = twin.ingest(&batch, |s, r| {
                     metrics.reject(r);
                     tracing::debug!(signal = s.signal, value = %s.value, reason = r.as_str(), "sample rejected");
                 });
@@ -349,9 +345,8 @@ pub async fn run(
             }
         })
     };
-    let signals_bound = table.len();
-    tracing::info!(%listen, signals = signals_bound, shops = ?table.shops, stage = %root_path.display(), "twin is live");
-    on_started(Started { listen, signals_bound, shops: table.shops.clone(), stage: root_path.clone() });
+    tracing::info!(%listen, signals = signals_bound, shops = ?shops, stage = %root_path.display(), "twin is live");
+    on_started(Started { listen, signals_bound, shops: shops.clone(), stage: root_path.clone() });
 
     shutdown.await;
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
@@ -370,7 +365,7 @@ pub async fn run(
     let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
     Ok(RunSummary {
         signals_bound,
-        shops: table.shops.clone(),
+        shops,
         samples_in: metrics.samples_in.load(Relaxed),
         samples_rejected: rejected,
         deltas: metrics.deltas_out.load(Relaxed),

@@ -30,7 +30,7 @@ pub enum Command {
 /// An interned attribute of the shop's live layer.
 pub struct WriterAttr {
     pub handle: AttrHandle,
-    pub path: String,
+    pub path: std::sync::Arc<str>,
     pub value_type: ValueType,
 }
 
@@ -125,6 +125,14 @@ pub fn spawn(
     Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
 }
 
+/// Shrinks a per-tick buffer that is mostly empty after a burst.
+fn release_slack<T>(v: &mut Vec<T>) {
+    const KEEP: usize = 4096;
+    if v.capacity() > KEEP && v.capacity() > 4 * v.len() {
+        v.shrink_to(v.len().max(KEEP));
+    }
+}
+
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Command>) {
         let mut next = Instant::now() + self.cfg.tick;
@@ -208,6 +216,9 @@ impl Writer {
                 tracing::error!(shop = %self.cfg.name, "OpenUSD refused a tick of {} values: {e}", self.pending.len());
             }
         }
+        // A burst (the first tick carries every initial value) must not pin its buffers for the whole run.
+        release_slack(&mut self.pending);
+        release_slack(&mut self.edits);
     }
 
     fn save(&mut self) {

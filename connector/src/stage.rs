@@ -1,27 +1,116 @@
 //! The root stage `plant.usda`: stage metadata, the sublayer stack (results, live layers, layout) and the
 //! prims that bound attributes live on, each with a `TwinloomSignalBindingAPI` instance per bound attribute
 //! saying where its values come from. Written once at start-up, atomically.
+//!
+//! With many bindings the root layer is large (five properties per binding) and OpenUSD keeps much of what
+//! building it touched (path nodes, tokens, freed heap) for the life of the process. The service can
+//! therefore have a short-lived child process write it ([`write_root_in_child`]): the spec travels as JSON
+//! and the long-running connector never holds the root layer at all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use twinloom_usd::{AttributeDef, Layer, Specifier, UpAxis, Value, ValueType};
 use twinloom_usd_schemas::signal;
 
 use crate::binding::BindingTable;
 
 /// What goes into the root layer.
-pub struct RootStage<'a> {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootStage {
     /// Root prim name (defaultPrim).
-    pub root: &'a str,
+    pub root: String,
     pub capability_level: i64,
     /// Sublayers, strongest first, relative to the stage folder.
     pub sublayers: Vec<String>,
     /// A layout layer (already among `sublayers`) whose `def` prims the root must not redefine.
-    pub layout: Option<&'a Path>,
-    pub bindings: &'a BindingTable,
-    /// `sourceKind` per source name.
-    pub source_kinds: &'a BTreeMap<String, String>,
+    pub layout: Option<PathBuf>,
+    pub bindings: Vec<BoundAttribute>,
+}
+
+/// One bound attribute as the root layer declares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundAttribute {
+    pub prim: String,
+    pub attr: String,
+    /// Sdf type name, e.g. `double`.
+    pub value_type: String,
+    pub address: String,
+    /// `sourceKind` of its source (e.g. `opcua`).
+    pub source_kind: String,
+    pub unit: Option<String>,
+    pub scale: f64,
+    pub offset: f64,
+    pub display_name: Option<String>,
+}
+
+impl BoundAttribute {
+    /// Every binding of `table`, with its source's kind from `source_kinds` (`unknown` when missing).
+    pub fn all(table: &BindingTable, source_kinds: &BTreeMap<String, String>) -> Vec<BoundAttribute> {
+        table
+            .bindings
+            .iter()
+            .map(|b| BoundAttribute {
+                prim: b.prim.clone(),
+                attr: b.attr.clone(),
+                value_type: b.value_type.sdf_name().to_string(),
+                address: b.address.clone(),
+                source_kind: source_kinds.get(&b.source).cloned().unwrap_or_else(|| "unknown".into()),
+                unit: b.unit.clone(),
+                scale: b.scale,
+                offset: b.offset,
+                display_name: b.display_name.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Why the root layer could not be written by a child process.
+#[derive(Debug, thiserror::Error)]
+pub enum RootWriteError {
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("the root stage writer {exe} failed ({status}): {message}")]
+    Child { exe: PathBuf, status: std::process::ExitStatus, message: String },
+}
+
+/// Writes the root layer to `path` in a child process: `exe write-root --spec FILE --out PATH` (the
+/// `twinloom` binary's hidden subcommand), the spec passed as a JSON file next to `path`.
+pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result<(), RootWriteError> {
+    use std::io::Write;
+    let io = |what: String| move |source| RootWriteError::Io { what, source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let spec = dir.join(format!(".root-stage-{}.json", std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&spec).map_err(io(format!("create {}", spec.display())))?;
+        let mut w = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut w, stage).map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), source: e.into() })?;
+        w.flush().map_err(io(format!("write {}", spec.display())))?;
+        drop(w);
+        let out = std::process::Command::new(exe)
+            .arg("write-root")
+            .arg("--spec")
+            .arg(&spec)
+            .arg("--out")
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(io(format!("start {}", exe.display())))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(RootWriteError::Child { exe: exe.to_path_buf(), status: out.status, message })
+    })();
+    let _ = std::fs::remove_file(&spec);
+    result
+}
+
+/// Reads a spec written by [`write_root_in_child`].
+pub fn read_spec(path: &Path) -> Result<RootStage, RootWriteError> {
+    let file = std::fs::File::open(path).map_err(|source| RootWriteError::Io { what: format!("open {}", path.display()), source })?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| RootWriteError::Io { what: format!("read {}", path.display()), source: e.into() })
 }
 
 /// Prim type of a prim that only holds bound attributes and children.
@@ -30,7 +119,7 @@ const CONTAINER_TYPE: &str = "Xform";
 /// Writes the root layer to `path` (atomically).
 pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::UsdError> {
     let mut l = Layer::create_anonymous("plant", "usda")?;
-    l.set_default_prim(stage.root)?;
+    l.set_default_prim(&stage.root)?;
     l.set_up_axis(UpAxis::Z)?;
     l.set_meters_per_unit(1.0)?;
     l.set_kilograms_per_unit(1.0)?;
@@ -41,7 +130,7 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
 
     // The layout and its own sublayers (e.g. a geometry .usdc): prims they hold are not redefined here.
     let mut layout: Vec<Layer> = Vec::new();
-    if let Some(p) = stage.layout.filter(|p| p.exists()) {
+    if let Some(p) = stage.layout.as_deref().filter(|p| p.exists()) {
         let l = Layer::open(p)?;
         let dir = p.parent().unwrap_or(Path::new("."));
         for sub in l.sublayers() {
@@ -57,7 +146,7 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
     // Every prim on the way to a bound attribute, parents first.
     let mut prims: BTreeSet<String> = BTreeSet::new();
     prims.insert(format!("/{}", stage.root));
-    for b in &stage.bindings.bindings {
+    for b in &stage.bindings {
         let mut p = b.prim.as_str();
         loop {
             prims.insert(p.to_string());
@@ -78,22 +167,21 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
 
     // The binding API instances, grouped per prim.
     let mut per_prim: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, b) in stage.bindings.bindings.iter().enumerate() {
+    for (i, b) in stage.bindings.iter().enumerate() {
         per_prim.entry(b.prim.as_str()).or_default().push(i);
     }
     for (prim, idxs) in per_prim {
         let mut applied = Vec::with_capacity(idxs.len());
         for &i in &idxs {
-            let b = &stage.bindings.bindings[i];
+            let b = &stage.bindings[i];
             let inst = signal::instance_name(&b.attr);
             applied.push(signal::applied_schema(&inst));
-            let kind = stage.source_kinds.get(&b.source).map(String::as_str).unwrap_or("unknown");
             fn uniform_token(name: &str) -> AttributeDef<'_> {
                 AttributeDef::new(name, ValueType::Token).uniform()
             }
             let f = |field: &str| signal::property(&inst, field);
             l.set_attribute(prim, &uniform_token(&f(signal::field::ATTRIBUTE)), &Value::Token(b.attr.clone()))?;
-            l.set_attribute(prim, &uniform_token(&f(signal::field::SOURCE_KIND)), &Value::Token(kind.to_string()))?;
+            l.set_attribute(prim, &uniform_token(&f(signal::field::SOURCE_KIND)), &Value::Token(b.source_kind.clone()))?;
             l.set_attribute(prim, &AttributeDef::new(&f(signal::field::ADDRESS), ValueType::String).uniform(), &Value::String(b.address.clone()))?;
             if let Some(unit) = &b.unit {
                 l.set_attribute(prim, &uniform_token(&f(signal::field::UNIT)), &Value::Token(unit.clone()))?;
@@ -106,7 +194,9 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
             // layer holds its values.
             let attr_path = format!("{prim}.{}", b.attr);
             if !defined_in_layout(&attr_path) {
-                l.define_attribute(prim, &AttributeDef::new(&b.attr, b.value_type).custom())?;
+                let ty = ValueType::from_sdf_name(&b.value_type)
+                    .ok_or_else(|| twinloom_usd::UsdError::Unsupported(format!("{attr_path}: type {}", b.value_type)))?;
+                l.define_attribute(prim, &AttributeDef::new(&b.attr, ty).custom())?;
             }
             if let Some(name) = &b.display_name {
                 l.set_metadata(&format!("{prim}.{}", b.attr), "displayName", &Value::String(name.clone()))?;
@@ -115,4 +205,53 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
         l.set_api_schemas(prim, &applied)?;
     }
     l.export_atomic(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage() -> RootStage {
+        RootStage {
+            root: "Plant".into(),
+            capability_level: 1,
+            sublayers: vec!["live/biw.usdc".into()],
+            layout: None,
+            bindings: vec![BoundAttribute {
+                prim: "/Plant/BIW/R01".into(),
+                attr: "j1".into(),
+                value_type: "double".into(),
+                address: "ns=2;s=R01.J1".into(),
+                source_kind: "opcua".into(),
+                unit: Some("deg".into()),
+                scale: 1.0,
+                offset: 0.0,
+                display_name: Some("J1 (°)".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn spec_travels_as_json_unchanged() {
+        let dir = std::env::temp_dir().join(format!("twinloom-stage-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spec.json");
+        std::fs::write(&path, serde_json::to_vec(&stage()).unwrap()).unwrap();
+        assert_eq!(read_spec(&path).unwrap(), stage());
+        std::fs::write(&path, b"{not json").unwrap();
+        let err = read_spec(&path).unwrap_err().to_string();
+        assert!(err.contains("spec.json"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_writer_program_is_named_and_leaves_no_spec_behind() {
+        let dir = std::env::temp_dir().join(format!("twinloom-stage-child-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("no-such-twinloom");
+        let err = write_root_in_child(&exe, &dir.join("plant.usda"), &stage()).unwrap_err().to_string();
+        assert!(err.contains("no-such-twinloom"), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the spec file is removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

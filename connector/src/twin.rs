@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::binding::{convert, BindingTable, Reject};
+use crate::binding::{convert, BindingTable, Conversion, Reject};
 use crate::delta::LiveValue;
 use crate::sample::{Quality, Sample};
 
@@ -61,7 +61,9 @@ impl ShopState {
 /// All shops' pending values plus the signal → (shop, local index) map.
 pub struct TwinState {
     /// Per signal: (shop, index within the shop).
-    locate: Vec<(usize, u32)>,
+    locate: Vec<(u32, u32)>,
+    /// Per signal: how its source values become attribute values.
+    conversions: Vec<Conversion>,
     shops: Vec<Mutex<ShopState>>,
 }
 
@@ -74,15 +76,16 @@ impl TwinState {
             .map(|b| {
                 let local = counts[b.shop];
                 counts[b.shop] += 1;
-                (b.shop, local)
+                (b.shop as u32, local)
             })
             .collect();
-        TwinState { locate, shops: counts.iter().map(|&n| Mutex::new(ShopState::with_len(n as usize))).collect() }
+        let conversions = table.bindings.iter().map(|b| b.conversion()).collect();
+        TwinState { locate, conversions, shops: counts.iter().map(|&n| Mutex::new(ShopState::with_len(n as usize))).collect() }
     }
 
     /// (shop, local index) of a signal.
     pub fn locate(&self, signal: u32) -> Option<(usize, u32)> {
-        self.locate.get(signal as usize).copied()
+        self.locate.get(signal as usize).map(|&(shop, local)| (shop as usize, local))
     }
 
     pub fn shop(&self, shop: usize) -> &Mutex<ShopState> {
@@ -91,14 +94,14 @@ impl TwinState {
 
     /// Converts and stores a batch of samples; returns how many were accepted, and calls `reject` for
     /// each refused one. Each shop's lock is taken once per batch.
-    pub fn ingest(&self, table: &BindingTable, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject)) -> usize {
+    pub fn ingest(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject)) -> usize {
         let mut per_shop: Vec<Vec<Pending>> = vec![Vec::new(); self.shops.len()];
         for s in batch {
             let Some((shop, local)) = self.locate(s.signal) else {
                 reject(s, Reject::UnknownSignal);
                 continue;
             };
-            match convert(&table.bindings[s.signal as usize], &s.value) {
+            match convert(&self.conversions[s.signal as usize], &s.value) {
                 Ok(value) => per_shop[shop].push(Pending { local, value, source_time: s.source_time, quality: s.quality }),
                 Err(r) => reject(s, r),
             }
@@ -163,7 +166,7 @@ mod tests {
             sample(9, Value::F64(1.0)),
             sample(2, Value::F64(f64::INFINITY)),
         ];
-        let n = twin.ingest(&t, &batch, |s, r| rejected.push((s.signal, r)));
+        let n = twin.ingest(&batch, |s, r| rejected.push((s.signal, r)));
         assert_eq!(n, 3);
         assert_eq!(rejected, vec![(2, Reject::WrongType), (9, Reject::UnknownSignal), (2, Reject::NotFinite)]);
         let mut out = Vec::new();

@@ -31,15 +31,18 @@ std::string TakeErrors(TfErrorMark& mark) {
     return msg;
 }
 
-// Turns pending OpenUSD errors into an exception carrying their text.
-void ThrowIfErrors(TfErrorMark& mark, const std::string& what) {
+// Turns pending OpenUSD errors into an exception carrying their text; `what()` names the operation.
+template <class W>
+void ThrowIfErrors(TfErrorMark& mark, W&& what) {
     if (mark.IsClean()) return;
-    Fail("usd", what + ": " + TakeErrors(mark));
+    Fail("usd", what() + ": " + TakeErrors(mark));
 }
 
 // Runs `f` collecting OpenUSD errors; our own exceptions keep their tag and gain OpenUSD's text.
-template <class F>
-auto Guarded(const std::string& what, F&& f) -> decltype(f()) {
+// `what` builds the operation's description only when there is an error: SdfPath::GetString() caches a
+// token per path for the life of the path, which costs memory and time per edit on the hot path.
+template <class W, class F>
+auto Guarded(W&& what, F&& f) -> decltype(f()) {
     TfErrorMark mark;
     try {
         if constexpr (std::is_void_v<decltype(f())>) {
@@ -300,12 +303,12 @@ rust::Vec<rust::String> ToRustStrings(const std::vector<std::string>& v) {
 void register_plugins(const rust::Vec<rust::String>& paths) {
     std::vector<std::string> p;
     for (const auto& s : paths) p.emplace_back(std::string(s));
-    Guarded("register plugins", [&] { PlugRegistry::GetInstance().RegisterPlugins(p); });
+    Guarded([&] { return std::string("register plugins"); }, [&] { PlugRegistry::GetInstance().RegisterPlugins(p); });
 }
 
 std::unique_ptr<Layer> layer_create_new(rust::Str path) {
     std::string p = S(path);
-    return Guarded("create layer " + p, [&] {
+    return Guarded([&] { return std::string("create layer " + p); }, [&] {
         SdfLayerRefPtr layer = SdfLayer::CreateNew(p);
         if (!layer) Fail("io", "cannot create layer " + p);
         return std::make_unique<Layer>(layer);
@@ -314,7 +317,7 @@ std::unique_ptr<Layer> layer_create_new(rust::Str path) {
 
 std::unique_ptr<Layer> layer_create_anonymous(rust::Str tag, rust::Str format) {
     std::string f = S(format);
-    return Guarded("create anonymous layer", [&] {
+    return Guarded([&] { return std::string("create anonymous layer"); }, [&] {
         SdfFileFormatConstPtr fmt = SdfFileFormat::FindById(TfToken(f.empty() ? "usda" : f));
         if (!fmt) Fail("type", "unknown layer file format '" + f + "'");
         SdfLayerRefPtr layer = SdfLayer::CreateAnonymous(S(tag), fmt);
@@ -325,7 +328,7 @@ std::unique_ptr<Layer> layer_create_anonymous(rust::Str tag, rust::Str format) {
 
 std::unique_ptr<Layer> layer_open(rust::Str path) {
     std::string p = S(path);
-    return Guarded("open layer " + p, [&] {
+    return Guarded([&] { return std::string("open layer " + p); }, [&] {
         SdfLayerRefPtr layer = SdfLayer::FindOrOpen(p);
         if (!layer) Fail("io", "cannot open layer " + p);
         return std::make_unique<Layer>(layer);
@@ -336,7 +339,7 @@ rust::String Layer::identifier() const { return rust::String(layer_->GetIdentifi
 rust::String Layer::real_path() const { return rust::String(layer_->GetRealPath()); }
 
 void Layer::save() {
-    Guarded("save " + layer_->GetIdentifier(), [&] {
+    Guarded([&] { return std::string("save " + layer_->GetIdentifier()); }, [&] {
         if (layer_->IsAnonymous()) Fail("io", "an anonymous layer cannot be saved; export it to a file");
         if (!layer_->Save(/*force=*/true)) Fail("io", "saving " + layer_->GetIdentifier() + " failed");
     });
@@ -344,13 +347,13 @@ void Layer::save() {
 
 void Layer::export_to(rust::Str path) const {
     std::string p = S(path);
-    Guarded("export to " + p, [&] {
+    Guarded([&] { return std::string("export to " + p); }, [&] {
         if (!layer_->Export(p)) Fail("io", "exporting " + layer_->GetIdentifier() + " to " + p + " failed");
     });
 }
 
 rust::String Layer::export_to_string() const {
-    return Guarded("export to string", [&] {
+    return Guarded([&] { return std::string("export to string"); }, [&] {
         std::string out;
         if (!layer_->ExportToString(&out)) Fail("usd", "exporting to a string failed");
         return rust::String(out);
@@ -360,7 +363,7 @@ rust::String Layer::export_to_string() const {
 void Layer::set_field(rust::Str path, rust::Str key, const FfiValue& value) {
     SdfPath p = ParsePath(path);
     std::string k = S(key);
-    Guarded("set " + k + " on " + p.GetString(), [&] {
+    Guarded([&] { return std::string("set " + k + " on " + p.GetString()); }, [&] {
         SdfSpecHandle spec = SpecAt(layer_, p);
         TfToken field(k);
         if (!SdfSchema::GetInstance().IsRegistered(field)) Fail("name", "'" + k + "' is not a registered metadata field");
@@ -379,7 +382,7 @@ void Layer::set_field(rust::Str path, rust::Str key, const FfiValue& value) {
 FfiValue Layer::get_field(rust::Str path, rust::Str key) const {
     SdfPath p = ParsePath(path);
     std::string k = S(key);
-    return Guarded("get " + k + " of " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("get " + k + " of " + p.GetString()); }, [&] {
         VtValue v;
         if (!layer_->HasField(p, TfToken(k), &v)) return FfiValue{};
         return FromVt(v, "");
@@ -389,12 +392,12 @@ FfiValue Layer::get_field(rust::Str path, rust::Str key) const {
 void Layer::clear_field(rust::Str path, rust::Str key) {
     SdfPath p = ParsePath(path);
     std::string k = S(key);
-    Guarded("clear " + k + " on " + p.GetString(), [&] { SpecAt(layer_, p)->ClearInfo(TfToken(k)); });
+    Guarded([&] { return std::string("clear " + k + " on " + p.GetString()); }, [&] { SpecAt(layer_, p)->ClearInfo(TfToken(k)); });
 }
 
 void Layer::set_custom_layer_data(rust::Str key_path, const FfiValue& value) {
     std::string k = S(key_path);
-    Guarded("set customLayerData " + k, [&] {
+    Guarded([&] { return std::string("set customLayerData " + k); }, [&] {
         if (k.empty()) Fail("name", "customLayerData key is empty");
         VtDictionary d = layer_->GetCustomLayerData();
         d.SetValueAtPath(k, ToVt(value), ":");
@@ -403,7 +406,7 @@ void Layer::set_custom_layer_data(rust::Str key_path, const FfiValue& value) {
 }
 
 rust::Vec<rust::String> Layer::custom_layer_data_keys() const {
-    return Guarded("list customLayerData", [&] {
+    return Guarded([&] { return std::string("list customLayerData"); }, [&] {
         std::vector<std::string> keys;
         for (const auto& kv : layer_->GetCustomLayerData()) keys.push_back(kv.first);
         return ToRustStrings(keys);
@@ -412,14 +415,14 @@ rust::Vec<rust::String> Layer::custom_layer_data_keys() const {
 
 FfiValue Layer::get_custom_layer_data(rust::Str key_path) const {
     std::string k = S(key_path);
-    return Guarded("get customLayerData " + k, [&] {
+    return Guarded([&] { return std::string("get customLayerData " + k); }, [&] {
         const VtValue* v = layer_->GetCustomLayerData().GetValueAtPath(k, ":");
         return v ? FromVt(*v, "") : FfiValue{};
     });
 }
 
 void Layer::set_sublayers(const rust::Vec<rust::String>& paths) {
-    Guarded("set subLayers", [&] {
+    Guarded([&] { return std::string("set subLayers"); }, [&] {
         std::vector<std::string> p;
         for (const auto& s : paths) p.emplace_back(std::string(s));
         layer_->SetSubLayerPaths(p);
@@ -434,7 +437,7 @@ rust::Vec<rust::String> Layer::sublayers() const {
 void Layer::define_prim(rust::Str path, uint8_t specifier, rust::Str type_name) {
     SdfPath p = ParsePrimPath(path);
     std::string t = S(type_name);
-    Guarded("define prim " + p.GetString(), [&] {
+    Guarded([&] { return std::string("define prim " + p.GetString()); }, [&] {
         if (specifier > 2) Fail("type", "specifier must be 0 (def), 1 (over) or 2 (class)");
         if (!t.empty() && !TfIsValidIdentifier(t)) Fail("name", "'" + t + "' is not a valid type name");
         SdfPrimSpecHandle prim = SdfCreatePrimInLayer(layer_, p);
@@ -451,7 +454,7 @@ void Layer::define_prim(rust::Str path, uint8_t specifier, rust::Str type_name) 
 
 void Layer::set_api_schemas(rust::Str path, const rust::Vec<rust::String>& schemas) {
     SdfPath p = ParsePrimPath(path);
-    Guarded("apply API schemas on " + p.GetString(), [&] {
+    Guarded([&] { return std::string("apply API schemas on " + p.GetString()); }, [&] {
         SdfPrimSpecHandle prim = PrimAt(layer_, p);
         std::vector<TfToken> items;
         for (const auto& s : schemas) {
@@ -468,7 +471,7 @@ void Layer::set_api_schemas(rust::Str path, const rust::Vec<rust::String>& schem
 
 rust::Vec<rust::String> Layer::api_schemas(rust::Str path) const {
     SdfPath p = ParsePrimPath(path);
-    return Guarded("read API schemas of " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("read API schemas of " + p.GetString()); }, [&] {
         SdfPrimSpecHandle prim = PrimAt(layer_, p);
         std::vector<std::string> out;
         VtValue v = prim->GetInfo(TfToken("apiSchemas"));
@@ -481,7 +484,7 @@ rust::Vec<rust::String> Layer::api_schemas(rust::Str path) const {
 
 FfiPrimInfo Layer::prim_info(rust::Str path) const {
     SdfPath p = ParsePath(path);
-    return Guarded("read prim " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("read prim " + p.GetString()); }, [&] {
         SdfPrimSpecHandle prim = PrimAt(layer_, p);
         FfiPrimInfo info;
         info.specifier = prim->GetSpecifier() == SdfSpecifierDef ? 0 : prim->GetSpecifier() == SdfSpecifierOver ? 1 : 2;
@@ -500,7 +503,7 @@ bool Layer::has_spec(rust::Str path) const {
 
 void Layer::remove_spec(rust::Str path) {
     SdfPath p = ParsePath(path);
-    Guarded("remove " + p.GetString(), [&] {
+    Guarded([&] { return std::string("remove " + p.GetString()); }, [&] {
         if (p.IsPrimPath()) {
             SdfPrimSpecHandle prim = PrimAt(layer_, p);
             SdfPrimSpecHandle parent = PrimAt(layer_, p.GetParentPath());
@@ -519,7 +522,7 @@ void Layer::define_attribute(rust::Str prim_path, rust::Str name, rust::Str type
     SdfPath p = ParsePrimPath(prim_path);
     CheckName(name);
     std::string n = S(name), t = S(type_name);
-    Guarded("define attribute " + p.GetString() + "." + n, [&] {
+    Guarded([&] { return std::string("define attribute " + p.GetString() + "." + n); }, [&] {
         SdfPrimSpecHandle prim = PrimAt(layer_, p);
         SdfValueTypeName type = FindType(t);
         SdfVariability var = uniform ? SdfVariabilityUniform : SdfVariabilityVarying;
@@ -539,7 +542,7 @@ void Layer::define_attribute(rust::Str prim_path, rust::Str name, rust::Str type
 
 FfiAttributeInfo Layer::attribute_info(rust::Str path) const {
     SdfPath p = ParsePath(path);
-    return Guarded("read attribute " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("read attribute " + p.GetString()); }, [&] {
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         FfiAttributeInfo info;
         info.type_name = attr->GetTypeName().GetAsToken().GetString();
@@ -553,7 +556,7 @@ FfiAttributeInfo Layer::attribute_info(rust::Str path) const {
 
 void Layer::set_default(rust::Str path, const FfiValue& value) {
     SdfPath p = ParsePath(path);
-    Guarded("set default of " + p.GetString(), [&] {
+    Guarded([&] { return std::string("set default of " + p.GetString()); }, [&] {
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         if (!attr->SetDefaultValue(ValueFor(attr, value))) Fail("usd", "cannot set default");
     });
@@ -561,7 +564,7 @@ void Layer::set_default(rust::Str path, const FfiValue& value) {
 
 FfiValue Layer::get_default(rust::Str path) const {
     SdfPath p = ParsePath(path);
-    return Guarded("get default of " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("get default of " + p.GetString()); }, [&] {
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         return FromVt(attr->GetDefaultValue(), attr->GetTypeName().GetAsToken().GetString());
     });
@@ -569,7 +572,7 @@ FfiValue Layer::get_default(rust::Str path) const {
 
 void Layer::set_time_sample(rust::Str path, double time, const FfiValue& value) {
     SdfPath p = ParsePath(path);
-    Guarded("set time sample of " + p.GetString(), [&] {
+    Guarded([&] { return std::string("set time sample of " + p.GetString()); }, [&] {
         if (!std::isfinite(time)) Fail("type", "time code must be finite");
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         if (attr->GetVariability() == SdfVariabilityUniform) Fail("type", "attribute " + p.GetString() + " is uniform: it cannot have time samples");
@@ -579,7 +582,7 @@ void Layer::set_time_sample(rust::Str path, double time, const FfiValue& value) 
 
 FfiValue Layer::get_time_sample(rust::Str path, double time) const {
     SdfPath p = ParsePath(path);
-    return Guarded("get time sample of " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("get time sample of " + p.GetString()); }, [&] {
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         VtValue v;
         if (!layer_->QueryTimeSample(p, time, &v)) return FfiValue{};
@@ -593,7 +596,7 @@ void Layer::define_relationship(rust::Str prim_path, rust::Str name, const rust:
     std::string n = S(name);
     std::vector<SdfPath> paths;
     for (const auto& t : targets) paths.push_back(ParsePath(rust::Str(t.data(), t.size())));
-    Guarded("define relationship " + p.GetString() + "." + n, [&] {
+    Guarded([&] { return std::string("define relationship " + p.GetString() + "." + n); }, [&] {
         SdfPrimSpecHandle prim = PrimAt(layer_, p);
         SdfPath relPath = p.AppendProperty(TfToken(n));
         SdfRelationshipSpecHandle rel = layer_->GetRelationshipAtPath(relPath);
@@ -609,7 +612,7 @@ void Layer::define_relationship(rust::Str prim_path, rust::Str name, const rust:
 
 rust::Vec<rust::String> Layer::relationship_targets(rust::Str path) const {
     SdfPath p = ParsePath(path);
-    return Guarded("read relationship " + p.GetString(), [&] {
+    return Guarded([&] { return std::string("read relationship " + p.GetString()); }, [&] {
         SdfRelationshipSpecHandle rel = layer_->GetRelationshipAtPath(p);
         if (!rel) Fail("path", "no relationship spec at " + p.GetString());
         std::vector<std::string> out;
@@ -622,7 +625,7 @@ uint32_t Layer::intern_attribute(rust::Str prim_path, rust::Str name, rust::Str 
     SdfPath p = ParsePrimPath(prim_path);
     CheckName(name);
     std::string n = S(name), t = S(type_name);
-    return Guarded("intern " + p.GetString() + "." + n, [&] {
+    return Guarded([&] { return std::string("intern " + p.GetString() + "." + n); }, [&] {
         SdfValueTypeName type = FindType(t);
         SdfPath attrPath = p.AppendProperty(TfToken(n));
         SdfAttributeSpecHandle attr = layer_->GetAttributeAtPath(attrPath);
@@ -668,7 +671,7 @@ void ApplyColumn(const SdfLayerRefPtr& layer, const std::vector<SdfPath>& attrs,
 }  // namespace
 
 size_t Layer::apply_tick(const TickColumns& t) {
-    return Guarded("apply tick to " + layer_->GetIdentifier(), [&] {
+    return Guarded([&] { return std::string("apply tick to " + layer_->GetIdentifier()); }, [&] {
         SdfChangeBlock block;
         ApplyColumn<bool>(layer_, attrs_, t, t.bool_handles, 1, t.bool_values.size(), "bool", [&](size_t i) { return t.bool_values[i] != 0; });
         ApplyColumn<int>(layer_, attrs_, t, t.int_handles, 1, t.int_values.size(), "int", [&](size_t i) { return t.int_values[i]; });

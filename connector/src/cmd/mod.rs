@@ -7,6 +7,7 @@ pub mod demo;
 pub mod flow;
 pub mod names;
 pub mod run;
+pub mod write_root;
 
 use std::time::Duration;
 
@@ -53,6 +54,12 @@ pub async fn shutdown_signal(seconds: Option<f64>) {
             _ = timer => {},
         }
     }
+}
+
+/// This program, to write the root stage in a child process (`twinloom write-root`); `None` (writing it
+/// in-process) when the path cannot be found.
+pub fn root_writer() -> Option<std::path::PathBuf> {
+    std::env::current_exe().ok().filter(|p| p.is_file())
 }
 
 /// Prints what a run did.

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = match Config::load(&args.config) {
+    let mut cfg = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             for p in &e.problems {
@@ -26,6 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}: {} configuration problem(s)", args.config.display(), e.problems.len());
         }
     };
+    cfg.root_writer = super::root_writer();
     let rt = super::runtime()?;
     let summary = rt
         .block_on(twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |_| {}))
