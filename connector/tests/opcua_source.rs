@@ -258,6 +258,68 @@ async fn basic256sha256_sign_and_encrypt_with_a_password_delivers_and_a_wrong_pa
     sim.shutdown().await;
 }
 
+/// A user certificate (DER) and its private key (PEM) under `dir`, as an operator's X509 identity.
+fn user_certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use opcua::crypto::{CertificateStore, X509Data};
+    use opcua::types::{ApplicationDescription, LocalizedText};
+    let cert = dir.join(format!("{name}.der"));
+    let key = dir.join(format!("{name}.pem"));
+    let who = ApplicationDescription {
+        application_uri: format!("urn:twinloom:test:user:{name}").into(),
+        application_name: LocalizedText::from(name),
+        ..Default::default()
+    };
+    let mut data = X509Data::from((who, None));
+    data.key_size = 2048;
+    data.certificate_duration_days = 30;
+    CertificateStore::create_certificate_and_key(&data, true, &cert, &key).expect("user certificate");
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic256sha256_sign_with_a_user_certificate_delivers_and_an_unknown_certificate_is_refused() {
+    let pki = TempDir::new("opcua-x509");
+    let users = pki.path().join("users");
+    std::fs::create_dir_all(&users).unwrap();
+    let (cert, key) = user_certificate(&users, "operator");
+    let (stranger_cert, stranger_key) = user_certificate(&users, "stranger");
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        secure_endpoints: true,
+        pki_dir: Some(pki.path().join("server")),
+        user_certs: vec![cert.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg = fast_config(sim.endpoint_url());
+    cfg.security = SecurityMode::Sign;
+    cfg.identity = Identity::Certificate { cert, key };
+    cfg.pki_dir = pki.path().join("client");
+    cfg.trust_server_certs = true;
+    let source = OpcUaSource::connect(cfg.clone()).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let report = source
+        .subscribe(&[MonitoredNode::new(4, sim.node_id("Plant/Shift/Number"))], tx)
+        .await
+        .unwrap();
+    assert_eq!(report.subscribed, 1);
+    let mut last = HashMap::new();
+    assert!(collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| l.contains_key(&4)).await);
+    assert_eq!(last[&4].value, Value::I64(1));
+    source.shutdown().await;
+
+    cfg.identity = Identity::Certificate { cert: stranger_cert, key: stranger_key };
+    cfg.connect_timeout = Duration::from_secs(5);
+    let err = OpcUaSource::connect(cfg)
+        .await
+        .err()
+        .expect("a certificate the server does not know is refused")
+        .to_string();
+    assert!(err.contains(sim.endpoint_url()), "{err}");
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_simulator_is_reconnected_and_resubscribed() {
     let port = free_port();

@@ -36,6 +36,8 @@ pub struct SimConfig {
     pub pki_dir: Option<PathBuf>,
     /// User name / password pairs accepted in addition to anonymous access.
     pub users: Vec<(String, String)>,
+    /// User certificates (DER files) accepted as X509 identity tokens on the secure endpoints.
+    pub user_certs: Vec<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -53,6 +55,7 @@ impl Default for SimConfig {
             secure_endpoints: false,
             pki_dir: None,
             users: Vec::new(),
+            user_certs: Vec::new(),
         }
     }
 }
@@ -87,6 +90,12 @@ impl SimConfig {
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !positive(self.shift_s) || !positive(self.mtbf_scale) {
             return bad("shift_s and mtbf_scale must be positive numbers");
+        }
+        if let Some(c) = self.user_certs.iter().find(|c| !c.is_file()) {
+            return bad(&format!("user certificate {} is not a file", c.display()));
+        }
+        if !self.user_certs.is_empty() && !self.secure_endpoints {
+            return bad("user certificates need the secure endpoints (X509 identities are signed with the server's certificate)");
         }
         Ok(())
     }

@@ -41,6 +41,9 @@ struct Args {
     /// Accept this user, as NAME:PASSWORD (repeatable).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
+    /// Accept the user certificate in this DER file as an X509 identity (repeatable; secure endpoints).
+    #[arg(long = "user-cert", value_name = "CERT.der")]
+    user_certs: Vec<PathBuf>,
     /// Exit after this many seconds.
     #[arg(long)]
     seconds: Option<f64>,
@@ -81,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         secure_endpoints: a.secure,
         pki_dir: a.pki_dir,
         users,
+        user_certs: a.user_certs,
         ..Default::default()
     };
     if a.list {

@@ -147,6 +147,11 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
         b = b.add_user_token(&id, ServerUserToken::user_pass(user.as_str(), pass.as_str()));
         user_ids.push(id);
     }
+    for (i, cert) in config.user_certs.iter().enumerate() {
+        let id = format!("cert{i}");
+        b = b.add_user_token(&id, ServerUserToken::x509(id.as_str(), cert));
+        user_ids.push(id);
+    }
     b = b.add_endpoint("none", ServerEndpoint::new_none("/", &user_ids));
     if config.secure_endpoints {
         b = b
