@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use twinloom_connector::sample::{Sample, Value};
 use twinloom_connector::source::opcua::{Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use twinloom_connector::source::ErrorReason;
-use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
+use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator, SimulatorHandle};
 use twinloom_tests::{free_port, workspace_root, ChildGuard, TempDir};
 
 fn expected(v: &SimValue) -> Value {
@@ -232,7 +232,18 @@ async fn basic256sha256_sign_and_encrypt_with_a_password_delivers_and_a_wrong_pa
     };
     cfg.pki_dir = pki.path().join("client");
     cfg.trust_server_certs = true;
-    let source = OpcUaSource::connect(cfg.clone()).await.unwrap();
+    delivers_the_shift_number(&sim, cfg.clone()).await;
+    cfg.identity = Identity::UserPassword {
+        user: "operator".into(),
+        password: "wrong".into(),
+    };
+    is_refused(&sim, cfg, "a wrong password").await;
+    sim.shutdown().await;
+}
+
+/// A session with `cfg` subscribes and receives the simulator's shift number.
+async fn delivers_the_shift_number(sim: &SimulatorHandle, cfg: OpcUaConfig) {
+    let source = OpcUaSource::connect(cfg).await.unwrap();
     let (tx, mut rx) = mpsc::channel(16);
     let report = source
         .subscribe(&[MonitoredNode::new(9, sim.node_id("Plant/Shift/Number"))], tx)
@@ -243,19 +254,13 @@ async fn basic256sha256_sign_and_encrypt_with_a_password_delivers_and_a_wrong_pa
     assert!(collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| l.contains_key(&9)).await);
     assert_eq!(last[&9].value, Value::I64(1));
     source.shutdown().await;
+}
 
-    cfg.identity = Identity::UserPassword {
-        user: "operator".into(),
-        password: "wrong".into(),
-    };
+/// Connecting with `cfg` fails with an error that names the endpoint.
+async fn is_refused(sim: &SimulatorHandle, mut cfg: OpcUaConfig, what: &str) {
     cfg.connect_timeout = Duration::from_secs(5);
-    let err = OpcUaSource::connect(cfg)
-        .await
-        .err()
-        .expect("a wrong password is refused")
-        .to_string();
+    let err = OpcUaSource::connect(cfg).await.err().unwrap_or_else(|| panic!("{what} is refused")).to_string();
     assert!(err.contains(sim.endpoint_url()), "{err}");
-    sim.shutdown().await;
 }
 
 /// A user certificate (DER) and its private key (PEM) under `dir`, as an operator's X509 identity.
@@ -297,26 +302,9 @@ async fn basic256sha256_sign_with_a_user_certificate_delivers_and_an_unknown_cer
     cfg.identity = Identity::Certificate { cert, key };
     cfg.pki_dir = pki.path().join("client");
     cfg.trust_server_certs = true;
-    let source = OpcUaSource::connect(cfg.clone()).await.unwrap();
-    let (tx, mut rx) = mpsc::channel(16);
-    let report = source
-        .subscribe(&[MonitoredNode::new(4, sim.node_id("Plant/Shift/Number"))], tx)
-        .await
-        .unwrap();
-    assert_eq!(report.subscribed, 1);
-    let mut last = HashMap::new();
-    assert!(collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| l.contains_key(&4)).await);
-    assert_eq!(last[&4].value, Value::I64(1));
-    source.shutdown().await;
-
+    delivers_the_shift_number(&sim, cfg.clone()).await;
     cfg.identity = Identity::Certificate { cert: stranger_cert, key: stranger_key };
-    cfg.connect_timeout = Duration::from_secs(5);
-    let err = OpcUaSource::connect(cfg)
-        .await
-        .err()
-        .expect("a certificate the server does not know is refused")
-        .to_string();
-    assert!(err.contains(sim.endpoint_url()), "{err}");
+    is_refused(&sim, cfg, "a certificate the server does not know").await;
     sim.shutdown().await;
 }
 
