@@ -54,9 +54,11 @@ publishing_interval_ms = 20
 queue_size = 4
 "#
     );
+    // Every raw signal is mirrored under /Plant/Signals (the OPC UA tree as it is); the layout's own prims
+    // (robot links, booths, oven zones, conveyors) get their values from the explicit bindings below.
     for (area, shop) in [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")] {
         text.push_str(&format!(
-            "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"
+            "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/Signals/{area}\"\n"
         ));
     }
     for b in twinloom_plant_layout::demo_bindings() {
