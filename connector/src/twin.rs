@@ -19,42 +19,47 @@ pub struct Pending {
     pub quality: Quality,
 }
 
-/// The pending values of one shop.
+/// Marks an attribute with no pending value in `ShopState::index`.
+const NONE: u32 = u32::MAX;
+
+/// The pending values of one shop: 4 bytes per attribute, plus the values that changed since the last tick.
 #[derive(Debug, Default)]
 pub struct ShopState {
-    slots: Vec<Option<Pending>>,
-    dirty: Vec<u32>,
+    /// Per attribute: its position in `pending`, or `NONE`.
+    index: Vec<u32>,
+    /// Changed values, in first-change order.
+    pending: Vec<Pending>,
     /// Values replaced before a tick took them (coalesced).
     pub coalesced: u64,
 }
 
 impl ShopState {
     fn with_len(n: usize) -> Self {
-        ShopState { slots: vec![None; n], dirty: Vec::new(), coalesced: 0 }
+        ShopState { index: vec![NONE; n], pending: Vec::new(), coalesced: 0 }
     }
 
     fn put(&mut self, p: Pending) {
-        let slot = &mut self.slots[p.local as usize];
-        if slot.is_some() {
-            self.coalesced += 1;
+        let at = &mut self.index[p.local as usize];
+        if *at == NONE {
+            *at = self.pending.len() as u32;
+            self.pending.push(p);
         } else {
-            self.dirty.push(p.local);
+            self.coalesced += 1;
+            self.pending[*at as usize] = p;
         }
-        *slot = Some(p);
     }
 
-    /// Takes every pending value, in first-change order, into `out` (cleared first).
+    /// Takes every pending value, in first-change order, into `out` (whose old contents are dropped).
     pub fn take(&mut self, out: &mut Vec<Pending>) {
         out.clear();
-        for local in self.dirty.drain(..) {
-            if let Some(p) = self.slots[local as usize].take() {
-                out.push(p);
-            }
+        std::mem::swap(&mut self.pending, out);
+        for p in out.iter() {
+            self.index[p.local as usize] = NONE;
         }
     }
 
     pub fn pending(&self) -> usize {
-        self.dirty.len()
+        self.pending.len()
     }
 }
 
