@@ -230,9 +230,8 @@ async fn create_group(
         endpoint: cfg.endpoint.clone(),
         reason: format!("{what}: {e}"),
     };
-    let table: Arc<Vec<(u32, String)>> = Arc::new(group.iter().map(|a| (a.signal, a.text.clone())).collect());
     let deliver = Deliver {
-        table: table.clone(),
+        signals: group.iter().map(|a| a.signal).collect(),
         tx: tx.clone(),
         counters: counters.clone(),
         warned: HashSet::new(),
@@ -324,8 +323,9 @@ fn is_numeric(t: &NodeId) -> bool {
 
 /// The subscription callback: one publish response → one batch.
 struct Deliver {
-    /// Client handle `h` is entry `h - 1`: (signal, node id text).
-    table: Arc<Vec<(u32, String)>>,
+    /// Client handle `h` is entry `h - 1`: the signal (the node id, needed only in warnings, is the
+    /// client's own monitored-item record).
+    signals: Vec<u32>,
     tx: mpsc::Sender<SampleBatch>,
     counters: Arc<SourceCounters>,
     /// Signals already reported for a wrong-typed value (reported once each, counted always).
@@ -356,23 +356,21 @@ impl Deliver {
 }
 
 impl OnSubscriptionNotificationCore for Deliver {
-    fn on_subscription_notification(&mut self, notification: NotificationMessage, _items: MonitoredItemMap<'_>) {
+    fn on_subscription_notification(&mut self, notification: NotificationMessage, items: MonitoredItemMap<'_>) {
         let mut batch = Vec::new();
         for obj in notification.notification_data.into_iter().flatten() {
             if let Some(change) = obj.inner_as::<DataChangeNotification>() {
                 batch.reserve(change.monitored_items.as_ref().map_or(0, |m| m.len()));
                 for item in change.monitored_items.iter().flatten() {
-                    let Some((signal, node)) = (item.client_handle as usize)
-                        .checked_sub(1)
-                        .and_then(|i| self.table.get(i))
-                    else {
+                    let Some(&signal) = (item.client_handle as usize).checked_sub(1).and_then(|i| self.signals.get(i)) else {
                         continue;
                     };
-                    match sample_of(*signal, &item.value) {
+                    match sample_of(signal, &item.value) {
                         Ok(s) => batch.push(s),
                         Err(e) => {
                             self.counters.count_error(ErrorReason::WrongType);
-                            if self.warned.insert(*signal) {
+                            if self.warned.insert(signal) {
+                                let node = items.get(item.client_handle).map(|m| m.item_to_monitor().node_id.to_string()).unwrap_or_default();
                                 tracing::warn!(node = %node, signal, "OPC UA node sent a {} value, which no twin attribute takes; skipped", e.0);
                             }
                         }
