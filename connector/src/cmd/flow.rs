@@ -1,7 +1,9 @@
 //! `twinloom flow`: simulates a line model (and evaluates its paint shop) from a TOML model file, optionally
-//! with a scenario merged over it as a what-if sibling; prints a report or JSON (docs/flow.md).
+//! with a scenario merged over it as a what-if sibling; or, with `--stage`, simulates the lines of a plant
+//! stage and writes a results layer next to it (never into the stage's own layers); prints a report or
+//! JSON (docs/flow.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Prints a line to stdout; a closed pipe (e.g. `| head`) ends the output quietly instead of panicking.
@@ -14,17 +16,26 @@ macro_rules! out {
 
 use anyhow::Context;
 use serde_json::json;
-use twinloom_flow::des::{replicate, Sim};
+use twinloom_flow::des::{replicate, Sim, Summary};
 use twinloom_flow::scenario::read_model;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML with [line] and/or [paint]).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, required_unless_present = "stage", conflicts_with = "stage")]
+    pub model: Option<PathBuf>,
     /// Scenario file merged over the model (the model file is never changed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stage")]
     pub scenario: Option<PathBuf>,
+    /// Plant stage (root layer; its sublayers are read too): simulate its lines and write a results layer.
+    #[arg(long)]
+    pub stage: Option<PathBuf>,
+    /// With --stage: simulate only this TwinloomLine prim (repeatable; default: every line with stations).
+    #[arg(long, conflicts_with = "model")]
+    pub line: Vec<String>,
+    /// With --stage: where to write the results layer (default: flow-results.usda next to the stage).
+    #[arg(long, conflicts_with = "model")]
+    pub out: Option<PathBuf>,
     /// Independent replications (run in parallel).
     #[arg(long, default_value_t = 10)]
     pub replications: usize,
@@ -38,7 +49,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.replications >= 1, "--replications must be at least 1");
-    let model = read_model(&args.model, args.scenario.as_deref())?;
+    if let Some(stage) = &args.stage {
+        return run_stage(stage, &args);
+    }
+    let model_path = args
+        .model
+        .as_deref()
+        .context("--model FILE or --stage FILE is required")?;
+    let model = read_model(model_path, args.scenario.as_deref())?;
     let line = match &model.line {
         Some(l) => Some(replicate(&Sim::new(l)?, args.replications, args.seed).0),
         None => None,
@@ -56,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if args.json {
         let out = json!({
-            "model": args.model.display().to_string(),
+            "model": model_path.display().to_string(),
             "scenario": args.scenario.as_ref().map(|s| s.display().to_string()),
             "line": line,
             "paint": paint.as_ref().map(|(r, w)| json!({ "result": r, "whatif": w })),
@@ -65,47 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let (Some(s), Some(l)) = (&line, &model.line) {
-        out!(
-            "line {} ({} replications, seed {}):",
-            l.name,
-            s.replications,
-            s.seed
-        );
-        out!(
-            "  throughput {:.2} ± {:.2} jobs/h",
-            s.throughput_per_h.mean,
-            s.throughput_per_h.ci95
-        );
-        out!(
-            "  WIP {:.2} ± {:.2}, flow time {:.0} ± {:.0} s",
-            s.wip.mean,
-            s.wip.ci95,
-            s.mean_flow_time_s.mean,
-            s.mean_flow_time_s.ci95
-        );
-        out!("  bottleneck (active-period method): {}", s.bottleneck);
-        out!(
-            "  {:<16} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6}",
-            "station",
-            "util",
-            "down",
-            "blocked",
-            "starved",
-            "active_s",
-            "bn"
-        );
-        for st in &s.stations {
-            out!(
-                "  {:<16} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.1} {:>6.2}",
-                st.name,
-                st.utilisation.mean,
-                st.down.mean,
-                st.blocked.mean,
-                st.starved.mean,
-                st.mean_active_period_s.mean,
-                st.bottleneck_share
-            );
-        }
+        print_line(&l.name, s);
     }
     if let Some((r, whatif)) = &paint {
         out!("paint shop: {:.1} cars/h, {:.2} kWh/car (booth {:.2}, oven {:.2}), cure ok for {:.0} % of cars",
@@ -142,5 +120,85 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one line's summary: throughput, WIP, flow time, bottleneck and a row per station.
+fn print_line(name: &str, s: &Summary) {
+    out!(
+        "line {} ({} replications, seed {}):",
+        name,
+        s.replications,
+        s.seed
+    );
+    out!(
+        "  throughput {:.2} ± {:.2} jobs/h",
+        s.throughput_per_h.mean,
+        s.throughput_per_h.ci95
+    );
+    out!(
+        "  WIP {:.2} ± {:.2}, flow time {:.0} ± {:.0} s",
+        s.wip.mean,
+        s.wip.ci95,
+        s.mean_flow_time_s.mean,
+        s.mean_flow_time_s.ci95
+    );
+    out!("  bottleneck (active-period method): {}", s.bottleneck);
+    out!(
+        "  {:<16} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6}",
+        "station",
+        "util",
+        "down",
+        "blocked",
+        "starved",
+        "active_s",
+        "bn"
+    );
+    for st in &s.stations {
+        out!(
+            "  {:<16} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.1} {:>6.2}",
+            st.name,
+            st.utilisation.mean,
+            st.down.mean,
+            st.blocked.mean,
+            st.starved.mean,
+            st.mean_active_period_s.mean,
+            st.bottleneck_share
+        );
+    }
+}
+
+/// `--stage`: reads the stage's lines, simulates them and writes the results layer (its own file only).
+fn run_stage(stage: &Path, args: &Args) -> anyhow::Result<ExitCode> {
+    use twinloom_flow_stage::{analyze, default_results_path, write_results, Options};
+    let options = Options {
+        lines: args.line.clone(),
+        replications: args.replications,
+        seed: args.seed,
+        ..Options::default()
+    };
+    let study = analyze(stage, &options)
+        .with_context(|| format!("simulating the lines of {}", stage.display()))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_results_path(stage));
+    write_results(&study, &out).with_context(|| format!("writing {}", out.display()))?;
+    if args.json {
+        let mut v = study.to_json();
+        v["results"] = json!(out.display().to_string());
+        out!("{}", serde_json::to_string_pretty(&v).context("JSON")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for l in &study.lines {
+        print_line(&l.line.prim, &l.summary);
+        for note in &l.line.notes {
+            out!("  note: {note}");
+        }
+    }
+    for skipped in &study.skipped {
+        out!("skipped {skipped}: no TwinloomStation children");
+    }
+    out!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
