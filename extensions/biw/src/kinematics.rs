@@ -43,7 +43,9 @@ fn deg(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 impl RobotModel {
-    /// ABB IRB 2400/10 (opw_kinematics parameters; joint limits from the ABB data sheet).
+    /// ABB IRB 2400/10 (opw_kinematics parameters). Joint limits: the ABB data sheet's axis ranges, checked
+    /// against ROS-Industrial's `abb_irb2400_support` (IRB 2400-12/1.55): −180/180, −100/110, −60/65,
+    /// −200/200, −120/120, −400/400 degrees.
     pub fn abb_irb2400() -> RobotModel {
         RobotModel {
             name: "abb-irb2400".into(),
@@ -70,7 +72,9 @@ impl RobotModel {
         }
     }
 
-    /// KUKA KR 6 R700 sixx (opw_kinematics parameters; joint limits from the KUKA data sheet).
+    /// KUKA KR 6 R700 sixx (opw_kinematics parameters). Joint limits: the KUKA data sheet's axis ranges in
+    /// KUKA's own joint convention, checked against ROS-Industrial's `kuka_kr6_support` (kr6r700sixx):
+    /// A1 ±170, A2 −190/45, A3 −120/156, A4 ±185, A5 ±120, A6 ±350 degrees.
     pub fn kuka_kr6_r700() -> RobotModel {
         RobotModel {
             name: "kuka-kr6-r700".into(),
