@@ -8,6 +8,10 @@
 //! flange is c4 beyond the wrist centre. The controller's joint value `q` (degrees) becomes the model
 //! angle `q × sign − offset`, which is exactly a binding's `scale` and `offset`.
 
+use std::sync::LazyLock;
+
+use twinloom_biw::kinematics::RobotModel;
+
 use crate::mesh::{cuboid, cylinder_x, cylinder_y, cylinder_z, TriMesh};
 
 /// A robot type: OPW lengths (m, double as in the schema), joint offsets (deg), sign corrections and joint limits (deg).
@@ -30,57 +34,39 @@ pub struct RobotType {
     pub upper_limits_deg: [f32; 6],
 }
 
-/// FANUC R-2000iC/165F, a spot-welding robot. Lengths, offsets and signs: ROS-Industrial
-/// `fanuc_r2000ic_support` / `opw_kinematics` (as in `twinloom-biw`); limits from the same model.
-pub const FANUC_R2000IC_165F: RobotType = RobotType {
-    manufacturer: "FANUC",
-    model: "R-2000iC/165F",
-    a1: 0.312,
-    a2: -0.225,
-    b: 0.0,
-    c1: 0.670,
-    c2: 1.075,
-    c3: 1.280,
-    c4: 0.215,
-    offsets_deg: [0.0, 0.0, -90.0, 0.0, 0.0, 0.0],
-    signs: [1.0, 1.0, -1.0, -1.0, -1.0, -1.0],
-    lower_limits_deg: [-185.0, -60.0, -132.0, -360.0, -125.0, -360.0],
-    upper_limits_deg: [185.0, 76.0, 180.0, 360.0, 125.0, 360.0],
-};
+impl RobotType {
+    /// A robot type from `twinloom-biw`'s kinematic model (the one place the published parameter sets live).
+    pub fn from_model(manufacturer: &'static str, model: &'static str, m: &RobotModel) -> RobotType {
+        let p = &m.params;
+        let deg = |x: f64| x.to_degrees() as f32;
+        RobotType {
+            manufacturer,
+            model,
+            a1: p.a1,
+            a2: p.a2,
+            b: p.b,
+            c1: p.c1,
+            c2: p.c2,
+            c3: p.c3,
+            c4: p.c4,
+            offsets_deg: p.offsets.map(deg),
+            signs: p.signs.map(|s| s as f32),
+            lower_limits_deg: m.limits.map(|(lo, _)| deg(lo)),
+            upper_limits_deg: m.limits.map(|(_, hi)| deg(hi)),
+        }
+    }
+}
 
-/// ABB IRB 2400/10. Lengths, offsets and signs: ROS-Industrial `opw_kinematics`; limits: ABB data sheet.
-pub const ABB_IRB2400: RobotType = RobotType {
-    manufacturer: "ABB",
-    model: "IRB 2400/10",
-    a1: 0.100,
-    a2: -0.135,
-    b: 0.0,
-    c1: 0.615,
-    c2: 0.705,
-    c3: 0.755,
-    c4: 0.085,
-    offsets_deg: [0.0, 0.0, -90.0, 0.0, 0.0, 0.0],
-    signs: [1.0; 6],
-    lower_limits_deg: [-180.0, -100.0, -60.0, -200.0, -120.0, -400.0],
-    upper_limits_deg: [180.0, 110.0, 65.0, 200.0, 120.0, 400.0],
-};
+/// FANUC R-2000iC/165F, a spot-welding robot (`RobotModel::fanuc_r2000ic_165f`).
+pub static FANUC_R2000IC_165F: LazyLock<RobotType> =
+    LazyLock::new(|| RobotType::from_model("FANUC", "R-2000iC/165F", &RobotModel::fanuc_r2000ic_165f()));
 
-/// KUKA KR 6 R700 sixx. Lengths, offsets and signs: ROS-Industrial `opw_kinematics`; limits: KUKA data sheet.
-pub const KUKA_KR6_R700: RobotType = RobotType {
-    manufacturer: "KUKA",
-    model: "KR 6 R700 sixx",
-    a1: 0.025,
-    a2: -0.035,
-    b: 0.0,
-    c1: 0.400,
-    c2: 0.315,
-    c3: 0.365,
-    c4: 0.080,
-    offsets_deg: [0.0, -90.0, 0.0, 0.0, 0.0, 0.0],
-    signs: [-1.0, 1.0, 1.0, -1.0, 1.0, -1.0],
-    lower_limits_deg: [-170.0, -190.0, -120.0, -185.0, -120.0, -350.0],
-    upper_limits_deg: [170.0, 45.0, 156.0, 185.0, 120.0, 350.0],
-};
+/// ABB IRB 2400/10 (`RobotModel::abb_irb2400`).
+pub static ABB_IRB2400: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_model("ABB", "IRB 2400/10", &RobotModel::abb_irb2400()));
+
+/// KUKA KR 6 R700 sixx (`RobotModel::kuka_kr6_r700`).
+pub static KUKA_KR6_R700: LazyLock<RobotType> =
+    LazyLock::new(|| RobotType::from_model("KUKA", "KR 6 R700 sixx", &RobotModel::kuka_kr6_r700()));
 
 /// Rotation axis of a joint's op in its link frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +186,7 @@ mod tests {
 
     #[test]
     fn link_offsets_follow_the_opw_lengths() {
-        let r = FANUC_R2000IC_165F;
+        let r = &*FANUC_R2000IC_165F;
         let links = r.links();
         let f = |x: f64| x as f32;
         assert_eq!(links[1].translate, [f(r.a1), f(r.b), f(r.c1)]);
