@@ -1,4 +1,5 @@
-//! Six-axis robots with an ortho-parallel basis and spherical wrist (OPW): the published parameter sets,
+//! Six-axis robots with an ortho-parallel basis and spherical wrist (OPW): robot types built from
+//! `twinloom-biw`'s kinematic models (the one home of the published parameter sets),
 //! the joint chain as USD transform ops, and link meshes sized from the OPW lengths.
 //!
 //! Frames follow Brandstötter, Angerer and Hofbaur (2014) as the ROS-Industrial `opw_kinematics` package
