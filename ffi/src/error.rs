@@ -27,6 +27,10 @@ pub enum UsdError {
     /// An interned handle used with the wrong value type, or one from another writer.
     #[error("bad handle: {0}")]
     BadHandle(String),
+    /// A sublayer named by a layer of a [`LayerStack`](crate::LayerStack) does not exist: `layer` names it
+    /// as `sublayer`, which was looked for at `path`.
+    #[error("sublayer {sublayer} of {layer} not found at {path}")]
+    MissingSublayer { layer: std::path::PathBuf, sublayer: String, path: std::path::PathBuf },
 }
 
 impl From<cxx::Exception> for UsdError {

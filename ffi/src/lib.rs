@@ -4,7 +4,8 @@
 //! - [`Layer`]: create/open/save/export `.usda`/`.usdc` layers, layer metadata, prims, attributes of the
 //!   value types a plant needs, relationships, defaults and time samples, reading specs back, removing specs;
 //! - [`LayerWriter`] + [`Tick`]: the hot path — attributes interned once into handles, a whole tick of typed
-//!   values applied in one FFI call inside one SdfChangeBlock.
+//!   values applied in one FFI call inside one SdfChangeBlock;
+//! - [`LayerStack`] ([`stack`]): a root layer and its sublayers composed just enough to read a plant stage.
 //!
 //! OpenUSD's diagnostics come back as [`UsdError`] values carrying OpenUSD's text; nothing aborts.
 //! The OpenUSD plugins (file formats, asset resolver) are registered by [`init`], which every constructor
@@ -13,11 +14,13 @@
 mod bridge;
 mod error;
 mod layer;
+pub mod stack;
 mod value;
 mod writer;
 
 pub use error::{Result, UsdError};
 pub use layer::{AttributeDef, AttributeSpec, Layer, PrimSpec, Specifier, UpAxis, Variability};
+pub use stack::LayerStack;
 pub use value::{Value, ValueType};
 pub use writer::{AttrHandle, Column, LayerWriter, Tick};
 

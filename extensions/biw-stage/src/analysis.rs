@@ -10,7 +10,7 @@ use twinloom_biw::math::{Iso3, Vec3};
 use twinloom_biw::reach::ReachSettings;
 use twinloom_biw::study::{run_study, Event, EventKind, RobotSummary, Station, StudySettings};
 
-use crate::compose::Stack;
+use crate::compose;
 use crate::error::StageError;
 use crate::program::{build_program, study_robot, ProgramSettings, RobotProgram};
 use crate::read::{read_stations, StageStation};
@@ -112,7 +112,7 @@ pub struct Analysis {
 pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> {
     let device = select_device(options.gpu)?;
     let (stations, root_prim, root_xform) = {
-        let stack = Stack::open(stage)?;
+        let stack = compose::open(stage)?;
         let mut stations = read_stations(&stack)?;
         if !options.stations.is_empty() {
             if let Some(missing) = options.stations.iter().find(|n| !stations.iter().any(|s| &s.name == *n)) {
@@ -124,7 +124,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> 
             stations.retain(|s| options.stations.contains(&s.name));
         }
         let root_prim = stations[0].prim.split('/').nth(1).map(|r| format!("/{r}")).unwrap_or_else(|| "/".into());
-        let root_xform = stack.world_xform(&root_prim)?;
+        let root_xform = compose::world_xform(&stack, &root_prim)?;
         (stations, root_prim, root_xform)
     };
     let started = Instant::now();

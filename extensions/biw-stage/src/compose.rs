@@ -1,8 +1,9 @@
-//! A minimal composition of a layer stack: the root layer and its sublayers (recursively, strongest
-//! first), read through `twinloom-usd`'s Sdf-level API. Enough for the plant stages Twinloom writes:
-//! prim children and types, attribute defaults and relationship targets take the strongest opinion, and
-//! transforms are evaluated from the `xformOpOrder` ops the layout authors (translate, rotateX/Y/Z,
-//! orient, scale, transform). References, payloads, variants and time samples are not composed.
+//! The stage as the BIW study reads it: `twinloom_usd`'s [`LayerStack`] (the root layer and its
+//! sublayers, strongest first, composed just enough: prim children and types, attribute defaults and
+//! relationship targets take the strongest opinion; references, payloads, variants and time samples are
+//! not composed), and on top of it what only this study needs: typed attribute reads, transforms
+//! evaluated from the `xformOpOrder` ops the layout authors (translate, rotateX/Y/Z, orient, scale,
+//! transform) and meshes.
 
 // `!(x > 0.0)` is deliberate: it is also true for NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -10,181 +11,106 @@
 use std::path::Path;
 
 use twinloom_biw::math::{Iso3, Mat3, Quat, Vec3};
-use twinloom_usd::{Layer, Value};
+pub use twinloom_usd::stack::{join, LayerStack};
+use twinloom_usd::Value;
 
 use crate::error::{invalid, usd, StageError};
 
-/// The layers of a stage, strongest first.
-pub struct Stack {
-    layers: Vec<Layer>,
-    root: String,
+/// Opens the layer stack of the stage `root`.
+pub fn open(root: &Path) -> Result<LayerStack, StageError> {
+    LayerStack::open(root).map_err(usd(format!("opening {}", root.display())))
 }
 
-impl Stack {
-    /// Opens `root` and every sublayer below it (paths relative to the layer naming them).
-    pub fn open(root: &Path) -> Result<Stack, StageError> {
-        let mut layers = Vec::new();
-        open_into(root, &mut layers)?;
-        Ok(Stack { layers, root: root.display().to_string() })
-    }
+/// The strongest default value of the attribute `attr_path` (`/Prim.name`).
+pub fn value(stack: &LayerStack, attr_path: &str) -> Result<Option<Value>, StageError> {
+    stack.value(attr_path).map_err(usd(format!("reading {attr_path}")))
+}
 
-    /// The root layer's path as given.
-    pub fn root(&self) -> &str {
-        &self.root
-    }
-
-    /// Names of the children of `path` over all layers, in order of first appearance.
-    pub fn children(&self, path: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for l in self.layers.iter().rev() {
-            if !l.has_spec(path) {
-                continue;
-            }
-            if let Ok(p) = l.prim(path) {
-                for c in p.children {
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// The strongest non-empty type name of the prim at `path` (empty when none).
-    pub fn type_name(&self, path: &str) -> String {
-        self.layers
-            .iter()
-            .filter(|l| l.has_spec(path))
-            .filter_map(|l| l.prim(path).ok())
-            .map(|p| p.type_name)
-            .find(|t| !t.is_empty())
-            .unwrap_or_default()
-    }
-
-    /// The strongest default value of the attribute `attr_path` (`/Prim.name`).
-    pub fn value(&self, attr_path: &str) -> Result<Option<Value>, StageError> {
-        for l in &self.layers {
-            if l.has_spec(attr_path) {
-                if let Some(v) = l.default_value(attr_path).map_err(usd(format!("reading {attr_path}")))? {
-                    return Ok(Some(v));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// The strongest targets of the relationship `rel_path` (empty when none).
-    pub fn targets(&self, rel_path: &str) -> Vec<String> {
-        self.layers
-            .iter()
-            .filter(|l| l.has_spec(rel_path))
-            .find_map(|l| l.relationship_targets(rel_path).ok().filter(|t| !t.is_empty()))
-            .unwrap_or_default()
-    }
-
-    /// A real-valued attribute (float or double).
-    pub fn real(&self, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
-        match self.value(&format!("{prim}.{name}"))? {
-            None => Ok(None),
-            Some(Value::Double(v)) => Ok(Some(v)),
-            Some(Value::Float(v)) => Ok(Some(v as f64)),
-            Some(other) => Err(invalid(prim, format!("{name} must be a float or double, not {:?}", other.value_type()))),
-        }
-    }
-
-    /// A six-element real array attribute (`double[]` or `int[]`).
-    pub fn six(&self, prim: &str, name: &str) -> Result<Option<[f64; 6]>, StageError> {
-        let v: Vec<f64> = match self.value(&format!("{prim}.{name}"))? {
-            None => return Ok(None),
-            Some(Value::DoubleArray(v)) => v,
-            Some(Value::FloatArray(v)) => v.into_iter().map(f64::from).collect(),
-            Some(Value::IntArray(v)) => v.into_iter().map(f64::from).collect(),
-            Some(other) => return Err(invalid(prim, format!("{name} must be an array, not {:?}", other.value_type()))),
-        };
-        let arr: [f64; 6] = v
-            .try_into()
-            .map_err(|v: Vec<f64>| invalid(prim, format!("{name} must have 6 values, has {}", v.len())))?;
-        Ok(Some(arr))
-    }
-
-    /// The prim's local transform (to its parent) from its `xformOpOrder`; identity without one.
-    pub fn local_xform(&self, prim: &str) -> Result<Iso3, StageError> {
-        let order = match self.value(&format!("{prim}.xformOpOrder"))? {
-            None => return Ok(Iso3::IDENTITY),
-            Some(Value::TokenArray(t)) => t,
-            Some(other) => return Err(invalid(prim, format!("xformOpOrder must be token[], not {:?}", other.value_type()))),
-        };
-        let mut m = Iso3::IDENTITY;
-        for op in &order {
-            let v = self
-                .value(&format!("{prim}.{op}"))?
-                .ok_or_else(|| invalid(prim, format!("{op} is in xformOpOrder but has no value")))?;
-            m = m.mul(&op_transform(prim, op, &v)?);
-        }
-        Ok(m)
-    }
-
-    /// The prim's transform to the world: the product of the local transforms from the root down.
-    pub fn world_xform(&self, prim: &str) -> Result<Iso3, StageError> {
-        let mut m = Iso3::IDENTITY;
-        let mut path = String::new();
-        for part in prim.split('/').filter(|p| !p.is_empty()) {
-            path.push('/');
-            path.push_str(part);
-            m = m.mul(&self.local_xform(&path)?);
-        }
-        Ok(m)
-    }
-
-    /// A `Mesh` prim's points and triangles (polygons fan-triangulated), in the prim's own frame.
-    pub fn mesh(&self, prim: &str) -> Result<twinloom_biw::TriMesh, StageError> {
-        let points = match self.value(&format!("{prim}.points"))? {
-            Some(Value::Point3fArray(p)) | Some(Value::Float3Array(p)) => p,
-            _ => return Err(invalid(prim, "Mesh without point3f[] points")),
-        };
-        let ints = |name: &str| match self.value(&format!("{prim}.{name}")) {
-            Ok(Some(Value::IntArray(v))) => Ok(v),
-            Ok(_) => Err(invalid(prim, format!("Mesh without int[] {name}"))),
-            Err(e) => Err(e),
-        };
-        let (counts, indices) = (ints("faceVertexCounts")?, ints("faceVertexIndices")?);
-        let mut triangles = Vec::with_capacity(indices.len() / 3);
-        let mut at = 0usize;
-        for &n in &counts {
-            let n = usize::try_from(n).map_err(|_| invalid(prim, "negative face vertex count"))?;
-            let face = indices
-                .get(at..at + n)
-                .ok_or_else(|| invalid(prim, "faceVertexIndices shorter than faceVertexCounts says"))?;
-            let idx = |k: usize| {
-                u32::try_from(face[k])
-                    .ok()
-                    .filter(|&i| (i as usize) < points.len())
-                    .ok_or_else(|| invalid(prim, format!("face vertex index {} out of range", face[k])))
-            };
-            for k in 1..n.saturating_sub(1) {
-                triangles.push([idx(0)?, idx(k)?, idx(k + 1)?]);
-            }
-            at += n;
-        }
-        let vertices = points.iter().map(|p| Vec3::new(p[0] as f64, p[1] as f64, p[2] as f64)).collect();
-        twinloom_biw::TriMesh::new(vertices, triangles).map_err(|e| invalid(prim, e.to_string()))
+/// A real-valued attribute (float or double).
+pub fn real(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
+    match value(stack, &format!("{prim}.{name}"))? {
+        None => Ok(None),
+        Some(Value::Double(v)) => Ok(Some(v)),
+        Some(Value::Float(v)) => Ok(Some(v as f64)),
+        Some(other) => Err(invalid(prim, format!("{name} must be a float or double, not {:?}", other.value_type()))),
     }
 }
 
-fn open_into(path: &Path, layers: &mut Vec<Layer>) -> Result<(), StageError> {
-    let layer = Layer::open(path).map_err(usd(format!("opening {}", path.display())))?;
-    let subs = layer.sublayers();
-    layers.push(layer);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    for sub in subs {
-        let sub_path = dir.join(&sub);
-        if !sub_path.exists() {
-            return Err(StageError::MissingSublayer { layer: path.display().to_string(), sublayer: sub, path: sub_path });
-        }
-        open_into(&sub_path, layers)?;
+/// A six-element real array attribute (`double[]` or `int[]`).
+pub fn six(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<[f64; 6]>, StageError> {
+    let v: Vec<f64> = match value(stack, &format!("{prim}.{name}"))? {
+        None => return Ok(None),
+        Some(Value::DoubleArray(v)) => v,
+        Some(Value::FloatArray(v)) => v.into_iter().map(f64::from).collect(),
+        Some(Value::IntArray(v)) => v.into_iter().map(f64::from).collect(),
+        Some(other) => return Err(invalid(prim, format!("{name} must be an array, not {:?}", other.value_type()))),
+    };
+    let arr: [f64; 6] = v
+        .try_into()
+        .map_err(|v: Vec<f64>| invalid(prim, format!("{name} must have 6 values, has {}", v.len())))?;
+    Ok(Some(arr))
+}
+
+/// The prim's local transform (to its parent) from its `xformOpOrder`; identity without one.
+pub fn local_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
+    let order = match value(stack, &format!("{prim}.xformOpOrder"))? {
+        None => return Ok(Iso3::IDENTITY),
+        Some(Value::TokenArray(t)) => t,
+        Some(other) => return Err(invalid(prim, format!("xformOpOrder must be token[], not {:?}", other.value_type()))),
+    };
+    let mut m = Iso3::IDENTITY;
+    for op in &order {
+        let v = value(stack, &format!("{prim}.{op}"))?
+            .ok_or_else(|| invalid(prim, format!("{op} is in xformOpOrder but has no value")))?;
+        m = m.mul(&op_transform(prim, op, &v)?);
     }
-    Ok(())
+    Ok(m)
+}
+
+/// The prim's transform to the world: the product of the local transforms from the root down.
+pub fn world_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
+    let mut m = Iso3::IDENTITY;
+    let mut path = String::new();
+    for part in prim.split('/').filter(|p| !p.is_empty()) {
+        path.push('/');
+        path.push_str(part);
+        m = m.mul(&local_xform(stack, &path)?);
+    }
+    Ok(m)
+}
+
+/// A `Mesh` prim's points and triangles (polygons fan-triangulated), in the prim's own frame.
+pub fn mesh(stack: &LayerStack, prim: &str) -> Result<twinloom_biw::TriMesh, StageError> {
+    let points = match value(stack, &format!("{prim}.points"))? {
+        Some(Value::Point3fArray(p)) | Some(Value::Float3Array(p)) => p,
+        _ => return Err(invalid(prim, "Mesh without point3f[] points")),
+    };
+    let ints = |name: &str| match value(stack, &format!("{prim}.{name}")) {
+        Ok(Some(Value::IntArray(v))) => Ok(v),
+        Ok(_) => Err(invalid(prim, format!("Mesh without int[] {name}"))),
+        Err(e) => Err(e),
+    };
+    let (counts, indices) = (ints("faceVertexCounts")?, ints("faceVertexIndices")?);
+    let mut triangles = Vec::with_capacity(indices.len() / 3);
+    let mut at = 0usize;
+    for &n in &counts {
+        let n = usize::try_from(n).map_err(|_| invalid(prim, "negative face vertex count"))?;
+        let face = indices
+            .get(at..at + n)
+            .ok_or_else(|| invalid(prim, "faceVertexIndices shorter than faceVertexCounts says"))?;
+        let idx = |k: usize| {
+            u32::try_from(face[k])
+                .ok()
+                .filter(|&i| (i as usize) < points.len())
+                .ok_or_else(|| invalid(prim, format!("face vertex index {} out of range", face[k])))
+        };
+        for k in 1..n.saturating_sub(1) {
+            triangles.push([idx(0)?, idx(k)?, idx(k + 1)?]);
+        }
+        at += n;
+    }
+    let vertices = points.iter().map(|p| Vec3::new(p[0] as f64, p[1] as f64, p[2] as f64)).collect();
+    twinloom_biw::TriMesh::new(vertices, triangles).map_err(|e| invalid(prim, e.to_string()))
 }
 
 fn real3(prim: &str, op: &str, v: &Value) -> Result<Vec3, StageError> {

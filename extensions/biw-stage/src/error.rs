@@ -1,7 +1,5 @@
 //! The crate's error type: what went wrong reading the stage, running the study or writing results.
 
-use std::path::PathBuf;
-
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -12,9 +10,6 @@ pub enum StageError {
         #[source]
         source: twinloom_usd::UsdError,
     },
-    /// A sublayer named by a layer does not exist.
-    #[error("{layer}: sublayer {sublayer} not found at {path}")]
-    MissingSublayer { layer: String, sublayer: String, path: PathBuf },
     /// The stage has a prim or attribute that does not make sense for the study.
     #[error("{prim}: {message}")]
     Invalid { prim: String, message: String },

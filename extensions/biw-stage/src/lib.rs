@@ -1,7 +1,7 @@
 //! twinloom-biw-stage: the body-in-white study on an OpenUSD plant stage.
 //!
-//! Reads a stage's BIW stations through `twinloom-usd` ([`compose`]: the root layer and its sublayers,
-//! composed just enough; [`read`]: robots with their OPW models, base frames and link meshes, the
+//! Reads a stage's BIW stations through `twinloom-usd` ([`compose`]: its `LayerStack` of the root layer
+//! and its sublayers, with transforms and meshes evaluated on it; [`read`]: robots with their OPW models, base frames and link meshes, the
 //! station's body and fixture meshes, weld points), derives each robot's weld program and reach verdicts
 //! ([`program`]), runs `twinloom-biw`'s collision study ([`analysis`]) and writes `results.usda`
 //! ([`results`]). `twinloom analyze biw --stage plant.usda` is the command-line front end.

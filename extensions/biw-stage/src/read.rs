@@ -16,7 +16,7 @@ use twinloom_biw::study::{LinkGeometry, Obstacle};
 use twinloom_usd::Value;
 use twinloom_usd_schemas::{attr, schema};
 
-use crate::compose::{matrix_to_iso, Stack};
+use crate::compose::{self, join, matrix_to_iso, LayerStack};
 use crate::error::{invalid, StageError};
 
 /// A robot as the stage describes it.
@@ -59,16 +59,8 @@ const WELD_APPROACH: &str = "twinloom:weld:approach";
 const WELD_INDEX: &str = "twinloom:weld:index";
 const WELD_ROBOT: &str = "twinloom:weld:robot";
 
-fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
-}
-
 /// Every station with robots, in stage order.
-pub fn read_stations(stack: &Stack) -> Result<Vec<StageStation>, StageError> {
+pub fn read_stations(stack: &LayerStack) -> Result<Vec<StageStation>, StageError> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
@@ -82,12 +74,12 @@ pub fn read_stations(stack: &Stack) -> Result<Vec<StageStation>, StageError> {
         todo.extend(children.into_iter().rev());
     }
     if out.is_empty() {
-        return Err(StageError::NoStations(stack.root().to_string()));
+        return Err(StageError::NoStations(stack.root().display().to_string()));
     }
     Ok(out)
 }
 
-fn read_station(stack: &Stack, prim: &str, children: &[String]) -> Result<StageStation, StageError> {
+fn read_station(stack: &LayerStack, prim: &str, children: &[String]) -> Result<StageStation, StageError> {
     let mut robots = Vec::new();
     let mut obstacles = Vec::new();
     let mut welds = Vec::new();
@@ -105,25 +97,25 @@ fn read_station(stack: &Stack, prim: &str, children: &[String]) -> Result<StageS
 
 /// Meshes (as obstacles named by their path below the station) and weld points below `path`.
 fn collect(
-    stack: &Stack,
+    stack: &LayerStack,
     station: &str,
     path: &str,
     obstacles: &mut Vec<Obstacle>,
     welds: &mut Vec<StageWeld>,
 ) -> Result<(), StageError> {
     if stack.type_name(path) == "Mesh" {
-        let mesh = stack.mesh(path)?;
+        let mesh = compose::mesh(stack, path)?;
         if !mesh.is_empty() {
             let name = path.strip_prefix(station).unwrap_or(path).trim_start_matches('/').to_string();
             obstacles.push(Obstacle {
                 name,
                 collider: Arc::new(Collider::new(mesh)),
-                pose: stack.world_xform(path)?,
+                pose: compose::world_xform(stack, path)?,
                 regions: Vec::new(),
             });
         }
     }
-    if let Some(approach) = stack.value(&format!("{path}.{WELD_APPROACH}"))? {
+    if let Some(approach) = compose::value(stack, &format!("{path}.{WELD_APPROACH}"))? {
         welds.push(read_weld(stack, path, &approach)?);
     }
     for c in stack.children(path) {
@@ -132,7 +124,7 @@ fn collect(
     Ok(())
 }
 
-fn read_weld(stack: &Stack, path: &str, approach: &Value) -> Result<StageWeld, StageError> {
+fn read_weld(stack: &LayerStack, path: &str, approach: &Value) -> Result<StageWeld, StageError> {
     let a = match approach {
         Value::Vector3f(v) | Value::Float3(v) => Vec3::new(v[0] as f64, v[1] as f64, v[2] as f64),
         Value::Double3(v) => Vec3::new(v[0], v[1], v[2]),
@@ -141,11 +133,11 @@ fn read_weld(stack: &Stack, path: &str, approach: &Value) -> Result<StageWeld, S
     if !(a.norm() > 1e-9) {
         return Err(invalid(path, format!("{WELD_APPROACH} is a zero vector")));
     }
-    let world = stack.world_xform(path)?;
+    let world = compose::world_xform(stack, path)?;
     // The approach is authored in the weld's parent frame (like its translate).
     let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
-    let z = stack.world_xform(parent)?.rot.mul_vec(a).normalized();
-    let index = match stack.value(&format!("{path}.{WELD_INDEX}"))? {
+    let z = compose::world_xform(stack, parent)?.rot.mul_vec(a).normalized();
+    let index = match compose::value(stack, &format!("{path}.{WELD_INDEX}"))? {
         Some(Value::Int(i)) => i,
         _ => 0,
     };
@@ -172,12 +164,12 @@ fn model_name(model: &str) -> String {
     }
 }
 
-fn read_robot(stack: &Stack, prim: &str) -> Result<StageRobot, StageError> {
+fn read_robot(stack: &LayerStack, prim: &str) -> Result<StageRobot, StageError> {
     let need = |name: &str| -> Result<f64, StageError> {
-        stack.real(prim, name)?.ok_or_else(|| invalid(prim, format!("robot without {name}")))
+        compose::real(stack, prim, name)?.ok_or_else(|| invalid(prim, format!("robot without {name}")))
     };
     let six = |name: &str, default: [f64; 6]| -> Result<[f64; 6], StageError> {
-        Ok(stack.six(prim, name)?.unwrap_or(default))
+        Ok(compose::six(stack, prim, name)?.unwrap_or(default))
     };
     let offsets = six(attr::OPW_OFFSETS, [0.0; 6])?;
     let signs = six(attr::OPW_SIGN_CORRECTIONS, [1.0; 6])?;
@@ -205,23 +197,23 @@ fn read_robot(stack: &Stack, prim: &str) -> Result<StageRobot, StageError> {
         limits[j] = (lower[j].to_radians(), upper[j].to_radians());
     }
     let frame = |name: &str| -> Result<Iso3, StageError> {
-        match stack.value(&format!("{prim}.{name}"))? {
+        match compose::value(stack, &format!("{prim}.{name}"))? {
             Some(Value::Matrix4d(m)) => matrix_to_iso(prim, name, &m),
             None => Ok(Iso3::IDENTITY),
             Some(other) => Err(invalid(prim, format!("{name} must be a matrix4d, not {:?}", other.value_type()))),
         }
     };
     let (base_frame, tool) = (frame(attr::BASE_FRAME)?, frame(attr::TOOL_FRAME)?);
-    let model_attr = match stack.value(&format!("{prim}.{}", attr::MODEL))? {
+    let model_attr = match compose::value(stack, &format!("{prim}.{}", attr::MODEL))? {
         Some(Value::String(s)) | Some(Value::Token(s)) => s,
         _ => "opw robot".into(),
     };
     let model = RobotModel { name: model_name(&model_attr), params, limits, tool };
-    let home = match stack.six(prim, attr::JOINT_POSITIONS)? {
+    let home = match compose::six(stack, prim, attr::JOINT_POSITIONS)? {
         Some(q) => q.map(f64::to_radians),
         None => [0.0; 6],
     };
-    let base = stack.world_xform(prim)?.mul(&base_frame);
+    let base = compose::world_xform(stack, prim)?.mul(&base_frame);
     let mut links = Vec::new();
     link_geometry(stack, prim, 0, base_frame.inverse(), &mut links)?;
     if links.is_empty() {
@@ -234,7 +226,7 @@ fn read_robot(stack: &Stack, prim: &str) -> Result<StageRobot, StageError> {
 /// Meshes below `path`: a child named `Link1`…`Link6` starts that link's frame; anything else is placed
 /// by its transform in the current link's frame.
 fn link_geometry(
-    stack: &Stack,
+    stack: &LayerStack,
     path: &str,
     link: usize,
     offset: Iso3,
@@ -244,10 +236,10 @@ fn link_geometry(
         let child = join(path, &c);
         let (child_link, child_offset) = match c.strip_prefix("Link").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if (1..=6).contains(&n) => (n, Iso3::IDENTITY),
-            _ => (link, offset.mul(&stack.local_xform(&child)?)),
+            _ => (link, offset.mul(&compose::local_xform(stack, &child)?)),
         };
         if stack.type_name(&child) == "Mesh" {
-            let mesh = stack.mesh(&child)?;
+            let mesh = compose::mesh(stack, &child)?;
             if !mesh.is_empty() {
                 // Name a `Geom` mesh after its parent (`Link3`, `Tool`, `Base`).
                 let name = if c == "Geom" { path.rsplit('/').next().unwrap_or(&c).to_string() } else { c.clone() };

@@ -13,13 +13,6 @@ pub enum StageError {
         #[source]
         source: twinloom_usd::UsdError,
     },
-    /// A sublayer named by a layer does not exist.
-    #[error("{layer}: sublayer {sublayer} not found at {path}")]
-    MissingSublayer {
-        layer: String,
-        sublayer: String,
-        path: PathBuf,
-    },
     /// `--line` names a prim the stage does not have.
     #[error("{stage}: no prim at {prim}")]
     NoSuchPrim { stage: String, prim: String },

@@ -25,7 +25,7 @@ use twinloom_flow::des::{Dist, Failures, LineModel, Link, Source, Station};
 use twinloom_usd::Value;
 use twinloom_usd_schemas::{attr, schema};
 
-use crate::compose::{join, Stack};
+use crate::compose::{join, root_metadata, value, LayerStack};
 use crate::error::StageError;
 
 /// Custom input attribute: standard deviation of a station's cycle time in seconds.
@@ -61,7 +61,7 @@ pub struct Horizon {
 }
 
 /// Every `TwinloomLine` prim of the stage, depth first in namespace order.
-pub fn find_lines(stack: &Stack) -> Vec<String> {
+pub fn find_lines(stack: &LayerStack) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
@@ -79,7 +79,7 @@ pub fn find_lines(stack: &Stack) -> Vec<String> {
 }
 
 /// Whether the line prim has at least one `TwinloomStation` child.
-pub fn has_stations(stack: &Stack, line: &str) -> bool {
+pub fn has_stations(stack: &LayerStack, line: &str) -> bool {
     stack
         .children(line)
         .iter()
@@ -91,7 +91,11 @@ fn name_of(prim: &str) -> String {
 }
 
 /// Reads the line at `prim` into a model.
-pub fn read_line(stack: &Stack, prim: &str, horizon: Horizon) -> Result<StageLine, StageError> {
+pub fn read_line(
+    stack: &LayerStack,
+    prim: &str,
+    horizon: Horizon,
+) -> Result<StageLine, StageError> {
     if !stack.has_prim(prim) {
         return Err(StageError::NoSuchPrim {
             stage: stack.root().display().to_string(),
@@ -181,8 +185,8 @@ pub fn read_line(stack: &Stack, prim: &str, horizon: Horizon) -> Result<StageLin
 }
 
 /// A float or double attribute.
-fn real(stack: &Stack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
-    match stack.value(prim, name)? {
+fn real(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
+    match value(stack, prim, name)? {
         None => Ok(None),
         Some(Value::Double(v)) => Ok(Some(v)),
         Some(Value::Float(v)) => Ok(Some(v as f64)),
@@ -191,8 +195,8 @@ fn real(stack: &Stack, prim: &str, name: &str) -> Result<Option<f64>, StageError
 }
 
 /// An int attribute.
-fn int(stack: &Stack, prim: &str, name: &str) -> Result<Option<i64>, StageError> {
-    match stack.value(prim, name)? {
+fn int(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<i64>, StageError> {
+    match value(stack, prim, name)? {
         None => Ok(None),
         Some(Value::Int(v)) => Ok(Some(v as i64)),
         Some(Value::Int64(v)) => Ok(Some(v)),
@@ -227,7 +231,7 @@ fn missing(prim: &str, name: &str, why: &str) -> StageError {
 }
 
 /// A real attribute that must be finite and >= 0 when authored.
-fn non_negative(stack: &Stack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
+fn non_negative(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
     match real(stack, prim, name)? {
         Some(v) if !(v >= 0.0 && v.is_finite()) => {
             Err(invalid(prim, name, v, "must be a finite number >= 0"))
@@ -236,7 +240,11 @@ fn non_negative(stack: &Stack, prim: &str, name: &str) -> Result<Option<f64>, St
     }
 }
 
-fn read_station(stack: &Stack, prim: &str, notes: &mut Vec<String>) -> Result<Station, StageError> {
+fn read_station(
+    stack: &LayerStack,
+    prim: &str,
+    notes: &mut Vec<String>,
+) -> Result<Station, StageError> {
     let mean = match non_negative(stack, prim, attr::CYCLE_TIME)? {
         Some(t) if t > 0.0 => t,
         _ => match non_negative(stack, prim, attr::TAKT_TIME)? {
@@ -305,7 +313,7 @@ fn read_station(stack: &Stack, prim: &str, notes: &mut Vec<String>) -> Result<St
     })
 }
 
-fn capacity(stack: &Stack, prim: &str, what: &str) -> Result<usize, StageError> {
+fn capacity(stack: &LayerStack, prim: &str, what: &str) -> Result<usize, StageError> {
     let c = int(stack, prim, attr::CAPACITY)?.ok_or_else(|| {
         missing(
             prim,
@@ -316,14 +324,18 @@ fn capacity(stack: &Stack, prim: &str, what: &str) -> Result<usize, StageError> 
     usize::try_from(c).map_err(|_| invalid(prim, attr::CAPACITY, c, "must be >= 0"))
 }
 
-fn read_buffer(stack: &Stack, prim: &str) -> Result<Link, StageError> {
+fn read_buffer(stack: &LayerStack, prim: &str) -> Result<Link, StageError> {
     Ok(Link {
         capacity: capacity(stack, prim, "buffer")?,
         transport_s: 0.0,
     })
 }
 
-fn read_conveyor(stack: &Stack, prim: &str, notes: &mut Vec<String>) -> Result<Link, StageError> {
+fn read_conveyor(
+    stack: &LayerStack,
+    prim: &str,
+    notes: &mut Vec<String>,
+) -> Result<Link, StageError> {
     let capacity = capacity(stack, prim, "conveyor")?;
     let length = non_negative(stack, prim, attr::LENGTH)?.ok_or_else(|| {
         missing(
@@ -364,7 +376,7 @@ fn read_conveyor(stack: &Stack, prim: &str, notes: &mut Vec<String>) -> Result<L
             "a conveyor with a length needs room for at least one unit",
         ));
     }
-    let mpu = match stack.root_metadata("metersPerUnit")? {
+    let mpu = match root_metadata(stack, "metersPerUnit")? {
         Some(Value::Double(m)) if m > 0.0 && m.is_finite() => m,
         Some(Value::Float(m)) if m > 0.0 && m.is_finite() => m as f64,
         _ => {

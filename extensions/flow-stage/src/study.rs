@@ -8,7 +8,7 @@ use serde_json::{json, Value as Json};
 use twinloom_flow::des::{replicate, Sim, Summary};
 use twinloom_usd::Value;
 
-use crate::compose::Stack;
+use crate::compose;
 use crate::error::StageError;
 use crate::read::{find_lines, has_stations, read_line, Horizon, StageLine};
 
@@ -109,7 +109,7 @@ pub fn default_results_path(stage: &Path) -> PathBuf {
 
 /// Reads the stage's lines and simulates them. The stage's layers are closed again before it returns.
 pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
-    let stack = Stack::open(stage)?;
+    let stack = compose::open(stage)?;
     let horizon = Horizon {
         horizon_h: options.horizon_h,
         warmup_h: options.warmup_h,
@@ -133,7 +133,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
         .collect::<Result<_, _>>()?;
     let mut root_metadata = Vec::new();
     for key in ["defaultPrim", "upAxis", "metersPerUnit"] {
-        if let Some(v) = stack.root_metadata(key)? {
+        if let Some(v) = compose::root_metadata(&stack, key)? {
             root_metadata.push((key.to_string(), v));
         }
     }
