@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use twinloom_usd::{AttributeDef, Layer, Specifier, UpAxis, Value, ValueType};
+use twinloom_usd::{AttributeDef, Layer, LayerStack, Specifier, UpAxis, Value, ValueType};
 use twinloom_usd_schemas::signal;
 
 use crate::binding::BindingTable;
@@ -129,19 +129,11 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
     l.set_sublayers(&stage.sublayers)?;
 
     // The layout and its own sublayers (e.g. a geometry .usdc): prims they hold are not redefined here.
-    let mut layout: Vec<Layer> = Vec::new();
-    if let Some(p) = stage.layout.as_deref().filter(|p| p.exists()) {
-        let l = Layer::open(p)?;
-        let dir = p.parent().unwrap_or(Path::new("."));
-        for sub in l.sublayers() {
-            let sub_path = dir.join(&sub);
-            if sub_path.exists() {
-                layout.push(Layer::open(&sub_path)?);
-            }
-        }
-        layout.push(l);
-    }
-    let defined_in_layout = |path: &str| layout.iter().any(|l| l.has_spec(path));
+    let layout = match stage.layout.as_deref().filter(|p| p.exists()) {
+        Some(p) => Some(LayerStack::open(p)?),
+        None => None,
+    };
+    let defined_in_layout = |path: &str| layout.as_ref().is_some_and(|l| l.has_spec(path));
 
     // Every prim on the way to a bound attribute, parents first.
     let mut prims: BTreeSet<String> = BTreeSet::new();

@@ -70,8 +70,8 @@ impl LayerStack {
         &self.paths
     }
 
-    /// Whether any layer has a spec at `path`.
-    pub fn has_prim(&self, path: &str) -> bool {
+    /// Whether any layer has a spec (prim or property) at `path`.
+    pub fn has_spec(&self, path: &str) -> bool {
         self.layers.iter().any(|l| l.has_spec(path))
     }
 

@@ -79,8 +79,8 @@ fn the_strongest_opinion_wins() {
     assert_eq!(stack.type_name("/Plant/Nowhere"), "");
     assert_eq!(stack.targets("/Plant/A.feeds"), vec!["/Plant/C".to_string()]);
     assert!(stack.targets("/Plant/B.feeds").is_empty());
-    assert!(stack.has_prim("/Plant/C") && stack.has_prim("/Plant/B"));
-    assert!(!stack.has_prim("/Plant/Nowhere"));
+    assert!(stack.has_spec("/Plant/C") && stack.has_spec("/Plant/B"));
+    assert!(!stack.has_spec("/Plant/Nowhere"));
 
     // Root-layer metadata is the root's own, never a sublayer's.
     assert_eq!(stack.root_metadata("metersPerUnit").unwrap(), Some(Value::Double(1.0)));

@@ -96,7 +96,7 @@ pub fn read_line(
     prim: &str,
     horizon: Horizon,
 ) -> Result<StageLine, StageError> {
-    if !stack.has_prim(prim) {
+    if !stack.has_spec(prim) {
         return Err(StageError::NoSuchPrim {
             stage: stack.root().display().to_string(),
             prim: prim.to_string(),
