@@ -114,6 +114,40 @@ fn salbp2_matches_brute_force() {
 }
 
 #[test]
+fn zero_time_tasks_and_a_zero_cycle_time() {
+    let inst = |times: Vec<u64>, precedences: Vec<(usize, usize)>| Instance {
+        name: "zero".into(),
+        times,
+        precedences,
+        cycle_time: None,
+        zoning: Zoning::default(),
+    };
+    let cases = [
+        inst(vec![0, 0], vec![(0, 1)]),
+        inst(vec![0, 3, 0, 2], vec![(0, 1), (1, 2), (2, 3)]),
+        inst(vec![2, 0, 3, 0, 4], vec![(0, 1), (1, 2), (3, 4)]),
+    ];
+    for i in &cases {
+        let tmax = *i.times.iter().max().unwrap();
+        for c in tmax.max(1)..=i.total_time().max(1) {
+            let b = solve_salbp1(i, c, &Options::default()).unwrap();
+            assert!(b.optimal, "{:?} c={c}", i.times);
+            assert_eq!(
+                Some(b.stations.len()),
+                brute_force(i, c),
+                "{:?} c={c}",
+                i.times
+            );
+            check_balance(i, c, &b.stations);
+        }
+    }
+    let e = solve_salbp1(&cases[0], 0, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cycle time"), "{e}");
+}
+
+#[test]
 fn zoning_constraints_are_respected_and_optimal() {
     let base = read_instance(&data("scholl/JACKSON.IN2")).unwrap();
     let cases = [

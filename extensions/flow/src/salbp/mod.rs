@@ -1,8 +1,12 @@
 //! Simple assembly line balancing (SALBP): instances, file readers, exact SALBP-1/SALBP-2 solvers and
 //! station workload reports.
 
+pub mod binpack;
 pub mod bitset;
 pub mod bounds;
+pub mod cbfs;
+pub mod dir;
+pub mod heuristic;
 pub mod instance;
 pub mod parse;
 pub mod report;

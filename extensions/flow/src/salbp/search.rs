@@ -1,180 +1,37 @@
-//! Station-oriented branch, bound and remember for one direction of a SALBP-1 instance.
+//! Station-oriented branch, bound and remember: the decision "can all tasks be placed on `m` stations?" for
+//! one direction of a SALBP-1 instance, as a depth-first search, and the station-load generation and state
+//! bounds that the cyclic best-first search ([`crate::salbp::cbfs`]) shares.
 //!
-//! A [`Dir`] is the instance renumbered in topological order (forward, or on the reversed graph). The search
-//! answers "can all tasks be placed on `m` stations?": it fills stations one at a time with load-maximal
-//! task sets (no further available task fits), prunes by the idle-time budget `m·c − Σt`, by earliest and
-//! latest stations from the precedence graph, by the LB2/LB3 and Martello–Toth L2 bounds on the remaining
-//! tasks, and remembers every set of assigned tasks already proven to fail (memory-based dominance).
-//! [`Decide`] searches depth-first; [`Cbfs`] answers the same question by cyclic best-first search over the
-//! same station loads and bounds (it finds tight balances that the depth-first order misses).
+//! Stations are filled one at a time with task sets that are load-maximal (no further available task fits).
+//! A partial load is cut when the tasks that could still join it cannot fill it to the idle-time budget
+//! `m·c − Σt`, by their total or by the sums their subsets can reach; a complete load is cut by Jackson's
+//! dominance rule and by the rule that stations of tasks without successors go last. A state (the set of
+//! placed tasks after a closed station) is cut by the latest stations of the tasks left, by LB2/LB3,
+//! Martello–Toth L2 and the quarter-weight bound on them, and by an exact bin packing of them while that pays
+//! off. Every state proven to fail is remembered with its station count, so no subproblem is searched twice.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
-use crate::salbp::bitset::{self as bs, Set, SetMap};
-use crate::salbp::bounds::{ceil_div, martello_toth_l2_sorted, sixths};
-use crate::salbp::instance::Instance;
-
-/// One direction of an instance, ready for the search.
-pub struct Dir<const W: usize> {
-    pub n: usize,
-    pub c: u64,
-    /// Internal index -> original task index.
-    pub orig: Vec<usize>,
-    pub t: Vec<u64>,
-    pub pred: Vec<Set<W>>,
-    /// Earliest station (1-based) from the task and all its predecessors.
-    pub e: Vec<u32>,
-    /// Stations needed by the task and all its successors; the latest station is `m + 1 - q`.
-    pub q: Vec<u32>,
-    pub w2: Vec<u8>,
-    pub w3: Vec<u8>,
-    /// Tasks that must not share a station with the task.
-    pub apart: Vec<Set<W>>,
-    pub together: Vec<(usize, usize)>,
-    pub full: Set<W>,
-    pub total: u64,
-    /// Only load-maximal station loads are branched on (valid without zoning constraints).
-    pub maximal: bool,
-    /// Direct successors of each task.
-    pub succ: Vec<Set<W>>,
-    /// Tasks that dominate each task (Jackson): at least as long, a superset of its successors (ties by number).
-    pub dominators: Vec<Vec<usize>>,
-    /// Tasks by increasing time.
-    pub by_time: Vec<usize>,
-}
-
-impl<const W: usize> Dir<W> {
-    /// Builds the direction from an instance that was validated and whose task times all fit `c`.
-    pub fn new(inst: &Instance, c: u64) -> Self {
-        let n = inst.len();
-        let order = positional_weight_order(inst);
-        let mut pos = vec![0; n];
-        for (i, &o) in order.iter().enumerate() {
-            pos[o] = i;
-        }
-        let t: Vec<u64> = order.iter().map(|&o| inst.times[o]).collect();
-        let mut pred = vec![[0u64; W]; n];
-        let mut succ = vec![[0u64; W]; n];
-        for &(a, b) in &inst.precedences {
-            bs::insert(&mut pred[pos[b]], pos[a]);
-            bs::insert(&mut succ[pos[a]], pos[b]);
-        }
-        // Transitive closures in topological order.
-        let mut pred_all = pred.clone();
-        for j in 0..n {
-            let mut acc = pred_all[j];
-            bs::for_each(&pred[j], |p| acc = bs::union(&acc, &pred_all[p]));
-            pred_all[j] = acc;
-        }
-        let mut succ_all = succ.clone();
-        for j in (0..n).rev() {
-            let mut acc = succ_all[j];
-            bs::for_each(&succ[j], |s| acc = bs::union(&acc, &succ_all[s]));
-            succ_all[j] = acc;
-        }
-        let sum = |s: &Set<W>| {
-            let mut x = 0;
-            bs::for_each(s, |k| x += t[k]);
-            x
-        };
-        let e = (0..n)
-            .map(|j| ceil_div(t[j] + sum(&pred_all[j]), c) as u32)
-            .collect();
-        let q = (0..n)
-            .map(|j| ceil_div(t[j] + sum(&succ_all[j]), c) as u32)
-            .collect();
-        let (w2, w3) = t.iter().map(|&x| sixths(x, c)).unzip();
-        let mut apart = vec![[0u64; W]; n];
-        for &(a, b) in &inst.zoning.apart {
-            bs::insert(&mut apart[pos[a]], pos[b]);
-            bs::insert(&mut apart[pos[b]], pos[a]);
-        }
-        let together = inst
-            .zoning
-            .together
-            .iter()
-            .map(|&(a, b)| (pos[a], pos[b]))
-            .collect();
-        let dominators = (0..n)
-            .map(|i| {
-                (0..n)
-                    .filter(|&j| {
-                        j != i
-                            && t[j] >= t[i]
-                            && bs::is_subset(&succ_all[i], &succ_all[j])
-                            && (t[j] > t[i] || succ_all[i] != succ_all[j] || j < i)
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut by_time: Vec<usize> = (0..n).collect();
-        by_time.sort_by_key(|&j| t[j]);
-        Dir {
-            n,
-            c,
-            orig: order,
-            total: t.iter().sum(),
-            t,
-            pred,
-            e,
-            q,
-            w2,
-            w3,
-            apart,
-            together,
-            full: bs::full(n),
-            maximal: inst.zoning.is_empty(),
-            succ,
-            dominators,
-            by_time,
-        }
-    }
-
-    /// LB2/LB3 of the tasks not in `done`.
-    fn lb_rest(&self, done: &Set<W>) -> u32 {
-        let (mut s2, mut s3) = (0u32, 0u32);
-        bs::for_each(&bs::minus(&self.full, done), |j| {
-            s2 += self.w2[j] as u32;
-            s3 += self.w3[j] as u32;
-        });
-        s2.max(s3).div_ceil(6)
-    }
-
-    /// Martello and Toth's L2 bin-packing bound on the tasks not in `done`.
-    fn l2_rest(&self, done: &Set<W>) -> u32 {
-        let ts: Vec<u64> = self
-            .by_time
-            .iter()
-            .filter(|&&j| !bs::contains(done, j))
-            .map(|&j| self.t[j])
-            .collect();
-        martello_toth_l2_sorted(&ts, self.c) as u32
-    }
-
-    /// Candidate test: `j` (not yet placed) can join the open station.
-    #[inline]
-    fn fits(&self, j: usize, done: &Set<W>, load: &Set<W>, cap: u64, station: u32) -> bool {
-        self.t[j] <= cap
-            && self.e[j] <= station
-            && bs::is_subset(&self.pred[j], done)
-            && !bs::intersects(&self.apart[j], load)
-    }
-
-    /// True when a station load respects the must-share pairs (both or neither in the load).
-    fn together_ok(&self, load: &Set<W>) -> bool {
-        self.together
-            .iter()
-            .all(|&(a, b)| bs::contains(load, a) == bs::contains(load, b))
-    }
-}
+use crate::salbp::binpack::{BinPacking, PackingBound};
+use crate::salbp::bitset::{self as bs, bits, Set, SetMap};
+use crate::salbp::dir::Dir;
 
 /// How one search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// A balance with at most `m` stations (in [`Decide::loads`]).
     Found,
+    /// No balance with `m` stations exists (or, in best-first mode, the load generation is exhausted).
     Fail,
+    /// The step budget or the deadline ran out.
     Abort,
 }
+
+/// Memory for remembered states, in bytes (about; beyond it no new state is remembered).
+const MEMO_BYTES: usize = 1 << 29;
+/// Largest table of reachable load sums per station, in 64-bit words (larger ones are not built).
+const SUMS_WORDS: usize = 1 << 17;
 
 /// The decision search "all tasks on `m` stations?" with its memory.
 pub struct Decide<'a, const W: usize> {
@@ -183,24 +40,38 @@ pub struct Decide<'a, const W: usize> {
     idle_budget: u64,
     /// `lmask[s]`: tasks whose latest station is at most `s`.
     lmask: Vec<Set<W>>,
-    /// Sets of assigned tasks proven to fail, with the fewest stations they failed with.
-    pub memo: SetMap<W, u32>,
-    /// Search steps taken: one per partial station load enumerated.
-    pub nodes: u64,
-    node_limit: u64,
+    /// Sets of placed tasks proven to fail, with the fewest stations they failed with (in best-first mode:
+    /// every state collected, so that none is collected twice).
+    memo: SetMap<W, u32>,
+    memo_cap: usize,
+    /// Work done: one step per partial station load, plus the cost of the bounds evaluated on states.
+    pub steps: u64,
+    step_limit: u64,
+    /// Steps charged for evaluating the bounds on one state.
+    bound_cost: u64,
     deadline: Option<Instant>,
     /// Station loads of the solution found, last station first.
     pub loads: Vec<Set<W>>,
-    /// When set, states reached by closing a station are collected here instead of being searched (the
-    /// best-first search expands them later); `memo` then holds every state already queued.
-    collect: Option<Vec<Set<W>>>,
+    /// Best-first mode: the states reached by closing a station are collected here instead of searched.
+    pub(crate) collect: Option<Vec<Set<W>>>,
+    /// Best-first mode: at most this many complete loads are generated per state (then `truncated` is set).
+    pub(crate) load_cap: u64,
+    loads_generated: u64,
+    pub(crate) truncated: bool,
+    scratch: Vec<u64>,
+    /// Per station number, the reusable rows of reachable load sums.
+    sums: Vec<Vec<u64>>,
+    packing: PackingBound<'a>,
 }
 
-/// Stop remembering new states beyond this many (bounds memory at a few GiB on the largest sets).
-const MEMO_CAP: usize = 30_000_000;
-
 impl<'a, const W: usize> Decide<'a, W> {
-    pub fn new(dir: &'a Dir<W>, m: u32, deadline: Option<Instant>) -> Self {
+    /// The search on `dir` for `m` stations; `packing` is the instance's bin-packing memory (shared).
+    pub fn new(
+        dir: &'a Dir<W>,
+        packing: &'a RefCell<BinPacking>,
+        m: u32,
+        deadline: Option<Instant>,
+    ) -> Self {
         let mut lmask = vec![[0u64; W]; m as usize + 2];
         for (s, mask) in lmask.iter_mut().enumerate() {
             for j in 0..dir.n {
@@ -216,146 +87,155 @@ impl<'a, const W: usize> Decide<'a, W> {
             idle_budget: (m as u64 * dir.c).saturating_sub(dir.total),
             lmask,
             memo: SetMap::default(),
-            nodes: 0,
-            node_limit: u64::MAX,
+            memo_cap: MEMO_BYTES / (std::mem::size_of::<Set<W>>() + 16),
+            steps: 0,
+            step_limit: u64::MAX,
+            bound_cost: 1 + dir.n as u64 / 16,
             deadline,
             loads: Vec::new(),
             collect: None,
+            load_cap: u64::MAX,
+            loads_generated: 0,
+            truncated: false,
+            scratch: Vec::with_capacity(dir.n),
+            sums: vec![Vec::new(); m as usize + 1],
+            packing: PackingBound::new(packing, &dir.t),
         }
     }
 
-    /// Runs the search with at most `node_limit` more search steps; the memory carries over between runs.
-    pub fn run(&mut self, node_limit: u64) -> Outcome {
+    /// True when the root state already fails the bounds.
+    pub(crate) fn root_fails(&self) -> bool {
         let d = self.dir;
-        if d.total > self.m as u64 * d.c {
+        d.total > self.m as u64 * d.c
+            || bs::intersects(&self.lmask[0], &d.full)
+            || d.lb_rest(&[0u64; W]) > self.m
+    }
+
+    /// Sets the step limit to `budget` more steps.
+    pub(crate) fn allow(&mut self, budget: u64) {
+        self.step_limit = self.steps.saturating_add(budget);
+    }
+
+    /// Runs the search with at most `budget` more steps; the memory carries over between runs.
+    pub fn run(&mut self, budget: u64) -> Outcome {
+        if self.root_fails() {
             return Outcome::Fail;
         }
-        self.node_limit = self.nodes.saturating_add(node_limit);
+        self.allow(budget);
         self.loads.clear();
-        let zero = [0u64; W];
-        if bs::intersects(&self.lmask[0], &d.full) || d.lb_rest(&zero) > self.m {
-            return Outcome::Fail;
-        }
-        self.station(&zero, 0, 0)
+        self.station(&[0u64; W], 0, 0)
     }
 
-    fn station(&mut self, assigned: &Set<W>, k: u32, idle: u64) -> Outcome {
-        let need = self.dir.c - (self.idle_budget - idle).min(self.dir.c);
+    /// Searches the loads of station `k + 1` after the tasks `assigned` were placed on `k` stations with
+    /// `idle` idle time.
+    pub(crate) fn station(&mut self, assigned: &Set<W>, k: u32, idle: u64) -> Outcome {
         let d = self.dir;
-        let mut load = [0u64; W];
-        let mut avail = [0u64; W];
-        bs::for_each(&bs::minus(&d.full, assigned), |j| {
-            if bs::is_subset(&d.pred[j], assigned) {
-                bs::insert(&mut avail, j);
-            }
-        });
-        // suffix[j]: time of the unplaced tasks numbered j or more (the most that can still join a load whose
-        // next task is numbered j or more).
+        let need = d.c - (self.idle_budget - idle).min(d.c);
+        let avail = d.available(assigned);
+        let joinable = d.joinable(assigned);
+        // suffix[j]: time of the tasks numbered j or more that can join this station (the most that can still
+        // join a load whose next task is numbered j or more).
         let mut suffix = vec![0u64; d.n + 1];
         for j in (0..d.n).rev() {
-            suffix[j] = suffix[j + 1] + if bs::contains(assigned, j) { 0 } else { d.t[j] };
+            suffix[j] = suffix[j + 1]
+                + if bs::contains(&joinable, j) {
+                    d.t[j]
+                } else {
+                    0
+                };
         }
-        self.gen(assigned, k, idle, need, &mut load, 0, 0, &avail, &suffix)
+        // Depth-first search needs a table per station on its path; best-first expands one state at a time.
+        let level = if self.collect.is_some() {
+            0
+        } else {
+            k as usize
+        };
+        let mut sums = std::mem::take(&mut self.sums[level]);
+        subset_sums(d, &joinable, &mut sums);
+        self.loads_generated = 0;
+        let mut open = OpenStation {
+            assigned,
+            k,
+            idle,
+            need,
+            suffix: &suffix,
+            sums: &sums,
+            words: d.c as usize / 64 + 1,
+            load: [0u64; W],
+        };
+        let r = self.gen(&mut open, 0, 0, &avail);
+        self.sums[level] = sums;
+        r
     }
 
-    /// Enumerates the loads of station `k + 1` that extend `load` with tasks numbered `start` or more and fill
-    /// it to at least `need` (load-maximal ones only, unless zoning is present), and continues the search
-    /// from each, trying tasks of higher positional weight first. `avail`: the unplaced tasks whose predecessors
-    /// are all placed (kept up to date as tasks join the load, so only those are scanned).
-    #[allow(clippy::too_many_arguments)]
+    /// Enumerates the loads of the open station that extend its load with tasks numbered `start` or more and
+    /// fill it to at least `need` (load-maximal ones only, unless zoning is present), and continues the search
+    /// from each, trying tasks of higher positional weight first. `avail`: the unplaced tasks whose
+    /// predecessors are all placed (kept up to date as tasks join the load, so only those are scanned).
     fn gen(
         &mut self,
-        assigned: &Set<W>,
-        k: u32,
-        idle: u64,
-        need: u64,
-        load: &mut Set<W>,
+        open: &mut OpenStation<W>,
         load_t: u64,
         start: usize,
         avail: &Set<W>,
-        suffix: &[u64],
     ) -> Outcome {
-        self.nodes += 1;
-        if self.nodes > self.node_limit {
+        self.steps += 1;
+        if self.steps > self.step_limit {
             return Outcome::Abort;
         }
-        if self.nodes & 4095 == 0 && self.deadline.is_some_and(|dl| Instant::now() >= dl) {
+        if self.steps & 4095 == 0 && self.deadline.is_some_and(|dl| Instant::now() >= dl) {
             return Outcome::Abort;
+        }
+        if self.loads_generated >= self.load_cap {
+            self.truncated = true;
+            return Outcome::Fail;
         }
         let d = self.dir;
-        let done = bs::union(assigned, load);
         // Work that could still join this load (the load's tasks are all numbered below `start`): enough?
-        if load_t + suffix[start] < need {
+        if load_t + open.suffix[start] < open.need || !open.can_reach(load_t, start, d.c) {
             return Outcome::Fail;
         }
         let cap = d.c - load_t;
-        let station = k + 1;
+        let station = open.k + 1;
         let mut any_fit = false;
         let mut cands = [0u64; W];
         bs::for_each(avail, |j| {
-            if d.t[j] <= cap && d.e[j] <= station && !bs::intersects(&d.apart[j], load) {
+            if d.t[j] <= cap && d.e[j] <= station && !bs::intersects(&d.apart[j], &open.load) {
                 any_fit = true;
                 if j >= start {
                     bs::insert(&mut cands, j);
                 }
             }
         });
+        if cands == [0u64; W] {
+            self.loads_generated += 1;
+        }
+        let done = bs::union(open.assigned, &open.load);
         while let Some(j) = bs::pop_first(&mut cands) {
-            bs::insert(load, j);
-            let mut next = *avail;
-            bs::remove(&mut next, j);
-            bs::for_each(&d.succ[j], |s| {
-                if bs::is_subset(&d.pred[s], &bs::union(&done, load)) {
-                    bs::insert(&mut next, s);
-                }
-            });
-            let r = self.gen(
-                assigned,
-                k,
-                idle,
-                need,
-                load,
-                load_t + d.t[j],
-                j + 1,
-                &next,
-                suffix,
-            );
-            bs::remove(load, j);
+            bs::insert(&mut open.load, j);
+            let next = d.available_after(avail, &bs::union(&done, &open.load), j);
+            let r = self.gen(open, load_t + d.t[j], j + 1, &next);
+            bs::remove(&mut open.load, j);
             if r != Outcome::Fail {
                 return r;
             }
         }
-        if (any_fit && d.maximal) || load_t == 0 || load_t < need {
+        if (any_fit && d.maximal) || open.load == [0u64; W] || load_t < open.need {
             return Outcome::Fail;
         }
-        if d.maximal && self.dominated(assigned, load, d.c - load_t, station) {
+        if d.maximal
+            && (d.dominated(open.assigned, &open.load, d.c - load_t, station)
+                || d.sinks_too_early(open.assigned, &open.load))
+        {
             return Outcome::Fail;
         }
-        self.emit(assigned, k, idle + (d.c - load_t), load)
+        let load = open.load;
+        self.close(open.assigned, open.k, open.idle + (d.c - load_t), &load)
     }
 
-    /// Jackson's dominance rule: the load is dominated when a task `i` in it, with no successor in the load, can
-    /// be swapped for an unplaced, available task `j` that dominates it and still fits (`slack` = idle time).
-    fn dominated(&self, assigned: &Set<W>, load: &Set<W>, slack: u64, station: u32) -> bool {
-        let d = self.dir;
-        let done = bs::union(assigned, load);
-        let mut found = false;
-        bs::for_each(load, |i| {
-            if found || bs::intersects(&d.succ[i], load) {
-                return;
-            }
-            found = d.dominators[i].iter().any(|&j| {
-                !bs::contains(&done, j)
-                    && d.t[j] - d.t[i] <= slack
-                    && d.e[j] <= station
-                    && bs::is_subset(&d.pred[j], &done)
-            });
-        });
-        found
-    }
-
-    /// Closes station `k + 1` with `load` and continues with the next station.
-    fn emit(&mut self, assigned: &Set<W>, k: u32, idle: u64, load: &Set<W>) -> Outcome {
+    /// Closes station `k + 1` with `load` and continues with the next station (or, in best-first mode,
+    /// collects the new state).
+    fn close(&mut self, assigned: &Set<W>, k: u32, idle: u64, load: &Set<W>) -> Outcome {
         let d = self.dir;
         if !d.together_ok(load) {
             return Outcome::Fail;
@@ -366,17 +246,10 @@ impl<'a, const W: usize> Decide<'a, W> {
             self.loads.push(*load);
             return Outcome::Found;
         }
-        if k2 >= self.m {
+        if k2 >= self.m || self.memo.get(&done).is_some_and(|&kk| kk <= k2) {
             return Outcome::Fail;
         }
-        let open = bs::minus(&d.full, &done);
-        if bs::intersects(&open, &self.lmask[k2 as usize]) {
-            return Outcome::Fail;
-        }
-        if self.memo.get(&done).is_some_and(|&kk| kk <= k2) {
-            return Outcome::Fail;
-        }
-        let r = if k2 + d.lb_rest(&done) > self.m || k2 + d.l2_rest(&done) > self.m {
+        let r = if self.state_fails(&done, k2) {
             Outcome::Fail
         } else if let Some(out) = self.collect.as_mut() {
             out.push(done);
@@ -387,7 +260,7 @@ impl<'a, const W: usize> Decide<'a, W> {
         match r {
             Outcome::Found => self.loads.push(*load),
             Outcome::Fail => {
-                if self.memo.len() < MEMO_CAP {
+                if self.memo.len() < self.memo_cap {
                     self.memo.insert(done, k2);
                 }
             }
@@ -395,196 +268,208 @@ impl<'a, const W: usize> Decide<'a, W> {
         }
         r
     }
-}
 
-/// The best-first search stops (without a verdict) once it holds this many states (about 1 GiB at most).
-const CBFS_CAP: usize = 5_000_000;
-
-/// Cyclic best-first search (Morrison, Sewell & Jacobson 2014) for the same decision: one queue of states per
-/// number of closed stations, taken in turn (station 0, 1, …, wrapping round), each giving its state with the
-/// least idle time; a state's children are all its station loads that pass the bounds. States already queued
-/// are not queued again, so the search ends (Fail) once every reachable state was expanded.
-pub struct Cbfs<'a, const W: usize> {
-    pub dec: Decide<'a, W>,
-    /// Per level: (assigned work, -sequence, assigned tasks); the most work (least idle) first, then FIFO.
-    queues: Vec<std::collections::BinaryHeap<(u64, std::cmp::Reverse<u64>, Set<W>)>>,
-    parent: SetMap<W, Set<W>>,
-    level: usize,
-    seq: u64,
-    started: bool,
-}
-
-impl<'a, const W: usize> Cbfs<'a, W> {
-    pub fn new(dir: &'a Dir<W>, m: u32, deadline: Option<Instant>) -> Self {
-        let mut dec = Decide::new(dir, m, deadline);
-        dec.collect = Some(Vec::new());
-        Cbfs {
-            dec,
-            queues: (0..m.max(1)).map(|_| Default::default()).collect(),
-            parent: SetMap::default(),
-            level: 0,
-            seq: 0,
-            started: false,
+    /// The bounds on the state `done` after `k` stations: some task is past its latest station, or the tasks
+    /// left need more than the `m - k` stations left.
+    fn state_fails(&mut self, done: &Set<W>, k: u32) -> bool {
+        let d = self.dir;
+        let open = bs::minus(&d.full, done);
+        if bs::intersects(&open, &self.lmask[k as usize]) {
+            return true;
         }
-    }
-
-    fn work(&self, s: &Set<W>) -> u64 {
-        let mut x = 0;
-        bs::for_each(s, |j| x += self.dec.dir.t[j]);
-        x
-    }
-
-    /// Runs with at most `node_limit` more search steps; the queues carry over between runs.
-    pub fn run(&mut self, node_limit: u64) -> Outcome {
-        let d = self.dec.dir;
-        let m = self.dec.m;
-        let zero = [0u64; W];
-        if !self.started {
-            self.started = true;
-            if d.total > m as u64 * d.c
-                || bs::intersects(&self.dec.lmask[0], &d.full)
-                || d.lb_rest(&zero) > m
-            {
-                return Outcome::Fail;
-            }
-            self.queues[0].push((0, std::cmp::Reverse(0), zero));
+        self.steps += self.bound_cost;
+        let left = self.m - k;
+        if d.lb_rest(done) > left || d.bin_bound(done, &mut self.scratch) > left {
+            return true;
         }
-        self.dec.node_limit = self.dec.nodes.saturating_add(node_limit);
-        loop {
-            if self.parent.len() >= CBFS_CAP {
-                // Out of room: this search gives up (without a verdict), the depth-first ones go on.
-                return Outcome::Abort;
-            }
-            let levels = self.queues.len();
-            let Some(k) = (0..levels)
-                .map(|i| (self.level + i) % levels)
-                .find(|&k| !self.queues[k].is_empty())
-            else {
-                return Outcome::Fail;
-            };
-            self.level = (k + 1) % levels;
-            let Some(entry) = self.queues[k].pop() else {
-                return Outcome::Fail;
-            };
-            let s = entry.2;
-            let idle = k as u64 * d.c - entry.0;
-            self.dec.loads.clear();
-            let r = self.dec.station(&s, k as u32, idle);
-            if r == Outcome::Found {
-                // The last load is in `loads`; the others are the differences along the parent chain.
-                let mut cur = s;
-                while let Some(&p) = self.parent.get(&cur) {
-                    self.dec.loads.push(bs::minus(&cur, &p));
-                    cur = p;
-                }
-                return r;
-            }
-            let children = self.dec.collect.take().unwrap_or_default();
-            for &c in &children {
-                self.parent.insert(c, s);
-                let w = self.work(&c);
-                self.seq += 1;
-                if k + 1 < levels {
-                    self.queues[k + 1].push((w, std::cmp::Reverse(self.seq), c));
-                }
-            }
-            self.dec.collect = Some(Vec::with_capacity(children.len()));
-            if r == Outcome::Abort {
-                self.queues[k].push(entry);
-                return r;
-            }
-        }
+        let work_left = d.total - d.work(done);
+        let (fails, steps) = self
+            .packing
+            .fails(|f| bs::for_each(&open, f), work_left, left);
+        self.steps += steps;
+        fails
     }
 }
 
-/// Hoffmann's heuristic: fill each station with the fullest load found (enumeration capped per station).
-/// Returns the station loads in order, or None when zoning blocks every load.
-pub fn hoffmann<const W: usize>(d: &Dir<W>, per_station: u64) -> Option<Vec<Set<W>>> {
-    let mut assigned = [0u64; W];
-    let mut loads = Vec::new();
-    while assigned != d.full {
-        let mut best: Option<(u64, Set<W>)> = None;
-        let mut budget = per_station;
-        let mut load = [0u64; W];
-        best_load(
-            d,
-            &assigned,
-            loads.len() as u32 + 1,
-            &mut load,
-            0,
-            &mut best,
-            &mut budget,
-        );
-        let (_, l) = best?;
-        assigned = bs::union(&assigned, &l);
-        loads.push(l);
-    }
-    Some(loads)
+/// The station being filled: the state it extends and its load so far.
+struct OpenStation<'s, const W: usize> {
+    assigned: &'s Set<W>,
+    k: u32,
+    idle: u64,
+    /// The least load that keeps the idle time within the budget.
+    need: u64,
+    suffix: &'s [u64],
+    /// Row `j` (of `words` words): the sums reachable with the joinable tasks numbered `j` or more.
+    sums: &'s [u64],
+    words: usize,
+    load: Set<W>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn best_load<const W: usize>(
-    d: &Dir<W>,
-    assigned: &Set<W>,
-    station: u32,
-    load: &mut Set<W>,
-    load_t: u64,
-    best: &mut Option<(u64, Set<W>)>,
-    budget: &mut u64,
-) {
-    if *budget == 0 || best.is_some_and(|(bt, _)| bt == d.c) {
+impl<const W: usize> OpenStation<'_, W> {
+    /// True when tasks numbered `start` or more can bring the load (of time `load_t`) to between `need` and
+    /// `c`, as far as their times tell (always true without a table of sums).
+    fn can_reach(&self, load_t: u64, start: usize, c: u64) -> bool {
+        if load_t >= self.need || self.sums.is_empty() {
+            return true;
+        }
+        let row = &self.sums[start * self.words..(start + 1) * self.words];
+        bits::any_in(
+            row,
+            (self.need - load_t) as usize,
+            (c - load_t) as usize + 1,
+        )
+    }
+}
+
+/// Fills `sums` with one row per task number `j` (and a last one): the sums up to the cycle time reachable
+/// by subsets of the joinable tasks numbered `j` or more. Leaves it empty when the table would be too large.
+fn subset_sums<const W: usize>(d: &Dir<W>, joinable: &Set<W>, sums: &mut Vec<u64>) {
+    let words = d.c as usize / 64 + 1;
+    sums.clear();
+    if (d.n + 1).saturating_mul(words) > SUMS_WORDS {
         return;
     }
-    *budget -= 1;
-    let done = bs::union(assigned, load);
-    let open = bs::minus(&d.full, &done);
-    let mut cands = Vec::new();
-    // The earliest-station rule is dropped here: a heuristic station count may exceed the bound it assumes.
-    bs::for_each(&open, |j| {
-        if d.fits(j, &done, load, d.c - load_t, u32::MAX) {
-            cands.push(j);
+    sums.resize((d.n + 1) * words, 0);
+    bits::set(&mut sums[d.n * words..], 0);
+    for j in (0..d.n).rev() {
+        let (head, tail) = sums.split_at_mut((j + 1) * words);
+        let (row, next) = (&mut head[j * words..], &tail[..words]);
+        row.copy_from_slice(next);
+        if bs::contains(joinable, j) {
+            bits::shift_or(row, next, d.t[j] as usize);
         }
-    });
-    let _ = station;
-    // Longest tasks first finds full loads sooner.
-    cands.sort_by_key(|&j| std::cmp::Reverse(d.t[j]));
-    for j in cands {
-        bs::insert(load, j);
-        best_load(d, assigned, station, load, load_t + d.t[j], best, budget);
-        bs::remove(load, j);
-    }
-    if load_t > 0 && d.together_ok(load) && best.is_none_or(|(bt, _)| load_t > bt) {
-        *best = Some((load_t, *load));
     }
 }
 
-/// Tasks by decreasing positional weight (own time plus all successors' times), a topological order when
-/// times are positive; zero-time ties are broken by a topological rank so the order stays topological.
-fn positional_weight_order(inst: &Instance) -> Vec<usize> {
-    let n = inst.len();
-    let topo = inst.topological_order().unwrap_or_else(|| (0..n).collect());
-    let mut rank = vec![0; n];
-    for (i, &o) in topo.iter().enumerate() {
-        rank[o] = i;
-    }
-    let mut succ = vec![Vec::new(); n];
-    for &(a, b) in &inst.precedences {
-        succ[a].push(b);
-    }
-    let mut reach: Vec<Vec<bool>> = vec![Vec::new(); n];
-    let mut pw = vec![0u64; n];
-    for &j in topo.iter().rev() {
-        let mut r = vec![false; n];
-        for &s in &succ[j] {
-            r[s] = true;
-            for (x, &y) in r.iter_mut().zip(&reach[s]) {
-                *x |= y;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salbp::cbfs::Cbfs;
+    use crate::salbp::instance::{Instance, Zoning};
+
+    /// Fewest stations by dynamic programming over precedence-closed task sets.
+    fn brute_force(inst: &Instance, c: u64) -> usize {
+        let n = inst.len();
+        let full = (1usize << n) - 1;
+        let closed = |s: usize| {
+            inst.precedences
+                .iter()
+                .all(|&(a, b)| s >> b & 1 == 0 || s >> a & 1 == 1)
+        };
+        let load = |s: usize| {
+            (0..n)
+                .filter(|&j| s >> j & 1 == 1)
+                .map(|j| inst.times[j])
+                .sum::<u64>()
+        };
+        let mut f = vec![usize::MAX; full + 1];
+        f[0] = 0;
+        for s in 0..=full {
+            if f[s] == usize::MAX || !closed(s) {
+                continue;
+            }
+            let rest = full & !s;
+            let mut l = rest;
+            while l > 0 {
+                if f[s] + 1 < f[s | l] && closed(s | l) && load(l) <= c {
+                    f[s | l] = f[s] + 1;
+                }
+                l = (l - 1) & rest;
             }
         }
-        pw[j] = inst.times[j] + (0..n).filter(|&k| r[k]).map(|k| inst.times[k]).sum::<u64>();
-        reach[j] = r;
+        f[full]
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&j| (std::cmp::Reverse(pw[j]), rank[j]));
-    order
+
+    /// A random instance: `n` tasks, times up to `tmax` (one in eight zero), arcs `i -> j` (i < j) with
+    /// probability `p` percent.
+    fn random_instance(next: &mut impl FnMut(u64) -> u64, n: usize, tmax: u64, p: u64) -> Instance {
+        let times = (0..n)
+            .map(|_| if next(8) == 0 { 0 } else { 1 + next(tmax) })
+            .collect();
+        let mut precedences = Vec::new();
+        for j in 0..n {
+            for i in 0..j {
+                if next(100) < p {
+                    precedences.push((i, j));
+                }
+            }
+        }
+        Instance {
+            name: "random".into(),
+            times,
+            precedences,
+            cycle_time: None,
+            zoning: Zoning::default(),
+        }
+    }
+
+    /// Checks station loads of `d` (first station first) against the instance.
+    fn check_loads(d: &Dir<1>, inst: &Instance, c: u64, loads: &[Set<1>]) {
+        let mut station = vec![usize::MAX; inst.len()];
+        for (s, l) in loads.iter().enumerate() {
+            assert!(d.work(l) <= c);
+            bs::for_each(l, |j| station[d.orig[j]] = s);
+        }
+        assert!(
+            station.iter().all(|&s| s != usize::MAX),
+            "a task is left out"
+        );
+        for &(a, b) in &inst.precedences {
+            assert!(station[a] <= station[b], "precedence {a} -> {b}");
+        }
+    }
+
+    /// Every decision of the depth-first and best-first searches, in both directions, against brute force on
+    /// random graphs (all the cuts and dominance rules at work, including the bin-packing bound).
+    #[test]
+    fn decisions_match_brute_force_on_random_graphs() {
+        let mut state = 0x0123_4567_89ab_cdefu64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        for round in 0..300 {
+            let n = 6 + next(6) as usize;
+            let (tmax, p) = (4 + next(12), 10 + next(40));
+            let inst = random_instance(&mut next, n, tmax, p);
+            let tmax = inst.times.iter().copied().max().unwrap_or(0).max(1);
+            let total = inst.total_time();
+            for c in [
+                tmax,
+                tmax + 1,
+                tmax.max((tmax + total) / 4),
+                tmax.max(total / 3),
+            ] {
+                let opt = brute_force(&inst, c) as u32;
+                for (graph, reversed) in [(inst.clone(), false), (inst.reversed(), true)] {
+                    let d = Dir::<1>::new(&graph, c);
+                    let packing = RefCell::new(BinPacking::new(&graph.times, c));
+                    for m in opt.saturating_sub(2).max(1)..=opt + 1 {
+                        let mut dfs = Decide::new(&d, &packing, m, None);
+                        let r = dfs.run(u64::MAX);
+                        let what =
+                            format!("round {round} reversed {reversed} c={c} m={m} opt={opt}");
+                        assert_eq!(r == Outcome::Found, m >= opt, "depth-first, {what}");
+                        if r == Outcome::Found {
+                            let mut loads = dfs.loads.clone();
+                            loads.reverse();
+                            check_loads(&d, &graph, c, &loads);
+                        }
+                        let mut best = Cbfs::new(&d, &packing, m, None);
+                        let r = best.run(u64::MAX);
+                        if m >= opt {
+                            assert_eq!(r, Outcome::Found, "best-first, {what}");
+                            let mut loads = best.dec.loads.clone();
+                            loads.reverse();
+                            check_loads(&d, &graph, c, &loads);
+                        } else {
+                            assert_ne!(r, Outcome::Found, "best-first, {what}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
