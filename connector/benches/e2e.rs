@@ -10,7 +10,9 @@
 //!
 //! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
@@ -79,7 +81,9 @@ struct ClientStats {
     latencies_ms: Vec<f64>,
 }
 
-async fn client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<bool>) -> ClientStats {
+/// Latencies are recorded only while `recording` is set: the first deltas carry every signal's initial
+/// value, whose source timestamps are as old as the start-up, not the connector's latency.
+async fn client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<bool>, recording: Arc<AtomicBool>) -> ClientStats {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/live")).await.expect("ws connect");
     let mut st = ClientStats::default();
     let mut last: Option<u64> = None;
@@ -104,7 +108,9 @@ async fn client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<b
                             st.edits += edits.len() as u64;
                             for e in edits {
                                 if let Some(t) = e["sourceTimeMs"].as_f64() {
-                                    st.latencies_ms.push(now_ms - t);
+                                    if recording.load(Relaxed) {
+                                        st.latencies_ms.push(now_ms - t);
+                                    }
                                 }
                             }
                         }
@@ -143,8 +149,10 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(600)).expect("service start");
     let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
-    let cl = rt.spawn(client(started.listen, cstop_rx));
+    let recording = Arc::new(AtomicBool::new(false));
+    let cl = rt.spawn(client(started.listen, cstop_rx, recording.clone()));
     std::thread::sleep(Duration::from_secs(2)); // warm-up
+    recording.store(true, Relaxed);
     let changes0 = sim.stats().changes.load(Relaxed);
     let samples0 = metric(started.listen, "twinloom_samples_in_total");
     let t0 = Instant::now();
