@@ -422,16 +422,9 @@ pub(crate) fn exact_bins(items: &[u64], c: u64) -> u32 {
 mod tests {
     use super::*;
 
-
     #[test]
     fn packing_decisions_match_brute_force() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = crate::salbp::test_rng(0x9e37_79b9_7f4a_7c15u64);
         for round in 0..2000 {
             let c = 5 + next(60);
             let n = 1 + next(12) as usize;

@@ -189,13 +189,7 @@ mod tests {
     /// The bit vector helpers against plain boolean vectors.
     #[test]
     fn bit_vectors_match_boolean_vectors() {
-        let mut state = 0x51ed_270b_2765_4321u64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = crate::salbp::test_rng(0x51ed_270b_2765_4321u64);
         for _ in 0..500 {
             let words = 1 + next(4) as usize;
             let len = words * 64;

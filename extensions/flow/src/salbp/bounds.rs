@@ -190,14 +190,7 @@ mod tests {
 
     #[test]
     fn bin_bounds_never_exceed_the_optimum_and_l2_matches_its_definition() {
-        // A small linear congruential generator keeps the test deterministic without a dependency.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = crate::salbp::test_rng(0x2545_f491_4f6c_dd1du64);
         for _ in 0..3000 {
             let c = 6 + next(30);
             let n = 1 + next(9) as usize;

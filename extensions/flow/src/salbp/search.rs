@@ -423,13 +423,7 @@ mod tests {
     /// random graphs (all the cuts and dominance rules at work, including the bin-packing bound).
     #[test]
     fn decisions_match_brute_force_on_random_graphs() {
-        let mut state = 0x0123_4567_89ab_cdefu64;
-        let mut next = |m: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % m
-        };
+        let mut next = crate::salbp::test_rng(0x0123_4567_89ab_cdefu64);
         for round in 0..300 {
             let n = 6 + next(6) as usize;
             let (tmax, p) = (4 + next(12), 10 + next(40));
