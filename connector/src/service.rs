@@ -26,24 +26,43 @@ use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUa
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
 
-/// What can stop the service from starting.
+/// What can stop the service from starting. Each message is complete on its own (the inner error is part
+/// of the text, not a separate `source`), so `{:#}` chains print it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
-    Source(#[from] crate::source::opcua::SourceError),
+    Source(crate::source::opcua::SourceError),
     #[error("OpenUSD: {0}")]
-    Usd(#[from] twinloom_usd::UsdError),
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Usd(twinloom_usd::UsdError),
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
     #[error("binding {what}: {message}")]
     Binding { what: String, message: String },
     #[error("root stage: {0}")]
-    RootStage(#[from] crate::stage::RootWriteError),
+    RootStage(crate::stage::RootWriteError),
+}
+
+impl From<crate::source::opcua::SourceError> for ServiceError {
+    fn from(e: crate::source::opcua::SourceError) -> Self {
+        ServiceError::Source(e)
+    }
+}
+
+impl From<twinloom_usd::UsdError> for ServiceError {
+    fn from(e: twinloom_usd::UsdError) -> Self {
+        ServiceError::Usd(e)
+    }
+}
+
+impl From<crate::stage::RootWriteError> for ServiceError {
+    fn from(e: crate::stage::RootWriteError) -> Self {
+        ServiceError::RootStage(e)
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
     let what = what.into();
-    move |source| ServiceError::Io { what, source }
+    move |error| ServiceError::Io { what, error }
 }
 
 /// What a finished run did.

@@ -69,8 +69,8 @@ impl BoundAttribute {
 /// Why the root layer could not be written by a child process.
 #[derive(Debug, thiserror::Error)]
 pub enum RootWriteError {
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
     #[error("the root stage writer {exe} failed ({status}): {message}")]
     Child { exe: PathBuf, status: std::process::ExitStatus, message: String },
 }
@@ -79,13 +79,13 @@ pub enum RootWriteError {
 /// `twinloom` binary's hidden subcommand), the spec passed as a JSON file next to `path`.
 pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result<(), RootWriteError> {
     use std::io::Write;
-    let io = |what: String| move |source| RootWriteError::Io { what, source };
+    let io = |what: String| move |error| RootWriteError::Io { what, error };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let spec = dir.join(format!(".root-stage-{}.json", std::process::id()));
     let result = (|| {
         let file = std::fs::File::create(&spec).map_err(io(format!("create {}", spec.display())))?;
         let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut w, stage).map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), source: e.into() })?;
+        serde_json::to_writer(&mut w, stage).map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), error: e.into() })?;
         w.flush().map_err(io(format!("write {}", spec.display())))?;
         drop(w);
         let out = std::process::Command::new(exe)
@@ -109,8 +109,8 @@ pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result
 
 /// Reads a spec written by [`write_root_in_child`].
 pub fn read_spec(path: &Path) -> Result<RootStage, RootWriteError> {
-    let file = std::fs::File::open(path).map_err(|source| RootWriteError::Io { what: format!("open {}", path.display()), source })?;
-    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| RootWriteError::Io { what: format!("read {}", path.display()), source: e.into() })
+    let file = std::fs::File::open(path).map_err(|error| RootWriteError::Io { what: format!("open {}", path.display()), error })?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| RootWriteError::Io { what: format!("read {}", path.display()), error: e.into() })
 }
 
 /// Prim type of a prim that only holds bound attributes and children.
