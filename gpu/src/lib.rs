@@ -167,14 +167,21 @@ fn probe_and_open() -> (Probe, Option<Arc<()>>) {
 #[cfg(feature = "cuda")]
 fn probe_and_open() -> (Probe, Option<Arc<Gpu>>) {
     static OPENED: std::sync::OnceLock<Result<Arc<Gpu>, String>> = std::sync::OnceLock::new();
-    match OPENED.get_or_init(|| Gpu::open().map(Arc::new).map_err(|e| e.to_string())) {
+    let open = || {
+        Gpu::open().map(Arc::new).map_err(|e| match e {
+            // The reason alone: `decide` words it for the mode asked for.
+            GpuError::Unavailable(why) => why,
+            other => other.to_string(),
+        })
+    };
+    match OPENED.get_or_init(open) {
         Ok(gpu) => (Probe::Present(gpu.name().to_string()), Some(gpu.clone())),
         Err(why) => (Probe::Missing(why.clone()), None),
     }
 }
 
 #[cfg(feature = "cuda")]
-pub use cuda::Gpu;
+pub use cuda::{compile_ptx, nvrtc_present, Gpu};
 #[cfg(feature = "cuda")]
 pub use cudarc;
 
@@ -183,8 +190,34 @@ mod cuda {
     //! Device 0 through cudarc, and NVRTC compilation for its architecture.
     use super::{GpuError, KERNEL_PRELUDE};
     use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
-    use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+    use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
     use std::sync::Arc;
+
+    /// Whether NVRTC (libnvrtc) can be loaded; no GPU is needed to compile.
+    pub fn nvrtc_present() -> bool {
+        // SAFETY: only tries to dlopen the library by name.
+        unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    }
+
+    /// Compiles a kernel `source` (the prelude is prepended) with NVRTC for `arch` (e.g. "sm_90") and
+    /// returns the PTX text. Floating-point contraction is off and division and square root are IEEE
+    /// rounded, so the device follows the CPU's operation order. Call only where [`nvrtc_present`].
+    pub fn compile_ptx(arch: &'static str, kernel: &str, source: &str) -> Result<String, GpuError> {
+        let opts = CompileOptions {
+            arch: Some(arch),
+            fmad: Some(false),
+            prec_div: Some(true),
+            prec_sqrt: Some(true),
+            name: Some(format!("{kernel}.cu")),
+            ..Default::default()
+        };
+        compile_ptx_with_opts(format!("{KERNEL_PRELUDE}\n{source}"), opts)
+            .map(|ptx| ptx.to_src())
+            .map_err(|e| GpuError::Compile {
+                kernel: kernel.to_string(),
+                message: e.to_string(),
+            })
+    }
 
     /// An opened CUDA device with its stream.
     pub struct Gpu {
@@ -210,7 +243,7 @@ mod cuda {
                     "no NVIDIA driver (libcuda) on this machine".into(),
                 ));
             }
-            if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            if !nvrtc_present() {
                 return Err(GpuError::Unavailable(
                     "the CUDA runtime compiler (libnvrtc) is not installed".into(),
                 ));
@@ -248,30 +281,17 @@ mod cuda {
             &self.stream
         }
 
-        /// Compiles `source` (the prelude is prepended) with NVRTC for this device and loads `functions`.
-        /// Floating-point contraction is off so device results follow the same operation order as the CPU.
+        /// Compiles `source` with NVRTC for this device ([`compile_ptx`]) and loads `functions`.
         pub fn compile(
             &self,
             kernel: &str,
             source: &str,
             functions: &[&str],
         ) -> Result<Vec<CudaFunction>, GpuError> {
-            let full = format!("{KERNEL_PRELUDE}\n{source}");
-            let opts = CompileOptions {
-                arch: Some(self.arch),
-                fmad: Some(false),
-                prec_div: Some(true),
-                prec_sqrt: Some(true),
-                name: Some(format!("{kernel}.cu")),
-                ..Default::default()
-            };
-            let ptx = compile_ptx_with_opts(full, opts).map_err(|e| GpuError::Compile {
-                kernel: kernel.to_string(),
-                message: e.to_string(),
-            })?;
+            let ptx = compile_ptx(self.arch, kernel, source)?;
             let module = self
                 .ctx
-                .load_module(ptx)
+                .load_module(Ptx::from_src(ptx))
                 .map_err(driver("loading the compiled module"))?;
             functions
                 .iter()

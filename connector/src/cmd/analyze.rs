@@ -33,7 +33,8 @@ pub struct BiwArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Where the collision study runs: this build has the CPU path only, so `on` is an error.
+    /// Where the collision study runs: `auto` the CUDA GPU when this build has the `cuda` feature and one
+    /// is present, else the CPU (all cores); `on` the GPU or an error saying what is missing; `off` the CPU.
     #[arg(long, value_parser = ["auto", "on", "off"], default_value = "auto")]
     pub gpu: String,
     /// Near-miss threshold, millimetres.
@@ -237,11 +238,7 @@ fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
     use twinloom_biw_stage::{analyze, write_results, GpuMode, Options};
     anyhow::ensure!(args.near_miss_mm >= 0.0, "--near-miss-mm must be >= 0");
     anyhow::ensure!(args.spin_tolerance_deg >= 0.0, "--spin-tolerance-deg must be >= 0");
-    let gpu = match args.gpu.as_str() {
-        "on" => GpuMode::On,
-        "off" => GpuMode::Off,
-        _ => GpuMode::Auto,
-    };
+    let gpu: GpuMode = args.gpu.parse()?;
     let defaults = Options::default();
     let options = Options {
         near_miss: args.near_miss_mm / 1000.0,
@@ -265,12 +262,13 @@ fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
             println!("{line}");
         }
         println!(
-            "{} clashes, {} near misses, {} unreachable weld points in {:.1} s on the {}; wrote {} ({markers} markers)",
+            "{} clashes, {} near misses, {} unreachable weld points in {:.1} s on the {}{}; wrote {} ({markers} markers)",
             analysis.clashes(),
             analysis.near_misses(),
             analysis.unreachable(),
             analysis.elapsed_s,
             analysis.device.to_uppercase(),
+            analysis.device_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
             out.display()
         );
     }

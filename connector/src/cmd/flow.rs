@@ -1,7 +1,8 @@
 //! `twinloom flow`: simulates a line model (and evaluates its paint shop) from a TOML model file, optionally
 //! with a scenario merged over it as a what-if sibling; or, with `--stage`, simulates the lines of a plant
 //! stage and writes a results layer next to it (never into the stage's own layers); prints a report or
-//! JSON (docs/flow.md).
+//! JSON (docs/flow.md). With `--gpu auto|on|off` a plain serial line is replicated by the max-plus recursion
+//! instead (on the GPU when one is usable, else on the CPU).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ macro_rules! out {
 
 use anyhow::Context;
 use serde_json::json;
-use twinloom_flow::des::{replicate, Sim, Summary};
+use twinloom_flow::des::{replicate, replicate_maxplus, MaxPlusLine, MaxPlusSummary, Sim, Summary};
+use twinloom_flow::gpu::{select, GpuMode};
 use twinloom_flow::scenario::read_model;
 
 #[derive(clap::Args)]
@@ -45,6 +47,10 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// With --model: replicate the line by the max-plus recursion (plain serial lines: saturated source, no
+    /// failures, shifts or product mix) on the GPU (`on`), the CPU (`off`) or the GPU when usable (`auto`).
+    #[arg(long, value_parser = ["auto", "on", "off"], conflicts_with = "stage")]
+    pub gpu: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -57,9 +63,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .context("--model FILE or --stage FILE is required")?;
     let model = read_model(model_path, args.scenario.as_deref())?;
-    let line = match &model.line {
-        Some(l) => Some(replicate(&Sim::new(l)?, args.replications, args.seed).0),
-        None => None,
+    let gpu = args.gpu.as_deref().map(str::parse::<GpuMode>).transpose()?;
+    let (line, maxplus) = match (&model.line, gpu) {
+        (Some(l), Some(mode)) => {
+            let mp = MaxPlusLine::from_model(l)?;
+            let device = select(mode)?;
+            (
+                None,
+                Some(replicate_maxplus(
+                    &mp,
+                    args.replications,
+                    args.seed,
+                    &device,
+                )?),
+            )
+        }
+        (Some(l), None) => (
+            Some(replicate(&Sim::new(l)?, args.replications, args.seed).0),
+            None,
+        ),
+        (None, _) => (None, None),
     };
     let paint = match &model.paint {
         Some(p) => Some((
@@ -77,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "model": model_path.display().to_string(),
             "scenario": args.scenario.as_ref().map(|s| s.display().to_string()),
             "line": line,
+            "maxplus": maxplus,
             "paint": paint.as_ref().map(|(r, w)| json!({ "result": r, "whatif": w })),
         });
         out!("{}", serde_json::to_string_pretty(&out).context("JSON")?);
@@ -84,6 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let (Some(s), Some(l)) = (&line, &model.line) {
         print_line(&l.name, s);
+    }
+    if let (Some(s), Some(l)) = (&maxplus, &model.line) {
+        print_maxplus(&l.name, s);
     }
     if let Some((r, whatif)) = &paint {
         out!("paint shop: {:.1} cars/h, {:.2} kWh/car (booth {:.2}, oven {:.2}), cure ok for {:.0} % of cars",
@@ -164,6 +191,44 @@ fn print_line(name: &str, s: &Summary) {
             st.starved.mean,
             st.mean_active_period_s.mean,
             st.bottleneck_share
+        );
+    }
+}
+
+/// Prints the max-plus replications of a line: throughput, interdeparture and flow time, a row per station.
+fn print_maxplus(name: &str, s: &MaxPlusSummary) {
+    out!(
+        "line {} (max-plus, {} replications of {} jobs with {} warm-up, seed {}, on {}):",
+        name,
+        s.replications,
+        s.jobs,
+        s.warmup_jobs,
+        s.seed,
+        s.device
+    );
+    out!(
+        "  throughput {:.2} ± {:.2} jobs/h, interdeparture {:.1} ± {:.1} s, flow time {:.0} ± {:.0} s",
+        s.throughput_per_h.mean,
+        s.throughput_per_h.ci95,
+        s.mean_interdeparture_s.mean,
+        s.mean_interdeparture_s.ci95,
+        s.mean_flow_time_s.mean,
+        s.mean_flow_time_s.ci95
+    );
+    out!(
+        "  {:<16} {:>7} {:>7} {:>7}",
+        "station",
+        "util",
+        "blocked",
+        "starved"
+    );
+    for st in &s.stations {
+        out!(
+            "  {:<16} {:>7.3} {:>7.3} {:>7.3}",
+            st.name,
+            st.utilisation.mean,
+            st.blocked.mean,
+            st.starved.mean
         );
     }
 }

@@ -1,18 +1,37 @@
 //! `biw_study_cpu_s`: wall time of the sample plant's full BIW study on the CPU (all threads): every
 //! station's weld programs, reach checks with base-shift search, and the collision study, read from the
-//! stage the sample plant writes (current body). Prints one JSON object per line on stdout; progress on
-//! stderr. Optional argument: a name prefix.
+//! stage the sample plant writes (current body). `biw_study_gpu_s`: the same study with the collision
+//! study on the GPU, printed only when `select(GpuMode::Auto)` gives one (build with `--features cuda`);
+//! its verdicts must equal the CPU run's. Prints one JSON object per line on stdout; progress on stderr.
+//! Optional argument: a name prefix.
 
 use std::time::Instant;
 
-use twinloom_biw_stage::{analyze, Options};
+use twinloom_biw::gpu::compare_reports;
+use twinloom_biw::study::StudyReport;
+use twinloom_biw_stage::{analyze_on, select_device, Analysis, GpuMode, Options};
+use twinloom_gpu::Device;
 use twinloom_plant_layout::{write_layout, Variant};
 use twinloom_tests::TempDir;
 use twinloom_usd::{Layer, UpAxis};
 
 fn main() {
     let prefix = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
-    if !"biw_study_cpu_s".starts_with(&prefix) {
+    let want_cpu = "biw_study_cpu_s".starts_with(&prefix);
+    let want_gpu = "biw_study_gpu_s".starts_with(&prefix);
+    let gpu = if want_gpu {
+        let device = select_device(GpuMode::Auto).expect("select a device");
+        #[allow(irrefutable_let_patterns)] // Device has one variant without the `cuda` feature
+        if let Device::Cpu { reason } = &device {
+            eprintln!("biw_study_gpu_s: skipped, the CPU was selected: {reason}");
+            None
+        } else {
+            Some(device)
+        }
+    } else {
+        None
+    };
+    if !want_cpu && gpu.is_none() {
         return;
     }
     let dir = TempDir::new("biw-study-bench");
@@ -26,13 +45,14 @@ fn main() {
     root.export_atomic(&stage).expect("write plant.usda");
     drop(root);
     eprintln!("biw_study_cpu_s: sample plant ({:?} body, {} robots, {} weld points)", Variant::Current, summary.robots, summary.weld_points);
+    let options = Options { gpu: GpuMode::Off, ..Options::default() };
+    let cpu_device = select_device(GpuMode::Off).expect("the CPU");
     let started = Instant::now();
-    let a = analyze(&stage, &Options::default()).expect("study");
+    let a = analyze_on(&stage, &options, &cpu_device).expect("study");
     let total = started.elapsed().as_secs_f64();
     let samples: usize = a.stations.iter().flat_map(|s| &s.programs).map(|p| p.trajectory.samples.len()).sum();
-    println!(
-        "{{\"name\":\"biw_study_cpu_s\",\"value\":{:.3},\"unit\":\"s\",\"threads\":{},\"stations\":{},\"robots\":{},\"weld_points\":{},\"robot_samples\":{samples},\"body_triangles\":{},\"clashes\":{},\"near_misses\":{},\"unreachable_points\":{},\"collision_s\":{:.3},\"with_stage_read_s\":{total:.3},\"runs\":1}}",
-        a.elapsed_s,
+    let context = format!(
+        "\"threads\":{},\"stations\":{},\"robots\":{},\"weld_points\":{},\"robot_samples\":{samples},\"body_triangles\":{},\"clashes\":{},\"near_misses\":{},\"unreachable_points\":{}",
         rayon_threads(),
         a.stations.len(),
         summary.robots,
@@ -41,8 +61,38 @@ fn main() {
         a.clashes(),
         a.near_misses(),
         a.unreachable(),
-        a.collision_s
     );
+    if want_cpu {
+        println!(
+            "{{\"name\":\"biw_study_cpu_s\",\"value\":{:.3},\"unit\":\"s\",{context},\"collision_s\":{:.3},\"with_stage_read_s\":{total:.3},\"runs\":1}}",
+            a.elapsed_s, a.collision_s
+        );
+    }
+    let Some(device) = gpu else { return };
+    // The first run compiles the kernel with NVRTC and warms the device up; the second is timed.
+    eprintln!("biw_study_gpu_s: {} (warm-up run)", device.label());
+    analyze_on(&stage, &options, &device).expect("GPU study (warm-up)");
+    let g = analyze_on(&stage, &options, &device).expect("GPU study");
+    if let Err(diff) = compare_reports(&report(&a), &report(&g), 1e-5) {
+        panic!("biw_study_gpu_s: the GPU study's verdicts differ from the CPU study's: {diff}");
+    }
+    println!(
+        "{{\"name\":\"biw_study_gpu_s\",\"value\":{:.3},\"unit\":\"s\",\"device\":{},{context},\"collision_s\":{:.3},\"cpu_s\":{:.3},\"cpu_collision_s\":{:.3},\"collision_speedup\":{:.1},\"verdicts\":\"identical\",\"runs\":1}}",
+        g.elapsed_s,
+        serde_json::to_string(&g.device).expect("a string"),
+        g.collision_s,
+        a.elapsed_s,
+        a.collision_s,
+        a.collision_s / g.collision_s
+    );
+}
+
+/// The collision study's report of an analysis (all stations).
+fn report(a: &Analysis) -> StudyReport {
+    StudyReport {
+        events: a.stations.iter().flat_map(|s| s.events.clone()).collect(),
+        summaries: a.stations.iter().flat_map(|s| s.summaries.clone()).collect(),
+    }
 }
 
 fn rayon_threads() -> usize {

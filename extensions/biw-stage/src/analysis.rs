@@ -1,6 +1,7 @@
 //! The whole BIW analysis of a stage: read the stations, build each robot's weld program with its reach
-//! verdicts, run the collision study on all stations (CPU, all cores), and report the outcome as
-//! plain-language sentences and as JSON (schema in docs/biw.md).
+//! verdicts, run the collision study on all stations (on the device `--gpu auto|on|off` selects: the CUDA
+//! GPU, or the CPU on all cores), and report the outcome as plain-language sentences and as JSON (schema
+//! in docs/biw.md).
 
 use std::path::Path;
 use std::time::Instant;
@@ -8,23 +9,16 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use twinloom_biw::math::{Iso3, Vec3};
 use twinloom_biw::reach::ReachSettings;
-use twinloom_biw::study::{run_study, Event, EventKind, RobotSummary, Station, StudySettings};
+use twinloom_biw::study::{run_study_with, Event, EventKind, RobotSummary, Station, StudyBackend, StudySettings};
+use twinloom_gpu::Device;
 
 use crate::compose;
 use crate::error::StageError;
 use crate::program::{build_program, study_robot, ProgramSettings, RobotProgram};
 use crate::read::{read_stations, StageStation};
 
-/// Where the collision study runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GpuMode {
-    /// The GPU when this build has one and a device is present, otherwise the CPU.
-    Auto,
-    /// The GPU or an error.
-    On,
-    /// The CPU.
-    Off,
-}
+/// Where the collision study runs (`--gpu auto|on|off`): twinloom-gpu's mode.
+pub use twinloom_gpu::GpuMode;
 
 /// Everything the analysis can be told.
 #[derive(Clone, Debug)]
@@ -50,12 +44,11 @@ impl Default for Options {
     }
 }
 
-/// The device the study ran on. This build has the CPU path only (there is no GPU path yet).
-pub fn select_device(mode: GpuMode) -> Result<&'static str, StageError> {
-    match mode {
-        GpuMode::On => Err(StageError::NoGpu),
-        GpuMode::Auto | GpuMode::Off => Ok("cpu"),
-    }
+/// The device the collision study runs on: the CUDA GPU when this build has the `cuda` feature and one is
+/// present (and the mode allows it), otherwise the CPU with the reason; `on` without a GPU is an error
+/// saying what is missing.
+pub fn select_device(mode: GpuMode) -> Result<Device, StageError> {
+    Ok(twinloom_gpu::select(mode)?)
 }
 
 /// One station's outcome.
@@ -96,7 +89,10 @@ impl StationResult {
 #[derive(Clone, Debug)]
 pub struct Analysis {
     pub stage: String,
-    pub device: &'static str,
+    /// Where the collision study ran: `cpu` or `gpu (<device name>)`.
+    pub device: String,
+    /// Why the CPU ran it although the mode allowed the GPU (`None` on the GPU).
+    pub device_reason: Option<String>,
     pub near_miss: f64,
     pub stations: Vec<StationResult>,
     /// Wall time of reach checks, programs and the collision study (s).
@@ -108,9 +104,65 @@ pub struct Analysis {
     pub root_xform: Iso3,
 }
 
-/// Reads the stage and runs the analysis.
+/// Reads the stage and runs the analysis, the collision study on the device `options.gpu` selects.
 pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> {
     let device = select_device(options.gpu)?;
+    analyze_on(stage, options, &device)
+}
+
+/// Reads the stage and runs the analysis with the collision study on `device` ([`select_device`]).
+pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<Analysis, StageError> {
+    let backend = StudyBackend::for_device(device);
+    #[allow(irrefutable_let_patterns)] // Device has one variant without the `cuda` feature
+    let device_reason = if let Device::Cpu { reason } = device {
+        Some(reason.clone())
+    } else if let StudyBackend::Cpu = backend {
+        Some("this build's collision study has no CUDA path".into())
+    } else {
+        None
+    };
+    let Prepared { mut results, study, root_prim, root_xform, started } = prepare(stage, options)?;
+    let collision_started = Instant::now();
+    let report = run_study_with(&study, &study_settings(options), &backend)?;
+    let collision_s = collision_started.elapsed().as_secs_f64();
+    for r in &mut results {
+        r.summaries = report.summaries.iter().filter(|s| s.station == r.station.name).cloned().collect();
+        r.events = report.events.iter().filter(|e| e.station == r.station.name).cloned().collect();
+    }
+    Ok(Analysis {
+        stage: stage.display().to_string(),
+        device: backend.label(),
+        device_reason,
+        near_miss: options.near_miss,
+        stations: results,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        collision_s,
+        root_prim,
+        root_xform,
+    })
+}
+
+/// The collision study's input as [`analyze`] builds it (stations with the robots' weld-program
+/// trajectories), and its settings: for running the study on other backends and comparing them.
+pub fn study_input(stage: &Path, options: &Options) -> Result<(Vec<Station>, StudySettings), StageError> {
+    Ok((prepare(stage, options)?.study, study_settings(options)))
+}
+
+fn study_settings(options: &Options) -> StudySettings {
+    StudySettings { near_miss_default: options.near_miss, ..StudySettings::default() }
+}
+
+/// The stage read, the programs built and the collision study's input, before the study runs.
+struct Prepared {
+    results: Vec<StationResult>,
+    study: Vec<Station>,
+    root_prim: String,
+    root_xform: Iso3,
+    /// When the reach checks and programs started.
+    started: Instant,
+}
+
+fn prepare(stage: &Path, options: &Options) -> Result<Prepared, StageError> {
     let (stations, root_prim, root_xform) = {
         let stack = compose::open(stage)?;
         let mut stations = read_stations(&stack)?;
@@ -129,7 +181,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> 
     };
     let started = Instant::now();
     let mut results = Vec::new();
-    let mut study_stations = Vec::new();
+    let mut study = Vec::new();
     for st in stations {
         let programs: Vec<RobotProgram> = st
             .robots
@@ -145,31 +197,14 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> 
             .filter(|w| !st.robots.iter().any(|r| r.prim == w.robot))
             .map(|w| w.id.clone())
             .collect();
-        study_stations.push(Station {
+        study.push(Station {
             name: st.name.clone(),
             robots: st.robots.iter().zip(&programs).map(|(r, p)| study_robot(r, p)).collect(),
             obstacles: st.obstacles.clone(),
         });
         results.push(StationResult { station: st, programs, summaries: Vec::new(), events: Vec::new(), unassigned });
     }
-    let settings = StudySettings { near_miss_default: options.near_miss, ..StudySettings::default() };
-    let collision_started = Instant::now();
-    let report = run_study(&study_stations, &settings);
-    let collision_s = collision_started.elapsed().as_secs_f64();
-    for r in &mut results {
-        r.summaries = report.summaries.iter().filter(|s| s.station == r.station.name).cloned().collect();
-        r.events = report.events.iter().filter(|e| e.station == r.station.name).cloned().collect();
-    }
-    Ok(Analysis {
-        stage: stage.display().to_string(),
-        device,
-        near_miss: options.near_miss,
-        stations: results,
-        elapsed_s: started.elapsed().as_secs_f64(),
-        collision_s,
-        root_prim,
-        root_xform,
-    })
+    Ok(Prepared { results, study, root_prim, root_xform, started })
 }
 
 impl Analysis {
@@ -332,6 +367,7 @@ impl Analysis {
         json!({
             "stage": self.stage,
             "device": self.device,
+            "device_reason": self.device_reason,
             "near_miss_mm": mm(self.near_miss),
             "elapsed_s": self.elapsed_s,
             "collision_s": self.collision_s,

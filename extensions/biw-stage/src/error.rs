@@ -16,9 +16,12 @@ pub enum StageError {
     /// The stage has no BIW stations with robots.
     #[error("{0}: no BIW stations with robots (expected TwinloomStation prims holding TwinloomRobot prims)")]
     NoStations(String),
-    /// The GPU path was asked for, but this build has none.
-    #[error("--gpu on: this build of twinloom has no GPU support (no CUDA path is compiled in); use --gpu auto or off")]
-    NoGpu,
+    /// `--gpu on` without a usable GPU (the message says what is missing), or a GPU failure.
+    #[error(transparent)]
+    Gpu(#[from] twinloom_gpu::GpuError),
+    /// The collision study failed on its device.
+    #[error("collision study: {0}")]
+    Study(#[from] twinloom_biw::BiwError),
 }
 
 /// Wraps an OpenUSD error with what was being done.

@@ -22,7 +22,7 @@ pub mod program;
 pub mod read;
 pub mod results;
 
-pub use analysis::{analyze, select_device, Analysis, GpuMode, Options, StationResult};
+pub use analysis::{analyze, analyze_on, select_device, study_input, Analysis, GpuMode, Options, StationResult};
 pub use error::StageError;
 pub use program::ProgramSettings;
 pub use results::write_results;

@@ -76,7 +76,7 @@ pub fn write_results(analysis: &Analysis, path: &Path) -> Result<usize, StageErr
     w.def(&results, "Scope")?;
     let biw = format!("{results}/BIW");
     w.def(&biw, "Scope")?;
-    w.custom(&biw, "twinloom:biw:device", Value::String(analysis.device.into()))?;
+    w.custom(&biw, "twinloom:biw:device", Value::String(analysis.device.clone()))?;
     w.custom(&biw, "twinloom:biw:nearMissMm", Value::Double(mm(analysis.near_miss)))?;
     w.custom(&biw, "twinloom:biw:clashes", Value::Int(analysis.clashes() as i32))?;
     w.custom(&biw, "twinloom:biw:nearMisses", Value::Int(analysis.near_misses() as i32))?;

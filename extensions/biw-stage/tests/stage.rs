@@ -1,15 +1,18 @@
 //! The study on the sample plant (station 1, FANUC R-2000iC/165F robots R01 and R02): the new body
 //! variant's B-pillar reinforcement is clashed by R01's weld path and its moved weld point W002 is out of
 //! R01's reach, with a base shift that fixes it; the current body has neither. results.usda is read back
-//! with usd-core and the composed stage passes omni_asset_validate.
+//! with usd-core and the composed stage passes omni_asset_validate. The GPU path's kernel (compiled for
+//! the host) agrees with the CPU study there, and `--gpu on` without a GPU is a clear error.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use twinloom_biw::math::Iso3;
 use twinloom_biw::reach::{check_point, WeldPoint};
-use twinloom_biw::study::EventKind;
-use twinloom_biw_stage::{analyze, write_results, Analysis, GpuMode, Options, StageError};
+use twinloom_biw::gpu::{check_parity, compare_reports, host_distance_batch};
+use twinloom_biw::study::{run_study, run_study_with, study_queries, EventKind, StudyBackend};
+use twinloom_biw_stage::{analyze, select_device, study_input, write_results, Analysis, GpuMode, Options, StageError};
+use twinloom_gpu::Device;
 use twinloom_plant_layout::{write_layout_variant, Variant, REINFORCEMENT_PROUD};
 use twinloom_tests::{check_output, python, venv_bin, TempDir};
 use twinloom_usd::{Layer, UpAxis};
@@ -82,7 +85,11 @@ fn assert_reach_consistent(a: &Analysis) {
 fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
     let (dir, root) = plant(Variant::New);
     let a = analyze(&root, &station01()).expect("analysis");
-    assert_eq!(a.device, "cpu");
+    if a.device == "cpu" {
+        assert!(a.device_reason.as_deref().is_some_and(|r| !r.is_empty()), "auto fell back to the CPU: why?");
+    } else {
+        assert!(a.device.starts_with("gpu ("), "{}", a.device);
+    }
     assert_eq!(a.stations.len(), 1);
     assert_reach_consistent(&a);
     // R01's weld path into W001 (moved onto the B-pillar) goes through the new reinforcement.
@@ -190,12 +197,43 @@ fn current_body_has_no_reinforcement_clash_and_keeps_w002_off_r01() {
 }
 
 #[test]
-fn gpu_on_is_refused_without_a_gpu_build() {
+fn gpu_on_without_a_gpu_is_a_clear_error_and_auto_falls_back_to_the_cpu() {
+    assert_eq!(select_device(GpuMode::Off).unwrap().label(), "cpu");
+    #[allow(irrefutable_let_patterns)] // Device has one variant without the `cuda` feature
+    let Device::Cpu { reason } = select_device(GpuMode::Auto).unwrap() else {
+        eprintln!("a GPU is present: nothing to refuse");
+        return;
+    };
+    // No usable GPU: auto runs on the CPU with the reason, `on` fails with the same reason before the
+    // stage is read.
+    assert!(!reason.is_empty());
     let options = Options { gpu: GpuMode::On, ..Options::default() };
     let err = analyze(Path::new("does-not-matter.usda"), &options).unwrap_err();
-    assert!(matches!(err, StageError::NoGpu));
-    assert!(err.to_string().contains("no GPU support"), "{err}");
-    assert_eq!(twinloom_biw_stage::select_device(GpuMode::Auto).unwrap(), "cpu");
+    assert!(matches!(err, StageError::Gpu(_)), "{err:?}");
+    assert_eq!(err.to_string(), format!("--gpu on, but {reason}"));
+    if cfg!(feature = "cuda") {
+        assert!(reason.contains("libcuda") || reason.contains("nvrtc") || reason.contains("device"), "{reason}");
+    } else {
+        assert!(reason.contains("`cuda` feature"), "{reason}");
+    }
+}
+
+/// The host-compiled GPU kernel on the sample plant's new variant (station 1, with its clash): every query
+/// of the study agrees with the Rust path (same verdicts, distances within 0.01 mm), and the study through
+/// the kernel has the CPU study's events and summaries.
+#[test]
+fn host_kernel_matches_the_cpu_on_the_sample_plant() {
+    let (_dir, root) = plant(Variant::New);
+    let (stations, settings) = study_input(&root, &station01()).expect("study input");
+    let queries = study_queries(&stations, &settings);
+    let parity = check_parity(&queries, &host_distance_batch(&queries), 1e-5).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("sample plant station 1: {parity:?}");
+    assert_eq!((parity.queries, parity.overflowed), (queries.len(), 0));
+    assert!(parity.max_diff <= 1e-5);
+    let cpu = run_study(&stations, &settings);
+    assert!(cpu.events.iter().any(|e| e.kind == EventKind::Clash && e.other == "Body/BPillarReinforcement"));
+    let host = run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
+    compare_reports(&cpu, &host, 1e-5).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

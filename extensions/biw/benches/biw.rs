@@ -1,6 +1,7 @@
 //! BIW benchmarks: mesh–mesh distance queries/s (ours vs parry3d-f64, 10k and 160k triangles, 1 and 2
-//! threads) and IK solves/s on 2 threads. The sample plant's study time (`biw_study_cpu_s`) is measured
-//! by `twinloom-biw-stage`'s bench, which reads the plant stage.
+//! threads) and IK solves/s on 2 threads. The sample plant's study time (`biw_study_cpu_s`, and
+//! `biw_study_gpu_s` where a GPU is present) is measured by `twinloom-biw-stage`'s bench, which reads the
+//! plant stage.
 //! Prints one JSON object per line on stdout; progress on stderr. Optional argument: a name prefix.
 
 use parry3d_f64::math::{Pose, Rotation, Vector};

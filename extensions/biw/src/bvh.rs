@@ -106,7 +106,8 @@ pub struct Bvh {
     pub tris: Vec<[Vec3; 3]>,
 }
 
-const LEAF_SIZE: usize = 4;
+/// Most triangles in a leaf (the GPU kernel's per-leaf buffers are sized for it: `TL_LEAF_MAX`).
+pub const LEAF_SIZE: usize = 4;
 const BINS: usize = 12;
 
 impl Bvh {

@@ -28,4 +28,7 @@ pub enum BiwError {
     InvalidInput(String),
     #[error("trajectory: {0}")]
     Trajectory(String),
+    /// GPU selection, kernel compilation or a CUDA driver call failed.
+    #[error(transparent)]
+    Gpu(#[from] twinloom_gpu::GpuError),
 }

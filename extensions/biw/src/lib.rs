@@ -5,11 +5,13 @@
 //! - [`kinematics`]: OPW forward/inverse kinematics with published robot parameter sets.
 //! - [`trajectory`]: joint and Cartesian (weld path) trajectories.
 //! - [`reach`]: weld-point reachability, out-of-reach distance and base-shift suggestion.
-//! - [`study`]: collision studies along trajectories with per-robot, per-station summaries.
+//! - [`study`]: collision studies along trajectories with per-robot, per-station summaries, on the CPU or
+//!   the GPU ([`gpu`]: the per-query kernel, also compiled for the host so CPU-only tests check it).
 
 pub mod bvh;
 pub mod distance;
 pub mod error;
+pub mod gpu;
 pub mod io;
 pub mod kinematics;
 pub mod math;

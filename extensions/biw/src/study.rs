@@ -4,9 +4,11 @@
 //! pair's threshold. Results are merged into episodes and summarised per robot per station.
 //!
 //! Everything is given as plain structs, so a caller (a USD stage reader, a test, a benchmark) only has
-//! to fill in robots, trajectories, meshes and thresholds.
+//! to fill in robots, trajectories, meshes and thresholds. [`run_study`] runs on the CPU;
+//! [`run_study_on`] / [`run_study_with`] run the distance queries on another backend ([`backend`]: the
+//! CUDA GPU, or the GPU kernel compiled for the host) with the same verdicts.
 
-use crate::distance::{mesh_distance, penetration_depth, Collider};
+use crate::distance::{mesh_distance, penetration_depth, Collider, Distance};
 use crate::kinematics::RobotModel;
 use crate::math::{Iso3, Vec3};
 use crate::mesh::TriMesh;
@@ -15,6 +17,9 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+
+pub mod backend;
+pub use backend::{run_study_on, run_study_with, study_queries, StudyBackend};
 
 /// Geometry attached to a robot link. `link` 0 is the fixed base, 1..=6 move with joints 1..=6
 /// (the tool is geometry on link 6).
@@ -263,12 +268,58 @@ impl StudyReport {
 
 /// What one (link, other) pair found at one sample.
 #[derive(Clone, Copy, Debug)]
-struct Hit {
+pub(crate) struct Hit {
     distance: f64,
     depth: f64,
     intersect: bool,
     point: Vec3,
     other_tri: u32,
+}
+
+/// A pair's hit from its distance and its inside verdict: a clash when the meshes intersect or one lies
+/// inside the other, with the penetration depth computed on the CPU (only clashing pairs need it).
+pub(crate) fn hit_of(
+    d: &Distance,
+    inside: bool,
+    link: &Collider,
+    link_pose: &Iso3,
+    other: &Collider,
+    other_pose: &Iso3,
+) -> Hit {
+    let intersect = d.intersect || inside;
+    let depth = if intersect {
+        penetration_depth(link, link_pose, other, other_pose)
+    } else {
+        0.0
+    };
+    Hit {
+        distance: if intersect { 0.0 } else { d.distance },
+        depth,
+        intersect,
+        point: d.point_a,
+        other_tri: d.tri_b,
+    }
+}
+
+/// A pair's hit on the CPU.
+pub(crate) fn cpu_hit(
+    link: &Collider,
+    link_pose: &Iso3,
+    other: &Collider,
+    other_pose: &Iso3,
+) -> Option<Hit> {
+    let d = mesh_distance(link, link_pose, other, other_pose)?;
+    // A link entirely inside a closed obstacle (or the reverse) is a clash too.
+    let inside = |x: &Collider, px: &Iso3, y: &Collider, py: &Iso3| {
+        y.mesh
+            .vertices
+            .first()
+            .is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
+    };
+    let inside = !d.intersect
+        && (inside(other, other_pose, link, link_pose)
+            || inside(link, link_pose, other, other_pose));
+    Some(hit_of(&d, inside, link, link_pose, other, other_pose))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -285,102 +336,127 @@ struct Pair {
     threshold: f64,
 }
 
-/// Runs the collision study on all stations (all cores through rayon).
+/// Runs the collision study on all stations on the CPU (all cores through rayon).
 pub fn run_study(stations: &[Station], settings: &StudySettings) -> StudyReport {
+    let plans: Vec<Plan> = stations.iter().map(|st| Plan::new(st, settings)).collect();
+    let hits = plans.iter().map(Plan::cpu_hits).collect();
+    report(&plans, hits)
+}
+
+/// A station's sample times, pairs and link poses: query `k` is pair `k % pairs` at time `k / pairs`.
+pub(crate) struct Plan<'a> {
+    st: &'a Station,
+    times: Vec<f64>,
+    pairs: Vec<Pair>,
+    /// Per time, per robot, per link geometry (empty when the robot has no pose then).
+    poses: Vec<Vec<Vec<Iso3>>>,
+}
+
+impl<'a> Plan<'a> {
+    pub(crate) fn new(st: &'a Station, settings: &StudySettings) -> Plan<'a> {
+        let mut times: Vec<f64> = st
+            .robots
+            .iter()
+            .flat_map(|r| r.trajectory.samples.iter().map(|s| s.time))
+            .collect();
+        times.sort_by(|a, b| a.total_cmp(b));
+        times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+        let mut pairs = Vec::new();
+        for (ri, r) in st.robots.iter().enumerate() {
+            for li in 0..r.links.len() {
+                for (oi, o) in st.obstacles.iter().enumerate() {
+                    pairs.push(Pair {
+                        robot: ri,
+                        link: li,
+                        other: Other::Obstacle(oi),
+                        threshold: settings.threshold(&r.name, &o.name),
+                    });
+                }
+                for (rj, r2) in st.robots.iter().enumerate().skip(ri + 1) {
+                    for lj in 0..r2.links.len() {
+                        pairs.push(Pair {
+                            robot: ri,
+                            link: li,
+                            other: Other::Robot(rj, lj),
+                            threshold: settings.threshold(&r.name, &r2.name),
+                        });
+                    }
+                }
+            }
+        }
+        // Link poses of every robot at every time.
+        let poses = times
+            .par_iter()
+            .map(|&t| {
+                st.robots
+                    .iter()
+                    .map(|r| {
+                        r.trajectory
+                            .joints_at(t)
+                            .map(|q| r.link_poses(&q))
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
+        Plan {
+            st,
+            times,
+            pairs,
+            poses,
+        }
+    }
+
+    /// Number of queries (times x pairs).
+    pub(crate) fn len(&self) -> usize {
+        self.times.len() * self.pairs.len()
+    }
+
+    /// Pairs per time: queries `k` and `k + pairs()` are the same pair at consecutive times.
+    pub(crate) fn pairs(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Query `k`: the link and the other thing with their poses; `None` when a robot has no pose then.
+    pub(crate) fn query(&self, k: usize) -> Option<(&'a Collider, Iso3, &'a Collider, Iso3)> {
+        let (ti, pi) = (k / self.pairs.len(), k % self.pairs.len());
+        let pair = &self.pairs[pi];
+        let st = self.st;
+        let link_pose = *self.poses[ti][pair.robot].get(pair.link)?;
+        let link = &*st.robots[pair.robot].links[pair.link].collider;
+        let (other, other_pose) = match pair.other {
+            Other::Obstacle(oi) => (&*st.obstacles[oi].collider, st.obstacles[oi].pose),
+            Other::Robot(rj, lj) => (
+                &*st.robots[rj].links[lj].collider,
+                *self.poses[ti][rj].get(lj)?,
+            ),
+        };
+        Some((link, link_pose, other, other_pose))
+    }
+
+    pub(crate) fn cpu_hits(&self) -> Vec<Option<Hit>> {
+        (0..self.len())
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|k| {
+                let (link, link_pose, other, other_pose) = self.query(k)?;
+                cpu_hit(link, &link_pose, other, &other_pose)
+            })
+            .collect()
+    }
+}
+
+/// The report of all stations from their hits (indexed like [`Plan::query`]).
+pub(crate) fn report(plans: &[Plan], hits: Vec<Vec<Option<Hit>>>) -> StudyReport {
     let mut report = StudyReport::default();
-    for st in stations {
-        study_station(st, settings, &mut report);
+    for (plan, hits) in plans.iter().zip(hits) {
+        station_report(plan, &hits, &mut report);
     }
     report
 }
 
-fn study_station(st: &Station, settings: &StudySettings, report: &mut StudyReport) {
-    let mut times: Vec<f64> = st
-        .robots
-        .iter()
-        .flat_map(|r| r.trajectory.samples.iter().map(|s| s.time))
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    let mut pairs = Vec::new();
-    for (ri, r) in st.robots.iter().enumerate() {
-        for li in 0..r.links.len() {
-            for (oi, o) in st.obstacles.iter().enumerate() {
-                pairs.push(Pair {
-                    robot: ri,
-                    link: li,
-                    other: Other::Obstacle(oi),
-                    threshold: settings.threshold(&r.name, &o.name),
-                });
-            }
-            for (rj, r2) in st.robots.iter().enumerate().skip(ri + 1) {
-                for lj in 0..r2.links.len() {
-                    pairs.push(Pair {
-                        robot: ri,
-                        link: li,
-                        other: Other::Robot(rj, lj),
-                        threshold: settings.threshold(&r.name, &r2.name),
-                    });
-                }
-            }
-        }
-    }
-    // Link poses of every robot at every time.
-    let poses: Vec<Vec<Vec<Iso3>>> = times
-        .par_iter()
-        .map(|&t| {
-            st.robots
-                .iter()
-                .map(|r| {
-                    r.trajectory
-                        .joints_at(t)
-                        .map(|q| r.link_poses(&q))
-                        .unwrap_or_default()
-                })
-                .collect()
-        })
-        .collect();
-    let hits: Vec<Option<Hit>> = (0..times.len() * pairs.len())
-        .into_par_iter()
-        .with_min_len(8)
-        .map(|k| {
-            let (ti, pi) = (k / pairs.len(), k % pairs.len());
-            let pair = &pairs[pi];
-            let link_pose = poses[ti][pair.robot].get(pair.link)?;
-            let link = &st.robots[pair.robot].links[pair.link].collider;
-            let (other, other_pose) = match pair.other {
-                Other::Obstacle(oi) => (&st.obstacles[oi].collider, st.obstacles[oi].pose),
-                Other::Robot(rj, lj) => {
-                    (&st.robots[rj].links[lj].collider, *poses[ti][rj].get(lj)?)
-                }
-            };
-            let d = mesh_distance(link, link_pose, other, &other_pose)?;
-            let mut intersect = d.intersect;
-            // A link entirely inside a closed obstacle (or the reverse) is a clash too.
-            if !intersect {
-                let inside = |x: &Collider, px: &Iso3, y: &Collider, py: &Iso3| {
-                    y.mesh
-                        .vertices
-                        .first()
-                        .is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
-                };
-                intersect = inside(other, &other_pose, link, link_pose)
-                    || inside(link, link_pose, other, &other_pose);
-            }
-            let depth = if intersect {
-                penetration_depth(link, link_pose, other, &other_pose)
-            } else {
-                0.0
-            };
-            Some(Hit {
-                distance: if intersect { 0.0 } else { d.distance },
-                depth,
-                intersect,
-                point: d.point_a,
-                other_tri: d.tri_b,
-            })
-        })
-        .collect();
+fn station_report(plan: &Plan, hits: &[Option<Hit>], report: &mut StudyReport) {
+    let (st, times, pairs) = (plan.st, &plan.times, &plan.pairs);
     let other_names = |pair: &Pair, tri: u32| -> (String, String) {
         match pair.other {
             Other::Obstacle(oi) => {

@@ -1,7 +1,8 @@
 //! Flow benchmarks: events per second of the line simulation against SimPy on the same M/M/1 and serial-line
 //! models (events counted the same way: one per arrival and one per service completion), and the total time
 //! of the exact SALBP-1 solver over Scholl's 269 instances (one core, and spread over all cores). Prints one
-//! JSON object per line on stdout.
+//! JSON object per line on stdout. Max-plus Monte-Carlo: replications per second of a 10-station line on the
+//! CPU (all threads) and, when `select(GpuMode::Auto)` finds one (build with `--features cuda`), on the GPU.
 //! Usage: `cargo bench -p twinloom-flow -- [PREFIX]`.
 
 use std::collections::BTreeMap;
@@ -10,7 +11,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use serde_json::json;
-use twinloom_flow::des::{Dist, LineModel, Link, Sim, Source, Station};
+use twinloom_flow::des::maxplus::{runs_cpu, summarize};
+use twinloom_flow::des::{
+    replicate, Dist, LineModel, Link, MaxPlusLine, MaxPlusSummary, MpStation, Sim, Source, Station,
+};
 use twinloom_flow::salbp::{read_instance, solve_salbp1, Instance, Options};
 
 /// SimPy models: `mm1 JOBS` or `line JOBS STATIONS BUFFER`; prints `events seconds`.
@@ -181,10 +185,146 @@ fn main() {
             );
         }
     }
+    maxplus(&want);
     if want("salbp1_scholl_total_s") {
         eprintln!("SALBP-1: Scholl's 269 instances");
         salbp1_scholl();
     }
+}
+
+/// The max-plus bench line: 10 stations (exponential, lognormal and normal service times around 50 s), 2
+/// buffer places between them, 10,000 jobs per replication of which 1,000 warm-up.
+fn maxplus_line() -> MaxPlusLine {
+    let time = |i: usize| match i % 3 {
+        0 => Dist::Exp { mean: 50.0 },
+        1 => Dist::Lognormal {
+            mean: 48.0,
+            sd: 15.0,
+        },
+        _ => Dist::Normal {
+            mean: 52.0,
+            sd: 8.0,
+        },
+    };
+    MaxPlusLine {
+        name: "maxplus-10".into(),
+        stations: (0..10)
+            .map(|i| MpStation {
+                name: format!("s{i}"),
+                time: time(i),
+                buffer_after: 2,
+            })
+            .collect(),
+        jobs: 10_000,
+        warmup_jobs: 1_000,
+    }
+}
+
+/// Best of three timings of `f`, with its last result.
+fn best_of_3<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        last = Some(f());
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    (best, last.unwrap_or_else(|| unreachable!()))
+}
+
+fn maxplus(want: &dyn Fn(&str) -> bool) {
+    let line = maxplus_line();
+    let what = "10 stations (exp/lognormal/normal, means 48-52 s), 2 buffer places, 10,000 jobs (1,000 warm-up)";
+    let want_gpu = want("maxplus_reps_per_s_gpu");
+    if !want("maxplus_reps_per_s_cpu") && !want_gpu {
+        return;
+    }
+    // The CPU run is also the reference the GPU's mean is checked against.
+    let reps = 512;
+    eprintln!("maxplus: {reps} replications on the CPU");
+    let (secs, runs) = best_of_3(|| runs_cpu(&line, reps, 1).unwrap_or_else(|e| panic!("{e}")));
+    let cpu = summarize(&line, &runs, 1, "cpu".into());
+    if want("maxplus_reps_per_s_cpu") {
+        // The event engine on the same line and about the same number of jobs, for comparison.
+        let des = des_reps_per_s(&line, cpu.throughput_per_h.mean);
+        emit(
+            json!({"name": "maxplus_reps_per_s_cpu", "value": reps as f64 / secs, "unit": "replications/s",
+            "replications": reps, "threads": rayon::current_num_threads(), "model": what,
+            "throughput_per_h": cpu.throughput_per_h.mean, "throughput_ci95": cpu.throughput_per_h.ci95,
+            "station_steps_per_s": (reps as u64 * line.jobs * 10) as f64 / secs,
+            "des_reps_per_s": des, "speedup_vs_des": reps as f64 / secs / des}),
+        );
+    }
+    if want_gpu {
+        maxplus_gpu(&line, &cpu, what);
+    }
+}
+
+/// Replications per second of the event engine on `line` (all threads), its horizon set to the same number of
+/// jobs at the throughput the max-plus run measured.
+fn des_reps_per_s(line: &MaxPlusLine, throughput_per_h: f64) -> f64 {
+    let model = LineModel {
+        name: line.name.clone(),
+        horizon_h: (line.jobs - line.warmup_jobs) as f64 / throughput_per_h,
+        warmup_h: line.warmup_jobs as f64 / throughput_per_h,
+        source: Source::Saturated,
+        variants: vec![],
+        calendar: None,
+        stations: line
+            .stations
+            .iter()
+            .map(|s| Station {
+                name: s.name.clone(),
+                time: s.time,
+                time_by_variant: BTreeMap::new(),
+                failures: None,
+                next: Some(Link {
+                    capacity: s.buffer_after,
+                    transport_s: 0.0,
+                }),
+            })
+            .collect(),
+    };
+    let sim = Sim::new(&model).unwrap_or_else(|e| panic!("{e}"));
+    let reps = 64;
+    let (secs, _) = best_of_3(|| replicate(&sim, reps, 1));
+    reps as f64 / secs
+}
+
+#[cfg(not(feature = "cuda"))]
+fn maxplus_gpu(_: &MaxPlusLine, _: &MaxPlusSummary, _: &str) {
+    eprintln!("maxplus_reps_per_s_gpu: skipped, this build has no CUDA path (--features cuda)");
+}
+
+#[cfg(feature = "cuda")]
+fn maxplus_gpu(line: &MaxPlusLine, cpu: &MaxPlusSummary, what: &str) {
+    use twinloom_flow::des::maxplus_kernel::GpuMaxPlus;
+    use twinloom_flow::gpu::{select, Device, GpuMode};
+    let gpu = match select(GpuMode::Auto) {
+        Ok(Device::Cuda(gpu)) => gpu,
+        Ok(Device::Cpu { reason }) => {
+            eprintln!("maxplus_reps_per_s_gpu: skipped, {reason}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("maxplus_reps_per_s_gpu: skipped, {e}");
+            return;
+        }
+    };
+    let name = gpu.name().to_string();
+    let kernel = GpuMaxPlus::new(gpu).unwrap_or_else(|e| panic!("{e}"));
+    let reps = 65_536;
+    eprintln!("maxplus: {reps} replications on {name}");
+    let (secs, runs) = best_of_3(|| kernel.runs(line, reps, 1).unwrap_or_else(|e| panic!("{e}")));
+    let g = summarize(line, &runs, 1, format!("gpu ({name})"));
+    let c = cpu.throughput_per_h;
+    emit(
+        json!({"name": "maxplus_reps_per_s_gpu", "value": reps as f64 / secs, "unit": "replications/s",
+        "replications": reps, "device": name, "model": what,
+        "throughput_per_h": g.throughput_per_h.mean, "throughput_ci95": g.throughput_per_h.ci95,
+        "cpu_throughput_per_h": c.mean, "cpu_ci95": c.ci95,
+        "gpu_mean_in_cpu_ci": (g.throughput_per_h.mean - c.mean).abs() <= c.ci95}),
+    );
 }
 
 /// Scholl's 269 SALBP-1 instances with the test's step limit: the total of the single-threaded solve times (one

@@ -18,6 +18,9 @@ pub enum FlowError {
     /// An instance or model that parses but is not meaningful (names the field).
     #[error("{what}: {msg}")]
     Invalid { what: String, msg: String },
+    /// GPU selection, kernel compilation or a CUDA driver call failed.
+    #[error(transparent)]
+    Gpu(#[from] twinloom_gpu::GpuError),
 }
 
 impl FlowError {

@@ -165,7 +165,6 @@ mod tests {
         assert_eq!(lb123(&[7, 7, 4, 4, 4], 10), 4);
     }
 
-
     /// L2 straight from its definition, for every threshold.
     fn naive_l2(items: &[u64], c: u64) -> u64 {
         let total: u64 = items.iter().sum();
