@@ -1,13 +1,16 @@
-//! Compiles the study kernel (kernels/study.cu) for the host with the C++ compiler, so CPU-only builds
-//! and tests run the very per-query code the GPU runs (see gpu/kernels/prelude.h). The prelude is
-//! twinloom-gpu's `KERNEL_INCLUDE_DIR` (a build script cannot use the crate's constant; same path).
+//! Compiles the study kernels (kernels/study.cu: collision; kernels/reach.cu: reach) for the host with the
+//! C++ compiler, so CPU-only builds and tests run the very per-item code the GPU runs (see
+//! gpu/kernels/prelude.h). The prelude is twinloom-gpu's `KERNEL_INCLUDE_DIR` (a build script cannot use
+//! the crate's constant; same path).
 use std::path::PathBuf;
 
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let kernel = dir.join("kernels/study.cu");
+    let kernels = [dir.join("kernels/study.cu"), dir.join("kernels/reach.cu")];
     let prelude = dir.join("../../gpu/kernels/prelude.h");
-    println!("cargo:rerun-if-changed={}", kernel.display());
+    for kernel in &kernels {
+        println!("cargo:rerun-if-changed={}", kernel.display());
+    }
     println!("cargo:rerun-if-changed={}", prelude.display());
     println!("cargo:rerun-if-changed=build.rs");
     cc::Build::new()
@@ -21,6 +24,6 @@ fn main() {
         // The file is a .cu: tell the host compiler it is C++.
         .flag("-x")
         .flag("c++")
-        .file(&kernel)
+        .files(&kernels)
         .compile("twinloom_biw_study_kernel");
 }

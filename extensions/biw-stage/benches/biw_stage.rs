@@ -1,9 +1,11 @@
 //! `biw_study_cpu_s`: wall time of the sample plant's full BIW study on the CPU (all threads): every
 //! station's weld programs, reach checks with base-shift search, and the collision study, read from the
-//! stage the sample plant writes (current body). `biw_study_gpu_s`: the same study with the collision
-//! study on the GPU, printed only when `select(GpuMode::Auto)` gives one (build with `--features cuda`);
-//! its verdicts must equal the CPU run's. Prints one JSON object per line on stdout; progress on stderr.
-//! Optional argument: a name prefix.
+//! stage the sample plant writes (current body); `reach_s` and `collision_s` are its two parts.
+//! `biw_study_gpu_s`: the same study with reach checks and collision study on the GPU, printed only when
+//! `select(GpuMode::Auto)` gives one (build with `--features cuda`); its verdicts must equal the CPU run's
+//! (collision events and summaries; reachable, base shift found and shift per robot, out-of-reach
+//! distances within 1 µm). Prints one JSON object per line on stdout; progress on stderr. Optional
+//! argument: a name prefix.
 
 use std::time::Instant;
 
@@ -64,8 +66,8 @@ fn main() {
     );
     if want_cpu {
         println!(
-            "{{\"name\":\"biw_study_cpu_s\",\"value\":{:.3},\"unit\":\"s\",{context},\"collision_s\":{:.3},\"with_stage_read_s\":{total:.3},\"runs\":1}}",
-            a.elapsed_s, a.collision_s
+            "{{\"name\":\"biw_study_cpu_s\",\"value\":{:.3},\"unit\":\"s\",{context},\"reach_s\":{:.3},\"collision_s\":{:.3},\"with_stage_read_s\":{total:.3},\"runs\":1}}",
+            a.elapsed_s, a.reach_s, a.collision_s
         );
     }
     let Some(device) = gpu else { return };
@@ -76,15 +78,50 @@ fn main() {
     if let Err(diff) = compare_reports(&report(&a), &report(&g), 1e-5) {
         panic!("biw_study_gpu_s: the GPU study's verdicts differ from the CPU study's: {diff}");
     }
+    if let Err(diff) = compare_reach(&a, &g) {
+        panic!("biw_study_gpu_s: the GPU's reach verdicts differ from the CPU's: {diff}");
+    }
     println!(
-        "{{\"name\":\"biw_study_gpu_s\",\"value\":{:.3},\"unit\":\"s\",\"device\":{},{context},\"collision_s\":{:.3},\"cpu_s\":{:.3},\"cpu_collision_s\":{:.3},\"collision_speedup\":{:.1},\"verdicts\":\"identical\",\"runs\":1}}",
+        "{{\"name\":\"biw_study_gpu_s\",\"value\":{:.3},\"unit\":\"s\",\"device\":{},{context},\"reach_s\":{:.3},\"collision_s\":{:.3},\"cpu_s\":{:.3},\"cpu_reach_s\":{:.3},\"cpu_collision_s\":{:.3},\"speedup\":{:.1},\"reach_speedup\":{:.1},\"collision_speedup\":{:.1},\"verdicts\":\"identical\",\"runs\":1}}",
         g.elapsed_s,
         serde_json::to_string(&g.device).expect("a string"),
+        g.reach_s,
         g.collision_s,
         a.elapsed_s,
+        a.reach_s,
         a.collision_s,
+        a.elapsed_s / g.elapsed_s,
+        a.reach_s / g.reach_s,
         a.collision_s / g.collision_s
     );
+}
+
+/// The reach verdicts of two analyses: per robot, the same points reachable, the same base shift found
+/// (the same grid shift), and out-of-reach distances within 1 µm (the GPU's math library may differ from
+/// the CPU's in the last bits). `Err` describes the first difference.
+fn compare_reach(cpu: &Analysis, gpu: &Analysis) -> Result<(), String> {
+    let programs = |a: &Analysis| a.stations.iter().flat_map(|s| s.programs.clone()).collect::<Vec<_>>();
+    let (c, g) = (programs(cpu), programs(gpu));
+    if c.len() != g.len() {
+        return Err(format!("{} robot programs on the CPU, {} on the GPU", c.len(), g.len()));
+    }
+    for (c, g) in c.iter().zip(&g) {
+        for (rc, rg) in c.reach.iter().zip(&g.reach) {
+            let close = rc.outside_mm == rg.outside_mm || (rc.outside_mm - rg.outside_mm).abs() <= 1e-3;
+            if rc.id != rg.id || rc.reachable != rg.reachable || !close {
+                return Err(format!("{}: CPU {rc:?}, GPU {rg:?}", c.robot));
+            }
+        }
+        let shift = |p: &twinloom_biw_stage::program::RobotProgram| p.base_shift.map(|b| b.shift);
+        let same_shift = match (shift(c), shift(g)) {
+            (Some(Some(x)), Some(Some(y))) => (x - y).norm() <= 1e-9,
+            (x, y) => x == y,
+        };
+        if c.reach.len() != g.reach.len() || !same_shift {
+            return Err(format!("{}: CPU base shift {:?}, GPU {:?}", c.robot, c.base_shift, g.base_shift));
+        }
+    }
+    Ok(())
 }
 
 /// The collision study's report of an analysis (all stations).

@@ -1,7 +1,7 @@
 //! The whole BIW analysis of a stage: read the stations, build each robot's weld program with its reach
-//! verdicts, run the collision study on all stations (on the device `--gpu auto|on|off` selects: the CUDA
-//! GPU, or the CPU on all cores), and report the outcome as plain-language sentences and as JSON (schema
-//! in docs/biw.md).
+//! verdicts, run the collision study on all stations (reach checks and collision study on the device
+//! `--gpu auto|on|off` selects: the CUDA GPU, or the CPU on all cores), and report the outcome as
+//! plain-language sentences and as JSON (schema in docs/biw.md).
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,7 +17,7 @@ use crate::error::StageError;
 use crate::program::{build_program, study_robot, ProgramSettings, RobotProgram};
 use crate::read::{read_stations, StageStation};
 
-/// Where the collision study runs (`--gpu auto|on|off`): twinloom-gpu's mode.
+/// Where the study runs (`--gpu auto|on|off`): twinloom-gpu's mode.
 pub use twinloom_gpu::GpuMode;
 
 /// Everything the analysis can be told.
@@ -44,7 +44,7 @@ impl Default for Options {
     }
 }
 
-/// The device the collision study runs on: the CUDA GPU when this build has the `cuda` feature and one is
+/// The device the study (reach checks and collision study) runs on: the CUDA GPU when this build has the `cuda` feature and one is
 /// present (and the mode allows it), otherwise the CPU with the reason; `on` without a GPU is an error
 /// saying what is missing.
 pub fn select_device(mode: GpuMode) -> Result<Device, StageError> {
@@ -89,7 +89,7 @@ impl StationResult {
 #[derive(Clone, Debug)]
 pub struct Analysis {
     pub stage: String,
-    /// Where the collision study ran: `cpu` or `gpu (<device name>)`.
+    /// Where the reach checks and the collision study ran: `cpu` or `gpu (<device name>)`.
     pub device: String,
     /// Why the CPU ran it although the mode allowed the GPU (`None` on the GPU).
     pub device_reason: Option<String>,
@@ -99,31 +99,44 @@ pub struct Analysis {
     pub elapsed_s: f64,
     /// Wall time of the collision study alone (s).
     pub collision_s: f64,
+    /// Wall time of the reach checks and base-shift searches alone (s).
+    pub reach_s: f64,
     /// The world transform of the stage's root prim (markers are written below it).
     pub root_prim: String,
     pub root_xform: Iso3,
 }
 
-/// Reads the stage and runs the analysis, the collision study on the device `options.gpu` selects.
+/// Reads the stage and runs the analysis, reach checks and collision study on the device `options.gpu`
+/// selects.
 pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> {
     let device = select_device(options.gpu)?;
     analyze_on(stage, options, &device)
 }
 
-/// Reads the stage and runs the analysis with the collision study on `device` ([`select_device`]).
+/// Reads the stage and runs the analysis with reach checks and collision study on `device`
+/// ([`select_device`]).
 pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<Analysis, StageError> {
     let backend = StudyBackend::for_device(device);
     #[allow(irrefutable_let_patterns)] // Device has one variant without the `cuda` feature
     let device_reason = if let Device::Cpu { reason } = device {
         Some(reason.clone())
     } else if let StudyBackend::Cpu = backend {
-        Some("this build's collision study has no CUDA path".into())
+        Some("this build's study has no CUDA path".into())
     } else {
         None
     };
-    let Prepared { mut results, study, root_prim, root_xform, started } = prepare(stage, options)?;
+    let mut analysis = analyze_with(stage, options, &backend)?;
+    analysis.device_reason = device_reason;
+    Ok(analysis)
+}
+
+/// Reads the stage and runs the analysis, reach checks and collision study, on `backend` (e.g.
+/// [`StudyBackend::HostKernel`]: the GPU's kernels compiled for the host, for comparisons with the CPU).
+/// `device_reason` is left `None`.
+pub fn analyze_with(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Analysis, StageError> {
+    let Prepared { mut results, study, root_prim, root_xform, started, reach_s } = prepare(stage, options, backend)?;
     let collision_started = Instant::now();
-    let report = run_study_with(&study, &study_settings(options), &backend)?;
+    let report = run_study_with(&study, &study_settings(options), backend)?;
     let collision_s = collision_started.elapsed().as_secs_f64();
     for r in &mut results {
         r.summaries = report.summaries.iter().filter(|s| s.station == r.station.name).cloned().collect();
@@ -132,11 +145,12 @@ pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<An
     Ok(Analysis {
         stage: stage.display().to_string(),
         device: backend.label(),
-        device_reason,
+        device_reason: None,
         near_miss: options.near_miss,
         stations: results,
         elapsed_s: started.elapsed().as_secs_f64(),
         collision_s,
+        reach_s,
         root_prim,
         root_xform,
     })
@@ -145,7 +159,7 @@ pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<An
 /// The collision study's input as [`analyze`] builds it (stations with the robots' weld-program
 /// trajectories), and its settings: for running the study on other backends and comparing them.
 pub fn study_input(stage: &Path, options: &Options) -> Result<(Vec<Station>, StudySettings), StageError> {
-    Ok((prepare(stage, options)?.study, study_settings(options)))
+    Ok((prepare(stage, options, &StudyBackend::Cpu)?.study, study_settings(options)))
 }
 
 fn study_settings(options: &Options) -> StudySettings {
@@ -160,9 +174,11 @@ struct Prepared {
     root_xform: Iso3,
     /// When the reach checks and programs started.
     started: Instant,
+    /// Wall time of the reach checks and base-shift searches (s).
+    reach_s: f64,
 }
 
-fn prepare(stage: &Path, options: &Options) -> Result<Prepared, StageError> {
+fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Prepared, StageError> {
     let (stations, root_prim, root_xform) = {
         let stack = compose::open(stage)?;
         let mut stations = read_stations(&stack)?;
@@ -180,6 +196,7 @@ fn prepare(stage: &Path, options: &Options) -> Result<Prepared, StageError> {
         (stations, root_prim, root_xform)
     };
     let started = Instant::now();
+    let mut reach_s = 0.0;
     let mut results = Vec::new();
     let mut study = Vec::new();
     for st in stations {
@@ -188,9 +205,11 @@ fn prepare(stage: &Path, options: &Options) -> Result<Prepared, StageError> {
             .iter()
             .map(|r| {
                 let welds: Vec<_> = st.welds.iter().filter(|w| w.robot == r.prim).collect();
-                build_program(r, &welds, &options.reach, &options.program)
+                let program = build_program(r, &welds, &options.reach, &options.program, backend)?;
+                reach_s += program.reach_s;
+                Ok(program)
             })
-            .collect();
+            .collect::<Result<_, StageError>>()?;
         let unassigned = st
             .welds
             .iter()
@@ -204,7 +223,7 @@ fn prepare(stage: &Path, options: &Options) -> Result<Prepared, StageError> {
         });
         results.push(StationResult { station: st, programs, summaries: Vec::new(), events: Vec::new(), unassigned });
     }
-    Ok(Prepared { results, study, root_prim, root_xform, started })
+    Ok(Prepared { results, study, root_prim, root_xform, started, reach_s })
 }
 
 impl Analysis {
@@ -371,6 +390,7 @@ impl Analysis {
             "near_miss_mm": mm(self.near_miss),
             "elapsed_s": self.elapsed_s,
             "collision_s": self.collision_s,
+            "reach_s": self.reach_s,
             "clashes": self.clashes(),
             "near_misses": self.near_misses(),
             "unreachable_points": self.unreachable(),

@@ -19,8 +19,8 @@ pub enum StageError {
     /// `--gpu on` without a usable GPU (the message says what is missing), or a GPU failure.
     #[error(transparent)]
     Gpu(#[from] twinloom_gpu::GpuError),
-    /// The collision study failed on its device.
-    #[error("collision study: {0}")]
+    /// The study (reach checks or collision study) failed on its device.
+    #[error("BIW study: {0}")]
     Study(#[from] twinloom_biw::BiwError),
 }
 

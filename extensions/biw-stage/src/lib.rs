@@ -3,7 +3,8 @@
 //! Reads a stage's BIW stations through `twinloom-usd` ([`compose`]: its `LayerStack` of the root layer
 //! and its sublayers, with transforms and meshes evaluated on it; [`read`]: robots with their OPW models, base frames and link meshes, the
 //! station's body and fixture meshes, weld points), derives each robot's weld program and reach verdicts
-//! ([`program`]), runs `twinloom-biw`'s collision study ([`analysis`]) and writes `results.usda`
+//! ([`program`]), runs `twinloom-biw`'s collision study ([`analysis`]; reach checks and collision study on
+//! the CPU or the GPU) and writes `results.usda`
 //! ([`results`]). `twinloom analyze biw --stage plant.usda` is the command-line front end.
 //!
 //! ```no_run
@@ -22,7 +23,7 @@ pub mod program;
 pub mod read;
 pub mod results;
 
-pub use analysis::{analyze, analyze_on, select_device, study_input, Analysis, GpuMode, Options, StationResult};
+pub use analysis::{analyze, analyze_on, analyze_with, select_device, study_input, Analysis, GpuMode, Options, StationResult};
 pub use error::StageError;
 pub use program::ProgramSettings;
 pub use results::write_results;

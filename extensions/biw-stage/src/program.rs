@@ -2,12 +2,16 @@
 //! checked for reach; every reachable one becomes a Cartesian segment approach → weld → retract (tool
 //! along the approach axis, solved by IK on one continuous branch), joined by joint-space moves from the
 //! robot's home pose. Unreachable points (and points whose approach path cannot be solved) are skipped
-//! in the program and reported.
+//! in the program and reported. The reach checks and the base-shift search run on the study's backend
+//! (the CPU, or the GPU's reach kernels).
 
 use twinloom_biw::kinematics::Joints;
 use twinloom_biw::math::{Iso3, Mat3, Vec3};
-use twinloom_biw::reach::{check_points, suggest_base_shift, BaseShift, PointReach, ReachSettings, WeldPoint};
-use twinloom_biw::study::StudyRobot;
+use twinloom_biw::reach::{
+    check_points_with, suggest_base_shift_with, BaseShift, PointReach, ReachSettings, WeldPoint,
+};
+use twinloom_biw::study::{StudyBackend, StudyRobot};
+use twinloom_biw::BiwError;
 use twinloom_biw::trajectory::{Sample, Trajectory};
 
 use crate::read::{StageRobot, StageWeld};
@@ -53,6 +57,8 @@ pub struct RobotProgram {
     pub weld_prims: Vec<String>,
     /// Base shift suggestion when a point is unreachable.
     pub base_shift: Option<BaseShift>,
+    /// Wall time of the reach checks and the base-shift search (s).
+    pub reach_s: f64,
     /// Reachable points whose approach/retract path could not be solved, with the reason.
     pub skipped: Vec<(String, String)>,
     /// (weld id, time at the weld pose) for every weld in the program.
@@ -69,21 +75,26 @@ fn spun(pose: &Iso3, spin: f64) -> Iso3 {
     Iso3::new(pose.rot.mul_mat(&Mat3::rot_z(spin)), pose.trans)
 }
 
-/// Checks reach for `welds` (already filtered to this robot) and builds the program.
+/// Checks reach for `welds` (already filtered to this robot) on `backend` and builds the program.
 pub fn build_program(
     robot: &StageRobot,
     welds: &[&StageWeld],
     reach: &ReachSettings,
     settings: &ProgramSettings,
-) -> RobotProgram {
+    backend: &StudyBackend,
+) -> Result<RobotProgram, BiwError> {
     let inv = robot.base.inverse();
     let points: Vec<WeldPoint> =
         welds.iter().map(|w| WeldPoint { id: w.id.clone(), pose: inv.mul(&w.pose) }).collect();
-    let verdicts: Vec<PointReach> = check_points(&robot.model, &points, reach);
-    let base_shift = verdicts.iter().any(|r| !r.reachable).then(|| {
+    let reach_started = std::time::Instant::now();
+    let verdicts: Vec<PointReach> = check_points_with(&robot.model, &points, reach, backend)?;
+    let base_shift = if verdicts.iter().any(|r| !r.reachable) {
         let h = settings.search_half;
-        suggest_base_shift(&robot.model, &points, reach, Vec3::new(h, h, h), 0.001)
-    });
+        Some(suggest_base_shift_with(&robot.model, &points, reach, Vec3::new(h, h, h), 0.001, backend)?)
+    } else {
+        None
+    };
+    let reach_s = reach_started.elapsed().as_secs_f64();
     let mut samples: Vec<Sample> = vec![Sample { time: 0.0, joints: robot.home }];
     let mut skipped = Vec::new();
     let mut weld_times = Vec::new();
@@ -120,15 +131,16 @@ pub fn build_program(
         samples.extend(seg.samples.iter().skip(1).map(|s| Sample { time: t1 + s.time, joints: s.joints }));
         weld_times.push((p.id.clone(), t1 + t_a));
     }
-    RobotProgram {
+    Ok(RobotProgram {
         robot: robot.name.clone(),
         reach: verdicts,
         weld_prims: welds.iter().map(|w| w.prim.clone()).collect(),
         base_shift,
+        reach_s,
         skipped,
         weld_times,
         trajectory: Trajectory { samples },
-    }
+    })
 }
 
 /// The study robot: the stage robot with its program's trajectory.

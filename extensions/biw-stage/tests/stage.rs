@@ -1,8 +1,9 @@
 //! The study on the sample plant (station 1, FANUC R-2000iC/165F robots R01 and R02): the new body
 //! variant's B-pillar reinforcement is clashed by R01's weld path and its moved weld point W002 is out of
 //! R01's reach, with a base shift that fixes it; the current body has neither. results.usda is read back
-//! with usd-core and the composed stage passes omni_asset_validate. The GPU path's kernel (compiled for
-//! the host) agrees with the CPU study there, and `--gpu on` without a GPU is a clear error.
+//! with usd-core and the composed stage passes omni_asset_validate. The GPU path's kernels (collision and
+//! reach, compiled for the host) agree with the CPU study there, and `--gpu on` without a GPU is a clear
+//! error.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,8 +11,10 @@ use std::process::Command;
 use twinloom_biw::math::Iso3;
 use twinloom_biw::reach::{check_point, WeldPoint};
 use twinloom_biw::gpu::{check_parity, compare_reports, host_distance_batch};
-use twinloom_biw::study::{run_study, run_study_with, study_queries, EventKind, StudyBackend};
-use twinloom_biw_stage::{analyze, select_device, study_input, write_results, Analysis, GpuMode, Options, StageError};
+use twinloom_biw::study::{run_study, run_study_with, study_queries, EventKind, StudyBackend, StudyReport};
+use twinloom_biw_stage::{
+    analyze, analyze_with, select_device, study_input, write_results, Analysis, GpuMode, Options, StageError,
+};
 use twinloom_gpu::Device;
 use twinloom_plant_layout::{write_layout_variant, Variant, REINFORCEMENT_PROUD};
 use twinloom_tests::{check_output, python, venv_bin, TempDir};
@@ -234,6 +237,38 @@ fn host_kernel_matches_the_cpu_on_the_sample_plant() {
     assert!(cpu.events.iter().any(|e| e.kind == EventKind::Clash && e.other == "Body/BPillarReinforcement"));
     let host = run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
     compare_reports(&cpu, &host, 1e-5).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The reach kernels compiled for the host on the sample plant's new variant, station 1 (R01: W002 out of
+/// reach with a base shift that fixes it; R02: several unreachable points and no base shift): every reach
+/// verdict, out-of-reach distance, joint solution, spin, nearest position and base-shift suggestion is the
+/// CPU's bit for bit, so the weld programs are too, and the study through both kernels has the CPU
+/// study's events and summaries.
+#[test]
+fn host_reach_kernel_matches_the_cpu_on_the_sample_plant() {
+    let (_dir, root) = plant(Variant::New);
+    let cpu = analyze_with(&root, &station01(), &StudyBackend::Cpu).expect("CPU analysis");
+    let host = analyze_with(&root, &station01(), &StudyBackend::HostKernel).expect("host kernel analysis");
+    assert_eq!(host.device, "cpu (host-compiled kernel)");
+    let (cpu_st, host_st) = (&cpu.stations[0], &host.stations[0]);
+    assert_eq!(cpu_st.programs.len(), host_st.programs.len());
+    for (c, h) in cpu_st.programs.iter().zip(&host_st.programs) {
+        assert_eq!(c.reach, h.reach, "{}: reach verdicts", c.robot);
+        for (rc, rh) in c.reach.iter().zip(&h.reach) {
+            assert_eq!(rc.outside_mm.to_bits(), rh.outside_mm.to_bits(), "{} {}", c.robot, rc.id);
+        }
+        assert_eq!(c.base_shift, h.base_shift, "{}: base shift", c.robot);
+        assert_eq!(c.trajectory, h.trajectory, "{}: weld program", c.robot);
+    }
+    let shifts: Vec<_> = cpu_st.programs.iter().map(|p| p.base_shift.map(|b| b.shift.is_some())).collect();
+    assert!(shifts.contains(&Some(true)) && shifts.contains(&Some(false)), "{shifts:?}");
+    assert!(cpu.unreachable() >= 3, "{} unreachable", cpu.unreachable());
+    assert_eq!(cpu.sentences(), host.sentences());
+    let report = |a: &Analysis| StudyReport {
+        events: a.stations[0].events.clone(),
+        summaries: a.stations[0].summaries.clone(),
+    };
+    compare_reports(&report(&cpu), &report(&host), 1e-5).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

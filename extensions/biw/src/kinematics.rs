@@ -187,6 +187,19 @@ impl RobotModel {
         opw_inverse(&self.params, &flange)
     }
 
+    /// [`RobotModel::inverse`] for the limit-aware solvers: branches whose joints 1-3 have no value within
+    /// their limits are left NaN without computing their wrist (no limit-aware result changes).
+    fn inverse_in_limits(&self, tool_pose: &Iso3) -> [Joints; 8] {
+        let flange = if self.tool == Iso3::IDENTITY {
+            *tool_pose
+        } else {
+            tool_pose.mul(&self.tool.inverse())
+        };
+        opw_inverse_where(&self.params, &flange, |arm| {
+            (0..3).all(|j| turns_within(arm[j], self.limits[j]).len > 0)
+        })
+    }
+
     /// Whether `q` is within the joint limits.
     pub fn within_limits(&self, q: &Joints) -> bool {
         q.iter()
@@ -198,42 +211,103 @@ impl RobotModel {
     /// limits allow (joints 4 and 6 often range over more than a turn).
     pub fn inverse_within_limits(&self, tool_pose: &Iso3) -> Vec<Joints> {
         let mut out = Vec::new();
-        for sol in self.inverse(tool_pose) {
-            if sol[0].is_nan() {
-                continue;
+        for sol in self.inverse_in_limits(tool_pose) {
+            if let Some(options) = self.turn_options(&sol) {
+                expand(&options, 0, &mut [0.0; 6], &mut out);
             }
-            let options: Vec<Vec<f64>> = (0..6)
-                .map(|j| turns_within(sol[j], self.limits[j]))
-                .collect();
-            if options.iter().any(|o| o.is_empty()) {
-                continue;
-            }
-            expand(&options, 0, &mut [0.0; 6], &mut out);
         }
         out
     }
 
+    /// The first of [`RobotModel::inverse_within_limits`]'s solutions, without listing the others.
+    pub fn first_within_limits(&self, tool_pose: &Iso3) -> Option<Joints> {
+        self.inverse_in_limits(tool_pose).iter().find_map(|sol| {
+            let o = self.turn_options(sol)?;
+            Some(std::array::from_fn(|j| o[j].values[0]))
+        })
+    }
+
+    /// The solution within limits nearest to `q` in joints 1-3 (sum of absolute differences; the first of
+    /// [`RobotModel::inverse_within_limits`]'s order on ties), without listing them all.
+    pub fn nearest_within_limits(&self, tool_pose: &Iso3, q: &[f64; 3]) -> Option<Joints> {
+        let mut best: Option<(f64, Joints)> = None;
+        for sol in self.inverse_in_limits(tool_pose) {
+            let Some(o) = self.turn_options(&sol) else {
+                continue;
+            };
+            // Joints 4-6 do not change the distance: their first turns come first in the listing.
+            for &a in o[0].values() {
+                for &b in o[1].values() {
+                    for &c in o[2].values() {
+                        let d = (a - q[0]).abs() + (b - q[1]).abs() + (c - q[2]).abs();
+                        if best.is_none_or(|(bd, _)| d < bd) {
+                            best = Some((
+                                d,
+                                [a, b, c, o[3].values[0], o[4].values[0], o[5].values[0]],
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        best.map(|(_, j)| j)
+    }
+
     /// Whether any branch reaches `tool_pose` within joint limits (cheaper than listing them).
     pub fn reachable(&self, tool_pose: &Iso3) -> bool {
-        self.inverse(tool_pose).iter().any(|sol| {
-            !sol[0].is_nan() && (0..6).all(|j| !turns_within(sol[j], self.limits[j]).is_empty())
-        })
+        self.inverse_in_limits(tool_pose)
+            .iter()
+            .any(|sol| self.turn_options(sol).is_some())
+    }
+
+    /// Each joint's values within its limits (the solution's angle plus whole turns), or `None` when the
+    /// branch is unreachable or a joint has none.
+    fn turn_options(&self, sol: &Joints) -> Option<[Turns; 6]> {
+        if sol[0].is_nan() {
+            return None;
+        }
+        let mut out = [Turns::default(); 6];
+        for j in 0..6 {
+            out[j] = turns_within(sol[j], self.limits[j]);
+            if out[j].len == 0 {
+                return None;
+            }
+        }
+        Some(out)
     }
 }
 
-fn turns_within(v: f64, (lo, hi): (f64, f64)) -> Vec<f64> {
-    (-2..=2)
-        .map(|k| v + 2.0 * PI * k as f64)
-        .filter(|x| *x >= lo && *x <= hi)
-        .collect()
+/// A joint's values within its limits: the angle plus -2..=2 turns, in that order (no allocation).
+#[derive(Clone, Copy, Default)]
+struct Turns {
+    values: [f64; 5],
+    len: usize,
 }
 
-fn expand(options: &[Vec<f64>], j: usize, cur: &mut Joints, out: &mut Vec<Joints>) {
+impl Turns {
+    fn values(&self) -> &[f64] {
+        &self.values[..self.len]
+    }
+}
+
+fn turns_within(v: f64, (lo, hi): (f64, f64)) -> Turns {
+    let mut t = Turns::default();
+    for k in -2..=2 {
+        let x = v + 2.0 * PI * k as f64;
+        if x >= lo && x <= hi {
+            t.values[t.len] = x;
+            t.len += 1;
+        }
+    }
+    t
+}
+
+fn expand(options: &[Turns; 6], j: usize, cur: &mut Joints, out: &mut Vec<Joints>) {
     if j == 6 {
         out.push(*cur);
         return;
     }
-    for &v in &options[j] {
+    for &v in options[j].values() {
         cur[j] = v;
         expand(options, j + 1, cur, out);
     }
@@ -259,6 +333,16 @@ pub fn wrap(a: f64) -> f64 {
 
 /// The OPW closed-form inverse for a flange pose.
 pub fn opw_inverse(p: &OpwParams, pose: &Iso3) -> [Joints; 8] {
+    opw_inverse_where(p, pose, |_| true)
+}
+
+/// [`opw_inverse`], leaving NaN (without computing the wrist) the branches whose joints 1-3 (user
+/// convention, normalised) fail `keep_arm`.
+fn opw_inverse_where(
+    p: &OpwParams,
+    pose: &Iso3,
+    keep_arm: impl Fn(&[f64; 3]) -> bool,
+) -> [Joints; 8] {
     let r = &pose.rot;
     let z = r.cols[2];
     let c = pose.trans - z * p.c4;
@@ -300,6 +384,13 @@ pub fn opw_inverse(p: &OpwParams, pose: &Iso3) -> [Joints; 8] {
     let mut out = [[f64::NAN; 6]; 8];
     let sc1 = [th1_i.sin_cos(), th1_ii.sin_cos()];
     for (k, &(t1, t2, t3)) in arms.iter().enumerate() {
+        // Joints 1-3 are the same in both wrist branches of an arm.
+        let arm = [t1, t2, t3];
+        if !keep_arm(&std::array::from_fn(|i| {
+            wrap((arm[i] + p.offsets[i]) * p.signs[i])
+        })) {
+            continue;
+        }
         let (s1, c1) = sc1[k / 2];
         let (s23, c23) = (t2 + t3).sin_cos();
         let m = e02 * s23 * c1 + e12 * s23 * s1 + e22 * c23;

@@ -1,11 +1,19 @@
 //! Reach studies: whether each weld point (position plus approach direction, with a tolerance on the
 //! rotation about the approach axis) is reachable within joint limits; if not, the computed distance to
-//! the nearest reachable pose; and the smallest base shift that makes all of a robot's points reachable.
+//! the nearest reachable pose ([`nearest`]); and the smallest base shift that makes all of a robot's points
+//! reachable. [`check_points`] and [`suggest_base_shift`] run on the CPU; [`check_points_with`] and
+//! [`suggest_base_shift_with`] run the heavy parts on another backend ([`backend`]: the CUDA GPU, or the
+//! GPU's kernels compiled for the host) with the same results.
 
 use crate::kinematics::{Joints, RobotModel};
 use crate::math::{Iso3, Mat3, Vec3};
 use rayon::prelude::*;
 use std::f64::consts::PI;
+
+pub mod backend;
+pub mod nearest;
+pub use backend::{check_points_with, suggest_base_shift_with};
+pub use nearest::nearest_reachable;
 
 /// A weld point in the robot base frame. The approach axis is the z axis of `pose` (the tool z axis).
 #[derive(Clone, Debug, PartialEq)]
@@ -75,12 +83,9 @@ fn spun(pose: &Iso3, spin: f64) -> Iso3 {
 
 /// A within-limits configuration reaching `pose` with one of the allowed spins, if any.
 pub fn solve_with_spin(model: &RobotModel, pose: &Iso3, spins: &[f64]) -> Option<(Joints, f64)> {
-    spins.iter().find_map(|&s| {
-        model
-            .inverse_within_limits(&spun(pose, s))
-            .first()
-            .map(|q| (*q, s))
-    })
+    spins
+        .iter()
+        .find_map(|&s| model.first_within_limits(&spun(pose, s)).map(|q| (q, s)))
 }
 
 /// Whether `pose` is reachable with one of the allowed spins.
@@ -91,7 +96,19 @@ pub fn reachable_with_spin(model: &RobotModel, pose: &Iso3, spins: &[f64]) -> bo
 /// Checks one weld point; computes the out-of-reach distance when it is not reachable.
 pub fn check_point(model: &RobotModel, point: &WeldPoint, settings: &ReachSettings) -> PointReach {
     let spins = settings.spins();
-    if let Some((q, s)) = solve_with_spin(model, &point.pose, &spins) {
+    verdict(point, solve_with_spin(model, &point.pose, &spins), || {
+        nearest_reachable(model, &point.pose, settings)
+    })
+}
+
+/// The verdict for a point from its solution at an allowed spin, if any, and otherwise its nearest
+/// reachable pose (`nearest` is called only then).
+pub(crate) fn verdict(
+    point: &WeldPoint,
+    solved: Option<(Joints, f64)>,
+    nearest: impl FnOnce() -> Option<Nearest>,
+) -> PointReach {
+    if let Some((q, s)) = solved {
         return PointReach {
             id: point.id.clone(),
             reachable: true,
@@ -101,7 +118,7 @@ pub fn check_point(model: &RobotModel, point: &WeldPoint, settings: &ReachSettin
             nearest_position: point.pose.trans,
         };
     }
-    match nearest_reachable(model, &point.pose, settings) {
+    match nearest() {
         Some(n) => PointReach {
             id: point.id.clone(),
             reachable: false,
@@ -142,135 +159,6 @@ pub struct Nearest {
     pub joints: Joints,
 }
 
-/// Nearest reachable tool position with the point's approach direction (and an allowed spin).
-///
-/// With the orientation fixed, the tool position is the wrist centre (a function of joints 1-3) plus a
-/// constant offset, so the search runs over joints 1-3 and the spin: a grid over the joint limits, then a
-/// pattern search from the best candidates. Each candidate is verified by the full IK within all six
-/// joint limits, so the result is always a truly reachable pose (an upper bound of the exact distance,
-/// accurate to well under a millimetre in practice).
-pub fn nearest_reachable(
-    model: &RobotModel,
-    target: &Iso3,
-    settings: &ReachSettings,
-) -> Option<Nearest> {
-    let tol = settings.spin_tolerance.clamp(0.0, PI);
-    let p = &model.params;
-    let eval = |q: [f64; 3], spin: f64| -> Option<(f64, Vec3, Joints)> {
-        if (0..3).any(|j| q[j] < model.limits[j].0 || q[j] > model.limits[j].1)
-            || spin.abs() > tol + 1e-12
-        {
-            return None;
-        }
-        let frames = model.link_frames(&[q[0], q[1], q[2], 0.0, 0.0, 0.0]);
-        let wrist = frames[4].trans;
-        let rot = target.rot.mul_mat(&Mat3::rot_z(spin));
-        let flange_rot = rot.mul_mat(&model.tool.rot.transpose());
-        let pos = wrist + flange_rot.mul_vec(model.tool.trans + Vec3::Z * p.c4);
-        let pose = Iso3::new(rot, pos);
-        let sols = model.inverse_within_limits(&pose);
-        let q6 = sols.into_iter().min_by(|a, b| {
-            let da = (a[0] - q[0]).abs() + (a[1] - q[1]).abs() + (a[2] - q[2]).abs();
-            let db = (b[0] - q[0]).abs() + (b[1] - q[1]).abs() + (b[2] - q[2]).abs();
-            da.total_cmp(&db)
-        })?;
-        Some(((pos - target.trans).norm(), pos, q6))
-    };
-    // Coarse grid over joints 1-3 and the spin.
-    let steps = [36usize, 28, 28];
-    let spin_n = if tol > 0.0 {
-        ((2.0 * tol) / 10f64.to_radians()).ceil().max(2.0) as usize
-    } else {
-        1
-    };
-    let spin_vals: Vec<f64> = if spin_n == 1 {
-        vec![0.0]
-    } else {
-        (0..=spin_n)
-            .map(|k| -tol + 2.0 * tol * k as f64 / spin_n as f64)
-            .collect()
-    };
-    let grid: Vec<([f64; 3], f64)> = (0..steps[0])
-        .flat_map(|i| (0..steps[1]).flat_map(move |j| (0..steps[2]).map(move |k| (i, j, k))))
-        .flat_map(|(i, j, k)| {
-            let q = [
-                lerp(model.limits[0], i, steps[0]),
-                lerp(model.limits[1], j, steps[1]),
-                lerp(model.limits[2], k, steps[2]),
-            ];
-            spin_vals.iter().map(move |&s| (q, s))
-        })
-        .collect();
-    let mut cands: Vec<(f64, [f64; 3], f64)> = grid
-        .par_iter()
-        .with_min_len(64)
-        .filter_map(|&(q, s)| eval(q, s).map(|(d, _, _)| (d, q, s)))
-        .collect();
-    if cands.is_empty() {
-        return None;
-    }
-    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let span = |j: usize| (model.limits[j].1 - model.limits[j].0) / steps[j] as f64;
-    let mut best: Option<Nearest> = None;
-    for &(_, q0, s0) in cands.iter().take(6) {
-        let (mut q, mut s) = (q0, s0);
-        let Some((mut d, mut pos, mut qq)) = eval(q, s) else {
-            continue;
-        };
-        let mut h = [
-            span(0),
-            span(1),
-            span(2),
-            if tol > 0.0 {
-                2.0 * tol / spin_n as f64
-            } else {
-                0.0
-            },
-        ];
-        while h[0] > 1e-7 {
-            let mut improved = false;
-            for axis in 0..4 {
-                if h[axis] == 0.0 {
-                    continue;
-                }
-                for sign in [-1.0, 1.0] {
-                    let mut q2 = q;
-                    let mut s2 = s;
-                    if axis < 3 {
-                        q2[axis] += sign * h[axis];
-                    } else {
-                        s2 += sign * h[3];
-                    }
-                    if let Some((d2, p2, j2)) = eval(q2, s2) {
-                        if d2 < d {
-                            (q, s, d, pos, qq) = (q2, s2, d2, p2, j2);
-                            improved = true;
-                        }
-                    }
-                }
-            }
-            if !improved {
-                for v in &mut h {
-                    *v *= 0.5;
-                }
-            }
-        }
-        if best.is_none_or(|b| d < b.distance) {
-            best = Some(Nearest {
-                distance: d,
-                position: pos,
-                spin: s,
-                joints: qq,
-            });
-        }
-    }
-    best
-}
-
-fn lerp((lo, hi): (f64, f64), i: usize, n: usize) -> f64 {
-    lo + (hi - lo) * (i as f64 + 0.5) / n as f64
-}
-
 /// The outcome of the base-shift search.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BaseShift {
@@ -297,6 +185,22 @@ pub fn suggest_base_shift(
             .iter()
             .all(|p| reachable_with_spin(model, &Iso3::new(p.pose.rot, p.pose.trans - s), &spins))
     };
+    let found = base_shift_search(search_half, resolution, |cands| {
+        Ok::<_, std::convert::Infallible>(first_feasible(cands, &all_ok))
+    });
+    match found {
+        Ok(shift) => shift,
+        Err(never) => match never {},
+    }
+}
+
+/// The base-shift search over candidate lists: `first_ok` gives the first candidate of a list (in order)
+/// from which every point is reachable.
+pub(crate) fn base_shift_search<E>(
+    search_half: Vec3,
+    resolution: f64,
+    mut first_ok: impl FnMut(&[Vec3]) -> Result<Option<Vec3>, E>,
+) -> Result<BaseShift, E> {
     let inside = |s: Vec3| {
         s.x.abs() <= search_half.x + 1e-12
             && s.y.abs() <= search_half.y + 1e-12
@@ -307,12 +211,12 @@ pub fn suggest_base_shift(
         search_half,
         resolution,
     };
-    if all_ok(Vec3::ZERO) {
-        return BaseShift {
+    if first_ok(&[Vec3::ZERO])?.is_some() {
+        return Ok(BaseShift {
             shift: Some(Vec3::ZERO),
             search_half,
             resolution,
-        };
+        });
     }
     // Coarse grid: about 20 cells along the largest axis.
     let mut h = (search_half.x.max(search_half.y).max(search_half.z) / 10.0).max(resolution);
@@ -327,8 +231,8 @@ pub fn suggest_base_shift(
         }
     }
     cands.sort_by(|a, b| a.norm2().total_cmp(&b.norm2()));
-    let Some(mut best) = first_feasible(&cands, &all_ok) else {
-        return none;
+    let Some(mut best) = first_ok(&cands)? else {
+        return Ok(none);
     };
     // Refine around the best: finer grids in the neighbourhood, keeping the smallest feasible norm.
     while h > resolution {
@@ -346,16 +250,16 @@ pub fn suggest_base_shift(
             }
         }
         local.sort_by(|a, b| a.norm2().total_cmp(&b.norm2()));
-        if let Some(s) = first_feasible(&local, &all_ok) {
+        if let Some(s) = first_ok(&local)? {
             best = s;
         }
         h = fine;
     }
-    BaseShift {
+    Ok(BaseShift {
         shift: Some(best),
         search_half,
         resolution,
-    }
+    })
 }
 
 /// The first candidate (in order) that passes, testing in parallel chunks.

@@ -2,6 +2,9 @@
 //! on random mesh pairs and on the synthetic line's study queries (same found / intersect / inside
 //! verdicts, distances and closest points within 0.01 mm), the whole study report through the kernel
 //! (identical events), and the CPU fallback when a traversal overflows the kernel's fixed stack.
+//! With the `cuda` feature: the kernel compiles with NVRTC, and where a GPU is present the same checks run
+//! through the CUDA launch (`TWINLOOM_REQUIRE_GPU=1` turns a missing GPU into a failure; the device kit,
+//! ci/device-kit, sets it).
 
 use std::sync::Arc;
 
@@ -27,16 +30,25 @@ fn compare(what: &str, queries: &[Query<'_>], kernel: &[KernelResult]) -> Parity
     p
 }
 
-#[test]
-fn host_kernel_matches_rust_on_random_mesh_pairs() {
+/// The shapes of the random-pair checks: large and small blobs, a triangle soup, a capsule, a cuboid and
+/// the empty mesh (last).
+fn random_shapes() -> (Rng, [Collider; 6]) {
     let mut rng = Rng::new(0x5eed_6c0d);
-    let big = Collider::new(blob(&mut rng, 0.5, 0.05, 4000));
-    let small = Collider::new(blob(&mut rng, 0.1, 0.1, 600));
-    let soup = Collider::new(triangle_soup(&mut rng, 800, 0.4, 0.08));
-    let capsule = Collider::new(TriMesh::capsule(0.05, 0.2, 6, 12));
-    let cuboid = Collider::new(TriMesh::cuboid(Vec3::new(0.3, 0.1, 0.05)));
-    let empty = Collider::new(TriMesh::default());
-    let shapes = [&big, &small, &soup, &capsule, &cuboid];
+    let shapes = [
+        Collider::new(blob(&mut rng, 0.5, 0.05, 4000)),
+        Collider::new(blob(&mut rng, 0.1, 0.1, 600)),
+        Collider::new(triangle_soup(&mut rng, 800, 0.4, 0.08)),
+        Collider::new(TriMesh::capsule(0.05, 0.2, 6, 12)),
+        Collider::new(TriMesh::cuboid(Vec3::new(0.3, 0.1, 0.05))),
+        Collider::new(TriMesh::default()),
+    ];
+    (rng, shapes)
+}
+
+/// 600 random pairs of the non-empty shapes at every relation, then the first shape against the empty one.
+fn random_queries<'a>(rng: &mut Rng, all: &'a [Collider; 6]) -> Vec<Query<'a>> {
+    let (big, empty) = (&all[0], &all[5]);
+    let shapes = [&all[0], &all[1], &all[2], &all[3], &all[4]];
     let mut queries = Vec::new();
     for _ in 0..600 {
         let a = shapes[(rng.next_u64() % shapes.len() as u64) as usize];
@@ -55,11 +67,18 @@ fn host_kernel_matches_rust_on_random_mesh_pairs() {
         });
     }
     queries.push(Query {
-        a: &big,
+        a: big,
         pose_a: Iso3::IDENTITY,
-        b: &empty,
+        b: empty,
         pose_b: Iso3::IDENTITY,
     });
+    queries
+}
+
+#[test]
+fn host_kernel_matches_rust_on_random_mesh_pairs() {
+    let (mut rng, shapes) = random_shapes();
+    let queries = random_queries(&mut rng, &shapes);
     let kernel = host_distance_batch(&queries);
     let parity = compare("random pairs", &queries, &kernel);
     let found: Vec<_> = kernel.iter().filter_map(|k| k.distance).collect();
@@ -197,4 +216,51 @@ fn the_kernel_compiles_with_nvrtc_where_it_is_installed() {
         !ptx.contains("fma.rn.f64"),
         "the PTX contracts multiply-adds"
     );
+}
+
+/// With the `cuda` feature, where a GPU is present: the CUDA launch against the Rust path, per query on the
+/// random pairs and the synthetic line, and the synthetic line's whole study (identical events). Without a
+/// GPU it is skipped, unless `TWINLOOM_REQUIRE_GPU` is set (the device kit sets it): then it fails.
+#[cfg(feature = "cuda")]
+#[test]
+fn gpu_kernel_matches_rust_when_present() {
+    use twinloom_biw::gpu::{run_cuda, Batch};
+    use twinloom_gpu::{select, Device, GpuMode};
+    let device = select(GpuMode::Auto).unwrap_or_else(|e| panic!("{e}"));
+    let gpu = match &device {
+        Device::Cuda(gpu) => gpu.clone(),
+        Device::Cpu { reason } => {
+            assert!(
+                std::env::var_os("TWINLOOM_REQUIRE_GPU").is_none(),
+                "TWINLOOM_REQUIRE_GPU is set, but the CPU was selected: {reason}"
+            );
+            eprintln!("no GPU here ({reason}): the CUDA launch is not exercised");
+            return;
+        }
+    };
+    eprintln!("GPU: {}", gpu.name());
+    let on_gpu = |queries: &[Query<'_>]| {
+        let mut batch = Batch::default();
+        for q in queries {
+            batch.push(q.a, &q.pose_a, q.b, &q.pose_b);
+        }
+        run_cuda(&gpu, &batch).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (mut rng, shapes) = random_shapes();
+    let queries = random_queries(&mut rng, &shapes);
+    let kernel = on_gpu(&queries);
+    compare("GPU: random pairs", &queries, &kernel);
+    // The device gives the host kernel's verdicts, query by query.
+    let host = host_distance_batch(&queries);
+    for (i, (g, h)) in kernel.iter().zip(&host).enumerate() {
+        assert_eq!(g.distance.map(|d| d.intersect), h.distance.map(|d| d.intersect), "query {i}");
+        assert_eq!(g.inside, h.inside, "query {i}");
+    }
+    let stations = sample_biw_study(0.05).expect("sample study");
+    let settings = StudySettings::default();
+    let queries = study_queries(&stations, &settings);
+    compare("GPU: synthetic line", &queries, &on_gpu(&queries));
+    let cpu = run_study(&stations, &settings);
+    let on_device = run_study_on(&stations, &settings, &device).unwrap_or_else(|e| panic!("{e}"));
+    assert_same_report(&cpu, &on_device);
 }

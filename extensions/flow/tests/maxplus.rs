@@ -402,13 +402,23 @@ fn the_kernel_compiles_with_nvrtc_where_it_is_installed() {
 }
 
 /// Runs where a GPU is present (build with `--features cuda`): the device's replications against the CPU's.
+/// Without a GPU it is skipped, unless `TWINLOOM_REQUIRE_GPU` is set (the device kit, ci/device-kit, sets
+/// it): then it fails.
 #[cfg(feature = "cuda")]
 #[test]
 fn gpu_matches_cpu_when_present() {
-    let Device::Cuda(gpu) = select(GpuMode::Auto).unwrap() else {
-        eprintln!("no GPU here: the CUDA launch is not exercised");
-        return;
+    let gpu = match select(GpuMode::Auto).unwrap() {
+        Device::Cuda(gpu) => gpu,
+        Device::Cpu { reason } => {
+            assert!(
+                std::env::var_os("TWINLOOM_REQUIRE_GPU").is_none(),
+                "TWINLOOM_REQUIRE_GPU is set, but the CPU was selected: {reason}"
+            );
+            eprintln!("no GPU here ({reason}): the CUDA launch is not exercised");
+            return;
+        }
     };
+    eprintln!("GPU: {}", gpu.name());
     let kernel = twinloom_flow::des::maxplus_kernel::GpuMaxPlus::new(gpu).unwrap();
     for m in lines_with_every_distribution() {
         let mut l = MaxPlusLine::from_model(&m).unwrap();

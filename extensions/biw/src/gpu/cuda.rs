@@ -36,7 +36,7 @@ fn kernel(gpu: &Gpu) -> Result<CudaFunction, BiwError> {
         })
 }
 
-fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
+pub(super) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
     move |e| {
         BiwError::Gpu(GpuError::Driver {
             what: what.to_string(),
@@ -46,7 +46,7 @@ fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
 }
 
 /// Copies `v` to the device (one zero element when empty: the driver refuses empty allocations).
-fn upload<T: twinloom_gpu::cudarc::driver::DeviceRepr + Default + Clone>(
+pub(super) fn upload<T: twinloom_gpu::cudarc::driver::DeviceRepr + Default + Clone>(
     s: &Arc<CudaStream>,
     v: &[T],
 ) -> Result<CudaSlice<T>, BiwError> {

@@ -1,16 +1,20 @@
-//! The collision study's GPU path: the per-query kernel of `kernels/study.cu` (exact mesh distance,
+//! The study's GPU path. Collision: the per-query kernel of `kernels/study.cu` (exact mesh distance,
 //! intersection, closest points and triangles, and the first-vertex inside test; penetration depth stays
-//! on the CPU), fed from a flat [`Batch`].
+//! on the CPU), fed from a flat [`Batch`]. Reach ([`reach`]): the kernels of `kernels/reach.cu` (OPW IK
+//! per point and spin, the nearest-pose grid and pattern searches, the base-shift candidates).
 //!
-//! The kernel source is compiled twice: by build.rs for the host ([`run_host`], used on every machine by
-//! the tests to check the kernel's code against the Rust path) and, with the `cuda` feature, by NVRTC for
-//! the GPU at run time (`run_cuda`). The study picks between them through
-//! [`crate::study::StudyBackend`].
+//! Kernel sources are compiled twice: by build.rs for the host ([`run_host`], [`reach::HostReach`], used on
+//! every machine by the tests to check the kernels' code against the Rust path) and, with the `cuda`
+//! feature, by NVRTC for the GPU at run time (`run_cuda`, `CudaReach`). The study and the reach checks
+//! pick between them through [`crate::study::StudyBackend`].
 
 mod batch;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod parity;
+pub mod reach;
+#[cfg(feature = "cuda")]
+mod reach_cuda;
 
 use rayon::prelude::*;
 
@@ -19,6 +23,8 @@ pub use batch::{Batch, KernelResult};
 #[cfg(feature = "cuda")]
 pub use cuda::run_cuda;
 pub use parity::{check_parity, compare_reports, Parity};
+#[cfg(feature = "cuda")]
+pub use reach_cuda::CudaReach;
 
 use crate::distance::Query;
 use crate::error::BiwError;
