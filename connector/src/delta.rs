@@ -99,6 +99,20 @@ pub enum Edit {
     Remove { path: String },
 }
 
+/// A borrowed [`Edit::Set`], serialised exactly like it: writers encode a tick's edits straight from their
+/// pending values, without building an `Edit` per value.
+#[derive(Debug, Serialize)]
+pub struct SetRef<'a> {
+    /// Always "set".
+    pub op: &'static str,
+    pub path: &'a str,
+    #[serde(rename = "type")]
+    pub value_type: &'static str,
+    pub value: &'a LiveValue,
+    #[serde(rename = "sourceTimeMs", skip_serializing_if = "Option::is_none")]
+    pub source_time_ms: Option<f64>,
+}
+
 /// A shop's delta for one tick.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delta {
@@ -122,6 +136,16 @@ pub fn epoch_ms(t: std::time::SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_ref_serialises_like_set() {
+        let v = LiveValue::Double(12.5);
+        for t in [Some(1.0), None] {
+            let owned = Edit::Set { path: "/Plant/BIW/R01.j1".into(), value_type: "double", value: v.clone(), source_time_ms: t };
+            let borrowed = SetRef { op: "set", path: "/Plant/BIW/R01.j1", value_type: "double", value: &v, source_time_ms: t };
+            assert_eq!(serde_json::to_string(&owned).unwrap(), serde_json::to_string(&borrowed).unwrap());
+        }
+    }
 
     #[test]
     fn edits_serialise_as_documented() {

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::delta::Edit;
-
 /// A published delta: its sequence number, shop and the message text sent to clients.
 #[derive(Debug)]
 pub struct Published {
@@ -19,12 +17,12 @@ pub struct Published {
 }
 
 #[derive(Serialize)]
-struct Body<'a> {
+struct Body<'a, E: Serialize + ?Sized> {
     shop: &'a str,
     layer: &'a str,
     #[serde(rename = "timeMs")]
     time_ms: f64,
-    edits: &'a [Edit],
+    edits: &'a E,
 }
 
 struct Inner {
@@ -73,14 +71,20 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).seq
     }
 
-    /// Publishes one shop's edits; returns the assigned sequence number. Never blocks on clients.
-    pub fn publish(&self, shop: usize, shop_name: &str, layer: &str, time_ms: f64, edits: &[Edit]) -> u64 {
-        let body = serde_json::to_string(&Body { shop: shop_name, layer, time_ms, edits }).unwrap_or_else(|_| "{}".into());
+    /// Publishes one shop's edits (a sequence serialised like `[Edit]`); returns the assigned sequence
+    /// number. Never blocks on clients. The message is encoded outside the lock and kept at its exact size:
+    /// a tick of 100,000 edits is megabytes, and the ring holds several.
+    pub fn publish<E: Serialize + ?Sized>(&self, shop: usize, shop_name: &str, layer: &str, time_ms: f64, edits: &E) -> u64 {
+        let body = serde_json::to_vec(&Body { shop: shop_name, layer, time_ms, edits }).unwrap_or_else(|_| b"{}".to_vec());
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.seq += 1;
         let seq = g.seq;
         // `body` starts with '{': splice the envelope in front of its fields.
-        let text = format!(r#"{{"type":"delta","seq":{seq},{}"#, &body[1..]);
+        let head = format!(r#"{{"type":"delta","seq":{seq},"#);
+        let mut text = String::with_capacity(head.len() + body.len() - 1);
+        text.push_str(&head);
+        text.push_str(std::str::from_utf8(&body[1..]).unwrap_or("}"));
+        drop(body);
         let p = Arc::new(Published { seq, shop, text });
         g.ring_bytes += p.text.len();
         g.ring.push_back(p.clone());
@@ -119,11 +123,13 @@ impl Hub {
 mod tests {
     use super::*;
 
+    const NO_EDITS: [crate::delta::Edit; 0] = [];
+
     #[test]
     fn resume_replays_exactly_the_missing_deltas() {
         let hub = Hub::new(3, 1 << 20, 16);
         for i in 0..5 {
-            hub.publish(0, "biw", "live/biw.usdc", i as f64, &[]);
+            hub.publish(0, "biw", "live/biw.usdc", i as f64, &NO_EDITS);
         }
         assert_eq!(hub.current_seq(), 5);
         match hub.resume(3) {
@@ -137,7 +143,7 @@ mod tests {
         match hub.resume(2) {
             Resume::Replay(v, mut rx) => {
                 assert_eq!(v.len(), 3);
-                hub.publish(0, "biw", "live/biw.usdc", 6.0, &[]);
+                hub.publish(0, "biw", "live/biw.usdc", 6.0, &NO_EDITS);
                 assert_eq!(rx.try_recv().unwrap().seq, 6);
             }
             Resume::Gone { .. } => panic!("3 is the oldest kept"),
@@ -159,7 +165,7 @@ mod tests {
     fn the_ring_is_bounded_in_bytes_too() {
         let hub = Hub::new(100, 400, 4);
         for i in 0..10 {
-            hub.publish(0, "biw", "live/biw.usdc", i as f64, &[]);
+            hub.publish(0, "biw", "live/biw.usdc", i as f64, &NO_EDITS);
         }
         // Each message is about 86 bytes: four fit in 400.
         match hub.resume(6) {
@@ -172,7 +178,7 @@ mod tests {
     #[test]
     fn messages_carry_the_envelope() {
         let hub = Hub::new(4, 1 << 20, 4);
-        hub.publish(1, "paint", "live/paint.usdc", 2.0, &[]);
+        hub.publish(1, "paint", "live/paint.usdc", 2.0, &NO_EDITS);
         let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
         assert_eq!(v[0].text, r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
     }

@@ -285,6 +285,7 @@ pub async fn run(
             })?;
             attrs.push(WriterAttr { handle, path: b.attr_path().into(), value_type: b.value_type });
         }
+        attrs.shrink_to_fit(); // held for the whole run
         let wcfg = ShopWriterConfig {
             shop,
             name: name.clone(),

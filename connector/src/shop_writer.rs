@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use twinloom_usd::{AttrHandle, LayerWriter, Tick, ValueType};
 
-use crate::delta::{epoch_ms, Edit, LiveValue};
+use crate::delta::{epoch_ms, LiveValue, SetRef};
 use crate::hub::Hub;
 use crate::metrics::{Metrics, ShopMetrics};
 use crate::twin::{Pending, TwinState};
@@ -30,7 +30,7 @@ pub enum Command {
 /// An interned attribute of the shop's live layer.
 pub struct WriterAttr {
     pub handle: AttrHandle,
-    pub path: std::sync::Arc<str>,
+    pub path: Box<str>,
     pub value_type: ValueType,
 }
 
@@ -93,7 +93,6 @@ struct Writer {
     global: Arc<Metrics>,
     pending: Vec<Pending>,
     tick: Tick,
-    edits: Vec<Edit>,
     last_seq: u64,
 }
 
@@ -118,11 +117,32 @@ pub fn spawn(
         global,
         pending: Vec::new(),
         tick: Tick::default(),
-        edits: Vec::new(),
         last_seq: 0,
     };
     let thread = std::thread::Builder::new().name(format!("usd-{name}")).spawn(move || w.run(rx))?;
     Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
+}
+
+/// A tick's edits for the live stream, serialised as a sequence of `Edit::Set` straight from the pending
+/// values (no per-value `Edit` is built: a burst tick holds every signal of the shop).
+struct TickEdits<'a> {
+    pending: &'a [Pending],
+    attrs: &'a [WriterAttr],
+}
+
+impl serde::Serialize for TickEdits<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.pending.iter().map(|p| {
+            let a = &self.attrs[p.local as usize];
+            SetRef {
+                op: "set",
+                path: &a.path,
+                value_type: a.value_type.sdf_name(),
+                value: &p.value,
+                source_time_ms: p.source_time.map(epoch_ms),
+            }
+        }))
+    }
 }
 
 /// Shrinks a per-tick buffer that is mostly empty after a burst.
@@ -171,7 +191,6 @@ impl Writer {
             return;
         }
         self.tick.clear();
-        self.edits.clear();
         for p in &self.pending {
             let a = &self.attrs[p.local as usize];
             let h = a.handle;
@@ -185,12 +204,6 @@ impl Writer {
                 LiveValue::String(s) => self.tick.set_string(h, s.clone()),
                 LiveValue::Token(s) => self.tick.set_token(h, s.clone()),
             }
-            self.edits.push(Edit::Set {
-                path: a.path.clone(),
-                value_type: a.value_type.sdf_name(),
-                value: p.value.clone(),
-                source_time_ms: p.source_time.map(epoch_ms),
-            });
         }
         let started = Instant::now();
         match self.usd.apply(&self.tick) {
@@ -198,9 +211,9 @@ impl Writer {
                 self.metrics.usd_write_seconds.observe(started.elapsed().as_secs_f64());
                 let now = SystemTime::now();
                 let now_ms = epoch_ms(now);
-                self.last_seq = self.hub.publish(self.cfg.shop, &self.cfg.name, &self.cfg.layer_rel, now_ms, &self.edits);
+                self.last_seq = self.hub.publish(self.cfg.shop, &self.cfg.name, &self.cfg.layer_rel, now_ms, &TickEdits { pending: &self.pending, attrs: &self.attrs });
                 self.metrics.ticks.fetch_add(1, Relaxed);
-                self.metrics.edits.fetch_add(self.edits.len() as u64, Relaxed);
+                self.metrics.edits.fetch_add(self.pending.len() as u64, Relaxed);
                 self.metrics.last_tick_ms.store(now_ms as u64, Relaxed);
                 self.global.deltas_out.fetch_add(1, Relaxed);
                 for p in &self.pending {
@@ -218,7 +231,6 @@ impl Writer {
         }
         // A burst (the first tick carries every initial value) must not pin its buffers for the whole run.
         release_slack(&mut self.pending);
-        release_slack(&mut self.edits);
     }
 
     fn save(&mut self) {
