@@ -324,16 +324,18 @@ pub async fn run(
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "writers started and sources subscribed");
     let ingest = {
         let twin = twin.clone();
+        let wakers: Vec<shop_writer::Waker> = writers.iter().map(|w| w.waker()).collect();
         let metrics = metrics.clone();
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 metrics.samples_in.fetch_add(batch.len() as u64, Relaxed);
                 let bad = batch.iter().filter(|s| !s.quality.is_good()).count();
                 metrics.samples_bad_quality.fetch_add(bad as u64, Relaxed);
-                let ok = twin.ingest(&batch, |s, r| {
+                let reject = |s: &crate::sample::Sample, r: crate::binding::Reject| {
                     metrics.reject(r);
                     tracing::debug!(signal = s.signal, value = %s.value, reason = r.as_str(), "sample rejected");
-                });
+                };
+                let ok = twin.ingest_and_wake(&batch, reject, |shop| wakers[shop].wake());
                 metrics.samples_accepted.fetch_add(ok as u64, Relaxed);
             }
         })

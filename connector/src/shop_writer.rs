@@ -24,7 +24,20 @@ pub struct Snapshot {
 
 pub enum Command {
     Snapshot(tokio::sync::oneshot::Sender<Result<Snapshot, String>>),
+    /// Values arrived for a shop that had none pending (sent by ingestion, see [`Waker`]).
+    Wake,
     Stop,
+}
+
+/// Tells a writer that its shop has pending values again, so a burst after a quiet period is written at
+/// once instead of at the next tick boundary (cheap to clone; used by ingestion).
+#[derive(Clone)]
+pub struct Waker(mpsc::Sender<Command>);
+
+impl Waker {
+    pub fn wake(&self) {
+        let _ = self.0.send(Command::Wake);
+    }
 }
 
 /// An interned attribute of the shop's live layer.
@@ -72,6 +85,10 @@ impl WriterClient {
 impl ShopWriterHandle {
     pub fn client(&self) -> WriterClient {
         WriterClient { name: self.name.clone(), cmd: self.cmd.clone() }
+    }
+
+    pub fn waker(&self) -> Waker {
+        Waker(self.cmd.clone())
     }
 
     /// Flushes the last tick, saves the layer and joins the thread.
@@ -154,7 +171,12 @@ fn release_slack<T>(v: &mut Vec<T>) {
 }
 
 impl Writer {
+    /// The tick loop, leading-edge: values that arrive when the last delta is at least one tick old are
+    /// written at once (on [`Command::Wake`]); values that arrive sooner coalesce until one tick after it.
+    /// So a shop publishes at most one delta per tick, and a burst after a quiet period does not wait for a
+    /// tick boundary. Without wakes the loop still ticks every tick (it is also the fallback).
     fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let mut last_delta = Instant::now();
         let mut next = Instant::now() + self.cfg.tick;
         let mut last_save = Instant::now();
         loop {
@@ -162,14 +184,17 @@ impl Writer {
                 Ok(Command::Snapshot(reply)) => {
                     let _ = reply.send(self.snapshot());
                 }
+                Ok(Command::Wake) => {
+                    // Write now, or one tick after the last delta, whichever is later.
+                    next = next.min((last_delta + self.cfg.tick).max(Instant::now()));
+                }
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    self.tick();
-                    next += self.cfg.tick;
                     let now = Instant::now();
-                    if next < now {
-                        next = now + self.cfg.tick; // behind: skip, values keep coalescing
+                    if self.tick() {
+                        last_delta = now;
                     }
+                    next = now + self.cfg.tick;
                     if last_save.elapsed() >= self.cfg.save_every {
                         self.save();
                         last_save = Instant::now();
@@ -181,14 +206,15 @@ impl Writer {
         self.save();
     }
 
-    fn tick(&mut self) {
+    /// Writes and publishes the pending values; false when there were none.
+    fn tick(&mut self) -> bool {
         {
             let mut st = self.twin.shop(self.cfg.shop).lock().unwrap_or_else(|e| e.into_inner());
             st.take(&mut self.pending);
         }
         if self.pending.is_empty() {
             self.metrics.last_tick_ms.store(epoch_ms(SystemTime::now()) as u64, Relaxed);
-            return;
+            return false;
         }
         self.tick.clear();
         for p in &self.pending {
@@ -231,6 +257,7 @@ impl Writer {
         }
         // A burst (the first tick carries every initial value) must not pin its buffers for the whole run.
         release_slack(&mut self.pending);
+        true
     }
 
     fn save(&mut self) {

@@ -99,7 +99,13 @@ impl TwinState {
 
     /// Converts and stores a batch of samples; returns how many were accepted, and calls `reject` for
     /// each refused one. Each shop's lock is taken once per batch.
-    pub fn ingest(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject)) -> usize {
+    pub fn ingest(&self, batch: &[Sample], reject: impl FnMut(&Sample, Reject)) -> usize {
+        self.ingest_and_wake(batch, reject, |_| {})
+    }
+
+    /// [`ingest`](Self::ingest), also calling `woke(shop)` for each shop that had no pending value before
+    /// this batch (its writer may write at once, see `shop_writer::Waker`).
+    pub fn ingest_and_wake(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject), mut woke: impl FnMut(usize)) -> usize {
         let mut per_shop: Vec<Vec<Pending>> = vec![Vec::new(); self.shops.len()];
         for s in batch {
             let Some((shop, local)) = self.locate(s.signal) else {
@@ -118,8 +124,13 @@ impl TwinState {
             }
             accepted += items.len();
             let mut st = self.shops[shop].lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = st.pending.is_empty();
             for p in items {
                 st.put(p);
+            }
+            drop(st);
+            if was_empty {
+                woke(shop);
             }
         }
         accepted
@@ -182,5 +193,19 @@ mod tests {
         assert_eq!(out[0].value, LiveValue::Double(3.0), "last value wins");
         biw.take(&mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_shop_wakes_its_writer_only_when_it_had_nothing_pending() {
+        let t = table();
+        let twin = TwinState::new(&t);
+        let mut woke = Vec::new();
+        let one = [sample(0, Value::F64(1.0))];
+        twin.ingest_and_wake(&one, |_, _| {}, |shop| woke.push(shop));
+        twin.ingest_and_wake(&one, |_, _| {}, |shop| woke.push(shop));
+        assert_eq!(woke, vec![0], "the second batch finds a value pending: no second wake");
+        twin.shop(0).lock().unwrap().take(&mut Vec::new());
+        twin.ingest_and_wake(&one, |_, _| {}, |shop| woke.push(shop));
+        assert_eq!(woke, vec![0, 0], "after the writer took the tick, new values wake it again");
     }
 }
