@@ -8,10 +8,13 @@ fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let kernels = [dir.join("kernels/study.cu"), dir.join("kernels/reach.cu")];
     let prelude = dir.join("../../gpu/kernels/prelude.h");
+    // Helpers both kernels share; src/gpu prepends the same file for NVRTC.
+    let math = dir.join("kernels/math.h");
     for kernel in &kernels {
         println!("cargo:rerun-if-changed={}", kernel.display());
     }
     println!("cargo:rerun-if-changed={}", prelude.display());
+    println!("cargo:rerun-if-changed={}", math.display());
     println!("cargo:rerun-if-changed=build.rs");
     cc::Build::new()
         .cpp(true)
@@ -21,6 +24,8 @@ fn main() {
         .flag("-ffp-contract=off")
         .flag("-include")
         .flag(prelude.to_str().expect("UTF-8 path"))
+        .flag("-include")
+        .flag(math.to_str().expect("UTF-8 path"))
         // The file is a .cu: tell the host compiler it is C++.
         .flag("-x")
         .flag("c++")

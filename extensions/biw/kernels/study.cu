@@ -31,55 +31,23 @@
 #define TL_OVERFLOW 8u
 
 typedef struct {
-    double x, y, z;
-} tl_v3;
-
-typedef struct {
-    tl_v3 c0, c1, c2; /* rotation columns */
-    tl_v3 t;
-} tl_iso;
-
-typedef struct {
     double dist2;
     tl_v3 p, q;
     int intersect;
 } tl_tritri;
 
-TL_DEVICE tl_v3 v3(double x, double y, double z) {
-    tl_v3 r;
-    r.x = x;
-    r.y = y;
-    r.z = z;
-    return r;
-}
-TL_DEVICE tl_v3 v_add(tl_v3 a, tl_v3 b) { return v3(a.x + b.x, a.y + b.y, a.z + b.z); }
-TL_DEVICE tl_v3 v_sub(tl_v3 a, tl_v3 b) { return v3(a.x - b.x, a.y - b.y, a.z - b.z); }
-TL_DEVICE tl_v3 v_mul(tl_v3 a, double s) { return v3(a.x * s, a.y * s, a.z * s); }
 TL_DEVICE tl_v3 v_neg(tl_v3 a) { return v3(-a.x, -a.y, -a.z); }
-TL_DEVICE double v_dot(tl_v3 a, tl_v3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
 TL_DEVICE tl_v3 v_cross(tl_v3 a, tl_v3 b) {
     return v3(a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x);
 }
 TL_DEVICE tl_v3 v_min(tl_v3 a, tl_v3 b) { return v3(fmin(a.x, b.x), fmin(a.y, b.y), fmin(a.z, b.z)); }
 TL_DEVICE tl_v3 v_max(tl_v3 a, tl_v3 b) { return v3(fmax(a.x, b.x), fmax(a.y, b.y), fmax(a.z, b.z)); }
 TL_DEVICE tl_v3 v_abs(tl_v3 a) { return v3(fabs(a.x), fabs(a.y), fabs(a.z)); }
-TL_DEVICE tl_v3 v_load(const double* p) { return v3(p[0], p[1], p[2]); }
 
-/* Mat3::mul_vec, tmul_vec; Iso3::apply, apply_inv, inverse, mul (same operation order as math.rs). */
-TL_DEVICE tl_v3 m_mul(const tl_iso* m, tl_v3 v) {
-    return v_add(v_add(v_mul(m->c0, v.x), v_mul(m->c1, v.y)), v_mul(m->c2, v.z));
-}
+/* Mat3::tmul_vec; Iso3::apply, apply_inv, inverse, mul (same operation order as math.rs). */
 TL_DEVICE tl_v3 m_tmul(const tl_iso* m, tl_v3 v) { return v3(v_dot(m->c0, v), v_dot(m->c1, v), v_dot(m->c2, v)); }
 TL_DEVICE tl_v3 iso_apply(const tl_iso* m, tl_v3 p) { return v_add(m_mul(m, p), m->t); }
 TL_DEVICE tl_v3 iso_apply_inv(const tl_iso* m, tl_v3 p) { return m_tmul(m, v_sub(p, m->t)); }
-TL_DEVICE tl_iso iso_load(const double* p) {
-    tl_iso m;
-    m.c0 = v_load(p);
-    m.c1 = v_load(p + 3);
-    m.c2 = v_load(p + 6);
-    m.t = v_load(p + 9);
-    return m;
-}
 /* inverse(a) * b */
 TL_DEVICE tl_iso iso_rel(const tl_iso* a, const tl_iso* b) {
     tl_iso rt;

@@ -30,8 +30,11 @@ use crate::distance::Query;
 use crate::error::BiwError;
 use crate::study::{cpu_hit, hit_of, Hit, Plan};
 
-/// The kernel source (without twinloom-gpu's prelude, which `Gpu::compile` prepends).
-pub const KERNEL_SOURCE: &str = include_str!("../../kernels/study.cu");
+/// The kernel source: kernels/math.h then kernels/study.cu (`Gpu::compile` prepends twinloom-gpu's prelude).
+pub const KERNEL_SOURCE: &str = concat!(
+    include_str!("../../kernels/math.h"),
+    include_str!("../../kernels/study.cu")
+);
 /// The kernel's CUDA entry point (one thread per query).
 pub const KERNEL_FUNCTION: &str = "tl_biw_study";
 

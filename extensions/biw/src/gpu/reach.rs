@@ -10,8 +10,11 @@ use crate::math::{Iso3, Vec3};
 use crate::reach::nearest::{merge_nearest, NearestPlan, STARTS};
 use crate::reach::ReachSettings;
 
-/// The kernel source (without twinloom-gpu's prelude, which `Gpu::compile` prepends).
-pub const REACH_KERNEL_SOURCE: &str = include_str!("../../kernels/reach.cu");
+/// The kernel source: kernels/math.h then kernels/reach.cu (`Gpu::compile` prepends twinloom-gpu's prelude).
+pub const REACH_KERNEL_SOURCE: &str = concat!(
+    include_str!("../../kernels/math.h"),
+    include_str!("../../kernels/reach.cu")
+);
 /// The kernel's CUDA entry points: solve, shift, grid, climb.
 pub const REACH_KERNEL_FUNCTIONS: [&str; 4] = [
     "tl_reach_solve",
