@@ -16,24 +16,41 @@ use crate::error::BiwError;
 /// Threads per block.
 const BLOCK: u32 = 128;
 
-/// The compiled kernel (device 0 is opened once per process by twinloom-gpu, so one compilation serves).
-fn kernel(gpu: &Gpu) -> Result<CudaFunction, BiwError> {
-    static COMPILED: OnceLock<Result<CudaFunction, String>> = OnceLock::new();
-    COMPILED
-        .get_or_init(|| {
-            let mut f = gpu
-                .compile("biw_study", KERNEL_SOURCE, &[KERNEL_FUNCTION])
-                .map_err(|e| e.to_string())?;
-            f.pop()
-                .ok_or_else(|| format!("{KERNEL_FUNCTION} not loaded"))
+/// Compiled entry points, kept for the process (device 0 is opened once per process by twinloom-gpu, so
+/// one compilation serves).
+pub(super) type Compiled = OnceLock<Result<Vec<CudaFunction>, String>>;
+
+/// Compiles `source` with NVRTC the first time and loads `functions`, in that order; later calls reuse it.
+pub(super) fn compiled(
+    cell: &'static Compiled,
+    gpu: &Gpu,
+    kernel: &str,
+    source: &str,
+    functions: &[&str],
+) -> Result<Vec<CudaFunction>, BiwError> {
+    cell.get_or_init(|| {
+        gpu.compile(kernel, source, functions)
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(|message| {
+        BiwError::Gpu(GpuError::Compile {
+            kernel: kernel.into(),
+            message,
         })
-        .clone()
-        .map_err(|message| {
-            BiwError::Gpu(GpuError::Compile {
-                kernel: "biw_study".into(),
-                message,
-            })
-        })
+    })
+}
+
+/// One thread per item, `BLOCK` threads per block; `what` names the items in the error.
+pub(super) fn per_item(items: usize, what: &str) -> Result<LaunchConfig, BiwError> {
+    let n = u32::try_from(items).map_err(|_| {
+        BiwError::InvalidInput(format!("{items} {what}: more than one GPU launch takes"))
+    })?;
+    Ok(LaunchConfig {
+        grid_dim: (n.div_ceil(BLOCK), 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    })
 }
 
 pub(super) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
@@ -65,10 +82,16 @@ pub fn run_cuda(gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<KernelResult>, BiwEr
     if n == 0 {
         return Ok(Vec::new());
     }
-    let n32 = u32::try_from(n).map_err(|_| {
-        BiwError::InvalidInput(format!("{n} study queries: more than one GPU launch takes"))
-    })?;
-    let f = kernel(gpu)?;
+    let cfg = per_item(n, "study queries")?;
+    let n32 = n as u32; // per_item checked that it fits
+    static COMPILED: Compiled = OnceLock::new();
+    let f = &compiled(
+        &COMPILED,
+        gpu,
+        "biw_study",
+        KERNEL_SOURCE,
+        &[KERNEL_FUNCTION],
+    )?[0];
     let s = gpu.stream();
     let node_f = upload(s, &batch.node_f)?;
     let node_u = upload(s, &batch.node_u)?;
@@ -81,12 +104,7 @@ pub fn run_cuda(gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<KernelResult>, BiwEr
     let alloc = driver("allocating the study results on the GPU");
     let mut out_f = s.alloc_zeros::<f64>(n * OUT_F).map_err(&alloc)?;
     let mut out_u = s.alloc_zeros::<u32>(n * OUT_U).map_err(&alloc)?;
-    let cfg = LaunchConfig {
-        grid_dim: (n32.div_ceil(BLOCK), 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    let mut launch = s.launch_builder(&f);
+    let mut launch = s.launch_builder(f);
     launch
         .arg(&node_f)
         .arg(&node_u)

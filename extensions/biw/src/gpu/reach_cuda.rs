@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 use twinloom_gpu::cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
-use twinloom_gpu::{Gpu, GpuError};
+use twinloom_gpu::Gpu;
 
-use super::cuda::{driver, upload};
+use super::cuda::{compiled, driver, per_item, upload, Compiled};
 use super::reach::{
     count, decode_climbs, decode_grid, decode_shifts, decode_solved, ClimbResult, ReachJob,
     ReachKernels, Solved, CLIMB_F, CLIMB_LANES, GRID_RUN, REACH_KERNEL_FUNCTIONS,
@@ -18,42 +18,24 @@ use crate::error::BiwError;
 use crate::math::Vec3;
 use crate::reach::nearest::STARTS;
 
-/// Threads per block.
-const BLOCK: u32 = 128;
-
 /// The reach kernels on a GPU (`StudyBackend::Cuda`).
 pub struct CudaReach<'a>(pub &'a Gpu);
 
-/// The compiled entry points, in [`REACH_KERNEL_FUNCTIONS`]' order (device 0 is opened once per process
-/// by twinloom-gpu, so one compilation serves).
+/// The compiled entry points, in [`REACH_KERNEL_FUNCTIONS`]' order.
 fn kernels(gpu: &Gpu) -> Result<Vec<CudaFunction>, BiwError> {
-    static COMPILED: OnceLock<Result<Vec<CudaFunction>, String>> = OnceLock::new();
-    COMPILED
-        .get_or_init(|| {
-            gpu.compile("biw_reach", REACH_KERNEL_SOURCE, &REACH_KERNEL_FUNCTIONS)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|message| {
-            BiwError::Gpu(GpuError::Compile {
-                kernel: "biw_reach".into(),
-                message,
-            })
-        })
+    static COMPILED: Compiled = OnceLock::new();
+    compiled(
+        &COMPILED,
+        gpu,
+        "biw_reach",
+        REACH_KERNEL_SOURCE,
+        &REACH_KERNEL_FUNCTIONS,
+    )
 }
 
 /// One thread per item.
 fn config(items: usize) -> Result<LaunchConfig, BiwError> {
-    let n = u32::try_from(items).map_err(|_| {
-        BiwError::InvalidInput(format!(
-            "{items} reach items: more than one GPU launch takes"
-        ))
-    })?;
-    Ok(LaunchConfig {
-        grid_dim: (n.div_ceil(BLOCK), 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    })
+    per_item(items, "reach items")
 }
 
 impl ReachKernels for CudaReach<'_> {
