@@ -117,7 +117,9 @@ pub fn decide(mode: GpuMode, probe: &Probe) -> Result<Choice, GpuError> {
 /// The device a computation runs on.
 #[derive(Clone)]
 pub enum Device {
-    Cpu { reason: String },
+    Cpu {
+        reason: String,
+    },
     #[cfg(feature = "cuda")]
     Cuda(Arc<Gpu>),
 }
@@ -182,6 +184,45 @@ fn probe_and_open() -> (Probe, Option<Arc<Gpu>>) {
 
 #[cfg(feature = "cuda")]
 pub use cuda::{compile_ptx, nvrtc_present, Gpu};
+
+/// For GPU tests: the GPU, or `None` (the caller skips) where there is none. Panics instead when
+/// `TWINLOOM_REQUIRE_GPU` is set (the device kit sets it, so a check on a GPU machine cannot skip).
+#[cfg(feature = "cuda")]
+pub fn gpu_for_checks() -> Option<Arc<Gpu>> {
+    match select(GpuMode::Auto) {
+        Ok(Device::Cuda(gpu)) => {
+            eprintln!("GPU: {}", gpu.name());
+            Some(gpu)
+        }
+        Ok(Device::Cpu { reason }) => required_or_skip(
+            "TWINLOOM_REQUIRE_GPU",
+            &format!("no GPU here ({reason}): the CUDA launch is not exercised"),
+        ),
+        Err(e) => required_or_skip(
+            "TWINLOOM_REQUIRE_GPU",
+            &format!("no GPU here ({e}): the CUDA launch is not exercised"),
+        ),
+    }
+}
+
+/// For NVRTC tests (no GPU needed): whether NVRTC can be loaded; `false` means skip. Panics instead when
+/// `TWINLOOM_REQUIRE_NVRTC` is set (ci/test installs NVRTC and sets it, so CI cannot skip silently).
+#[cfg(feature = "cuda")]
+pub fn nvrtc_for_checks() -> bool {
+    nvrtc_present()
+        || required_or_skip::<()>(
+            "TWINLOOM_REQUIRE_NVRTC",
+            "libnvrtc is not on the library path: skipped",
+        )
+        .is_some()
+}
+
+#[cfg(feature = "cuda")]
+fn required_or_skip<T>(var: &str, why: &str) -> Option<T> {
+    assert!(std::env::var_os(var).is_none(), "{var} is set, but {why}");
+    eprintln!("{why}");
+    None
+}
 #[cfg(feature = "cuda")]
 pub use cudarc;
 
@@ -335,7 +376,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let err = decide(GpuMode::On, &missing).unwrap_err();
-        assert!(err.to_string().contains("--gpu on, but no NVIDIA driver"), "{err}");
+        assert!(
+            err.to_string().contains("--gpu on, but no NVIDIA driver"),
+            "{err}"
+        );
         let err = decide(GpuMode::On, &Probe::NotBuilt).unwrap_err();
         assert!(err.to_string().contains("`cuda` feature"), "{err}");
         assert!(matches!(

@@ -158,13 +158,7 @@ fn host_reach_kernel_finds_the_same_base_shifts() {
 #[test]
 fn the_reach_kernel_compiles_with_nvrtc_where_it_is_installed() {
     use twinloom_biw::gpu::reach::{REACH_KERNEL_FUNCTIONS, REACH_KERNEL_SOURCE};
-    if !twinloom_gpu::nvrtc_present() {
-        // ci/test installs NVRTC and sets this, so CI never skips silently.
-        assert!(
-            std::env::var_os("TWINLOOM_REQUIRE_NVRTC").is_none(),
-            "libnvrtc is not on the library path"
-        );
-        eprintln!("libnvrtc is not installed: skipped");
+    if !twinloom_gpu::nvrtc_for_checks() {
         return;
     }
     let ptx = twinloom_gpu::compile_ptx("sm_80", "biw_reach", REACH_KERNEL_SOURCE)
