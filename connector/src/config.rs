@@ -219,10 +219,11 @@ pub struct Config {
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
-    /// A program that writes the root stage in a child process (`PROGRAM write-root …`, the `twinloom`
-    /// binary sets itself), so the service never holds the large root layer; `None` writes it in-process.
-    #[serde(skip)]
-    pub root_writer: Option<PathBuf>,
+    /// A program that writes stage files in short-lived child processes (`PROGRAM write-root …` for the
+    /// root stage, `PROGRAM write-layer …` for periodic live-layer saves; the `twinloom` binary sets
+    /// itself), so the service never holds the large root layer nor stalls a writer on a save; `None`
+    /// does both in-process.
+    pub stage_writer: Option<PathBuf>,
 }
 
 /// `line:col` (1-based) of a byte offset.

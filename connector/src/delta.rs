@@ -33,6 +33,40 @@ impl LiveValue {
         }
     }
 
+    /// Adds this value to `tick` for attribute `h` (strings are cloned).
+    pub fn stage_into(&self, tick: &mut twinloom_usd::Tick, h: twinloom_usd::AttrHandle) {
+        match self {
+            LiveValue::Bool(b) => tick.set_bool(h, *b),
+            LiveValue::Int(i) => tick.set_i32(h, *i),
+            LiveValue::Int64(i) => tick.set_i64(h, *i),
+            LiveValue::Float(x) => tick.set_f32(h, *x),
+            LiveValue::Double(x) => tick.set_f64(h, *x),
+            LiveValue::Float3(v) => tick.set_float3(h, *v),
+            LiveValue::String(s) => tick.set_string(h, s.clone()),
+            LiveValue::Token(s) => tick.set_token(h, s.clone()),
+        }
+    }
+
+    /// Reads a value of type `t` from its JSON form (as [`Serialize`] writes it); `None` when the JSON does
+    /// not hold a value of that type (an integer out of range included) or `t` is not a live type.
+    pub fn from_json(t: ValueType, v: &serde_json::Value) -> Option<LiveValue> {
+        Some(match t {
+            ValueType::Bool => LiveValue::Bool(v.as_bool()?),
+            ValueType::Int => LiveValue::Int(i32::try_from(v.as_i64()?).ok()?),
+            ValueType::Int64 => LiveValue::Int64(v.as_i64()?),
+            ValueType::Float => LiveValue::Float(v.as_f64()? as f32),
+            ValueType::Double => LiveValue::Double(v.as_f64()?),
+            ValueType::Float3 => {
+                let a = v.as_array().filter(|a| a.len() == 3)?;
+                let c = |i: usize| a[i].as_f64().map(|x| x as f32);
+                LiveValue::Float3([c(0)?, c(1)?, c(2)?])
+            }
+            ValueType::String => LiveValue::String(v.as_str()?.to_string()),
+            ValueType::Token => LiveValue::Token(v.as_str()?.to_string()),
+            _ => return None,
+        })
+    }
+
     /// As a `twinloom_usd::Value` (for reading back and comparing).
     pub fn to_usd(&self) -> twinloom_usd::Value {
         use twinloom_usd::Value as V;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod delta;
 pub mod gpu;
 pub mod hub;
+pub mod layer_save;
 pub mod memory;
 pub mod metrics;
 pub mod sample;

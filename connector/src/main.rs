@@ -42,6 +42,9 @@ enum Command {
     /// Write a root stage from a spec (used by the service as a child process).
     #[command(hide = true)]
     WriteRoot(cmd::write_root::Args),
+    /// Save a live layer from a spec (used by the service as a child process).
+    #[command(hide = true)]
+    WriteLayer(cmd::write_layer::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Balance(a) => cmd::balance::run(a),
         Command::Flow(a) => cmd::flow::run(a),
         Command::WriteRoot(a) => cmd::write_root::run(a),
+        Command::WriteLayer(a) => cmd::write_layer::run(a),
     };
     match result {
         Ok(code) => code,

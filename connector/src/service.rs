@@ -255,7 +255,7 @@ pub async fn run(
         layout: cfg.stage.layout.as_ref().map(|l| dir.join(l)),
         bindings: BoundAttribute::all(&table, &source_kinds),
     };
-    match &cfg.root_writer {
+    match &cfg.stage_writer {
         Some(exe) => write_root_in_child(exe, &root_path, &root_stage)?,
         None => write_root(&root_path, &root_stage)?,
     }
@@ -274,7 +274,7 @@ pub async fn run(
         let layer = if path.exists() {
             Layer::open(&path)?
         } else {
-            Layer::create_anonymous(name, "usdc")?
+            Layer::create_anonymous(name, "usda")?
         };
         let mut usd = LayerWriter::new(layer);
         let mut attrs = Vec::new();
@@ -293,6 +293,7 @@ pub async fn run(
             path,
             tick: Duration::from_millis(cfg.stage.tick_ms),
             save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
+            saver: cfg.stage_writer.clone(),
         };
         writers.push(shop_writer::spawn(wcfg, usd, attrs, twin.clone(), hub.clone(), metrics.clone()).map_err(io("start a writer thread"))?);
     }

@@ -1,6 +1,7 @@
 //! One shop's USD writer thread: once per tick it takes the shop's pending values from the twin state,
 //! applies them to the live layer in one batch (one FFI call, one SdfChangeBlock), publishes the delta,
-//! saves the layer atomically every few seconds and on stop, and serves snapshots between ticks.
+//! saves the layer atomically every few seconds (in a child process when it can, see [`crate::layer_save`])
+//! and on stop, and serves snapshots between ticks.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,6 +14,7 @@ use twinloom_usd::{AttrHandle, LayerWriter, Tick, ValueType};
 
 use crate::delta::{epoch_ms, LiveValue, SetRef};
 use crate::hub::Hub;
+use crate::layer_save::{self, LayerSaveError};
 use crate::metrics::{Metrics, ShopMetrics};
 use crate::twin::{Pending, TwinState};
 
@@ -56,6 +58,9 @@ pub struct ShopWriterConfig {
     pub path: PathBuf,
     pub tick: Duration,
     pub save_every: Duration,
+    /// The program whose `write-layer` command saves the layer in a child process (see
+    /// [`crate::layer_save`]); `None` exports in-process, holding the writer meanwhile.
+    pub saver: Option<PathBuf>,
 }
 
 /// Owns a writer thread; `stop` flushes, saves and joins it.
@@ -111,6 +116,11 @@ struct Writer {
     pending: Vec<Pending>,
     tick: Tick,
     last_seq: u64,
+    /// With a child-process saver: the current value of every attribute (what the layer holds), empty
+    /// otherwise.
+    values: Vec<Option<LiveValue>>,
+    /// The save running in a child process, if any.
+    saving: Option<JoinHandle<Result<(), LayerSaveError>>>,
 }
 
 pub fn spawn(
@@ -124,6 +134,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel();
     let name = cfg.name.clone();
     let metrics = global.add_shop(&name);
+    let values = if cfg.saver.is_some() { vec![None; attrs.len()] } else { Vec::new() };
     let w = Writer {
         cfg,
         usd,
@@ -135,6 +146,8 @@ pub fn spawn(
         pending: Vec::new(),
         tick: Tick::default(),
         last_seq: 0,
+        values,
+        saving: None,
     };
     let thread = std::thread::Builder::new().name(format!("usd-{name}")).spawn(move || w.run(rx))?;
     Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
@@ -203,7 +216,7 @@ impl Writer {
             }
         }
         self.tick();
-        self.save();
+        self.final_save();
     }
 
     /// Writes and publishes the pending values; false when there were none.
@@ -218,18 +231,7 @@ impl Writer {
         }
         self.tick.clear();
         for p in &self.pending {
-            let a = &self.attrs[p.local as usize];
-            let h = a.handle;
-            match &p.value {
-                LiveValue::Bool(b) => self.tick.set_bool(h, *b),
-                LiveValue::Int(i) => self.tick.set_i32(h, *i),
-                LiveValue::Int64(i) => self.tick.set_i64(h, *i),
-                LiveValue::Float(x) => self.tick.set_f32(h, *x),
-                LiveValue::Double(x) => self.tick.set_f64(h, *x),
-                LiveValue::Float3(v) => self.tick.set_float3(h, *v),
-                LiveValue::String(s) => self.tick.set_string(h, s.clone()),
-                LiveValue::Token(s) => self.tick.set_token(h, s.clone()),
-            }
+            p.value.stage_into(&mut self.tick, self.attrs[p.local as usize].handle);
         }
         let started = Instant::now();
         match self.usd.apply(&self.tick) {
@@ -249,6 +251,11 @@ impl Writer {
                         }
                     }
                 }
+                if !self.values.is_empty() {
+                    for p in self.pending.drain(..) {
+                        self.values[p.local as usize] = Some(p.value);
+                    }
+                }
             }
             Err(e) => {
                 self.metrics.write_errors.fetch_add(1, Relaxed);
@@ -260,8 +267,62 @@ impl Writer {
         true
     }
 
+    /// Starts a periodic save: in a child process when there is a saver (skipped while the previous one
+    /// still runs), otherwise in-process.
     fn save(&mut self) {
-        match self.usd.layer().export_atomic(&self.cfg.path) {
+        let Some(exe) = self.cfg.saver.clone() else {
+            let result = self.usd.layer().export_atomic(&self.cfg.path).map_err(LayerSaveError::from);
+            self.record_save(result);
+            return;
+        };
+        if self.saving.as_ref().is_some_and(|h| !h.is_finished()) {
+            tracing::debug!(shop = %self.cfg.name, "the previous save still runs; this one is skipped");
+            return;
+        }
+        self.finish_save();
+        let spec = self.spec_path();
+        if let Err(e) = layer_save::write_spec(&spec, &self.attrs, &self.values) {
+            let _ = std::fs::remove_file(&spec);
+            self.record_save(Err(e));
+            return;
+        }
+        let out = self.cfg.path.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("save-{}", self.cfg.name))
+            .spawn(move || layer_save::save_in_child(&exe, &spec, &out));
+        match started {
+            Ok(h) => self.saving = Some(h),
+            Err(error) => self.record_save(Err(LayerSaveError::Io { what: "start a save thread".into(), error })),
+        }
+    }
+
+    /// Waits for the save running in a child process, if any, and counts its outcome.
+    fn finish_save(&mut self) {
+        if let Some(h) = self.saving.take() {
+            let result = h.join().unwrap_or_else(|_| Err(LayerSaveError::Io { what: "the save thread".into(), error: std::io::Error::other("panicked") }));
+            self.record_save(result);
+        }
+    }
+
+    /// The save at shutdown: waits for a running one, then saves the final values, through the child when
+    /// there is a saver and in-process when there is none or the child fails (nothing may be lost).
+    fn final_save(&mut self) {
+        self.finish_save();
+        if let Some(exe) = self.cfg.saver.clone() {
+            let spec = self.spec_path();
+            let result = layer_save::write_spec(&spec, &self.attrs, &self.values).and_then(|()| layer_save::save_in_child(&exe, &spec, &self.cfg.path));
+            let _ = std::fs::remove_file(&spec);
+            match result {
+                Ok(()) => return self.record_save(Ok(())),
+                Err(e) => tracing::warn!(shop = %self.cfg.name, "saving the live layer in a child process failed ({e}); saving in-process"),
+            }
+        }
+        let result = self.usd.layer().export_atomic(&self.cfg.path).map_err(LayerSaveError::from);
+        self.record_save(result);
+    }
+
+    fn record_save(&self, result: Result<(), LayerSaveError>) {
+        match result {
             Ok(()) => {
                 self.metrics.saves.fetch_add(1, Relaxed);
             }
@@ -270,6 +331,12 @@ impl Writer {
                 tracing::error!(shop = %self.cfg.name, path = %self.cfg.path.display(), "saving the live layer failed: {e}");
             }
         }
+    }
+
+    /// The spec file handed to the child, next to the layer.
+    fn spec_path(&self) -> PathBuf {
+        let dir = self.cfg.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        dir.join(format!(".{}.save-{}.jsonl", self.cfg.name, std::process::id()))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, String> {

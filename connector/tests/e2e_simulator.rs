@@ -1,7 +1,7 @@
 //! End to end against real peers on 127.0.0.1: the Rust plant simulator (OPC UA) → connector → USD layers
 //! and the live stream. Checks that the values Pixar's usd-core reads from the saved stage equal the
 //! simulator's last values, that a WebSocket client applying snapshot + deltas (and resuming once) ends with
-//! exactly the saved live layers, that the stage passes omni_asset_validate, and that /metrics and /readyz
+//! exactly the saved live layers (saved by `twinloom write-layer` child processes), that the stage passes omni_asset_validate, and that /metrics and /readyz
 //! answer.
 
 use std::collections::BTreeMap;
@@ -112,7 +112,10 @@ prim = "/Plant/Assembly"
     );
     let cfg_path = dir.path().join("plant.toml");
     std::fs::write(&cfg_path, &cfg_text).unwrap();
-    let cfg = Config::load(&cfg_path).expect("config");
+    let mut cfg = Config::load(&cfg_path).expect("config");
+    // As `twinloom run` does: the root stage and the periodic and final live-layer saves are written by
+    // child processes of the real binary (the saved layers checked below come from them).
+    cfg.stage_writer = Some(env!("CARGO_BIN_EXE_twinloom").into());
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
@@ -162,6 +165,10 @@ prim = "/Plant/Assembly"
         .and_then(|v| v.parse().ok())
         .expect("samples metric");
     assert!(samples > 300, "{samples}");
+    let counter = |name: &str| -> Vec<u64> { metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect() };
+    let saves = counter("twinloom_saves_total{");
+    assert!(saves.len() == 3 && saves.iter().all(|&n| n >= 3), "periodic saves by the child:\n{metrics}");
+    assert!(counter("twinloom_save_errors_total{").iter().all(|&n| n == 0), "{metrics}");
 
     std::fs::write(&stop_file, "").unwrap();
     let started_wait = Instant::now();

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index());
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
-        cfg.root_writer = super::root_writer();
+        cfg.stage_writer = super::stage_writer();
         let summary = twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |s| {
             println!("twinloom demo: stage {} is live", s.stage.display());
             println!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);

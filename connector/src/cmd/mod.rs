@@ -7,6 +7,7 @@ pub mod demo;
 pub mod flow;
 pub mod names;
 pub mod run;
+pub mod write_layer;
 pub mod write_root;
 
 use std::time::Duration;
@@ -56,9 +57,9 @@ pub async fn shutdown_signal(seconds: Option<f64>) {
     }
 }
 
-/// This program, to write the root stage in a child process (`twinloom write-root`); `None` (writing it
-/// in-process) when the path cannot be found.
-pub fn root_writer() -> Option<std::path::PathBuf> {
+/// This program, to write stage files in child processes (`twinloom write-root`, `twinloom write-layer`);
+/// `None` (writing them in-process) when the path cannot be found.
+pub fn stage_writer() -> Option<std::path::PathBuf> {
     std::env::current_exe().ok().filter(|p| p.is_file())
 }
 

@@ -26,7 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}: {} configuration problem(s)", args.config.display(), e.problems.len());
         }
     };
-    cfg.root_writer = super::root_writer();
+    cfg.stage_writer = super::stage_writer();
     let rt = super::runtime()?;
     let summary = rt
         .block_on(twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |_| {}))
