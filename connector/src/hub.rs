@@ -1,6 +1,10 @@
 //! The live hub: assigns the global sequence number to each published delta, keeps the most recent deltas
 //! in a ring for resuming clients, and fans them out to every connected client without ever blocking the
 //! publisher (a client that falls behind the bounded channel is told to resync).
+//!
+//! The ring keeps each delta LZ4-compressed (its JSON repeats attribute paths and keys, so it packs about
+//! 5x), and the ring's byte budget counts compressed bytes: the same memory holds about 5x the history.
+//! A resuming client's deltas are unpacked one at a time as they are sent.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -8,12 +12,48 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-/// A published delta: its sequence number, shop and the message text sent to clients.
+/// A published delta, as it goes to live clients: its sequence number, shop and message body (the JSON
+/// object's fields after the sequence number; [`Published::text`] adds the envelope, once per client,
+/// so a burst of megabytes is not copied once more for nobody).
 #[derive(Debug)]
 pub struct Published {
     pub seq: u64,
     pub shop: usize,
-    pub text: String,
+    body: String,
+}
+
+impl Published {
+    /// The message text sent to a client.
+    pub fn text(&self) -> String {
+        message(self.seq, &self.body)
+    }
+}
+
+/// A delta as the ring keeps it: the message body (everything after the sequence number) LZ4-compressed.
+#[derive(Debug)]
+pub struct Packed {
+    pub seq: u64,
+    pub shop: usize,
+    body: Box<[u8]>,
+}
+
+impl Packed {
+    /// The message text, exactly as it was sent live.
+    pub fn text(&self) -> Result<String, String> {
+        let body = lz4_flex::block::decompress_size_prepended(&self.body).map_err(|e| format!("delta {} in the ring does not unpack: {e}", self.seq))?;
+        let body = std::str::from_utf8(&body).map_err(|e| format!("delta {} in the ring is not text: {e}", self.seq))?;
+        Ok(message(self.seq, body))
+    }
+}
+
+/// `{"type":"delta","seq":N,` + the body's fields (`body` starts with '{').
+fn message(seq: u64, body: &str) -> String {
+    let head = format!(r#"{{"type":"delta","seq":{seq},"#);
+    let fields = body.get(1..).unwrap_or("}");
+    let mut text = String::with_capacity(head.len() + fields.len());
+    text.push_str(&head);
+    text.push_str(fields);
+    text
 }
 
 #[derive(Serialize)]
@@ -27,15 +67,16 @@ struct Body<'a, E: Serialize + ?Sized> {
 
 struct Inner {
     seq: u64,
-    ring: VecDeque<Arc<Published>>,
-    /// Bytes of message text in the ring.
+    ring: VecDeque<Arc<Packed>>,
+    /// Compressed bytes in the ring.
     ring_bytes: usize,
 }
 
 /// What a resuming client gets: the deltas after its sequence number, or the news that they are gone.
 pub enum Resume {
-    /// Deltas with `seq > since`, in order, and a receiver for everything after them.
-    Replay(Vec<Arc<Published>>, broadcast::Receiver<Arc<Published>>),
+    /// Deltas with `seq > since`, in order (unpack each with [`Packed::text`]), and a receiver for
+    /// everything after them.
+    Replay(Vec<Arc<Packed>>, broadcast::Receiver<Arc<Published>>),
     /// The ring no longer holds `since + 1`; the client must take a snapshot.
     Gone { current: u64, oldest: u64, rx: broadcast::Receiver<Arc<Published>> },
 }
@@ -44,7 +85,7 @@ pub struct Hub {
     inner: Mutex<Inner>,
     /// The ring keeps at most this many deltas …
     capacity: usize,
-    /// … and at most this many bytes of message text.
+    /// … and at most this many bytes of compressed message text.
     max_bytes: usize,
     tx: broadcast::Sender<Arc<Published>>,
 }
@@ -72,30 +113,31 @@ impl Hub {
     }
 
     /// Publishes one shop's edits (a sequence serialised like `[Edit]`); returns the assigned sequence
-    /// number. Never blocks on clients. The message is encoded outside the lock and kept at its exact size:
-    /// a tick of 100,000 edits is megabytes, and the ring holds several.
+    /// number. Never blocks on clients. The message is encoded and compressed outside the lock: a tick of
+    /// 100,000 edits is megabytes.
     pub fn publish<E: Serialize + ?Sized>(&self, shop: usize, shop_name: &str, layer: &str, time_ms: f64, edits: &E) -> u64 {
         let body = serde_json::to_vec(&Body { shop: shop_name, layer, time_ms, edits }).unwrap_or_else(|_| b"{}".to_vec());
+        let packed = lz4_flex::block::compress_prepend_size(&body).into_boxed_slice();
+        let body = String::from_utf8(body).unwrap_or_else(|_| "{}".into());
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.seq += 1;
         let seq = g.seq;
-        // `body` starts with '{': splice the envelope in front of its fields.
-        let head = format!(r#"{{"type":"delta","seq":{seq},"#);
-        let mut text = String::with_capacity(head.len() + body.len() - 1);
-        text.push_str(&head);
-        text.push_str(std::str::from_utf8(&body[1..]).unwrap_or("}"));
-        drop(body);
-        let p = Arc::new(Published { seq, shop, text });
-        g.ring_bytes += p.text.len();
-        g.ring.push_back(p.clone());
+        g.ring_bytes += packed.len();
+        g.ring.push_back(Arc::new(Packed { seq, shop, body: packed }));
         while g.ring.len() > self.capacity || (g.ring_bytes > self.max_bytes && g.ring.len() > 1) {
             if let Some(old) = g.ring.pop_front() {
-                g.ring_bytes -= old.text.len();
+                g.ring_bytes -= old.body.len();
             }
         }
         // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
-        let _ = self.tx.send(p);
+        let _ = self.tx.send(Arc::new(Published { seq, shop, body }));
         seq
+    }
+
+    /// Deltas and compressed bytes in the ring (for /metrics).
+    pub fn ring_usage(&self) -> (usize, usize) {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (g.ring.len(), g.ring_bytes)
     }
 
     /// A receiver of deltas published from now on, and the current sequence number.
@@ -144,7 +186,9 @@ mod tests {
             Resume::Replay(v, mut rx) => {
                 assert_eq!(v.len(), 3);
                 hub.publish(0, "biw", "live/biw.usdc", 6.0, &NO_EDITS);
-                assert_eq!(rx.try_recv().unwrap().seq, 6);
+                let live = rx.try_recv().unwrap();
+                assert_eq!(live.seq, 6);
+                assert!(live.text().starts_with(r#"{"type":"delta","seq":6,"shop":"biw","#), "{}", live.text());
             }
             Resume::Gone { .. } => panic!("3 is the oldest kept"),
         }
@@ -155,7 +199,7 @@ mod tests {
     impl Resume {
         fn replay_text(&self) -> Vec<String> {
             match self {
-                Resume::Replay(v, _) => v.iter().map(|p| p.text.clone()).collect(),
+                Resume::Replay(v, _) => v.iter().map(|p| p.text().unwrap()).collect(),
                 Resume::Gone { .. } => vec![],
             }
         }
@@ -163,11 +207,11 @@ mod tests {
 
     #[test]
     fn the_ring_is_bounded_in_bytes_too() {
-        let hub = Hub::new(100, 400, 4);
+        let hub = Hub::new(100, 320, 4);
         for i in 0..10 {
             hub.publish(0, "biw", "live/biw.usdc", i as f64, &NO_EDITS);
         }
-        // Each message is about 86 bytes: four fit in 400.
+        // Each message packs to about 66 bytes (too short to compress): four fit in 320.
         match hub.resume(6) {
             Resume::Replay(v, _) => assert_eq!(v.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![7, 8, 9, 10]),
             Resume::Gone { .. } => panic!("7.. should be kept"),
@@ -176,10 +220,33 @@ mod tests {
     }
 
     #[test]
+    fn the_ring_keeps_a_burst_compressed_and_gives_it_back_exactly() {
+        use crate::delta::{Edit, LiveValue};
+        let edits: Vec<Edit> = (0..2000)
+            .map(|i| Edit::Set {
+                path: format!("/Plant/BIW/Station{:02}/R{:02}/Joints.j{}", i / 120, i / 6 % 20, i % 6 + 1).into(),
+                value_type: "double",
+                value: LiveValue::Double(i as f64 * 0.731),
+                source_time_ms: Some(1.7e12 + i as f64),
+            })
+            .collect();
+        let hub = Hub::new(4, 1 << 20, 4);
+        let (_, mut rx) = hub.subscribe();
+        hub.publish(0, "biw", "live/biw.usdc", 5.0, &edits);
+        let live = rx.try_recv().unwrap();
+        let (deltas, packed) = hub.ring_usage();
+        assert_eq!(deltas, 1);
+        let text = live.text();
+        assert!(packed * 3 < text.len(), "{packed} compressed bytes for {} bytes of text", text.len());
+        let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
+        assert_eq!(v[0].text().unwrap(), text);
+    }
+
+    #[test]
     fn messages_carry_the_envelope() {
         let hub = Hub::new(4, 1 << 20, 4);
         hub.publish(1, "paint", "live/paint.usdc", 2.0, &NO_EDITS);
         let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
-        assert_eq!(v[0].text, r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
+        assert_eq!(v[0].text().unwrap(), r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
     }
 }

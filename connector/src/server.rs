@@ -60,7 +60,13 @@ pub async fn serve(
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+    let mut text = s.metrics.render();
+    let (deltas, bytes) = s.hub.ring_usage();
+    text.push_str(&format!(
+        "# HELP twinloom_stream_ring_deltas Deltas kept for resuming clients.\n# TYPE twinloom_stream_ring_deltas gauge\ntwinloom_stream_ring_deltas {deltas}\n\
+         # HELP twinloom_stream_ring_bytes Compressed bytes of those deltas (at most ring_mib).\n# TYPE twinloom_stream_ring_bytes gauge\ntwinloom_stream_ring_bytes {bytes}\n"
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
@@ -206,7 +212,7 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
     }
     for p in replay {
         last_sent = p.seq;
-        send(socket, m, p.text.clone()).await?;
+        send(socket, m, p.text()?).await?;
     }
     loop {
         tokio::select! {
@@ -216,7 +222,7 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
                         continue;
                     }
                     last_sent = p.seq;
-                    send(socket, m, p.text.clone()).await?;
+                    send(socket, m, p.text()).await?;
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Too slow for the live channel: replay from the ring if it still holds what we missed.
@@ -225,7 +231,7 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
                             rx = new_rx;
                             for p in items {
                                 last_sent = p.seq;
-                                send(socket, m, p.text.clone()).await?;
+                                send(socket, m, p.text()?).await?;
                             }
                         }
                         Resume::Gone { current, rx: new_rx, .. } => {
