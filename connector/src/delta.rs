@@ -67,6 +67,22 @@ impl LiveValue {
         })
     }
 
+    /// From a `twinloom_usd::Value` of a live type (`None` for the others).
+    pub fn from_usd(v: twinloom_usd::Value) -> Option<LiveValue> {
+        use twinloom_usd::Value as V;
+        Some(match v {
+            V::Bool(b) => LiveValue::Bool(b),
+            V::Int(i) => LiveValue::Int(i),
+            V::Int64(i) => LiveValue::Int64(i),
+            V::Float(x) => LiveValue::Float(x),
+            V::Double(x) => LiveValue::Double(x),
+            V::Float3(v) => LiveValue::Float3(v),
+            V::String(s) => LiveValue::String(s),
+            V::Token(s) => LiveValue::Token(s),
+            _ => return None,
+        })
+    }
+
     /// As a `twinloom_usd::Value` (for reading back and comparing).
     pub fn to_usd(&self) -> twinloom_usd::Value {
         use twinloom_usd::Value as V;

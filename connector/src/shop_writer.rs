@@ -116,9 +116,6 @@ struct Writer {
     pending: Vec<Pending>,
     tick: Tick,
     last_seq: u64,
-    /// With a child-process saver: the current value of every attribute (what the layer holds), empty
-    /// otherwise.
-    values: Vec<Option<LiveValue>>,
     /// The save running in a child process, if any.
     saving: Option<JoinHandle<Result<(), LayerSaveError>>>,
 }
@@ -134,7 +131,6 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel();
     let name = cfg.name.clone();
     let metrics = global.add_shop(&name);
-    let values = if cfg.saver.is_some() { vec![None; attrs.len()] } else { Vec::new() };
     let w = Writer {
         cfg,
         usd,
@@ -146,7 +142,6 @@ pub fn spawn(
         pending: Vec::new(),
         tick: Tick::default(),
         last_seq: 0,
-        values,
         saving: None,
     };
     let thread = std::thread::Builder::new().name(format!("usd-{name}")).spawn(move || w.run(rx))?;
@@ -251,11 +246,6 @@ impl Writer {
                         }
                     }
                 }
-                if !self.values.is_empty() {
-                    for p in self.pending.drain(..) {
-                        self.values[p.local as usize] = Some(p.value);
-                    }
-                }
             }
             Err(e) => {
                 self.metrics.write_errors.fetch_add(1, Relaxed);
@@ -281,7 +271,7 @@ impl Writer {
         }
         self.finish_save();
         let spec = self.spec_path();
-        if let Err(e) = layer_save::write_spec(&spec, &self.attrs, &self.values) {
+        if let Err(e) = self.write_spec(&spec) {
             let _ = std::fs::remove_file(&spec);
             self.record_save(Err(e));
             return;
@@ -310,7 +300,7 @@ impl Writer {
         self.finish_save();
         if let Some(exe) = self.cfg.saver.clone() {
             let spec = self.spec_path();
-            let result = layer_save::write_spec(&spec, &self.attrs, &self.values).and_then(|()| layer_save::save_in_child(&exe, &spec, &self.cfg.path));
+            let result = self.write_spec(&spec).and_then(|()| layer_save::save_in_child(&exe, &spec, &self.cfg.path));
             let _ = std::fs::remove_file(&spec);
             match result {
                 Ok(()) => return self.record_save(Ok(())),
@@ -331,6 +321,17 @@ impl Writer {
                 tracing::error!(shop = %self.cfg.name, path = %self.cfg.path.display(), "saving the live layer failed: {e}");
             }
         }
+    }
+
+    /// Writes the save spec from what the layer holds (its defaults, read in one FFI call).
+    fn write_spec(&self, spec: &std::path::Path) -> Result<(), LayerSaveError> {
+        let mut values: Vec<Option<LiveValue>> = vec![None; self.attrs.len()];
+        self.usd.visit_defaults(|h, v| {
+            if let Some(slot) = values.get_mut(h as usize) {
+                *slot = LiveValue::from_usd(v);
+            }
+        })?;
+        layer_save::write_spec(spec, &self.attrs, &values)
     }
 
     /// The spec file handed to the child, next to the layer.

@@ -670,6 +670,54 @@ void ApplyColumn(const SdfLayerRefPtr& layer, const std::vector<SdfPath>& attrs,
 
 }  // namespace
 
+TickColumns Layer::read_defaults() const {
+    return Guarded([&] { return std::string("read defaults of " + layer_->GetIdentifier()); }, [&] {
+        TickColumns t;
+        t.has_time = false;
+        t.time = 0.0;
+        static const TfToken& kDefault = SdfFieldKeys->Default;
+        for (uint32_t h = 0; h < attrs_.size(); ++h) {
+            VtValue v = layer_->GetField(attrs_[h], kDefault);
+            if (v.IsHolding<bool>()) {
+                t.bool_handles.push_back(h);
+                t.bool_values.push_back(v.UncheckedGet<bool>() ? 1 : 0);
+            } else if (v.IsHolding<int>()) {
+                t.int_handles.push_back(h);
+                t.int_values.push_back(v.UncheckedGet<int>());
+            } else if (v.IsHolding<int64_t>()) {
+                t.int64_handles.push_back(h);
+                t.int64_values.push_back(v.UncheckedGet<int64_t>());
+            } else if (v.IsHolding<float>()) {
+                t.float_handles.push_back(h);
+                t.float_values.push_back(v.UncheckedGet<float>());
+            } else if (v.IsHolding<double>()) {
+                t.double_handles.push_back(h);
+                t.double_values.push_back(v.UncheckedGet<double>());
+            } else if (v.IsHolding<GfVec3f>()) {
+                const GfVec3f& x = v.UncheckedGet<GfVec3f>();
+                t.float3_handles.push_back(h);
+                for (int i = 0; i < 3; ++i) t.float3_values.push_back(x[i]);
+            } else if (v.IsHolding<GfVec3d>()) {
+                const GfVec3d& x = v.UncheckedGet<GfVec3d>();
+                t.double3_handles.push_back(h);
+                for (int i = 0; i < 3; ++i) t.double3_values.push_back(x[i]);
+            } else if (v.IsHolding<GfQuatf>()) {
+                const GfQuatf& q = v.UncheckedGet<GfQuatf>();
+                t.quatf_handles.push_back(h);
+                t.quatf_values.push_back(q.GetReal());
+                for (int i = 0; i < 3; ++i) t.quatf_values.push_back(q.GetImaginary()[i]);
+            } else if (v.IsHolding<std::string>()) {
+                t.string_handles.push_back(h);
+                t.string_values.push_back(rust::String(v.UncheckedGet<std::string>()));
+            } else if (v.IsHolding<TfToken>()) {
+                t.token_handles.push_back(h);
+                t.token_values.push_back(rust::String(v.UncheckedGet<TfToken>().GetString()));
+            }
+        }
+        return t;
+    });
+}
+
 size_t Layer::apply_tick(const TickColumns& t) {
     return Guarded([&] { return std::string("apply tick to " + layer_->GetIdentifier()); }, [&] {
         SdfChangeBlock block;

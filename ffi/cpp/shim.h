@@ -55,6 +55,7 @@ public:
 
     uint32_t intern_attribute(rust::Str prim_path, rust::Str name, rust::Str type_name);
     size_t apply_tick(const TickColumns& tick);
+    TickColumns read_defaults() const;
 
 private:
     pxr::SdfLayerRefPtr layer_;

@@ -111,5 +111,8 @@ pub(crate) mod ffi {
         fn intern_attribute(self: Pin<&mut Layer>, prim_path: &str, name: &str, type_name: &str) -> Result<u32>;
         /// Applies one tick inside one SdfChangeBlock; returns the number of values written.
         fn apply_tick(self: Pin<&mut Layer>, tick: &TickColumns) -> Result<usize>;
+        /// The default value of every interned attribute that has one, as tick columns (values of a type
+        /// the columns do not carry are skipped).
+        fn read_defaults(self: &Layer) -> Result<TickColumns>;
     }
 }

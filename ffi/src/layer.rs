@@ -364,6 +364,10 @@ impl Layer {
     pub(crate) fn apply_tick(&mut self, tick: &ffi::TickColumns) -> Result<usize> {
         Ok(self.inner.pin_mut().apply_tick(tick)?)
     }
+
+    pub(crate) fn read_defaults(&self) -> Result<ffi::TickColumns> {
+        Ok(self.inner.read_defaults()?)
+    }
 }
 
 impl Drop for Layer {

@@ -15,7 +15,7 @@
 use crate::bridge::ffi::TickColumns;
 use crate::error::{Result, UsdError};
 use crate::layer::Layer;
-use crate::value::ValueType;
+use crate::value::{Value, ValueType};
 
 /// An interned attribute of one writer: an index plus the value column it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -251,6 +251,24 @@ impl LayerWriter {
         self.layer.apply_tick(&tick.cols)
     }
 
+    /// Calls `f(handle index, value)` for every interned attribute whose default is set, in one FFI call
+    /// (handles are numbered 0, 1, … in intern order). What the layer holds, not what was sent to it.
+    pub fn visit_defaults(&self, mut f: impl FnMut(u32, Value)) -> Result<()> {
+        let c = self.layer.read_defaults()?;
+        let each = |handles: &[u32], f: &mut dyn FnMut(usize, u32)| handles.iter().enumerate().for_each(|(i, &h)| f(i, h));
+        each(&c.bool_handles, &mut |i, h| f(h, Value::Bool(c.bool_values[i] != 0)));
+        each(&c.int_handles, &mut |i, h| f(h, Value::Int(c.int_values[i])));
+        each(&c.int64_handles, &mut |i, h| f(h, Value::Int64(c.int64_values[i])));
+        each(&c.float_handles, &mut |i, h| f(h, Value::Float(c.float_values[i])));
+        each(&c.double_handles, &mut |i, h| f(h, Value::Double(c.double_values[i])));
+        each(&c.float3_handles, &mut |i, h| f(h, Value::Float3([c.float3_values[3 * i], c.float3_values[3 * i + 1], c.float3_values[3 * i + 2]])));
+        each(&c.double3_handles, &mut |i, h| f(h, Value::Double3([c.double3_values[3 * i], c.double3_values[3 * i + 1], c.double3_values[3 * i + 2]])));
+        each(&c.quatf_handles, &mut |i, h| f(h, Value::Quatf([c.quatf_values[4 * i], c.quatf_values[4 * i + 1], c.quatf_values[4 * i + 2], c.quatf_values[4 * i + 3]])));
+        each(&c.string_handles, &mut |i, h| f(h, Value::String(c.string_values[i].clone())));
+        each(&c.token_handles, &mut |i, h| f(h, Value::Token(c.token_values[i].clone())));
+        Ok(())
+    }
+
     pub fn layer(&self) -> &Layer {
         &self.layer
     }
@@ -269,6 +287,25 @@ impl LayerWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_read_back_in_one_call() {
+        let mut w = LayerWriter::new(Layer::create_anonymous("t", "usda").unwrap());
+        let x = w.intern("/A", "x", ValueType::Double).unwrap();
+        let unset = w.intern("/A", "unset", ValueType::Int).unwrap();
+        let p = w.intern("/A/B", "p", ValueType::Point3f).unwrap();
+        let s = w.intern("/A/B", "s", ValueType::Token).unwrap();
+        let mut t = Tick::default();
+        t.set_f64(x, 2.5);
+        t.set_float3(p, [1.0, 2.0, 3.0]);
+        t.set_token(s, "run".into());
+        w.apply(&t).unwrap();
+        let mut got = Vec::new();
+        w.visit_defaults(|h, v| got.push((h, v))).unwrap();
+        got.sort_by_key(|(h, _)| *h);
+        assert_eq!(got, vec![(x.index(), Value::Double(2.5)), (p.index(), Value::Float3([1.0, 2.0, 3.0])), (s.index(), Value::Token("run".into()))]);
+        assert!(got.iter().all(|(h, _)| *h != unset.index()));
+    }
 
     #[test]
     fn role_types_share_columns() {
