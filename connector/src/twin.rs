@@ -106,30 +106,35 @@ impl TwinState {
     /// [`ingest`](Self::ingest), also calling `woke(shop)` for each shop that had no pending value before
     /// this batch (its writer may write at once, see `shop_writer::Waker`).
     pub fn ingest_and_wake(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject), mut woke: impl FnMut(usize)) -> usize {
-        let mut per_shop: Vec<Vec<Pending>> = vec![Vec::new(); self.shops.len()];
+        // One pass per shop straight into its pending values, the shop locked once: a burst of 100,000
+        // samples is not copied into per-shop vectors first (megabytes that would come and go each burst).
+        let mut present = vec![false; self.shops.len()];
         for s in batch {
-            let Some((shop, local)) = self.locate(s.signal) else {
-                reject(s, Reject::UnknownSignal);
-                continue;
-            };
-            match convert(&self.conversions[s.signal as usize], &s.value) {
-                Ok(value) => per_shop[shop].push(Pending { local, value, source_time: s.source_time, quality: s.quality }),
-                Err(r) => reject(s, r),
+            match self.locate(s.signal) {
+                Some((shop, _)) => present[shop] = true,
+                None => reject(s, Reject::UnknownSignal),
             }
         }
         let mut accepted = 0;
-        for (shop, items) in per_shop.into_iter().enumerate() {
-            if items.is_empty() {
-                continue;
-            }
-            accepted += items.len();
+        for shop in (0..self.shops.len()).filter(|&shop| present[shop]) {
             let mut st = self.shops[shop].lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = st.pending.is_empty();
-            for p in items {
-                st.put(p);
+            let before = accepted;
+            for s in batch {
+                let Some((sample_shop, local)) = self.locate(s.signal) else { continue };
+                if sample_shop != shop {
+                    continue;
+                }
+                match convert(&self.conversions[s.signal as usize], &s.value) {
+                    Ok(value) => {
+                        st.put(Pending { local, value, source_time: s.source_time, quality: s.quality });
+                        accepted += 1;
+                    }
+                    Err(r) => reject(s, r),
+                }
             }
             drop(st);
-            if was_empty {
+            if was_empty && accepted > before {
                 woke(shop);
             }
         }
@@ -184,7 +189,8 @@ mod tests {
         ];
         let n = twin.ingest(&batch, |s, r| rejected.push((s.signal, r)));
         assert_eq!(n, 3);
-        assert_eq!(rejected, vec![(2, Reject::WrongType), (9, Reject::UnknownSignal), (2, Reject::NotFinite)]);
+        // Unknown signals are reported first, then each shop's refusals in batch order.
+        assert_eq!(rejected, vec![(9, Reject::UnknownSignal), (2, Reject::WrongType), (2, Reject::NotFinite)]);
         let mut out = Vec::new();
         let mut biw = twin.shop(0).lock().unwrap();
         assert_eq!(biw.coalesced, 1);
