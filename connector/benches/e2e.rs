@@ -318,13 +318,15 @@ fn service_rss(bin: &str, endpoint: &str, areas: &[&str]) -> ServiceRss {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{listen_port}").parse().expect("address");
     wait_listening(listen_port, Duration::from_secs(900));
     std::thread::sleep(Duration::from_secs(10));
-    // Resident size once a second for 30 s: the mean over three periodic saves and thirty bursts (each
-    // second the simulator changes every signal), not one lucky sample.
+    // Resident size every 370 ms for 30 s: the mean over three periodic saves and thirty bursts (each
+    // second the simulator changes every signal). 370 ms is not a divisor of the 1 s burst period, so the
+    // samples fall on every phase of the burst cycle, not always on the same one.
     let s0 = metric(addr, "twinloom_samples_in_total");
     let d0 = metric(addr, "twinloom_deltas_out_total");
     let mut samples = Vec::new();
-    for _ in 0..30 {
-        std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    for _ in 0..81 {
+        std::thread::sleep(Duration::from_millis(370));
         samples.push(metric(addr, "process_resident_memory_bytes"));
     }
     let s1 = metric(addr, "twinloom_samples_in_total");
@@ -338,12 +340,13 @@ fn service_rss(bin: &str, endpoint: &str, areas: &[&str]) -> ServiceRss {
     let _ = std::fs::remove_dir_all(&dir);
     let rss = samples.iter().sum::<u64>() / samples.len() as u64;
     let rss_max = samples.iter().copied().max().unwrap_or(0);
-    let deltas_per_s = (d1 - d0) as f64 / 30.0;
+    let secs = t0.elapsed().as_secs_f64();
+    let deltas_per_s = (d1 - d0) as f64 / secs;
     ServiceRss {
         signals: bound,
         rss,
         rss_max,
-        samples_per_s: (s1 - s0) as f64 / 30.0,
+        samples_per_s: (s1 - s0) as f64 / secs,
         saves,
         ring_seconds: ring_deltas as f64 / deltas_per_s.max(1e-9),
     }

@@ -155,7 +155,7 @@ pub enum Edit {
 pub struct SetRef<'a> {
     /// Always "set".
     pub op: &'static str,
-    pub path: &'a str,
+    pub path: crate::shop_attrs::AttrPath<'a>,
     #[serde(rename = "type")]
     pub value_type: &'static str,
     pub value: &'a LiveValue,
@@ -192,7 +192,8 @@ mod tests {
         let v = LiveValue::Double(12.5);
         for t in [Some(1.0), None] {
             let owned = Edit::Set { path: "/Plant/BIW/R01.j1".into(), value_type: "double", value: v.clone(), source_time_ms: t };
-            let borrowed = SetRef { op: "set", path: "/Plant/BIW/R01.j1", value_type: "double", value: &v, source_time_ms: t };
+            let path = crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "j1" };
+            let borrowed = SetRef { op: "set", path, value_type: "double", value: &v, source_time_ms: t };
             assert_eq!(serde_json::to_string(&owned).unwrap(), serde_json::to_string(&borrowed).unwrap());
         }
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use twinloom_usd::{Layer, LayerWriter, Tick, ValueType};
 
 use crate::delta::LiveValue;
-use crate::shop_writer::WriterAttr;
+use crate::shop_attrs::{AttrPath, ShopAttrs};
 
 /// Why a layer could not be saved through the child process.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum LayerSaveError {
 /// One line of the spec: an attribute, its type and (when it has one) its current value.
 #[derive(Serialize)]
 struct SpecLine<'a> {
-    path: &'a str,
+    path: AttrPath<'a>,
     #[serde(rename = "type")]
     value_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,12 +52,12 @@ struct SpecLineOwned {
 
 /// Writes the spec of a shop's layer: every attribute (so the child creates the specs of those with no
 /// value yet) with its current value, if any. `values` is indexed by handle index.
-pub fn write_spec(path: &Path, attrs: &[WriterAttr], values: &[Option<LiveValue>]) -> Result<(), LayerSaveError> {
+pub fn write_spec(path: &Path, attrs: &ShopAttrs, values: &[Option<LiveValue>]) -> Result<(), LayerSaveError> {
     let io = |error| LayerSaveError::Io { what: format!("write {}", path.display()), error };
     let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path).map_err(io)?);
-    for a in attrs {
+    for a in attrs.iter() {
         let value = values.get(a.handle.index() as usize).and_then(Option::as_ref);
-        let line = SpecLine { path: &a.path, value_type: a.value_type.sdf_name(), value };
+        let line = SpecLine { path: attrs.path(a), value_type: a.value_type.sdf_name(), value };
         serde_json::to_writer(&mut w, &line).map_err(|e| io(e.into()))?;
         w.write_all(b"\n").map_err(io)?;
     }
@@ -116,9 +116,9 @@ pub fn write_layer(spec: &Path, out: &Path) -> Result<usize, LayerSaveError> {
 mod tests {
     use super::*;
 
-    fn attr(w: &mut LayerWriter, path: &str, t: ValueType) -> WriterAttr {
+    fn attr(w: &mut LayerWriter, attrs: &mut ShopAttrs, path: &str, t: ValueType) {
         let (prim, name) = path.rsplit_once('.').unwrap();
-        WriterAttr { handle: w.intern(prim, name, t).unwrap(), path: path.into(), value_type: t }
+        attrs.push(w.intern(prim, name, t).unwrap(), prim, name, t);
     }
 
     #[test]
@@ -127,13 +127,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut w = LayerWriter::new(Layer::create_anonymous("t", "usda").unwrap());
-        let attrs = vec![
-            attr(&mut w, "/Plant/BIW/S1/R1.joint1", ValueType::Double),
-            attr(&mut w, "/Plant/BIW/S1/R1.state", ValueType::Token),
-            attr(&mut w, "/Plant/BIW/S1/R1.welds", ValueType::Int),
-            attr(&mut w, "/Plant/BIW/S1/R1.pos", ValueType::Float3),
-            attr(&mut w, "/Plant/BIW/S1/R1.vin", ValueType::String),
-        ];
+        let mut attrs = ShopAttrs::default();
+        attr(&mut w, &mut attrs, "/Plant/BIW/S1/R1.joint1", ValueType::Double);
+        attr(&mut w, &mut attrs, "/Plant/BIW/S1/R1.state", ValueType::Token);
+        attr(&mut w, &mut attrs, "/Plant/BIW/S1/R1.welds", ValueType::Int);
+        attr(&mut w, &mut attrs, "/Plant/BIW/S1/R1.pos", ValueType::Float3);
+        attr(&mut w, &mut attrs, "/Plant/BIW/S1/R1.vin", ValueType::String);
         let mut values = vec![
             Some(LiveValue::Double(12.5)),
             Some(LiveValue::Token("running".into())),

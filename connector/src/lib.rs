@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod sample;
 pub mod server;
 pub mod service;
+pub mod shop_attrs;
 pub mod shop_writer;
 pub mod source;
 pub mod stage;

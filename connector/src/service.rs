@@ -21,7 +21,8 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::sample::SampleBatch;
 use crate::server::AppState;
-use crate::shop_writer::{self, ShopWriterConfig, WriterAttr};
+use crate::shop_attrs::ShopAttrs;
+use crate::shop_writer::{self, ShopWriterConfig};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
@@ -277,15 +278,15 @@ pub async fn run(
             Layer::create_anonymous(name, "usda")?
         };
         let mut usd = LayerWriter::new(layer);
-        let mut attrs = Vec::new();
+        let mut attrs = ShopAttrs::default();
         for b in table.bindings.iter().filter(|b| b.shop == shop) {
             let handle = usd.intern(&b.prim, &b.attr, b.value_type).map_err(|e| ServiceError::Binding {
                 what: format!("{} → {}", b.address, b.attr_path()),
                 message: e.to_string(),
             })?;
-            attrs.push(WriterAttr { handle, path: b.attr_path().into(), value_type: b.value_type });
+            attrs.push(handle, &b.prim, &b.attr, b.value_type);
         }
-        attrs.shrink_to_fit(); // held for the whole run
+        attrs.finish(); // held for the whole run
         let wcfg = ShopWriterConfig {
             shop,
             name: name.clone(),

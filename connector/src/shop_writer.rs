@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use twinloom_usd::{AttrHandle, LayerWriter, Tick, ValueType};
+use twinloom_usd::{LayerWriter, Tick};
 
 use crate::delta::{epoch_ms, LiveValue, SetRef};
 use crate::hub::Hub;
 use crate::layer_save::{self, LayerSaveError};
 use crate::metrics::{Metrics, ShopMetrics};
+use crate::shop_attrs::ShopAttrs;
 use crate::twin::{Pending, TwinState};
 
 /// A live layer exported at a sequence number: every delta of this shop up to `seq` is in it.
@@ -40,13 +41,6 @@ impl Waker {
     pub fn wake(&self) {
         let _ = self.0.send(Command::Wake);
     }
-}
-
-/// An interned attribute of the shop's live layer.
-pub struct WriterAttr {
-    pub handle: AttrHandle,
-    pub path: Box<str>,
-    pub value_type: ValueType,
 }
 
 pub struct ShopWriterConfig {
@@ -108,7 +102,7 @@ impl ShopWriterHandle {
 struct Writer {
     cfg: ShopWriterConfig,
     usd: LayerWriter,
-    attrs: Vec<WriterAttr>,
+    attrs: ShopAttrs,
     twin: Arc<TwinState>,
     hub: Arc<Hub>,
     metrics: Arc<ShopMetrics>,
@@ -123,7 +117,7 @@ struct Writer {
 pub fn spawn(
     cfg: ShopWriterConfig,
     usd: LayerWriter,
-    attrs: Vec<WriterAttr>,
+    attrs: ShopAttrs,
     twin: Arc<TwinState>,
     hub: Arc<Hub>,
     global: Arc<Metrics>,
@@ -152,16 +146,16 @@ pub fn spawn(
 /// values (no per-value `Edit` is built: a burst tick holds every signal of the shop).
 struct TickEdits<'a> {
     pending: &'a [Pending],
-    attrs: &'a [WriterAttr],
+    attrs: &'a ShopAttrs,
 }
 
 impl serde::Serialize for TickEdits<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.pending.iter().map(|p| {
-            let a = &self.attrs[p.local as usize];
+            let a = self.attrs.get(p.local as usize);
             SetRef {
                 op: "set",
-                path: &a.path,
+                path: self.attrs.path(a),
                 value_type: a.value_type.sdf_name(),
                 value: &p.value,
                 source_time_ms: p.source_time.map(epoch_ms),
@@ -226,7 +220,7 @@ impl Writer {
         }
         self.tick.clear();
         for p in &self.pending {
-            p.value.stage_into(&mut self.tick, self.attrs[p.local as usize].handle);
+            p.value.stage_into(&mut self.tick, self.attrs.get(p.local as usize).handle);
         }
         let started = Instant::now();
         match self.usd.apply(&self.tick) {
