@@ -67,7 +67,7 @@ fn default_ring_mib() -> usize {
     64
 }
 fn default_client_buffer() -> usize {
-    4_096
+    64
 }
 fn default_level() -> Spanned<i64> {
     Spanned::new(0..0, 1)
