@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use twinloom_usd::{Layer, LayerWriter, Tick, ValueType};
 
+use crate::child_writer::ChildWriteError;
 use crate::delta::LiveValue;
 use crate::shop_attrs::{AttrPath, ShopAttrs};
 
@@ -23,8 +24,8 @@ use crate::shop_attrs::{AttrPath, ShopAttrs};
 pub enum LayerSaveError {
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
-    #[error("the layer writer {exe} failed ({status}): {message}")]
-    Child { exe: PathBuf, status: std::process::ExitStatus, message: String },
+    #[error(transparent)]
+    Child(#[from] ChildWriteError),
     #[error("{file}:{line}: {message}")]
     Spec { file: PathBuf, line: usize, message: String },
     #[error("{0}")]
@@ -66,23 +67,9 @@ pub fn write_spec(path: &Path, attrs: &ShopAttrs, values: &[Option<LiveValue>]) 
 
 /// Runs `exe write-layer --spec SPEC --out OUT` and waits for it; the spec file is removed either way.
 pub fn save_in_child(exe: &Path, spec: &Path, out: &Path) -> Result<(), LayerSaveError> {
-    let result = std::process::Command::new(exe)
-        .arg("write-layer")
-        .arg("--spec")
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .output()
-        .map_err(|error| LayerSaveError::Io { what: format!("start {}", exe.display()), error });
+    let result = crate::child_writer::run(exe, "write-layer", spec, out);
     let _ = std::fs::remove_file(spec);
-    let output = result?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    Err(LayerSaveError::Child { exe: exe.to_path_buf(), status: output.status, message })
+    Ok(result?)
 }
 
 /// The child's side: opens `out` (the last saved layer) or starts a new one, applies every attribute and

@@ -3,6 +3,7 @@
 //! commands live in `main.rs` and `cmd/`.
 
 pub mod binding;
+pub mod child_writer;
 pub mod config;
 pub mod delta;
 pub mod gpu;

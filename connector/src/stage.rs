@@ -67,13 +67,7 @@ impl BoundAttribute {
 }
 
 /// Why the root layer could not be written by a child process.
-#[derive(Debug, thiserror::Error)]
-pub enum RootWriteError {
-    #[error("{what}: {error}")]
-    Io { what: String, error: std::io::Error },
-    #[error("the root stage writer {exe} failed ({status}): {message}")]
-    Child { exe: PathBuf, status: std::process::ExitStatus, message: String },
-}
+pub use crate::child_writer::ChildWriteError as RootWriteError;
 
 /// Writes the root layer to `path` in a child process: `exe write-root --spec FILE --out PATH` (the
 /// `twinloom` binary's hidden subcommand), the spec passed as a JSON file next to `path`.
@@ -88,20 +82,7 @@ pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result
         serde_json::to_writer(&mut w, stage).map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), error: e.into() })?;
         w.flush().map_err(io(format!("write {}", spec.display())))?;
         drop(w);
-        let out = std::process::Command::new(exe)
-            .arg("write-root")
-            .arg("--spec")
-            .arg(&spec)
-            .arg("--out")
-            .arg(path)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(io(format!("start {}", exe.display())))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(RootWriteError::Child { exe: exe.to_path_buf(), status: out.status, message })
+        crate::child_writer::run(exe, "write-root", &spec, path)
     })();
     let _ = std::fs::remove_file(&spec);
     result

@@ -57,6 +57,18 @@ pub async fn shutdown_signal(seconds: Option<f64>) {
     }
 }
 
+/// Arguments of the hidden child-writer commands (`write-root`, `write-layer`), which the service runs as
+/// short-lived child processes (see `twinloom_connector::child_writer`).
+#[derive(clap::Args)]
+pub struct ChildWriterArgs {
+    /// The spec the service wrote (JSON for `write-root`, JSON lines for `write-layer`).
+    #[arg(long)]
+    pub spec: std::path::PathBuf,
+    /// The file to write (atomically).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
 /// This program, to write stage files in child processes (`twinloom write-root`, `twinloom write-layer`);
 /// `None` (writing them in-process) when the path cannot be found.
 pub fn stage_writer() -> Option<std::path::PathBuf> {

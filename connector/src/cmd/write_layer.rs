@@ -2,21 +2,13 @@
 //! writer streamed (see `twinloom_connector::layer_save`). The service runs it as a short-lived child
 //! process so that a save never stalls the writer nor leaves its temporary memory behind.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use twinloom_connector::layer_save::write_layer;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The layer spec (JSON lines, written by the service).
-    #[arg(long)]
-    spec: PathBuf,
-    /// The live layer to update (atomically; created when missing).
-    #[arg(long)]
-    out: PathBuf,
-}
+/// `--spec FILE --out FILE`.
+pub type Args = super::ChildWriterArgs;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     write_layer(&args.spec, &args.out).with_context(|| format!("save {}", args.out.display()))?;
