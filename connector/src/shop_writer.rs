@@ -164,11 +164,14 @@ impl serde::Serialize for TickEdits<'_> {
     }
 }
 
-/// Shrinks a per-tick buffer that is mostly empty after a burst.
-fn release_slack<T>(v: &mut Vec<T>) {
+/// Empties a tick's pending values and gives back all but a small buffer. The buffer goes back to the twin
+/// state at the next take, so keeping a burst-sized one would pin a burst's worth of values per shop for
+/// the whole run (at 100,000 signals changing at once, megabytes); a burst regrows it while it arrives.
+fn release_tick_buffer<T>(v: &mut Vec<T>) {
     const KEEP: usize = 4096;
-    if v.capacity() > KEEP && v.capacity() > 4 * v.len() {
-        v.shrink_to(v.len().max(KEEP));
+    v.clear();
+    if v.capacity() > KEEP {
+        v.shrink_to(KEEP);
     }
 }
 
@@ -246,8 +249,7 @@ impl Writer {
                 tracing::error!(shop = %self.cfg.name, "OpenUSD refused a tick of {} values: {e}", self.pending.len());
             }
         }
-        // A burst (the first tick carries every initial value) must not pin its buffers for the whole run.
-        release_slack(&mut self.pending);
+        release_tick_buffer(&mut self.pending);
         true
     }
 
