@@ -250,6 +250,9 @@ impl Writer {
             }
         }
         release_tick_buffer(&mut self.pending);
+        if self.tick.len() > 4096 {
+            self.tick = Tick::default(); // the same for the burst's USD columns
+        }
         true
     }
 
