@@ -14,9 +14,29 @@ pub enum ChildWriteError {
     Child { exe: PathBuf, command: &'static str, status: ExitStatus, message: String },
 }
 
-/// Runs `exe command --spec spec --out out` and waits for it.
+/// How much lower than the service the child runs (`nice`): it is background work, and on a small
+/// machine a save must not take CPU from ingestion and the live stream.
+const NICENESS: i32 = 10;
+
+/// Runs `exe command --spec spec --out out` at a lower CPU priority and waits for it.
 pub fn run(exe: &Path, command: &'static str, spec: &Path, out: &Path) -> Result<(), ChildWriteError> {
-    let output = std::process::Command::new(exe)
+    let mut cmd = std::process::Command::new(exe);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        extern "C" {
+            fn nice(inc: std::os::raw::c_int) -> std::os::raw::c_int;
+        }
+        // SAFETY: runs in the forked child before exec; nice(2) is async-signal-safe and only lowers
+        // this child's own priority (its result is deliberately ignored: a failure leaves it unchanged).
+        unsafe {
+            cmd.pre_exec(|| {
+                nice(NICENESS);
+                Ok(())
+            });
+        }
+    }
+    let output = cmd
         .arg(command)
         .arg("--spec")
         .arg(spec)
