@@ -6,7 +6,8 @@
 //! with its attributes to a spec file (JSON lines; about 40 ms for 100,000 attributes), and a short-lived
 //! child process (`twinloom write-layer`, see
 //! [`write_layer`]) opens the last saved layer, applies them through the same batch path and replaces
-//! the file atomically. The in-process export stays the fallback (no helper program, or the child failed
+//! the file atomically. Snapshots for live clients are built the same way (into a temporary copy of the
+//! last saved layer). The in-process export stays the fallback (no helper program, or the child failed
 //! at shutdown).
 
 use std::io::{BufRead, BufWriter, Write};

@@ -112,6 +112,8 @@ struct Writer {
     last_seq: u64,
     /// The save running in a child process, if any.
     saving: Option<JoinHandle<Result<(), LayerSaveError>>>,
+    /// Snapshots taken (names their temporary files).
+    snapshots: u64,
 }
 
 pub fn spawn(
@@ -137,6 +139,7 @@ pub fn spawn(
         tick: Tick::default(),
         last_seq: 0,
         saving: None,
+        snapshots: 0,
     };
     let thread = std::thread::Builder::new().name(format!("usd-{name}")).spawn(move || w.run(rx))?;
     Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
@@ -186,9 +189,7 @@ impl Writer {
         let mut last_save = Instant::now();
         loop {
             match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-                Ok(Command::Snapshot(reply)) => {
-                    let _ = reply.send(self.snapshot());
-                }
+                Ok(Command::Snapshot(reply)) => self.snapshot(reply),
                 Ok(Command::Wake) => {
                     // Write now, or one tick after the last delta, whichever is later.
                     next = next.min((last_delta + self.cfg.tick).max(Instant::now()));
@@ -339,16 +340,44 @@ impl Writer {
         dir.join(format!(".{}.save-{}.jsonl", self.cfg.name, std::process::id()))
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot, String> {
+    /// Answers a snapshot request. With a saver the layer's values go to a spec (a few milliseconds) and a
+    /// child process builds the `.usdc` from the last saved layer plus that spec while the writer goes on
+    /// ticking; the snapshot is at the sequence number of the spec. Without one it is exported in-process.
+    fn snapshot(&mut self, reply: tokio::sync::oneshot::Sender<Result<Snapshot, String>>) {
         let dir = self.cfg.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        let tmp = dir.join(format!(".snapshot-{}-{}.usdc", self.cfg.name, std::process::id()));
-        let result = self
-            .usd
-            .layer()
-            .export(&tmp)
-            .map_err(|e| e.to_string())
-            .and_then(|_| std::fs::read(&tmp).map_err(|e| format!("read {}: {e}", tmp.display())));
-        let _ = std::fs::remove_file(&tmp);
-        result.map(|bytes| Snapshot { seq: self.last_seq, bytes })
+        self.snapshots += 1;
+        let tmp = dir.join(format!(".snapshot-{}-{}-{}.usdc", self.cfg.name, std::process::id(), self.snapshots));
+        let seq = self.last_seq;
+        let read = move |tmp: &std::path::Path, made: Result<(), String>| {
+            let result = made.and_then(|_| std::fs::read(tmp).map_err(|e| format!("read {}: {e}", tmp.display())));
+            let _ = std::fs::remove_file(tmp);
+            result.map(|bytes| Snapshot { seq, bytes })
+        };
+        let Some(exe) = self.cfg.saver.clone() else {
+            let made = self.usd.layer().export(&tmp).map_err(|e| e.to_string());
+            let _ = reply.send(read(&tmp, made));
+            return;
+        };
+        let spec = tmp.with_extension("jsonl");
+        let prepared = self.write_spec(&spec).map_err(|e| e.to_string()).and_then(|()| {
+            // The child applies the spec on top of the last saved layer, as a save does.
+            if self.cfg.path.exists() {
+                std::fs::copy(&self.cfg.path, &tmp).map(drop).map_err(|e| format!("copy {}: {e}", self.cfg.path.display()))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = prepared {
+            let _ = std::fs::remove_file(&spec);
+            let _ = reply.send(read(&tmp, Err(e)));
+            return;
+        }
+        let started = std::thread::Builder::new().name(format!("snapshot-{}", self.cfg.name)).spawn(move || {
+            let made = layer_save::save_in_child(&exe, &spec, &tmp).map_err(|e| e.to_string());
+            let _ = reply.send(read(&tmp, made));
+        });
+        if let Err(e) = started {
+            tracing::error!(shop = %self.cfg.name, "cannot start a snapshot thread: {e}");
+        }
     }
 }
