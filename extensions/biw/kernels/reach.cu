@@ -235,18 +235,10 @@ TL_DEVICE int first_within_limits(const double* rm, const tl_iso* pose, double* 
     return 0;
 }
 
-/* RobotModel::reachable */
+/* RobotModel::reachable: some solution is within limits. */
 TL_CALLED int reachable(const double* rm, const tl_iso* pose) {
-    double sols[8][6];
-    robot_inverse(rm, pose, sols);
-    for (int k = 0; k < 8; k++) {
-        double opt[6][5];
-        int count[6];
-        if (turn_options(rm, sols[k], opt, count)) {
-            return 1;
-        }
-    }
-    return 0;
+    double q[6];
+    return first_within_limits(rm, pose, q);
 }
 
 /* RobotModel::nearest_within_limits: the solution nearest to q in joints 1-3 (first on ties), or 0. */
