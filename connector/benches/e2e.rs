@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt;
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, RunSummary, Started};
+use twinloom_connector::shutdown::Shutdown;
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
 /// The same allocator as the `twinloom` binary.
@@ -147,7 +148,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
         let _ = started_tx.send(s);
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(600)).expect("service start");

@@ -170,6 +170,10 @@ pub struct SourceConfig {
     pub deadband: Option<f64>,
     #[serde(default = "default_queue")]
     pub queue_size: u32,
+    /// The OPC UA certificate store (`own/`, `private/`, `trusted/`, `rejected/`), relative to the config
+    /// file's folder; `None` is `<stage dir>/.pki`.
+    #[serde(default)]
+    pub pki_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +228,43 @@ pub struct Config {
     /// itself), so the service never holds the large root layer nor stalls a writer on a save; `None`
     /// does both in-process.
     pub stage_writer: Option<PathBuf>,
+}
+
+/// Parsing gives up after this many problems (a file that is not TOML at all).
+const MAX_PROBLEMS: usize = 200;
+
+/// What [`blank_key_line`] left out.
+enum Blanked {
+    Line,
+    Table,
+    Nothing,
+}
+
+/// Replaces the line holding byte `offset` by spaces, or when it is a table header the whole table (up to
+/// the next header); `Nothing` when that line is blank or a comment (nothing left to leave out).
+fn blank_key_line(text: &mut String, offset: usize) -> Blanked {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let mut end = line_end(start);
+    let line = text[start..end].trim_start();
+    if line.is_empty() || line.starts_with('#') {
+        return Blanked::Nothing;
+    }
+    let table = line.starts_with('[');
+    if table {
+        while end < text.len() && !text[end + 1..].trim_start().starts_with('[') {
+            end = line_end(end + 1);
+        }
+    }
+    // One space per byte (multi-byte characters included), so byte offsets hold.
+    let blank: String = text[start..end].bytes().map(|b| if b == b'\n' { '\n' } else { ' ' }).collect();
+    text.replace_range(start..end, &blank);
+    if table {
+        Blanked::Table
+    } else {
+        Blanked::Line
+    }
 }
 
 /// `line:col` (1-based) of a byte offset.
@@ -288,33 +329,75 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses and checks configuration text; `path` names it in messages.
+    /// Parses and checks configuration text; `path` names it in messages. Every problem of the file is
+    /// reported in one go: a line the parser rejects (bad syntax, an unknown key, a wrong type or range)
+    /// is reported and left out, a table missing a required key is reported and left out, parsing goes
+    /// on with the rest, and the semantic checks run on what parsed (references to a left-out table are
+    /// not reported again).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-            ConfigError {
-                problems: vec![ConfigProblem { file: path.to_path_buf(), line, col, message: e.message().trim().to_string() }],
+        let problem = |offset: usize, message: String| {
+            let (line, col) = line_col(text, offset);
+            ConfigProblem { file: path.to_path_buf(), line, col, message }
+        };
+        let mut problems = Vec::new();
+        let mut work = text.to_string();
+        let mut tables_left_out = false;
+        let parsed = loop {
+            match toml::from_str::<Config>(&work) {
+                Ok(cfg) => break Some(cfg),
+                Err(e) => {
+                    let offset = e.span().map(|s| s.start).unwrap_or(0);
+                    problems.push(problem(offset, e.message().trim().to_string()));
+                    // Leave the offending line, or table, out (blanked: positions hold) and go on.
+                    let left_out = match blank_key_line(&mut work, offset) {
+                        Blanked::Line => true,
+                        Blanked::Table => {
+                            tables_left_out = true;
+                            true
+                        }
+                        Blanked::Nothing => false,
+                    };
+                    if !left_out || problems.len() >= MAX_PROBLEMS {
+                        break None;
+                    }
+                }
             }
-        })?;
-        cfg.file = path.to_path_buf();
-        let problems = cfg.check(text);
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError { problems })
+        };
+        if let Some(mut cfg) = parsed {
+            cfg.file = path.to_path_buf();
+            problems.extend(cfg.check(&work, !tables_left_out));
+            if problems.is_empty() {
+                return Ok(cfg);
+            }
         }
+        problems.sort_by_key(|p| (p.line, p.col));
+        Err(ConfigError { problems })
     }
 
     /// The stage folder, resolved against the config file's folder.
     pub fn stage_dir(&self) -> PathBuf {
-        if self.stage.dir.is_absolute() {
-            return self.stage.dir.clone();
-        }
-        // `components` drops the `.` of `dir = "."`.
-        self.file.parent().unwrap_or(Path::new(".")).join(&self.stage.dir).components().collect()
+        self.relative_to_file(&self.stage.dir)
     }
 
-    fn check(&self, text: &str) -> Vec<ConfigProblem> {
+    /// The certificate store of `source`: its `pki_dir` (relative to the config file's folder), or
+    /// `<stage dir>/.pki`.
+    pub fn pki_dir(&self, source: &SourceConfig) -> PathBuf {
+        match &source.pki_dir {
+            Some(d) => self.relative_to_file(d),
+            None => self.stage_dir().join(".pki"),
+        }
+    }
+
+    fn relative_to_file(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        // `components` drops the `.` of `dir = "."`.
+        self.file.parent().unwrap_or(Path::new(".")).join(p).components().collect()
+    }
+
+    /// The semantic checks; `references` also checks that bindings name a defined source.
+    fn check(&self, text: &str, references: bool) -> Vec<ConfigProblem> {
         let mut out = Vec::new();
         let mut at = |span: Range<usize>, message: String| {
             let (line, col) = line_col(text, span.start);
@@ -361,7 +444,7 @@ impl Config {
                 at(s.name.span(), format!("source {:?}: queue_size must be at least 1", s.name.get_ref()));
             }
         }
-        let known = |n: &Spanned<String>| names.contains(&n.get_ref().as_str());
+        let known = |n: &Spanned<String>| !references || names.contains(&n.get_ref().as_str());
         let mut targets: Vec<(String, Range<usize>)> = Vec::new();
         for b in &self.bindings {
             if !known(&b.source) {
@@ -445,6 +528,9 @@ unit = "deg"
         assert_eq!(c.bindings.len(), 1);
         assert_eq!(c.stage_dir(), PathBuf::from("out"));
         assert_eq!(c.stage.tick_ms, 50);
+        assert_eq!(c.pki_dir(&c.sources[0]), PathBuf::from("out/.pki"));
+        let c = Config::parse(&GOOD.replace("kind = \"opcua\"", "kind = \"opcua\"\npki_dir = \"/etc/twinloom/pki\""), Path::new("plant.toml")).unwrap();
+        assert_eq!(c.pki_dir(&c.sources[0]), PathBuf::from("/etc/twinloom/pki"));
     }
 
     #[test]
@@ -473,13 +559,33 @@ unit = "deg"
     }
 
     #[test]
+    fn parse_problems_and_semantic_problems_are_reported_together() {
+        let text = "[stage]\ncolour = 1\ntick_ms = -5\ncapability_level = 9\n\n[stream]\nlisten = \"nowhere\"\nring = \"big\"\n\n[[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"opc.tcp://127.0.0.1:4840\"\nqueue_size = 1.5\nx = = 2\n";
+        let e = Config::parse(text, Path::new("x.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| format!("{}:{}", p.line, p.col)).collect();
+        assert_eq!(lines, ["2:1", "3:11", "4:20", "7:1", "8:8", "14:14", "15:5"], "{e}");
+        assert!(e.problems[0].message.contains("colour"), "{e}");
+        assert!(e.problems[3].message.contains("nowhere"), "{e}");
+    }
+
+    #[test]
+    fn a_table_missing_a_required_key_is_reported_and_left_out() {
+        let text = "[stage]\ntick_ms = -5\n\n[[sources]]\nname = \"plc\"\n\n[[bindings]]\nsource = \"plc\"\nnode = \"ns=2;s=A\"\nshop = \"biw\"\nprim = \"/Plant/A\"\nattr = \"a\"\ntype = \"double\"\n";
+        let e = Config::parse(text, Path::new("x.toml")).unwrap_err();
+        assert_eq!(e.problems.len(), 2, "{e}");
+        assert_eq!((e.problems[0].line, e.problems[0].col), (2, 11), "{e}");
+        assert_eq!(e.problems[1].line, 4, "{e}");
+        assert!(e.problems[1].message.contains("missing field"), "{e}");
+    }
+
+    #[test]
     fn plain_fields_are_reported_where_they_are_written() {
         let text = "[stream]\nlisten = \"nowhere\"\n\n[stage]\n# the tick\n  tick_ms = 0\n";
         let e = Config::parse(text, Path::new("x.toml")).unwrap_err();
         let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(lines, vec![
-            "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
             "x.toml:2:1: stream.listen \"nowhere\" is not an address like 127.0.0.1:8765".to_string(),
+            "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
         ]);
     }
 

@@ -16,6 +16,7 @@ pub mod server;
 pub mod service;
 pub mod shop_attrs;
 pub mod shop_writer;
+pub mod shutdown;
 pub mod source;
 pub mod stage;
 pub mod twin;

@@ -4,7 +4,6 @@
 //! saved, sessions closed).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -23,6 +22,7 @@ use crate::sample::SampleBatch;
 use crate::server::AppState;
 use crate::shop_attrs::ShopAttrs;
 use crate::shop_writer::{self, ShopWriterConfig};
+use crate::shutdown::{Shutdown, CLIENTS_CLOSE_TIMEOUT, INGEST_DRAIN_TIMEOUT, SOURCE_CLOSE_TIMEOUT};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
@@ -41,6 +41,9 @@ pub enum ServiceError {
     Binding { what: String, message: String },
     #[error("root stage: {0}")]
     RootStage(crate::stage::RootWriteError),
+    /// A stop was asked for before the service was up (nothing to save yet, or the layers were saved).
+    #[error("stopped before the service was up")]
+    StoppedDuringStartup,
 }
 
 impl From<crate::source::opcua::SourceError> for ServiceError {
@@ -196,33 +199,24 @@ fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), Servi
     Ok(())
 }
 
-/// The connector service. `shutdown` resolves when it should stop; `on_started` is told once it is up.
-pub async fn run(
-    cfg: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    on_started: impl FnOnce(Started) + Send,
-) -> Result<RunSummary, ServiceError> {
-    let t0 = Instant::now();
-    let metrics = Arc::new(Metrics::default());
-    metrics.set_gpu_probe(crate::gpu::GpuProbe::start());
-    let dir = cfg.stage_dir();
-    std::fs::create_dir_all(dir.join("live")).map_err(io(format!("create {}", dir.join("live").display())))?;
-
-    // Sources first: auto-bindings need their address spaces.
-    let pki = dir.join(".pki");
+/// Connects every source and builds the binding table (explicit bindings, then each auto-binding's
+/// browsed subtree); returns the sources, the table and each source's kind.
+async fn connect_and_bind(
+    cfg: &Config,
+    metrics: &Metrics,
+) -> Result<(Vec<(String, OpcUaSource)>, BindingTable, BTreeMap<String, String>), ServiceError> {
     let mut sources: Vec<(String, OpcUaSource)> = Vec::new();
     let mut source_kinds = BTreeMap::new();
     for s in &cfg.sources {
-        let src = OpcUaSource::connect(opcua_config(s, &pki)).await?;
+        let src = OpcUaSource::connect(opcua_config(s, &cfg.pki_dir(s))).await?;
         tracing::info!(source = %s.name.get_ref(), endpoint = %s.endpoint.get_ref(), "connected");
         metrics.add_source(s.name.get_ref(), src.counters());
         source_kinds.insert(s.name.get_ref().clone(), s.kind.get_ref().clone());
         sources.push((s.name.get_ref().clone(), src));
     }
-
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "sources connected");
     let mut table = BindingTable::default();
-    explicit_bindings(&cfg, &mut table)?;
+    explicit_bindings(cfg, &mut table)?;
     for a in &cfg.auto_bindings {
         let Some((_, src)) = sources.iter().find(|(n, _)| n == a.source.get_ref()) else { continue };
         let nodes = src.browse(a.node.get_ref(), a.max_depth).await?;
@@ -236,6 +230,60 @@ pub async fn run(
         metrics.config_errors.fetch_add(skipped.len() as u64, Relaxed);
     }
 
+    Ok((sources, table, source_kinds))
+}
+
+/// Subscribes every source's bound signals, delivering to `tx`.
+async fn subscribe_all(
+    sources: &[(String, OpcUaSource)],
+    table: &BindingTable,
+    tx: &mpsc::Sender<SampleBatch>,
+    metrics: &Metrics,
+) -> Result<(), ServiceError> {
+    for (name, src) in sources {
+        let nodes: Vec<MonitoredNode> = table
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| &b.source == name)
+            .map(|(i, b)| MonitoredNode::new(i as u32, b.address.clone()))
+            .collect();
+        let report = src.subscribe(&nodes, tx.clone()).await?;
+        for r in &report.rejected {
+            tracing::warn!("not subscribed: {r}");
+        }
+        metrics.config_errors.fetch_add(report.rejected.len() as u64, Relaxed);
+        tracing::info!(source = %name, subscribed = report.subscribed, rejected = report.rejected.len(), "subscribed");
+    }
+    Ok(())
+}
+
+/// Closes every source's session at once, each within [`SOURCE_CLOSE_TIMEOUT`] (a reconnecting source or
+/// a silent server is dropped after it).
+async fn close_sources(sources: Vec<(String, OpcUaSource)>) {
+    futures::future::join_all(sources.into_iter().map(|(name, src)| async move {
+        if tokio::time::timeout(SOURCE_CLOSE_TIMEOUT, src.shutdown()).await.is_err() {
+            tracing::warn!(source = %name, "session did not close within {} s; dropped", SOURCE_CLOSE_TIMEOUT.as_secs());
+        }
+    }))
+    .await;
+}
+
+/// The connector service. `shutdown` says when it should stop (every step of the shutdown is bounded, see
+/// [`crate::shutdown`]); `on_started` is told once it is up. A stop before the service is up ends it with
+/// [`ServiceError::StoppedDuringStartup`].
+pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Started) + Send) -> Result<RunSummary, ServiceError> {
+    let t0 = Instant::now();
+    let stop = shutdown.watch();
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_gpu_probe(crate::gpu::GpuProbe::start());
+    let dir = cfg.stage_dir();
+    std::fs::create_dir_all(dir.join("live")).map_err(io(format!("create {}", dir.join("live").display())))?;
+
+    // Sources first: auto-bindings need their address spaces.
+    let connected = stop.unless_stopped(connect_and_bind(&cfg, &metrics)).await;
+    let (sources, table, source_kinds) = connected.ok_or(ServiceError::StoppedDuringStartup)??;
+    let mut table = table;
     table.bindings.shrink_to_fit();
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, bindings = table.len(), "bindings built");
     // The stage: root layer composing results, live layers and layout.
@@ -301,21 +349,15 @@ pub async fn run(
 
     // Ingestion: every source feeds one bounded channel of batches.
     let (tx, mut rx) = mpsc::channel::<SampleBatch>(1024);
-    for (name, src) in &sources {
-        let nodes: Vec<MonitoredNode> = table
-            .bindings
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| &b.source == name)
-            .map(|(i, b)| MonitoredNode::new(i as u32, b.address.clone()))
-            .collect();
-        let report = src.subscribe(&nodes, tx.clone()).await?;
-        for r in &report.rejected {
-            tracing::warn!("not subscribed: {r}");
+    let subscribed = stop.unless_stopped(subscribe_all(&sources, &table, &tx, &metrics)).await;
+    let Some(subscribed) = subscribed else {
+        tracing::info!("stopped while subscribing: saving the layers");
+        for w in writers {
+            w.stop();
         }
-        metrics.config_errors.fetch_add(report.rejected.len() as u64, Relaxed);
-        tracing::info!(source = %name, subscribed = report.subscribed, rejected = report.rejected.len(), "subscribed");
-    }
+        return Err(ServiceError::StoppedDuringStartup);
+    };
+    subscribed?;
     drop(tx);
     // From here on the twin needs only each signal's conversion (kept by `twin`), not names or addresses.
     let shops = table.shops.clone();
@@ -372,15 +414,27 @@ pub async fn run(
     tracing::info!(%listen, signals = signals_bound, shops = ?shops, stage = %root_path.display(), "twin is live");
     on_started(Started { listen, signals_bound, shops: shops.clone(), stage: root_path.clone() });
 
-    shutdown.await;
+    stop.stopping().await;
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
-    for (_, src) in sources {
-        src.shutdown().await;
+    let (mut ingest, mut server) = (ingest, server);
+    let closed = stop
+        .unless_hurried(async {
+            close_sources(sources).await;
+            // The sources' senders are gone once their sessions close; let ingestion drain.
+            if tokio::time::timeout(INGEST_DRAIN_TIMEOUT, &mut ingest).await.is_err() {
+                tracing::warn!("ingestion did not drain within {} s", INGEST_DRAIN_TIMEOUT.as_secs());
+            }
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(CLIENTS_CLOSE_TIMEOUT, &mut server).await.is_err() {
+                tracing::warn!("live clients did not close within {} s", CLIENTS_CLOSE_TIMEOUT.as_secs());
+            }
+        })
+        .await;
+    if closed.is_none() {
+        tracing::warn!("second signal: saving the layers without waiting for sources and clients");
     }
-    // The sources' senders are gone once their sessions close; let ingestion drain.
-    let _ = tokio::time::timeout(Duration::from_secs(2), ingest).await;
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    ingest.abort();
+    server.abort();
     let mut files = vec![root_path];
     for w in writers {
         w.stop();

@@ -48,6 +48,23 @@ fn check_reports_every_problem_with_its_position() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:2:11:", broken.display())), "{err}");
 
+    // Parse-level problems (unknown key, negative number) and semantic ones, all in one run.
+    let mixed = dir.path().join("mixed.toml");
+    std::fs::write(&mixed, "[stage]\ncolour = \"red\"\ntick_ms = -5\ncapability_level = 7\n\n[[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"http://x\"\n").unwrap();
+    let out = twinloom().args(["check", "--config"]).arg(&mixed).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = mixed.display().to_string();
+    for want in [
+        format!("{f}:2:1: unknown field `colour`"),
+        format!("{f}:3:11: invalid value"),
+        format!("{f}:4:20: capability_level must be 0"),
+        format!("{f}:9:12: endpoint \"http://x\" must start with opc.tcp://"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.contains("4 problem(s)"), "{err}");
+
     let out = twinloom().args(["check", "--config", "/nonexistent/plant.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));

@@ -22,6 +22,11 @@ fn demo_runs_for_n_seconds_and_its_stage_validates() {
         .output()
         .expect("run demo");
     check_output("twinloom demo", &out);
+    // Quiet by default: INFO lines are Twinloom's own; the libraries speak from WARN up.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let foreign: Vec<&str> = stderr.lines().filter(|l| l.contains("INFO") && !l.contains("twinloom")).collect();
+    assert!(foreign.is_empty(), "libraries' INFO lines in the default log: {foreign:#?}");
+    assert!(stderr.contains("twin is live"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("signals bound in 5 shops"), "{stdout}");
     for f in ["plant.usda", "layout.usda", "layout_geometry.usdc", "live/biw.usdc", "live/paint.usdc", "live/assembly.usdc"] {
@@ -60,10 +65,13 @@ fn sigterm_saves_and_exits_cleanly() {
     let mut child = twinloom()
         .args(["demo", "--listen", "127.0.0.1:0", "--out"])
         .arg(dir.path())
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start demo");
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -81,4 +89,7 @@ fn sigterm_saves_and_exits_cleanly() {
     assert!(status.success(), "exit {status}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("samples in")), "{rest:?}");
     assert!(dir.path().join("live/biw.usdc").is_file());
+    // RUST_LOG still gives everything, the libraries' INFO lines included.
+    let stderr = stderr.join().unwrap();
+    assert!(stderr.lines().any(|l| l.contains("INFO") && l.contains("opcua")), "{stderr}");
 }

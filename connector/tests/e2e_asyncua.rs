@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
+use twinloom_connector::shutdown::Shutdown;
 use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
 
 fn start_peer(port: u16) -> ChildGuard {
@@ -90,7 +91,7 @@ prim = "/Plant/Unicode"
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
         let _ = started_tx.send(s);
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
+use twinloom_connector::shutdown::Shutdown;
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
 use twinloom_tests::{check_output, http_get, omni_asset_validate, python, workspace_root, ChildGuard, TempDir};
 
@@ -119,7 +120,7 @@ prim = "/Plant/Assembly"
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let service = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+    let service = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
         let _ = started_tx.send(s);
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");

@@ -10,6 +10,7 @@ use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
+use twinloom_connector::shutdown::Shutdown;
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::{metric, TempDir};
 
@@ -65,7 +66,7 @@ fn a_client_that_stops_reading_never_stalls_ingestion_and_is_told_to_resync() {
     let cfg = Config::parse(&text, &dir.path().join("twinloom.toml")).expect("config");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, async { let _ = stop_rx.await; }, move |s| {
+    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
         let _ = started_tx.send(s);
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");

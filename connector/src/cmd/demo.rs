@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use twinloom_connector::config::Config;
+use twinloom_connector::service::ServiceError;
 use twinloom_simulator::{SimConfig, Simulator};
 
 #[derive(clap::Args)]
@@ -96,18 +97,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
-        let summary = twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |s| {
+        let summary = twinloom_connector::service::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
             println!("twinloom demo: stage {} is live", s.stage.display());
             println!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
             if args.seconds.is_none() {
                 println!("twinloom demo: press Ctrl-C to stop");
             }
         })
-        .await
-        .context("running the connector")?;
+        .await;
         sim.shutdown().await;
         anyhow::Ok(summary)
-    })?;
-    super::print_summary(&summary);
+    });
+    rt.shutdown_timeout(super::RUNTIME_SHUTDOWN);
+    match summary? {
+        Ok(summary) => super::print_summary(&summary),
+        Err(ServiceError::StoppedDuringStartup) => eprintln!("twinloom demo: stopped before the service was up"),
+        Err(e) => return Err(e).context("running the connector"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,10 +12,15 @@ pub mod write_root;
 
 use std::time::Duration;
 
-/// Logs to stderr: human-readable by default, JSON lines with `--log-json`; `RUST_LOG` filters.
+/// The log filter without `RUST_LOG`: Twinloom's own messages from INFO up, the libraries' from WARN up
+/// (but for the OPC UA client's warning that its own endpoint list is empty: Twinloom never serves one).
+pub const DEFAULT_LOG_FILTER: &str = "warn,twinloom=info,opcua_client::config=error";
+
+/// Logs to stderr: human-readable by default, JSON lines with `--log-json`; `RUST_LOG` filters (e.g.
+/// `RUST_LOG=info` shows the libraries' INFO messages too), otherwise [`DEFAULT_LOG_FILTER`].
 pub fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         let _ = builder.json().try_init();
@@ -29,33 +34,65 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
 
-/// Resolves on SIGINT or SIGTERM, or after `seconds` if given.
-pub async fn shutdown_signal(seconds: Option<f64>) {
-    {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
+/// The service's stop conditions from the signals: the first SIGINT or SIGTERM (or `seconds` passing)
+/// stops it cleanly, a second one hurries it (save the layers and exit without waiting for sources or
+/// clients), a third exits at once without saving. Call it inside the runtime: the handlers are in place
+/// when it returns, so a signal during start-up is not lost.
+pub fn shutdown_on_signals(seconds: Option<f64>) -> twinloom_connector::shutdown::Shutdown {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    tokio::spawn(async move {
+        let (mut int, mut term) = match (int, term) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!("cannot listen for SIGINT/SIGTERM: {e}");
+                return std::future::pending::<()>().await;
+            }
         };
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            tx.send_modify(|n| *n += 1);
+            let n = *tx.borrow();
+            match n {
+                1 => tracing::info!("{name}: stopping (a second signal skips waiting for sources and clients)"),
+                2 => tracing::warn!("{name} again: saving the layers and exiting"),
+                _ => {
+                    eprintln!("twinloom: {name} a third time: exiting without saving");
+                    std::process::exit(130);
                 }
-                Err(_) => std::future::pending::<()>().await,
             }
-        };
-        let timer = async {
-            match seconds {
-                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
-                None => std::future::pending::<()>().await,
-            }
-        };
+        }
+    });
+    let after = |k: u32| {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|n| *n >= k).await;
+        }
+    };
+    let timer = async move {
+        match seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let first = after(1);
+    twinloom_connector::shutdown::Shutdown::when(async move {
         tokio::select! {
-            _ = ctrl_c => tracing::info!("SIGINT"),
-            _ = term => tracing::info!("SIGTERM"),
+            _ = first => {},
             _ = timer => {},
         }
-    }
+    })
+    .hurry_when(after(2))
 }
+
+/// How long the runtime waits for leftover tasks once the service has returned (a task stuck in a
+/// source library must not keep the process alive).
+pub const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Arguments of the hidden child-writer commands (`write-root`, `write-layer`), which the service runs as
 /// short-lived child processes (see `twinloom_connector::child_writer`).

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use twinloom_connector::config::Config;
+use twinloom_connector::service::ServiceError;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,9 +29,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     cfg.stage_writer = super::stage_writer();
     let rt = super::runtime()?;
-    let summary = rt
-        .block_on(twinloom_connector::service::run(cfg, super::shutdown_signal(args.seconds), |_| {}))
-        .with_context(|| format!("running {}", args.config.display()))?;
-    super::print_summary(&summary);
+    let result = rt.block_on(async { twinloom_connector::service::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
+    rt.shutdown_timeout(super::RUNTIME_SHUTDOWN);
+    match result {
+        Ok(summary) => super::print_summary(&summary),
+        Err(ServiceError::StoppedDuringStartup) => eprintln!("twinloom: stopped before the service was up"),
+        Err(e) => return Err(e).with_context(|| format!("running {}", args.config.display())),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -189,12 +189,17 @@ impl OpcUaSource {
         subscribe::subscribe(self, nodes, tx).await
     }
 
-    /// Closes the session (deleting its subscriptions on the server) and stops the event loop.
+    /// Closes the session (deleting its subscriptions on the server) and stops the event loop. Bounded:
+    /// a server that does not answer within `request_timeout` (at most 2 s), or a session that is
+    /// reconnecting, is left without a goodbye.
     pub async fn shutdown(mut self) {
-        if let Err(e) = self.session.disconnect().await {
-            tracing::debug!(error = %e, "OPC UA disconnect");
+        let wait = self.config.request_timeout.min(std::time::Duration::from_secs(2));
+        match tokio::time::timeout(wait, self.session.disconnect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "OPC UA disconnect"),
+            Err(_) => tracing::info!(endpoint = %self.config.endpoint, "OPC UA server did not answer the disconnect; session dropped"),
         }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.event_loop).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.event_loop).await;
         self.counters
             .connected
             .store(false, std::sync::atomic::Ordering::Relaxed);
