@@ -66,6 +66,9 @@ pub const BINDABLE_TYPES: [ValueType; 8] = [
 pub struct BindingTable {
     pub shops: Vec<String>,
     pub bindings: Vec<Binding>,
+    /// Prims whose name had to change to be valid in USD (auto-bindings), with the source's own name,
+    /// kept as the prim's displayName.
+    pub prim_display_names: std::collections::BTreeMap<String, String>,
 }
 
 impl BindingTable {

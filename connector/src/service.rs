@@ -150,12 +150,20 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
         let vars: Vec<usize> = children[i].iter().copied().filter(|&c| nodes[c].kind == NodeKind::Variable).collect();
         let obj_names = valid_child_names(&objects.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>());
         for (&c, name) in objects.iter().zip(obj_names) {
-            prim_of[c] = Some(format!("{prim}/{name}"));
+            let path = format!("{prim}/{name}");
+            if let Some(original) = display_name(&nodes[c].browse_name, &name) {
+                table.prim_display_names.insert(path.clone(), original.to_string());
+            }
+            prim_of[c] = Some(path);
         }
         let var_names = valid_property_names(&vars.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>(), &[]);
         for (&c, attr) in vars.iter().zip(var_names) {
             let n = &nodes[c];
             let dt = n.data_type.as_deref().unwrap_or("?");
+            if let Some(rank) = n.value_rank.filter(|r| *r >= 0) {
+                skipped.push(format!("{} ({}): an array of {dt} (value rank {rank}); arrays are not bound", n.node_id, n.browse_name));
+                continue;
+            }
             let Some(ty) = usd_type_for(dt) else {
                 skipped.push(format!("{} ({}): OPC UA type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
                 continue;
@@ -303,6 +311,7 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
         sublayers,
         layout: cfg.stage.layout.as_ref().map(|l| dir.join(l)),
         bindings: BoundAttribute::all(&table, &source_kinds),
+        prim_display_names: table.prim_display_names.clone(),
     };
     match &cfg.stage_writer {
         Some(exe) => write_root_in_child(exe, &root_path, &root_stage)?,

@@ -27,6 +27,10 @@ pub struct RootStage {
     /// A layout layer (already among `sublayers`) whose `def` prims the root must not redefine.
     pub layout: Option<PathBuf>,
     pub bindings: Vec<BoundAttribute>,
+    /// Prims whose name differs from the source's (`path → original name`), declared with it as
+    /// displayName.
+    #[serde(default)]
+    pub prim_display_names: BTreeMap<String, String>,
 }
 
 /// One bound attribute as the root layer declares it.
@@ -134,6 +138,9 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
             l.define_prim(p, Specifier::Over, "")?;
         } else {
             l.define_prim(p, Specifier::Def, CONTAINER_TYPE)?;
+            if let Some(name) = stage.prim_display_names.get(p) {
+                l.set_metadata(p, "displayName", &Value::String(name.clone()))?;
+            }
         }
     }
     l.set_kind(&format!("/{}", stage.root), "assembly")?;
@@ -201,6 +208,7 @@ mod tests {
                 offset: 0.0,
                 display_name: Some("J1 (°)".into()),
             }],
+            prim_display_names: BTreeMap::from([("/Plant/BIW".into(), "Body shop".into())]),
         }
     }
 

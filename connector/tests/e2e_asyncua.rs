@@ -46,8 +46,7 @@ for prim in s.Traverse():
         if n.startswith("twinloom:"):
             continue
         out[str(a.GetPath())] = {"value": a.Get(), "display": a.GetMetadata("displayName") or ""}
-    if str(prim.GetPath()).count("/") == 2:
-        out[str(prim.GetPath())] = {"display": prim.GetMetadata("displayName") or ""}
+    out[str(prim.GetPath())] = {"display": prim.GetMetadata("displayName") or ""}
 print(json.dumps(out, default=str))
 "#;
 
@@ -95,10 +94,12 @@ prim = "/Plant/Unicode"
         let _ = started_tx.send(s);
     }));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
-    // Line 1 has 8 variables of which Blob (ByteString) is refused; plus Motor speed.
-    assert_eq!(started.signals_bound, 8, "bound {}", started.signals_bound);
+    // Line 1 has 9 variables of which Blob (ByteString) is refused and Recipe (an array) left out; plus
+    // Cell A's Torque and Motor speed.
+    assert_eq!(started.signals_bound, 9, "bound {}", started.signals_bound);
     let addr = started.listen;
-    assert!(metric(addr, "twinloom_config_errors_total") >= 1.0);
+    // Blob (no USD type) and Recipe (an array) were left out.
+    assert_eq!(metric(addr, "twinloom_config_errors_total"), 2.0);
     wait_until("counter samples", 20, || metric(addr, "twinloom_samples_accepted_total") > 20.0);
 
     // Kill the server: the source notices, then reconnects to the restarted server and resubscribes.
@@ -129,4 +130,11 @@ prim = "/Plant/Unicode"
     assert_eq!(get("/Plant/Line1.tn__Ready_gB")["value"], true);
     assert!(get("/Plant/Line1.Counter")["value"].as_i64().unwrap() > 0);
     assert_eq!(get("/Plant/Unicode.tn__Motorspeed_lA")["value"], 1450.0);
+    // A renamed prim keeps its original name as displayName, like a renamed attribute.
+    let cells: Vec<(&String, &serde_json::Value)> =
+        v.as_object().unwrap().iter().filter(|(p, d)| p.starts_with("/Plant/Line1/tn__CellA") && d["display"] == "Cell A").collect();
+    assert_eq!(cells.len(), 1, "{v:#}");
+    assert_eq!(get(&format!("{}.Torque", cells[0].0))["value"], 12.5);
+    // The array is in no prim of the stage.
+    assert!(v.as_object().unwrap().keys().all(|p| !p.contains("Recipe")), "{v:#}");
 }

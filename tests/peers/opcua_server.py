@@ -14,6 +14,9 @@ Serves namespace "urn:twinloom:test-peer" on opc.tcp://127.0.0.1:PORT/ with awkw
     "Ready?"        Boolean  True
     "Counter"       Int64    counts up by one every 50 ms from 0
     "Blob"          ByteString        (a type the source must refuse)
+    "Recipe"        Double[3]         [1.0, 2.0, 3.0] (an array: left out of the stage)
+    Cell A/         (folder; a prim name USD must change)
+      "Torque"      Double   12.5
   Objects/Ünïcode ⚙/
     "Motor speed"   Float    1450.0
 
@@ -49,6 +52,10 @@ async def main(port: int) -> None:
     await line.add_variable(nid("Line 1/Ready?"), ua.QualifiedName("Ready?", ns), True, ua.VariantType.Boolean)
     counter = await line.add_variable(nid("Line 1/Counter"), ua.QualifiedName("Counter", ns), 0, ua.VariantType.Int64)
     await line.add_variable(nid("Line 1/Blob"), ua.QualifiedName("Blob", ns), b"\x00\x01", ua.VariantType.ByteString)
+    recipe = await line.add_variable(nid("Line 1/Recipe"), ua.QualifiedName("Recipe", ns), [1.0, 2.0, 3.0], ua.VariantType.Double)
+    await recipe.write_value_rank(1)
+    cell = await line.add_folder(nid("Line 1/Cell A"), ua.QualifiedName("Cell A", ns))
+    await cell.add_variable(nid("Line 1/Cell A/Torque"), ua.QualifiedName("Torque", ns), 12.5, ua.VariantType.Double)
     uni = await objects.add_folder(nid("Ünïcode ⚙"), ua.QualifiedName("Ünïcode ⚙", ns))
     await uni.add_variable(nid("Ünïcode ⚙/Motor speed"), ua.QualifiedName("Motor speed", ns), 1450.0, ua.VariantType.Float)
 

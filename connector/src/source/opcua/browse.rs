@@ -41,6 +41,9 @@ pub struct BrowsedNode {
     pub kind: NodeKind,
     /// For variables: the data type's name (`Double`, `Int32`, …) or node id.
     pub data_type: Option<String>,
+    /// For variables: the value rank (-1 scalar, -2 any, -3 scalar or one dimension, 0 one or more
+    /// dimensions, n ≥ 1 exactly n dimensions); `None` when the server did not say.
+    pub value_rank: Option<i32>,
     /// Index of the parent in the returned list; `None` for the root (index 0).
     pub parent: Option<usize>,
     /// 0 for the root.
@@ -106,6 +109,7 @@ pub(super) async fn browse_tree(
         display_name,
         kind,
         data_type: None,
+        value_rank: None,
         parent: None,
         depth: 0,
     }];
@@ -151,6 +155,7 @@ pub(super) async fn browse_tree(
                             display_name: r.display_name.text.as_ref().to_owned(),
                             kind: kind_of(r.node_class),
                             data_type: None,
+                            value_rank: None,
                             parent: Some(parent),
                             depth,
                         });
@@ -176,12 +181,16 @@ pub(super) async fn browse_tree(
     Ok(nodes)
 }
 
+/// Reads each variable's data type and value rank.
 async fn fill_data_types(session: &Session, nodes: &mut [BrowsedNode], ids: &[NodeId]) -> Result<(), SourceError> {
     let vars: Vec<usize> = (0..nodes.len())
         .filter(|&i| nodes[i].kind == NodeKind::Variable)
         .collect();
-    for chunk in vars.chunks(CHUNK) {
-        let reads: Vec<ReadValueId> = chunk.iter().map(|&i| read_id(&ids[i], AttributeId::DataType)).collect();
+    for chunk in vars.chunks(CHUNK / 2) {
+        let reads: Vec<ReadValueId> = chunk
+            .iter()
+            .flat_map(|&i| [read_id(&ids[i], AttributeId::DataType), read_id(&ids[i], AttributeId::ValueRank)])
+            .collect();
         let vals = session
             .read(&reads, TimestampsToReturn::Neither, 0.0)
             .await
@@ -189,9 +198,12 @@ async fn fill_data_types(session: &Session, nodes: &mut [BrowsedNode], ids: &[No
                 node: ids[chunk[0]].to_string(),
                 reason: format!("reading data types: {e}"),
             })?;
-        for (&i, v) in chunk.iter().zip(vals) {
-            if let Some(Variant::NodeId(t)) = v.value {
-                nodes[i].data_type = Some(data_type_name(&t));
+        for (&i, v) in chunk.iter().zip(vals.chunks(2)) {
+            if let Some(Variant::NodeId(t)) = &v[0].value {
+                nodes[i].data_type = Some(data_type_name(t));
+            }
+            if let Some(Variant::Int32(r)) = v.get(1).and_then(|v| v.value.as_ref()) {
+                nodes[i].value_rank = Some(*r);
             }
         }
     }
