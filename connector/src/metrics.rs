@@ -29,8 +29,16 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Relaxed)).sum()
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
+    /// One histogram family: its `# HELP`/`# TYPE` lines, then every labelled series (`labels` such as
+    /// `shop="biw"`, empty for none).
+    fn render_family<'a>(out: &mut String, name: &str, help: &str, series: impl IntoIterator<Item = (String, &'a Histogram)>) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (labels, h) in series {
+            h.render_series(out, name, &labels);
+        }
+    }
+
+    fn render_series(&self, out: &mut String, name: &str, labels: &str) {
         let mut cum = 0;
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -39,8 +47,9 @@ impl Histogram {
         }
         cum += self.counts[BUCKETS.len()].load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cum}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_ns.load(Relaxed) as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cum}");
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum_ns.load(Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{braced} {cum}");
     }
 }
 
@@ -127,7 +136,7 @@ impl Metrics {
         }
         counter(&mut o, "twinloom_samples_bad_quality_total", "Samples whose source quality was not good.", self.samples_bad_quality.load(Relaxed));
         counter(&mut o, "twinloom_deltas_out_total", "Deltas published to the live stream.", self.deltas_out.load(Relaxed));
-        self.lag_seconds.render(&mut o, "twinloom_lag_seconds", "Source timestamp to delta publication.", "");
+        Histogram::render_family(&mut o, "twinloom_lag_seconds", "Source timestamp to delta publication.", [(String::new(), &self.lag_seconds)]);
         let _ = writeln!(o, "# HELP twinloom_stream_clients Connected live-stream clients.\n# TYPE twinloom_stream_clients gauge\ntwinloom_stream_clients {}", self.stream_clients.load(Relaxed));
         counter(&mut o, "twinloom_stream_messages_total", "Messages sent to live-stream clients.", self.stream_messages.load(Relaxed));
         counter(&mut o, "twinloom_stream_resyncs_total", "Resync messages sent to slow or late clients.", self.stream_resyncs.load(Relaxed));
@@ -148,9 +157,8 @@ impl Metrics {
         series(&mut o, "twinloom_usd_write_errors_total", "Ticks OpenUSD refused.", "counter", &|m| m.write_errors.load(Relaxed));
         series(&mut o, "twinloom_saves_total", "Live layer saves.", "counter", &|m| m.saves.load(Relaxed));
         series(&mut o, "twinloom_save_errors_total", "Live layer saves that failed.", "counter", &|m| m.save_errors.load(Relaxed));
-        for (shop, m) in &shops {
-            m.usd_write_seconds.render(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", &format!("shop=\"{shop}\""));
-        }
+        let per_shop = shops.iter().map(|(shop, m)| (format!("shop=\"{shop}\""), &m.usd_write_seconds));
+        Histogram::render_family(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", per_shop);
 
         let sources = self.sources();
         let src = |o: &mut String, name: &str, help: &str, kind: &str, f: &dyn Fn(&SourceCounters) -> u64| {
@@ -192,7 +200,12 @@ mod tests {
         let shop = m.add_shop("biw");
         shop.usd_write_seconds.observe(0.003);
         shop.usd_write_seconds.observe(7.0);
+        m.add_shop("paint");
         let text = m.render();
+        // Each family once, its series together.
+        assert_eq!(text.matches("# TYPE twinloom_usd_write_seconds histogram").count(), 1, "{text}");
+        assert!(text.contains("twinloom_usd_write_seconds_count{shop=\"paint\"} 0\n"), "{text}");
+        assert!(text.contains("twinloom_lag_seconds_count 0\n"), "{text}");
         assert!(text.contains("twinloom_samples_in_total 5\n"), "{text}");
         assert!(text.contains("twinloom_samples_rejected_total{reason=\"not_finite\"} 1\n"));
         assert!(text.contains("twinloom_usd_write_seconds_bucket{shop=\"biw\",le=\"0.005\"} 1\n"));

@@ -15,7 +15,7 @@ use twinloom_connector::config::Config;
 use twinloom_connector::service::{self, Started};
 use twinloom_connector::shutdown::Shutdown;
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
-use twinloom_tests::{check_output, http_get, omni_asset_validate, python, workspace_root, ChildGuard, TempDir};
+use twinloom_tests::{check_output, http_get, omni_asset_validate, python, run_python, workspace_root, ChildGuard, TempDir};
 
 /// `address → value` of every bound attribute of the composed stage, read with usd-core.
 const READ_STAGE: &str = r#"
@@ -56,6 +56,21 @@ for shop in shops:
     assert not extra, f"{shop}: client has extra {extra[:3]}"
 print(checked)
 "#;
+
+/// Parses a /metrics page with prometheus-client and checks that no family is split or repeated; prints
+/// the number of families.
+const PARSE_METRICS: &str = r##"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+types = [l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")]
+dups = sorted({t for t in types if types.count(t) > 1})
+assert not dups, f"families declared more than once: {dups}"
+families = list(text_string_to_metric_families(text))
+names = [f.name for f in families]
+assert len(names) == len(set(names)), f"families split: {names}"
+print(len(families))
+"##;
 
 fn json_matches(sim: &SimValue, usd: &serde_json::Value) -> bool {
     match sim {
@@ -158,6 +173,11 @@ prim = "/Plant/Assembly"
     }
     std::thread::sleep(Duration::from_millis(1500));
     let (_, metrics) = http_get(addr, "/metrics");
+    // Valid Prometheus text, read by Prometheus' own Python client: each family once, with its series.
+    let metrics_file = dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &metrics).unwrap();
+    let families = run_python(PARSE_METRICS, &[metrics_file.to_str().unwrap()]);
+    assert!(families.trim().parse::<usize>().unwrap() >= 20, "{families}");
     assert!(metrics.contains("twinloom_stream_clients 1"), "{metrics}");
     assert!(metrics.contains("twinloom_stream_client_errors_total 2"), "{metrics}");
     let samples: u64 = metrics
