@@ -1,6 +1,6 @@
 //! twinloom-connector: reads plant data sources (OPC UA today), binds their signals to USD attributes,
-//! writes the live layers through the OpenUSD bridge and serves the live stream; the `twinloom` binary's
-//! commands live in `main.rs` and `cmd/`.
+//! writes the live layers through the OpenUSD bridge and serves the live stream. The `twinloom` program
+//! (cli/) runs it.
 
 pub mod binding;
 pub mod child_writer;

@@ -491,26 +491,36 @@ async fn an_independent_asyncua_server_is_browsed_subscribed_and_survives_kill_a
     let source = OpcUaSource::connect(fast_config(&endpoint)).await.unwrap();
 
     // Browse: the awkward names come back exactly, duplicates included, with their structure.
-    let tree = source.browse(&format!("{PEER_NS}Line 1"), 4).await.unwrap();
-    let mut names: Vec<&str> = tree.iter().skip(1).map(|n| n.browse_name.as_str()).collect();
+    let full = source.browse(&format!("{PEER_NS}Line 1"), 4).await.unwrap();
+    let mut names: Vec<&str> = full.iter().skip(1).map(|n| n.browse_name.as_str()).collect();
     names.sort();
     assert_eq!(
         names,
         [
             "1st Station",
             "Blob",
+            "Cell A",
             "Counter",
             "Dup",
             "Dup",
             "Ready?",
+            "Recipe",
             "Temp 1",
-            "Température"
+            "Température",
+            "Torque"
         ]
     );
-    assert!(tree
-        .iter()
-        .skip(1)
-        .all(|n| n.parent == Some(0) && n.kind == NodeKind::Variable));
+    let node = |name: &str| full.iter().position(|n| n.browse_name == name).unwrap();
+    assert_eq!(full[node("Cell A")].kind, NodeKind::Object);
+    assert_eq!(full[node("Torque")].parent, Some(node("Cell A")));
+    // Value ranks: the array says so, scalars are -1.
+    assert_eq!(full[node("Recipe")].value_rank, Some(1));
+    assert_eq!(full[node("Counter")].value_rank, Some(-1));
+    // The scalar variables directly under Line 1.
+    let tree: Vec<_> = std::iter::once(full[0].clone())
+        .chain(full.iter().skip(1).filter(|n| n.parent == Some(0) && n.kind == NodeKind::Variable && n.browse_name != "Recipe").cloned())
+        .collect();
+    assert_eq!(tree.len(), 9);
     let dups: Vec<&str> = tree
         .iter()
         .filter(|n| n.browse_name == "Dup")

@@ -120,20 +120,20 @@ fn distance(args: DistanceArgs) -> anyhow::Result<ExitCode> {
             "triangle_b": d.tri_b,
             "penetration_depth_m": depth,
         });
-        println!("{out}");
+        out!("{out}");
     } else {
-        println!("distance: {:.9} m", d.distance);
-        println!("intersect: {}", if d.intersect { "yes" } else { "no" });
-        println!(
+        out!("distance: {:.9} m", d.distance);
+        out!("intersect: {}", if d.intersect { "yes" } else { "no" });
+        out!(
             "closest point on A: ({:.6}, {:.6}, {:.6}) m (triangle {})",
             d.point_a.x, d.point_a.y, d.point_a.z, d.tri_a
         );
-        println!(
+        out!(
             "closest point on B: ({:.6}, {:.6}, {:.6}) m (triangle {})",
             d.point_b.x, d.point_b.y, d.point_b.z, d.tri_b
         );
         if let Some(depth) = depth {
-            println!("penetration depth (estimate): {:.1} mm", depth * 1000.0);
+            out!("penetration depth (estimate): {:.1} mm", depth * 1000.0);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -192,34 +192,34 @@ fn reach(args: ReachArgs) -> anyhow::Result<ExitCode> {
             "points": pts,
             "base_shift": base_shift,
         });
-        println!("{out}");
+        out!("{out}");
     } else {
         for r in &results {
             if r.reachable {
-                println!("{}: reachable", r.id);
+                out!("{}: reachable", r.id);
             } else if r.outside_mm.is_finite() {
-                println!(
+                out!(
                     "{}: NOT reachable, {:.1} mm outside {}'s envelope",
                     r.id, r.outside_mm, model.name
                 );
             } else {
-                println!(
+                out!(
                     "{}: NOT reachable, no reachable pose with this approach direction",
                     r.id
                 );
             }
         }
         match shift {
-            None => println!("all {} points are reachable", results.len()),
+            None => out!("all {} points are reachable", results.len()),
             Some(s) => match s.shift {
-                Some(v) => println!(
+                Some(v) => out!(
                     "shifting the base by ({:+.1}, {:+.1}, {:+.1}) mm ({:.1} mm) makes all points reachable",
                     mm(v.x),
                     mm(v.y),
                     mm(v.z),
                     mm(v.norm())
                 ),
-                None => println!(
+                None => out!(
                     "no base shift within +-{:.0} mm per axis (searched on a grid refined to {:.0} mm) makes all points reachable",
                     args.search_mm,
                     mm(s.resolution)
@@ -256,12 +256,12 @@ fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
         let mut v = analysis.to_json();
         v["results"] = json!(out.display().to_string());
         v["markers"] = json!(markers);
-        println!("{v}");
+        out!("{v}");
     } else {
         for line in analysis.sentences() {
-            println!("{line}");
+            out!("{line}");
         }
-        println!(
+        out!(
             "{} clashes, {} near misses, {} unreachable weld points in {:.1} s on the {}{}; wrote {} ({markers} markers)",
             analysis.clashes(),
             analysis.near_misses(),

@@ -1,6 +1,13 @@
 //! The `twinloom` command-line program: a thin layer over the library crates.
 //! Each subcommand lives in its own module under `cmd/` with an `Args` type and a `run` function.
 
+/// Prints a line to standard output; a closed pipe ends the program quietly (see [`cmd::write_line`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cmd::write_line(format_args!($($arg)*))
+    };
+}
+
 mod cmd;
 
 use clap::{Parser, Subcommand};

@@ -12,6 +12,20 @@ pub mod write_root;
 
 use std::time::Duration;
 
+/// Writes one line to standard output (through [`out!`]). A closed pipe (`twinloom … | head -1`) is a
+/// normal end: the process exits 0 quietly; any other write error exits 2 with a message.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("twinloom: writing to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 /// The log filter without `RUST_LOG`: Twinloom's own messages from INFO up, the libraries' from WARN up
 /// (but for the OPC UA client's warning that its own endpoint list is empty: Twinloom never serves one).
 pub const DEFAULT_LOG_FILTER: &str = "warn,twinloom=info,opcua_client::config=error";
@@ -114,8 +128,8 @@ pub fn stage_writer() -> Option<std::path::PathBuf> {
 
 /// Prints what a run did.
 pub fn print_summary(s: &twinloom_connector::service::RunSummary) {
-    println!("twinloom: {} signals bound in {} shops ({})", s.signals_bound, s.shops.len(), s.shops.join(", "));
-    println!(
+    out!("twinloom: {} signals bound in {} shops ({})", s.signals_bound, s.shops.len(), s.shops.join(", "));
+    out!(
         "twinloom: {} samples in {:.1} s ({:.0} samples/s), {} rejected, {} deltas published",
         s.samples_in,
         s.seconds,
@@ -124,6 +138,6 @@ pub fn print_summary(s: &twinloom_connector::service::RunSummary) {
         s.deltas
     );
     for f in &s.files {
-        println!("twinloom: wrote {}", f.display());
+        out!("twinloom: wrote {}", f.display());
     }
 }

@@ -4,7 +4,7 @@
 //! (`getValidPropertyName` with `--property`), or with `--siblings` all names made unique as children of
 //! one new prim like `getValidChildNames` (`getValidPropertyNames` with `--property`).
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -36,11 +36,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("no names given: pass them as arguments, or use --stdin to read one per line");
     }
     let valid = convert(&names, args.property, args.siblings);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for name in &valid {
-        writeln!(out, "{name}").context("writing to standard output")?;
+        out!("{name}");
     }
-    out.flush().context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -80,3 +80,24 @@ fn gpu_on_without_a_gpu_is_refused() {
     assert!(err.contains("--gpu on, but "), "{err}");
     assert!(err.contains("`cuda` feature") || err.contains("NVIDIA") || err.contains("nvrtc"), "{err}");
 }
+
+#[test]
+fn a_closed_stdout_is_a_normal_end() {
+    // `twinloom analyze reach … | head -1` where head has already gone: the first write meets a closed pipe.
+    let dir = TempDir::new("closed-pipe");
+    let points = dir.path().join("points.csv");
+    let rows: String = (0..50).map(|i| format!("W{i:03},1.2,{:.2},0.8,0,1,0,0\n", i as f64 * 0.01)).collect();
+    std::fs::write(&points, format!("id,x,y,z,qw,qx,qy,qz\n{rows}")).unwrap();
+    let mut child = twinloom()
+        .args(["analyze", "reach", "--robot", "abb-irb2400", "--points"])
+        .arg(&points)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -86,9 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let sim = Simulator::start(SimConfig { port: 0, signals: args.signals, seed: args.seed, update_hz: args.update_hz, ..SimConfig::default() })
             .await
             .context("starting the plant simulator")?;
-        println!("twinloom demo: plant simulator serving {} signals at {}", sim.signals().len(), sim.endpoint_url());
+        out!("twinloom demo: plant simulator serving {} signals at {}", sim.signals().len(), sim.endpoint_url());
         let layout = twinloom_plant_layout::write_layout(&out.join("layout.usda")).context("writing the sample plant's layout")?;
-        println!(
+        out!(
             "twinloom demo: layout.usda with {} meshes ({} triangles), {} robots, {} weld points",
             layout.meshes, layout.triangles, layout.robots, layout.weld_points
         );
@@ -98,10 +98,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
         let summary = twinloom_connector::service::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
-            println!("twinloom demo: stage {} is live", s.stage.display());
-            println!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
+            out!("twinloom demo: stage {} is live", s.stage.display());
+            out!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
             if args.seconds.is_none() {
-                println!("twinloom demo: press Ctrl-C to stop");
+                out!("twinloom demo: press Ctrl-C to stop");
             }
         })
         .await;

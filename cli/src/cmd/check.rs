@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match Config::load(&args.config) {
         Ok(c) => {
-            println!(
+            out!(
                 "{}: ok ({} sources, {} bindings, {} auto-bindings)",
                 args.config.display(),
                 c.sources.len(),

@@ -4,13 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Prints a line to stdout; a closed pipe (e.g. `| head`) ends the output quietly instead of panicking.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
