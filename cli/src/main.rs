@@ -55,7 +55,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    twinloom_connector::memory::tune_allocator();
+    twinloom_connector::tune_allocator();
     let cli = Cli::parse();
     cmd::init_logging(cli.log_json);
     let result = match cli.command {

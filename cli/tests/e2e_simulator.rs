@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use twinloom_connector::config::Config;
-use twinloom_connector::service::{self, Started};
-use twinloom_connector::shutdown::Shutdown;
+use twinloom_connector::Config;
+use twinloom_connector::{self as service, Started};
+use twinloom_connector::Shutdown;
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
 use twinloom_tests::{check_output, http_get, omni_asset_validate, python, run_python, workspace_root, ChildGuard, TempDir};
 

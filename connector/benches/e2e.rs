@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
-use twinloom_connector::config::Config;
-use twinloom_connector::service::{self, RunSummary, Started};
-use twinloom_connector::shutdown::Shutdown;
+use twinloom_connector::Config;
+use twinloom_connector::{self as service, RunSummary, Started};
+use twinloom_connector::Shutdown;
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
 /// The same allocator as the `twinloom` binary.
@@ -182,7 +182,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
-    twinloom_connector::memory::tune_allocator();
+    twinloom_connector::tune_allocator();
     let prefix = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     let wants = |name: &str| name.starts_with(&prefix) || prefix.starts_with(name);
 

@@ -1,6 +1,6 @@
-//! Deltas: what one tick changed in one shop's live layer, as Sdf-level edits that map 1:1 onto Sdf calls.
-//! The same values go to the USD writer (as a `twinloom_usd::Tick`) and to the live stream (as JSON,
-//! see docs/live-protocol.md).
+//! The live message, defined once: a `delta` is what one tick changed in one shop's live layer, as `set`
+//! edits that map 1:1 onto Sdf calls (docs/live-protocol.md). The same values go to the USD writer (as a
+//! `twinloom_usd::Tick`) and to live clients (as the JSON text built here).
 
 use serde::Serialize;
 use twinloom_usd::ValueType;
@@ -19,20 +19,6 @@ pub enum LiveValue {
 }
 
 impl LiveValue {
-    /// The USD value type this value is stored as.
-    pub fn value_type(&self) -> ValueType {
-        match self {
-            LiveValue::Bool(_) => ValueType::Bool,
-            LiveValue::Int(_) => ValueType::Int,
-            LiveValue::Int64(_) => ValueType::Int64,
-            LiveValue::Float(_) => ValueType::Float,
-            LiveValue::Double(_) => ValueType::Double,
-            LiveValue::Float3(_) => ValueType::Float3,
-            LiveValue::String(_) => ValueType::String,
-            LiveValue::Token(_) => ValueType::Token,
-        }
-    }
-
     /// Adds this value to `tick` for attribute `h` (strings are cloned).
     pub fn stage_into(&self, tick: &mut twinloom_usd::Tick, h: twinloom_usd::AttrHandle) {
         match self {
@@ -82,21 +68,6 @@ impl LiveValue {
             _ => return None,
         })
     }
-
-    /// As a `twinloom_usd::Value` (for reading back and comparing).
-    pub fn to_usd(&self) -> twinloom_usd::Value {
-        use twinloom_usd::Value as V;
-        match self {
-            LiveValue::Bool(b) => V::Bool(*b),
-            LiveValue::Int(i) => V::Int(*i),
-            LiveValue::Int64(i) => V::Int64(*i),
-            LiveValue::Float(x) => V::Float(*x),
-            LiveValue::Double(x) => V::Double(*x),
-            LiveValue::Float3(v) => V::Float3(*v),
-            LiveValue::String(s) => V::String(s.clone()),
-            LiveValue::Token(s) => V::Token(s.clone()),
-        }
-    }
 }
 
 impl Serialize for LiveValue {
@@ -113,44 +84,8 @@ impl Serialize for LiveValue {
     }
 }
 
-/// One Sdf-level edit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Edit {
-    /// `SdfCreatePrimInLayer` + specifier + typeName + prepended apiSchemas.
-    DefinePrim {
-        path: String,
-        specifier: &'static str,
-        #[serde(rename = "typeName", skip_serializing_if = "String::is_empty")]
-        type_name: String,
-        #[serde(rename = "apiSchemas", skip_serializing_if = "Vec::is_empty")]
-        api_schemas: Vec<String>,
-    },
-    /// Set an attribute's default value (creating the attribute spec with `type` if missing).
-    Set {
-        /// Shared with the writer's attribute table: a tick clones no path strings.
-        path: std::sync::Arc<str>,
-        #[serde(rename = "type")]
-        value_type: &'static str,
-        value: LiveValue,
-        /// Source timestamp of the value, Unix epoch milliseconds, when the source gave one.
-        #[serde(rename = "sourceTimeMs", skip_serializing_if = "Option::is_none")]
-        source_time_ms: Option<f64>,
-    },
-    /// Add a time sample (`SdfLayer::SetTimeSample`).
-    Sample {
-        path: String,
-        #[serde(rename = "type")]
-        value_type: &'static str,
-        time: f64,
-        value: LiveValue,
-    },
-    /// Remove the spec at `path` (a prim or a property).
-    Remove { path: String },
-}
-
-/// A borrowed [`Edit::Set`], serialised exactly like it: writers encode a tick's edits straight from their
-/// pending values, without building an `Edit` per value.
+/// One `set` edit of a delta: create the attribute spec (typed `value_type`) if missing, then set its
+/// default. Borrowed, so writers encode a tick's edits straight from their pending values.
 #[derive(Debug, Serialize)]
 pub struct SetRef<'a> {
     /// Always "set".
@@ -163,19 +98,29 @@ pub struct SetRef<'a> {
     pub source_time_ms: Option<f64>,
 }
 
-/// A shop's delta for one tick.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delta {
-    /// Global, strictly increasing sequence number across all shops.
-    pub seq: u64,
+/// A delta's fields after its sequence number (the hub assigns the number, see [`delta_text`]).
+#[derive(Serialize)]
+pub struct DeltaBody<'a, E: Serialize + ?Sized> {
     /// The shop (live layer) the edits apply to.
-    pub shop: String,
+    pub shop: &'a str,
     /// The live layer's path relative to the stage folder, e.g. `live/biw.usdc`.
-    pub layer: String,
+    pub layer: &'a str,
     /// Wall-clock time the tick closed, Unix epoch milliseconds.
     #[serde(rename = "timeMs")]
     pub time_ms: f64,
-    pub edits: Vec<Edit>,
+    /// The edits, a sequence of [`SetRef`].
+    pub edits: &'a E,
+}
+
+/// The message text of a delta: `{"type":"delta","seq":N,` + the fields of `body` (the JSON of a
+/// [`DeltaBody`], which starts with '{').
+pub fn delta_text(seq: u64, body: &str) -> String {
+    let head = format!(r#"{{"type":"delta","seq":{seq},"#);
+    let fields = body.get(1..).unwrap_or("}");
+    let mut text = String::with_capacity(head.len() + fields.len());
+    text.push_str(&head);
+    text.push_str(fields);
+    text
 }
 
 /// Milliseconds since the Unix epoch.
@@ -188,34 +133,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_ref_serialises_like_set() {
-        let v = LiveValue::Double(12.5);
-        for t in [Some(1.0), None] {
-            let owned = Edit::Set { path: "/Plant/BIW/R01.j1".into(), value_type: "double", value: v.clone(), source_time_ms: t };
-            let path = crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "j1" };
-            let borrowed = SetRef { op: "set", path, value_type: "double", value: &v, source_time_ms: t };
-            assert_eq!(serde_json::to_string(&owned).unwrap(), serde_json::to_string(&borrowed).unwrap());
-        }
-    }
-
-    #[test]
-    fn edits_serialise_as_documented() {
-        let d = Delta {
-            seq: 7,
-            shop: "biw".into(),
-            layer: "live/biw.usdc".into(),
-            time_ms: 1.5,
-            edits: vec![
-                Edit::Set { path: "/Plant/BIW/R01.j1".into(), value_type: "double", value: LiveValue::Double(12.5), source_time_ms: Some(1.0) },
-                Edit::Set { path: "/Plant/BIW/R01.tcp".into(), value_type: "float3", value: LiveValue::Float3([1.0, 2.0, 3.0]), source_time_ms: None },
-                Edit::DefinePrim { path: "/Plant/X".into(), specifier: "over", type_name: String::new(), api_schemas: vec![] },
-                Edit::Remove { path: "/Plant/X".into() },
-            ],
-        };
-        let j = serde_json::to_string(&d).unwrap();
+    fn deltas_serialise_as_documented() {
+        let (j1, tcp) = (LiveValue::Double(12.5), LiveValue::Float3([1.0, 2.0, 3.0]));
+        let edits = [
+            SetRef { op: "set", path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "j1" }, value_type: "double", value: &j1, source_time_ms: Some(1.0) },
+            SetRef { op: "set", path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "tcp" }, value_type: "float3", value: &tcp, source_time_ms: None },
+        ];
+        let body = serde_json::to_string(&DeltaBody { shop: "biw", layer: "live/biw.usdc", time_ms: 1.5, edits: &edits }).unwrap();
         assert_eq!(
-            j,
-            r#"{"seq":7,"shop":"biw","layer":"live/biw.usdc","timeMs":1.5,"edits":[{"op":"set","path":"/Plant/BIW/R01.j1","type":"double","value":12.5,"sourceTimeMs":1.0},{"op":"set","path":"/Plant/BIW/R01.tcp","type":"float3","value":[1.0,2.0,3.0]},{"op":"define_prim","path":"/Plant/X","specifier":"over"},{"op":"remove","path":"/Plant/X"}]}"#
+            delta_text(7, &body),
+            r#"{"type":"delta","seq":7,"shop":"biw","layer":"live/biw.usdc","timeMs":1.5,"edits":[{"op":"set","path":"/Plant/BIW/R01.j1","type":"double","value":12.5,"sourceTimeMs":1.0},{"op":"set","path":"/Plant/BIW/R01.tcp","type":"float3","value":[1.0,2.0,3.0]}]}"#
         );
     }
 }

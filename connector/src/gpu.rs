@@ -26,10 +26,6 @@ impl GpuProbe {
         }
     }
 
-    pub fn available(&self) -> bool {
-        self.nvml.is_some()
-    }
-
     /// Appends utilisation and memory gauges per GPU.
     pub fn render(&self, out: &mut String) {
         let Some(nvml) = &self.nvml else { return };

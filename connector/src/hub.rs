@@ -12,20 +12,21 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::delta::{delta_text, DeltaBody};
+
 /// A published delta, as it goes to live clients: its sequence number, shop and message body (the JSON
 /// object's fields after the sequence number; [`Published::text`] adds the envelope, once per client,
 /// so a burst of megabytes is not copied once more for nobody).
 #[derive(Debug)]
 pub struct Published {
     pub seq: u64,
-    pub shop: usize,
     body: String,
 }
 
 impl Published {
     /// The message text sent to a client.
     pub fn text(&self) -> String {
-        message(self.seq, &self.body)
+        delta_text(self.seq, &self.body)
     }
 }
 
@@ -33,7 +34,6 @@ impl Published {
 #[derive(Debug)]
 pub struct Packed {
     pub seq: u64,
-    pub shop: usize,
     body: Box<[u8]>,
 }
 
@@ -42,27 +42,8 @@ impl Packed {
     pub fn text(&self) -> Result<String, String> {
         let body = lz4_flex::block::decompress_size_prepended(&self.body).map_err(|e| format!("delta {} in the ring does not unpack: {e}", self.seq))?;
         let body = std::str::from_utf8(&body).map_err(|e| format!("delta {} in the ring is not text: {e}", self.seq))?;
-        Ok(message(self.seq, body))
+        Ok(delta_text(self.seq, body))
     }
-}
-
-/// `{"type":"delta","seq":N,` + the body's fields (`body` starts with '{').
-fn message(seq: u64, body: &str) -> String {
-    let head = format!(r#"{{"type":"delta","seq":{seq},"#);
-    let fields = body.get(1..).unwrap_or("}");
-    let mut text = String::with_capacity(head.len() + fields.len());
-    text.push_str(&head);
-    text.push_str(fields);
-    text
-}
-
-#[derive(Serialize)]
-struct Body<'a, E: Serialize + ?Sized> {
-    shop: &'a str,
-    layer: &'a str,
-    #[serde(rename = "timeMs")]
-    time_ms: f64,
-    edits: &'a E,
 }
 
 struct Inner {
@@ -99,38 +80,25 @@ impl Hub {
         Arc::new(Hub { inner: Mutex::new(inner), capacity: ring.max(1), max_bytes: ring_bytes, tx })
     }
 
-    /// Starts sequence numbers after `seq` (the last sequence number of a previous run).
-    pub fn set_start_seq(&self, seq: u64) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if g.ring.is_empty() {
-            g.seq = seq;
-        }
-    }
-
-    /// The last assigned sequence number.
-    pub fn current_seq(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).seq
-    }
-
-    /// Publishes one shop's edits (a sequence serialised like `[Edit]`); returns the assigned sequence
+    /// Publishes one shop's edits (a sequence of [`crate::delta::SetRef`]); returns the assigned sequence
     /// number. Never blocks on clients. The message is encoded and compressed outside the lock: a tick of
     /// 100,000 edits is megabytes.
-    pub fn publish<E: Serialize + ?Sized>(&self, shop: usize, shop_name: &str, layer: &str, time_ms: f64, edits: &E) -> u64 {
-        let body = serde_json::to_vec(&Body { shop: shop_name, layer, time_ms, edits }).unwrap_or_else(|_| b"{}".to_vec());
+    pub fn publish<E: Serialize + ?Sized>(&self, shop: &str, layer: &str, time_ms: f64, edits: &E) -> u64 {
+        let body = serde_json::to_vec(&DeltaBody { shop, layer, time_ms, edits }).unwrap_or_else(|_| b"{}".to_vec());
         let packed = lz4_flex::block::compress_prepend_size(&body).into_boxed_slice();
         let body = String::from_utf8(body).unwrap_or_else(|_| "{}".into());
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.seq += 1;
         let seq = g.seq;
         g.ring_bytes += packed.len();
-        g.ring.push_back(Arc::new(Packed { seq, shop, body: packed }));
+        g.ring.push_back(Arc::new(Packed { seq, body: packed }));
         while g.ring.len() > self.capacity || (g.ring_bytes > self.max_bytes && g.ring.len() > 1) {
             if let Some(old) = g.ring.pop_front() {
                 g.ring_bytes -= old.body.len();
             }
         }
         // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
-        let _ = self.tx.send(Arc::new(Published { seq, shop, body }));
+        let _ = self.tx.send(Arc::new(Published { seq, body }));
         seq
     }
 
@@ -165,15 +133,15 @@ impl Hub {
 mod tests {
     use super::*;
 
-    const NO_EDITS: [crate::delta::Edit; 0] = [];
+    const NO_EDITS: [crate::delta::SetRef<'static>; 0] = [];
 
     #[test]
     fn resume_replays_exactly_the_missing_deltas() {
         let hub = Hub::new(3, 1 << 20, 16);
         for i in 0..5 {
-            hub.publish(0, "biw", "live/biw.usdc", i as f64, &NO_EDITS);
+            hub.publish("biw", "live/biw.usdc", i as f64, &NO_EDITS);
         }
-        assert_eq!(hub.current_seq(), 5);
+        assert_eq!(hub.subscribe().0, 5);
         match hub.resume(3) {
             Resume::Replay(v, _) => assert_eq!(v.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![4, 5]),
             Resume::Gone { .. } => panic!("3 is in the ring"),
@@ -185,7 +153,7 @@ mod tests {
         match hub.resume(2) {
             Resume::Replay(v, mut rx) => {
                 assert_eq!(v.len(), 3);
-                hub.publish(0, "biw", "live/biw.usdc", 6.0, &NO_EDITS);
+                hub.publish("biw", "live/biw.usdc", 6.0, &NO_EDITS);
                 let live = rx.try_recv().unwrap();
                 assert_eq!(live.seq, 6);
                 assert!(live.text().starts_with(r#"{"type":"delta","seq":6,"shop":"biw","#), "{}", live.text());
@@ -209,7 +177,7 @@ mod tests {
     fn the_ring_is_bounded_in_bytes_too() {
         let hub = Hub::new(100, 320, 4);
         for i in 0..10 {
-            hub.publish(0, "biw", "live/biw.usdc", i as f64, &NO_EDITS);
+            hub.publish("biw", "live/biw.usdc", i as f64, &NO_EDITS);
         }
         // Each message packs to about 66 bytes (too short to compress): four fit in 320.
         match hub.resume(6) {
@@ -221,18 +189,23 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_a_burst_compressed_and_gives_it_back_exactly() {
-        use crate::delta::{Edit, LiveValue};
-        let edits: Vec<Edit> = (0..2000)
-            .map(|i| Edit::Set {
-                path: format!("/Plant/BIW/Station{:02}/R{:02}/Joints.j{}", i / 120, i / 6 % 20, i % 6 + 1).into(),
+        use crate::delta::{LiveValue, SetRef};
+        use crate::shop_attrs::AttrPath;
+        let prims: Vec<String> = (0..2000).map(|i| format!("/Plant/BIW/Station{:02}/R{:02}/Joints", i / 120, i / 6 % 20)).collect();
+        let names: Vec<String> = (0..2000).map(|i| format!("j{}", i % 6 + 1)).collect();
+        let values: Vec<LiveValue> = (0..2000).map(|i| LiveValue::Double(i as f64 * 0.731)).collect();
+        let edits: Vec<SetRef> = (0..2000)
+            .map(|i| SetRef {
+                op: "set",
+                path: AttrPath { prim: &prims[i], name: &names[i] },
                 value_type: "double",
-                value: LiveValue::Double(i as f64 * 0.731),
+                value: &values[i],
                 source_time_ms: Some(1.7e12 + i as f64),
             })
             .collect();
         let hub = Hub::new(4, 1 << 20, 4);
         let (_, mut rx) = hub.subscribe();
-        hub.publish(0, "biw", "live/biw.usdc", 5.0, &edits);
+        hub.publish("biw", "live/biw.usdc", 5.0, &edits);
         let live = rx.try_recv().unwrap();
         let (deltas, packed) = hub.ring_usage();
         assert_eq!(deltas, 1);
@@ -245,7 +218,7 @@ mod tests {
     #[test]
     fn messages_carry_the_envelope() {
         let hub = Hub::new(4, 1 << 20, 4);
-        hub.publish(1, "paint", "live/paint.usdc", 2.0, &NO_EDITS);
+        hub.publish("paint", "live/paint.usdc", 2.0, &NO_EDITS);
         let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
         assert_eq!(v[0].text().unwrap(), r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
     }

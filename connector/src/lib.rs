@@ -1,22 +1,36 @@
 //! twinloom-connector: reads plant data sources (OPC UA today), binds their signals to USD attributes,
 //! writes the live layers through the OpenUSD bridge and serves the live stream. The `twinloom` program
 //! (cli/) runs it.
+//!
+//! The public API: [`run`] the service with a [`Config`] until its [`Shutdown`]; the OPC UA [`source`]
+//! on its own (browse, subscribe, [`Sample`] batches); the stage writers the service runs as child
+//! processes ([`write_root`], [`write_layer`]); and the allocator settings of a long-running service
+//! ([`tune_allocator`]). Everything else is internal.
 
-pub mod binding;
-pub mod child_writer;
-pub mod config;
-pub mod delta;
-pub mod gpu;
-pub mod hub;
-pub mod layer_save;
-pub mod memory;
-pub mod metrics;
-pub mod sample;
-pub mod server;
-pub mod service;
-pub mod shop_attrs;
-pub mod shop_writer;
-pub mod shutdown;
+mod binding;
+mod child_writer;
+mod config;
+mod delta;
+mod gpu;
+mod hub;
+mod layer_save;
+mod memory;
+mod metrics;
+mod sample;
+mod server;
+mod service;
+mod shop_attrs;
+mod shop_writer;
+mod shutdown;
 pub mod source;
-pub mod stage;
-pub mod twin;
+mod stage;
+mod twin;
+
+pub use child_writer::ChildWriteError;
+pub use config::{AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, SourceConfig, StageConfig, StreamConfig};
+pub use layer_save::write_layer;
+pub use memory::tune_allocator;
+pub use sample::{Quality, Sample, SampleBatch, Value};
+pub use service::{run, RunSummary, ServiceError, Started};
+pub use shutdown::Shutdown;
+pub use stage::{read_spec as read_root_spec, write_root, BoundAttribute, RootStage};

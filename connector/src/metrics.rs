@@ -25,10 +25,6 @@ impl Histogram {
         self.sum_ns.fetch_add((secs.max(0.0) * 1e9) as u64, Relaxed);
     }
 
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Relaxed)).sum()
-    }
-
     /// One histogram family: its `# HELP`/`# TYPE` lines, then every labelled series (`labels` such as
     /// `shop="biw"`, empty for none).
     fn render_family<'a>(out: &mut String, name: &str, help: &str, series: impl IntoIterator<Item = (String, &'a Histogram)>) {

@@ -79,10 +79,6 @@ impl ShopAttrs {
         self.list.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// The attribute at `i` (its position in the shop, the twin's local index).
     pub fn get(&self, i: usize) -> &WriterAttr {
         &self.list[i]

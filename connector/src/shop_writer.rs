@@ -145,8 +145,8 @@ pub fn spawn(
     Ok(ShopWriterHandle { name, cmd: tx, thread: Some(thread) })
 }
 
-/// A tick's edits for the live stream, serialised as a sequence of `Edit::Set` straight from the pending
-/// values (no per-value `Edit` is built: a burst tick holds every signal of the shop).
+/// A tick's edits for the live stream, serialised as a sequence of `set` edits straight from the pending
+/// values (no per-value edit is built: a burst tick holds every signal of the shop).
 struct TickEdits<'a> {
     pending: &'a [Pending],
     attrs: &'a ShopAttrs,
@@ -232,7 +232,7 @@ impl Writer {
                 self.metrics.usd_write_seconds.observe(started.elapsed().as_secs_f64());
                 let now = SystemTime::now();
                 let now_ms = epoch_ms(now);
-                self.last_seq = self.hub.publish(self.cfg.shop, &self.cfg.name, &self.cfg.layer_rel, now_ms, &TickEdits { pending: &self.pending, attrs: &self.attrs });
+                self.last_seq = self.hub.publish(&self.cfg.name, &self.cfg.layer_rel, now_ms, &TickEdits { pending: &self.pending, attrs: &self.attrs });
                 self.metrics.ticks.fetch_add(1, Relaxed);
                 self.metrics.edits.fetch_add(self.pending.len() as u64, Relaxed);
                 self.metrics.last_tick_ms.store(now_ms as u64, Relaxed);

@@ -57,10 +57,6 @@ impl ShopState {
             self.index[p.local as usize] = NONE;
         }
     }
-
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
 }
 
 /// All shops' pending values plus the signal → (shop, local index) map.
@@ -98,13 +94,8 @@ impl TwinState {
     }
 
     /// Converts and stores a batch of samples; returns how many were accepted, and calls `reject` for
-    /// each refused one. Each shop's lock is taken once per batch.
-    pub fn ingest(&self, batch: &[Sample], reject: impl FnMut(&Sample, Reject)) -> usize {
-        self.ingest_and_wake(batch, reject, |_| {})
-    }
-
-    /// [`ingest`](Self::ingest), also calling `woke(shop)` for each shop that had no pending value before
-    /// this batch (its writer may write at once, see `shop_writer::Waker`).
+    /// each refused one and `woke(shop)` for each shop that had no pending value before this batch (its
+    /// writer may write at once, see `shop_writer::Waker`). Each shop's lock is taken once per batch.
     pub fn ingest_and_wake(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject), mut woke: impl FnMut(usize)) -> usize {
         // One pass per shop straight into its pending values, the shop locked once: a burst of 100,000
         // samples is not copied into per-shop vectors first (megabytes that would come and go each burst).
@@ -187,7 +178,7 @@ mod tests {
             sample(9, Value::F64(1.0)),
             sample(2, Value::F64(f64::INFINITY)),
         ];
-        let n = twin.ingest(&batch, |s, r| rejected.push((s.signal, r)));
+        let n = twin.ingest_and_wake(&batch, |s, r| rejected.push((s.signal, r)), |_| {});
         assert_eq!(n, 3);
         // Unknown signals are reported first, then each shop's refusals in batch order.
         assert_eq!(rejected, vec![(9, Reject::UnknownSignal), (2, Reject::WrongType), (2, Reject::NotFinite)]);

@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use twinloom_connector::config::Config;
-use twinloom_connector::service::{self, Started};
-use twinloom_connector::shutdown::Shutdown;
+use twinloom_connector::Config;
+use twinloom_connector::{self as service, Started};
+use twinloom_connector::Shutdown;
 use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
 
 fn start_peer(port: u16) -> ChildGuard {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use twinloom_connector::sample::{Sample, Value};
+use twinloom_connector::{Sample, Value};
 use twinloom_connector::source::opcua::{Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use twinloom_connector::source::ErrorReason;
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator, SimulatorHandle};

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use twinloom_connector::config::Config;
-use twinloom_connector::service::{self, Started};
-use twinloom_connector::shutdown::Shutdown;
+use twinloom_connector::Config;
+use twinloom_connector::{self as service, Started};
+use twinloom_connector::Shutdown;
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::{metric, TempDir};
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use twinloom_connector::config::Config;
+use twinloom_connector::Config;
 
 #[derive(clap::Args)]
 pub struct Args {

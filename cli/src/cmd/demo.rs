@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use twinloom_connector::config::Config;
-use twinloom_connector::service::ServiceError;
+use twinloom_connector::Config;
+use twinloom_connector::ServiceError;
 use twinloom_simulator::{SimConfig, Simulator};
 
 #[derive(clap::Args)]
@@ -97,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
-        let summary = twinloom_connector::service::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
+        let summary = twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
             out!("twinloom demo: stage {} is live", s.stage.display());
             out!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
             if args.seconds.is_none() {

@@ -52,7 +52,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// stops it cleanly, a second one hurries it (save the layers and exit without waiting for sources or
 /// clients), a third exits at once without saving. Call it inside the runtime: the handlers are in place
 /// when it returns, so a signal during start-up is not lost.
-pub fn shutdown_on_signals(seconds: Option<f64>) -> twinloom_connector::shutdown::Shutdown {
+pub fn shutdown_on_signals(seconds: Option<f64>) -> twinloom_connector::Shutdown {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = tokio::sync::watch::channel(0u32);
     let int = signal(SignalKind::interrupt());
@@ -95,7 +95,7 @@ pub fn shutdown_on_signals(seconds: Option<f64>) -> twinloom_connector::shutdown
         }
     };
     let first = after(1);
-    twinloom_connector::shutdown::Shutdown::when(async move {
+    twinloom_connector::Shutdown::when(async move {
         tokio::select! {
             _ = first => {},
             _ = timer => {},
@@ -109,7 +109,7 @@ pub fn shutdown_on_signals(seconds: Option<f64>) -> twinloom_connector::shutdown
 pub const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Arguments of the hidden child-writer commands (`write-root`, `write-layer`), which the service runs as
-/// short-lived child processes (see `twinloom_connector::child_writer`).
+/// short-lived child processes (see the connector's child_writer module).
 #[derive(clap::Args)]
 pub struct ChildWriterArgs {
     /// The spec the service wrote (JSON for `write-root`, JSON lines for `write-layer`).
@@ -127,7 +127,7 @@ pub fn stage_writer() -> Option<std::path::PathBuf> {
 }
 
 /// Prints what a run did.
-pub fn print_summary(s: &twinloom_connector::service::RunSummary) {
+pub fn print_summary(s: &twinloom_connector::RunSummary) {
     out!("twinloom: {} signals bound in {} shops ({})", s.signals_bound, s.shops.len(), s.shops.join(", "));
     out!(
         "twinloom: {} samples in {:.1} s ({:.0} samples/s), {} rejected, {} deltas published",

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use twinloom_connector::config::Config;
-use twinloom_connector::service::ServiceError;
+use twinloom_connector::Config;
+use twinloom_connector::ServiceError;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     cfg.stage_writer = super::stage_writer();
     let rt = super::runtime()?;
-    let result = rt.block_on(async { twinloom_connector::service::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
+    let result = rt.block_on(async { twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
     rt.shutdown_timeout(super::RUNTIME_SHUTDOWN);
     match result {
         Ok(summary) => super::print_summary(&summary),

@@ -1,11 +1,11 @@
 //! `twinloom write-layer --spec FILE --out LIVE.usdc` (hidden): saves a live layer from the spec a shop
-//! writer streamed (see `twinloom_connector::layer_save`). The service runs it as a short-lived child
+//! writer streamed (see the connector's layer_save module). The service runs it as a short-lived child
 //! process so that a save never stalls the writer nor leaves its temporary memory behind.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use twinloom_connector::layer_save::write_layer;
+use twinloom_connector::write_layer;
 
 /// `--spec FILE --out FILE`.
 pub type Args = super::ChildWriterArgs;

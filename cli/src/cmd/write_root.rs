@@ -1,11 +1,11 @@
 //! `twinloom write-root --spec FILE --out PLANT.usda` (hidden): writes the root stage from a JSON spec.
 //! The service runs it as a short-lived child process so that the long-running connector never holds the
-//! large root layer (see `twinloom_connector::stage`).
+//! large root layer (see the connector's stage module).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use twinloom_connector::stage::{read_spec, write_root};
+use twinloom_connector::{read_root_spec as read_spec, write_root};
 
 /// `--spec FILE --out FILE`.
 pub type Args = super::ChildWriterArgs;
