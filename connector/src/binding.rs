@@ -149,7 +149,7 @@ fn integral(b: &Conversion, v: &Value) -> Result<i128, Reject> {
             }
             Ok(y as i128)
         }
-        Value::String(_) => Err(Reject::WrongType),
+        Value::String(_) | Value::Vec3(_) => Err(Reject::WrongType),
         Value::Null => Err(Reject::NoValue),
     }
 }
@@ -193,7 +193,19 @@ pub fn convert(b: &Conversion, v: &Value) -> Result<LiveValue, Reject> {
                 LiveValue::String(text)
             }
         }
-        // Float3 comes from three scalar signals in a future composite binding; a scalar cannot fill it.
+        ValueType::Float3 => match v {
+            Value::Vec3(xyz) => {
+                let mut out = [0f32; 3];
+                for (o, &x) in out.iter_mut().zip(xyz) {
+                    *o = scaled(b, x)? as f32;
+                    if !o.is_finite() {
+                        return Err(Reject::OutOfRange);
+                    }
+                }
+                LiveValue::Float3(out)
+            }
+            _ => return Err(Reject::WrongType),
+        },
         _ => return Err(Reject::WrongType),
     })
 }
@@ -227,6 +239,16 @@ mod tests {
         assert_eq!(convert(&i, &Value::I64(1 << 40)), Err(Reject::OutOfRange));
         assert_eq!(convert(&b(ValueType::Int64, 1.0, 0.0), &Value::U64(u64::MAX)), Err(Reject::OutOfRange));
         assert_eq!(convert(&b(ValueType::Int64, 10.0, 0.0), &Value::I64(7)), Ok(LiveValue::Int64(70)));
+    }
+
+    #[test]
+    fn three_numbers_fill_a_float3_scaled_per_component() {
+        let mm_to_m = b(ValueType::Float3, 0.001, 0.0);
+        assert_eq!(convert(&mm_to_m, &Value::Vec3([1000.0, -500.0, 250.0])), Ok(LiveValue::Float3([1.0, -0.5, 0.25])));
+        assert_eq!(convert(&mm_to_m, &Value::Vec3([1.0, f64::NAN, 0.0])), Err(Reject::NotFinite));
+        assert_eq!(convert(&b(ValueType::Float3, 1.0, 0.0), &Value::Vec3([1e300, 0.0, 0.0])), Err(Reject::OutOfRange));
+        assert_eq!(convert(&mm_to_m, &Value::F64(1.0)), Err(Reject::WrongType));
+        assert_eq!(convert(&b(ValueType::Double, 1.0, 0.0), &Value::Vec3([1.0, 2.0, 3.0])), Err(Reject::WrongType));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Value {
     /// Floating point (32-bit values are widened).
     F64(f64),
     String(String),
+    /// Three numbers (an array of exactly three, e.g. a position), for a `float3` attribute.
+    Vec3([f64; 3]),
 }
 
 impl Value {
@@ -28,7 +30,7 @@ impl Value {
             Value::I64(i) => Some(*i as f64),
             Value::U64(u) => Some(*u as f64),
             Value::F64(x) => Some(*x),
-            Value::Null | Value::String(_) => None,
+            Value::Null | Value::String(_) | Value::Vec3(_) => None,
         }
     }
 
@@ -41,6 +43,7 @@ impl Value {
             Value::U64(_) => "u64",
             Value::F64(_) => "f64",
             Value::String(_) => "string",
+            Value::Vec3(_) => "vec3",
         }
     }
 }
@@ -54,6 +57,7 @@ impl fmt::Display for Value {
             Value::U64(u) => write!(f, "{u}"),
             Value::F64(x) => write!(f, "{x}"),
             Value::String(s) => write!(f, "{s:?}"),
+            Value::Vec3([x, y, z]) => write!(f, "[{x}, {y}, {z}]"),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,9 @@ pub struct AppState {
     pub epoch: u64,
     /// A writer that has not ticked for this long makes /readyz fail.
     pub ready_tick_age_ms: u64,
+    /// Becomes true when the service stops: live clients get what was published (the last tick
+    /// included), then a close frame (1001, going away).
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -214,8 +217,19 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
         last_sent = p.seq;
         send(socket, m, p.text()?).await?;
     }
+    let mut closing = s.closing.clone();
     loop {
         tokio::select! {
+            _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+                while let Ok(p) = rx.try_recv() {
+                    if p.seq > last_sent {
+                        last_sent = p.seq;
+                        send(socket, m, p.text()).await?;
+                    }
+                }
+                let frame = CloseFrame { code: axum::extract::ws::close_code::AWAY, reason: "the connector is shutting down".into() };
+                return socket.send(Message::Close(Some(frame))).await.map_err(|e| e.to_string());
+            }
             msg = rx.recv() => match msg {
                 Ok(p) => {
                     if p.seq <= last_sent {

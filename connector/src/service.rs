@@ -161,7 +161,7 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
             let n = &nodes[c];
             let dt = n.data_type.as_deref().unwrap_or("?");
             if let Some(rank) = n.value_rank.filter(|r| *r >= 0) {
-                skipped.push(format!("{} ({}): an array of {dt} (value rank {rank}); arrays are not bound", n.node_id, n.browse_name));
+                skipped.push(format!("{} ({}): an array of {dt} (value rank {rank}); arrays are not auto-bound (bind one of three numbers explicitly as float3)", n.node_id, n.browse_name));
                 continue;
             }
             let Some(ty) = usd_type_for(dt) else {
@@ -398,6 +398,7 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
     let listener = tokio::net::TcpListener::bind(&cfg.stream.listen).await.map_err(io(format!("listen on {}", cfg.stream.listen)))?;
     let listen = listener.local_addr().map_err(io("listener address"))?;
     let epoch = crate::delta::epoch_ms(SystemTime::now()) as u64;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         hub: hub.clone(),
         metrics: metrics.clone(),
@@ -406,8 +407,8 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
         stage: "plant.usda".into(),
         epoch,
         ready_tick_age_ms: (cfg.stage.tick_ms * 20).max(2_000),
+        closing: stop_rx.clone(),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = {
         let state = state.clone();
         let mut stop_rx = stop_rx.clone();
@@ -426,28 +427,31 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
     stop.stopping().await;
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
     let (mut ingest, mut server) = (ingest, server);
-    let closed = stop
+    let drained = stop
         .unless_hurried(async {
             close_sources(sources).await;
             // The sources' senders are gone once their sessions close; let ingestion drain.
             if tokio::time::timeout(INGEST_DRAIN_TIMEOUT, &mut ingest).await.is_err() {
                 tracing::warn!("ingestion did not drain within {} s", INGEST_DRAIN_TIMEOUT.as_secs());
             }
-            let _ = stop_tx.send(true);
-            if tokio::time::timeout(CLIENTS_CLOSE_TIMEOUT, &mut server).await.is_err() {
-                tracing::warn!("live clients did not close within {} s", CLIENTS_CLOSE_TIMEOUT.as_secs());
-            }
         })
         .await;
-    if closed.is_none() {
-        tracing::warn!("second signal: saving the layers without waiting for sources and clients");
+    if drained.is_none() {
+        tracing::warn!("second signal: saving the layers without waiting for sources");
     }
     ingest.abort();
+    // Each writer flushes its last tick (published to live clients) and saves its layer.
+    if let Err(e) = tokio::task::spawn_blocking(move || writers.into_iter().for_each(|w| w.stop())).await {
+        tracing::error!("stopping the writers: {e}");
+    }
+    // Live clients get what is left to send, then a close frame; the server stops.
+    let _ = stop_tx.send(true);
+    let closed = stop.unless_hurried(tokio::time::timeout(CLIENTS_CLOSE_TIMEOUT, &mut server)).await;
+    if !matches!(closed, Some(Ok(_))) {
+        tracing::warn!("live clients were not closed within {} s; dropped", CLIENTS_CLOSE_TIMEOUT.as_secs());
+    }
     server.abort();
     let mut files = vec![root_path];
-    for w in writers {
-        w.stop();
-    }
     files.extend(layers.iter().map(|l| dir.join(l)));
     let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
     Ok(RunSummary {

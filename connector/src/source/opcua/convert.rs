@@ -10,7 +10,8 @@ use crate::sample::{Quality, Sample, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnsupportedValue(pub &'static str);
 
-/// Converts a scalar variant; arrays and structures are not values a twin attribute takes from one signal.
+/// Converts a scalar variant, or an array of exactly three numbers (a vector, for a `float3` attribute);
+/// other arrays and structures are not values a twin attribute takes from one signal.
 pub fn value_of(v: &Variant) -> Result<Value, UnsupportedValue> {
     Ok(match v {
         Variant::Empty => Value::Null,
@@ -38,7 +39,27 @@ pub fn value_of(v: &Variant) -> Result<Value, UnsupportedValue> {
         Variant::Variant(_) | Variant::DataValue(_) | Variant::DiagnosticInfo(_) => {
             return Err(UnsupportedValue("nested variant"))
         }
-        Variant::Array(_) => return Err(UnsupportedValue("array")),
+        Variant::Array(a) => match a.values.iter().map(number).collect::<Option<Vec<f64>>>().as_deref() {
+            Some(&[x, y, z]) => Value::Vec3([x, y, z]),
+            _ => return Err(UnsupportedValue("array (only three numbers, for a float3, are taken)")),
+        },
+    })
+}
+
+/// A numeric scalar as f64 (not booleans).
+fn number(v: &Variant) -> Option<f64> {
+    Some(match v {
+        Variant::SByte(i) => f64::from(*i),
+        Variant::Byte(i) => f64::from(*i),
+        Variant::Int16(i) => f64::from(*i),
+        Variant::UInt16(i) => f64::from(*i),
+        Variant::Int32(i) => f64::from(*i),
+        Variant::UInt32(i) => f64::from(*i),
+        Variant::Int64(i) => *i as f64,
+        Variant::UInt64(u) => *u as f64,
+        Variant::Float(x) => f64::from(*x),
+        Variant::Double(x) => *x,
+        _ => return None,
     })
 }
 
@@ -111,8 +132,12 @@ mod tests {
         assert_eq!(value_of(&Variant::Float(0.5)), Ok(Value::F64(0.5)));
         assert_eq!(value_of(&Variant::from("VIN1")), Ok(Value::String("VIN1".into())));
         assert_eq!(value_of(&Variant::Empty), Ok(Value::Null));
-        let arr = Variant::from(vec![1.0f64, 2.0]);
-        assert_eq!(value_of(&arr), Err(UnsupportedValue("array")));
+        let xyz = Variant::from(vec![1.0f64, 2.0, 3.0]);
+        assert_eq!(value_of(&xyz), Ok(Value::Vec3([1.0, 2.0, 3.0])));
+        assert_eq!(value_of(&Variant::from(vec![1i32, 2, 3])), Ok(Value::Vec3([1.0, 2.0, 3.0])));
+        let pair = Variant::from(vec![1.0f64, 2.0]);
+        assert!(matches!(value_of(&pair), Err(UnsupportedValue(m)) if m.starts_with("array")));
+        assert!(matches!(value_of(&Variant::from(vec![true, false, true])), Err(_)));
     }
 
     #[test]
