@@ -114,6 +114,8 @@ prim = "/Plant/Unicode"
     let _ = stop_tx.send(());
     let run = rt.block_on(svc).unwrap().expect("service run");
     assert_eq!(run.samples_rejected, 0);
+    // The certificate store is where docs/configuration.md says (no pki_dir key: <stage dir>/.pki).
+    assert!(dir.path().join("stage/.pki/own").is_dir(), "no certificate store in stage/.pki");
     drop(peer);
 
     let out = run_python(READ_BACK, &[dir.path().join("stage/plant.usda").to_str().unwrap()]);

@@ -1,0 +1,20 @@
+//! docs/configuration.md's example configuration is a valid configuration, read exactly as the page prints it.
+
+use std::path::Path;
+
+use twinloom_connector::Config;
+use twinloom_tests::workspace_root;
+
+#[test]
+fn the_documented_configuration_loads() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/configuration.md")).unwrap();
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &doc[start..start + doc[start..].find("```").expect("its end")];
+    let cfg = Config::parse(text, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cfg.sources.len(), cfg.bindings.len(), cfg.auto_bindings.len()), (1, 1, 1));
+    assert_eq!(cfg.pki_dir(&cfg.sources[0]), Path::new("twinloom-out/.pki"));
+    // Uncommented, the pki_dir line is honoured.
+    let with_pki = text.replace("# pki_dir = ", "pki_dir = ");
+    let cfg = Config::parse(&with_pki, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.pki_dir(&cfg.sources[0]), Path::new("/etc/twinloom/pki"));
+}
