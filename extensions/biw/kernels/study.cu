@@ -163,9 +163,8 @@ TL_DEVICE int vertex_face(const tl_v3* s, const tl_v3* sv, const tl_v3* t, int* 
     return 0;
 }
 
-/* Segment p0 -> p1 against a triangle (segment_triangle); returns 1 with the parameter in *param. */
-TL_DEVICE int segment_triangle(tl_v3 p0, tl_v3 p1, const tl_v3* tri, double* param) {
-    tl_v3 dir = v_sub(p1, p0);
+/* Line origin + t dir against a triangle (line_triangle): returns 1 with the crossing's t in *param. */
+TL_DEVICE int line_triangle(tl_v3 origin, tl_v3 dir, const tl_v3* tri, double* param) {
     tl_v3 e1 = v_sub(tri[1], tri[0]);
     tl_v3 e2 = v_sub(tri[2], tri[0]);
     tl_v3 h = v_cross(dir, e2);
@@ -174,7 +173,7 @@ TL_DEVICE int segment_triangle(tl_v3 p0, tl_v3 p1, const tl_v3* tri, double* par
         return 0;
     }
     double inv = 1.0 / det;
-    tl_v3 s = v_sub(p0, tri[0]);
+    tl_v3 s = v_sub(origin, tri[0]);
     double u = v_dot(s, h) * inv;
     if (!(u >= 0.0 && u <= 1.0)) {
         return 0;
@@ -184,8 +183,14 @@ TL_DEVICE int segment_triangle(tl_v3 p0, tl_v3 p1, const tl_v3* tri, double* par
     if (v < 0.0 || u + v > 1.0) {
         return 0;
     }
-    double t = v_dot(e2, q) * inv;
-    if (t >= 0.0 && t <= 1.0) {
+    *param = v_dot(e2, q) * inv;
+    return 1;
+}
+
+/* Segment p0 -> p1 against a triangle (segment_triangle); returns 1 with the parameter in *param. */
+TL_DEVICE int segment_triangle(tl_v3 p0, tl_v3 p1, const tl_v3* tri, double* param) {
+    double t;
+    if (line_triangle(p0, v_sub(p1, p0), tri, &t) && t >= 0.0 && t <= 1.0) {
         *param = t;
         return 1;
     }
@@ -268,25 +273,8 @@ TL_DEVICE tl_tritri tri_tri(const tl_v3* s, const tl_v3* t) {
 
 /* Ray origin + t dir (t > 0) against a triangle (ray_triangle). */
 TL_DEVICE int ray_triangle(tl_v3 origin, tl_v3 dir, const tl_v3* tri) {
-    tl_v3 e1 = v_sub(tri[1], tri[0]);
-    tl_v3 e2 = v_sub(tri[2], tri[0]);
-    tl_v3 h = v_cross(dir, e2);
-    double det = v_dot(e1, h);
-    if (fabs(det) < 1e-300) {
-        return 0;
-    }
-    double inv = 1.0 / det;
-    tl_v3 s = v_sub(origin, tri[0]);
-    double u = v_dot(s, h) * inv;
-    if (!(u >= 0.0 && u <= 1.0)) {
-        return 0;
-    }
-    tl_v3 q = v_cross(s, e1);
-    double v = v_dot(dir, q) * inv;
-    if (v < 0.0 || u + v > 1.0) {
-        return 0;
-    }
-    return v_dot(e2, q) * inv > 0.0;
+    double t;
+    return line_triangle(origin, dir, tri, &t) && t > 0.0;
 }
 
 /* ---- bvh.rs ---- */

@@ -236,39 +236,10 @@ fn crossing_point(s: &[Vec3; 3], t: &[Vec3; 3]) -> Option<Vec3> {
     None
 }
 
-/// Parameter `u` in [0, 1] where segment `p0 -> p1` crosses triangle `tri` (Möller–Trumbore), if it does.
+/// Where the line `origin + t dir` crosses triangle `tri` (Möller–Trumbore): the parameter `t` of the
+/// crossing, whatever its sign; `None` when the line misses the triangle or runs parallel to it.
 #[inline]
-pub fn segment_triangle(p0: Vec3, p1: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
-    let dir = p1 - p0;
-    let e1 = tri[1] - tri[0];
-    let e2 = tri[2] - tri[0];
-    let h = dir.cross(e2);
-    let det = e1.dot(h);
-    if det.abs() < 1e-300 {
-        return None;
-    }
-    let inv = 1.0 / det;
-    let s = p0 - tri[0];
-    let u = s.dot(h) * inv;
-    if !(0.0..=1.0).contains(&u) {
-        return None;
-    }
-    let q = s.cross(e1);
-    let v = dir.dot(q) * inv;
-    if v < 0.0 || u + v > 1.0 {
-        return None;
-    }
-    let t = e2.dot(q) * inv;
-    if (0.0..=1.0).contains(&t) {
-        Some(t)
-    } else {
-        None
-    }
-}
-
-/// Ray `origin + t dir` (t > 0) against a triangle: the hit parameter, if any.
-#[inline]
-pub fn ray_triangle(origin: Vec3, dir: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
+fn line_triangle(origin: Vec3, dir: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
     let e1 = tri[1] - tri[0];
     let e2 = tri[2] - tri[0];
     let h = dir.cross(e2);
@@ -287,12 +258,19 @@ pub fn ray_triangle(origin: Vec3, dir: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
     if v < 0.0 || u + v > 1.0 {
         return None;
     }
-    let t = e2.dot(q) * inv;
-    if t > 0.0 {
-        Some(t)
-    } else {
-        None
-    }
+    Some(e2.dot(q) * inv)
+}
+
+/// Parameter `u` in [0, 1] where segment `p0 -> p1` crosses triangle `tri`, if it does.
+#[inline]
+pub fn segment_triangle(p0: Vec3, p1: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
+    line_triangle(p0, p1 - p0, tri).filter(|t| (0.0..=1.0).contains(t))
+}
+
+/// Ray `origin + t dir` (t > 0) against a triangle: the hit parameter, if any.
+#[inline]
+pub fn ray_triangle(origin: Vec3, dir: Vec3, tri: &[Vec3; 3]) -> Option<f64> {
+    line_triangle(origin, dir, tri).filter(|&t| t > 0.0)
 }
 
 /// Closest point of triangle `tri` to point `p` (Ericson, Real-Time Collision Detection 5.1.5).
