@@ -13,7 +13,7 @@ mod cmd;
 use clap::{Parser, Subcommand};
 
 /// mimalloc replaces malloc for the whole process (OpenUSD's C++ included, through the `override` feature):
-/// Sdf's change bookkeeping is allocation-heavy, and this makes the USD writers about 2.5x faster.
+/// Sdf's change bookkeeping is allocation-heavy, and this makes the USD writers much faster (README).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

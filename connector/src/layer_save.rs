@@ -1,9 +1,9 @@
 //! Saving a live layer in a child process, so the shop's writer never stalls on it.
 //!
-//! An in-process `.usdc` export of 100,000 attributes holds the writer thread for about 0.5 s (no tick
-//! is written meanwhile) and needs about 40 MB of temporary memory, of which the allocator keeps some
-//! 20 MB afterwards. Instead the writer reads its layer's values back in one FFI call and streams them
-//! with its attributes to a spec file (JSON lines; about 40 ms for 100,000 attributes), and a short-lived
+//! An in-process `.usdc` export of a large layer holds the writer thread while it runs (no tick is written
+//! meanwhile) and leaves temporary memory behind in the allocator (measured in the crate README). Instead
+//! the writer reads its layer's values back in one FFI call and streams them with its attributes to a spec
+//! file (JSON lines), and a short-lived
 //! child process (`twinloom write-layer`, see
 //! [`write_layer`]) opens the last saved layer, applies them through the same batch path and replaces
 //! the file atomically. Snapshots for live clients are built the same way (into a temporary copy of the
