@@ -7,7 +7,22 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use twinloom_tests::{check_output, free_port, python, workspace_root, ChildGuard, TempDir};
+use twinloom_tests::{check_output, free_port, metric, python, workspace_root, ChildGuard, TempDir};
+
+/// Waits until the service at `addr` has a live client and has sent it a few messages, then sends it
+/// SIGTERM (so the client is surely connected before the service closes the stream, however slowly a
+/// loaded machine starts Python).
+fn stop_once_followed(service: &ChildGuard, addr: &str) {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(metric(addr, "twinloom_stream_clients") >= 1.0 && metric(addr, "twinloom_stream_messages_total") >= 20.0) {
+        assert!(Instant::now() < deadline, "the documented client never followed the stream");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = Command::new("kill").args(["-TERM", &service.0.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -TERM");
+}
 
 /// Starts the documented client on `addr`, saving its layers to `copies`.
 fn start_client(script: &std::path::Path, addr: &str, copies: &std::path::Path) -> ChildGuard {
@@ -71,7 +86,7 @@ fn the_documented_client_keeps_an_exact_copy_of_the_demo() {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut demo = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_twinloom"))
-            .args(["demo", "--seconds", "12", "--listen", &addr, "--out"])
+            .args(["demo", "--listen", &addr, "--out"])
             .arg(&out)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -86,6 +101,7 @@ fn the_documented_client_keeps_an_exact_copy_of_the_demo() {
         }
     }
     let client = start_client(&script, &addr, &copies);
+    stop_once_followed(&demo, &addr);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = demo.0.wait().unwrap();
     assert!(status.success(), "demo: {status}: {rest:?}");
@@ -141,7 +157,7 @@ fn the_documented_client_handles_every_value_type() {
     std::fs::write(&cfg_path, cfg).unwrap();
     let mut run = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_twinloom"))
-            .args(["run", "--seconds", "8", "--config"])
+            .args(["run", "--config"])
             .arg(&cfg_path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -155,6 +171,7 @@ fn the_documented_client_handles_every_value_type() {
     }
     let copies = dir.path().join("copies");
     let client = start_client(&script, &addr, &copies);
+    stop_once_followed(&run, &addr);
     let out = std::mem::replace(&mut run.0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
     check_output("twinloom run", &out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 rejected"), "{}", String::from_utf8_lossy(&out.stdout));
