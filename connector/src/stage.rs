@@ -164,7 +164,7 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
             l.set_attribute(prim, &uniform_token(&f(signal::field::SOURCE_KIND)), &Value::Token(b.source_kind.clone()))?;
             l.set_attribute(prim, &AttributeDef::new(&f(signal::field::ADDRESS), ValueType::String).uniform(), &Value::String(b.address.clone()))?;
             if let Some(unit) = &b.unit {
-                l.set_attribute(prim, &uniform_token(&f(signal::field::UNIT)), &Value::Token(unit.clone()))?;
+                l.set_attribute(prim, &AttributeDef::new(&f(signal::field::UNIT), ValueType::String).uniform(), &Value::String(unit.clone()))?;
             }
             if b.scale != 1.0 || b.offset != 0.0 {
                 l.set_attribute(prim, &AttributeDef::new(&f(signal::field::SCALE), ValueType::Double).uniform(), &Value::Double(b.scale))?;

@@ -100,6 +100,24 @@ impl LayerStack {
             .unwrap_or_default()
     }
 
+    /// The API schemas applied to the prim at `path` in any layer (each once, strongest layer first).
+    pub fn api_schemas(&self, path: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in self.layers.iter().filter(|l| l.has_spec(path)) {
+            for s in l.api_schemas(path).unwrap_or_default() {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether API schema `schema` is applied to the prim at `path` in any layer.
+    pub fn has_api(&self, path: &str, schema: &str) -> bool {
+        self.layers.iter().filter(|l| l.has_spec(path)).any(|l| l.api_schemas(path).is_ok_and(|v| v.iter().any(|s| s == schema)))
+    }
+
     /// The strongest default value of the attribute `attr_path` (`/Prim.name`); `None` when no layer
     /// authors one. A layer with a spec there but no default defers to the weaker layers.
     pub fn value(&self, attr_path: &str) -> Result<Option<Value>> {

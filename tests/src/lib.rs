@@ -109,3 +109,31 @@ pub fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
     let (_, body) = http_get(addr, "/metrics");
     body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(f64::NAN)
 }
+
+/// Checks that `stage` renders the same with and without Twinloom's schema plugin
+/// (tests/peers/portable_stage.py: every prim with xform ops Xformable without the plugin, world
+/// transforms equal to 1e-9, the defaultPrim Xformable or a Scope, no UsdValidation error either way) and
+/// that NVIDIA's `omni_asset_validate` passes on it without the plugin and with it. Panics with the
+/// reports otherwise; returns the script's JSON summary.
+pub fn assert_portable_stage(stage: &Path) -> String {
+    let plugin = workspace_root().join("usd-schemas");
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/peers/portable_stage.py"))
+        .arg(stage)
+        .arg(&plugin)
+        .env_remove("PXR_PLUGINPATH_NAME")
+        .output()
+        .expect("start portable_stage.py");
+    check_output(&format!("portable_stage.py {}", stage.display()), &out);
+    for with_plugin in [false, true] {
+        let mut cmd = Command::new(venv_bin("omni_asset_validate"));
+        cmd.arg(stage).env_remove("PXR_PLUGINPATH_NAME");
+        if with_plugin {
+            cmd.env("PXR_PLUGINPATH_NAME", &plugin);
+        }
+        let v = cmd.output().expect("start omni_asset_validate");
+        let how = if with_plugin { "with" } else { "without" };
+        check_output(&format!("omni_asset_validate {} ({how} the Twinloom plugin)", stage.display()), &v);
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

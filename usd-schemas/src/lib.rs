@@ -6,7 +6,7 @@
 //! with no compiled code (tested with usd-core 26.8): add [`plugin_dir`] to the `PXR_PLUGINPATH_NAME` environment variable
 //! (see [`plugin_path_env`]) before OpenUSD starts, or register the folder with `Plug.Registry`.
 //!
-//! This crate only names things: schema type names ([`schema`]), property names ([`attr`]), the allowed
+//! This crate only names things: schema names ([`schema`]), property names ([`attr`]), the allowed
 //! token values ([`value`]) and the multiple-apply signal-binding API's instance and property names
 //! ([`signal`]). [`SCHEMAS`] lists every schema with its own properties and allowed tokens; a test
 //! checks it against what usd-core's `Usd.SchemaRegistry` reads from the files.

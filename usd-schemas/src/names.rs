@@ -1,27 +1,33 @@
-//! The schemas' names as constants: type names, property names and allowed token values.
+//! The schemas' names as constants: schema names, property names and allowed token values.
 
-/// Schema type names (`def TwinloomRobot "R1"`, `apiSchemas = ["TwinloomSignalBindingAPI:…"]`).
+/// Schema names. A plant element is a standard `Xform` prim ([`PRIM_TYPE`]) with one Twinloom element API
+/// schema applied: `def Xform "R01" (prepend apiSchemas = ["TwinloomRobotAPI"])`. Every element API
+/// schema has [`EQUIPMENT_IDENTITY`] built in. OpenUSD without the plugin ignores the API schemas and
+/// still places and draws the `Xform`.
 pub mod schema {
-    /// Abstract base of every equipment type (an `Xform`).
-    pub const EQUIPMENT_BASE: &str = "TwinloomEquipmentBase";
-    pub const SITE: &str = "TwinloomSite";
-    pub const AREA: &str = "TwinloomArea";
-    pub const LINE: &str = "TwinloomLine";
-    pub const STATION: &str = "TwinloomStation";
-    pub const EQUIPMENT: &str = "TwinloomEquipment";
-    pub const ROBOT: &str = "TwinloomRobot";
-    pub const CONVEYOR: &str = "TwinloomConveyor";
-    pub const BUFFER: &str = "TwinloomBuffer";
-    pub const PAINT_BOOTH: &str = "TwinloomPaintBooth";
-    pub const OVEN_ZONE: &str = "TwinloomOvenZone";
-    pub const SENSOR: &str = "TwinloomSensor";
+    /// The prim type of every plant element (site, area, line, station, equipment).
+    pub const PRIM_TYPE: &str = "Xform";
+    /// An element's ISA-95 level and identity (equipment id, manufacturer, model); built into every
+    /// element API schema below, so it is applied with each of them.
+    pub const EQUIPMENT_IDENTITY: &str = "TwinloomEquipmentIdentityAPI";
+    pub const SITE: &str = "TwinloomSiteAPI";
+    pub const AREA: &str = "TwinloomAreaAPI";
+    pub const LINE: &str = "TwinloomLineAPI";
+    pub const STATION: &str = "TwinloomStationAPI";
+    pub const EQUIPMENT: &str = "TwinloomEquipmentAPI";
+    pub const ROBOT: &str = "TwinloomRobotAPI";
+    pub const CONVEYOR: &str = "TwinloomConveyorAPI";
+    pub const BUFFER: &str = "TwinloomBufferAPI";
+    pub const PAINT_BOOTH: &str = "TwinloomPaintBoothAPI";
+    pub const OVEN_ZONE: &str = "TwinloomOvenZoneAPI";
+    pub const SENSOR: &str = "TwinloomSensorAPI";
     /// Multiple-apply API schema: where a live value comes from (see [`crate::signal`]).
     pub const SIGNAL_BINDING_API: &str = "TwinloomSignalBindingAPI";
 }
 
-/// Property names of the typed schemas (all in the `twinloom:` namespace).
+/// Property names of the API schemas (all in the `twinloom:` namespace).
 pub mod attr {
-    // Every equipment type.
+    // Equipment identity (every element).
     pub const ISA95_LEVEL: &str = "twinloom:isa95Level";
     pub const EQUIPMENT_ID: &str = "twinloom:equipmentId";
     pub const MANUFACTURER: &str = "twinloom:manufacturer";

@@ -1,5 +1,5 @@
-//! Every schema with its kind, base and own properties: the contract the files must keep (checked
-//! against usd-core's `Usd.SchemaRegistry` by the tests).
+//! Every schema with its kind, built-in schema and own properties: the contract the files must keep
+//! (checked against usd-core's `Usd.SchemaRegistry` by the tests).
 
 use crate::names::{attr, schema, value};
 use crate::signal::field;
@@ -7,10 +7,8 @@ use crate::signal::field;
 /// How a schema is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaKind {
-    /// A base type no prim has directly.
-    AbstractTyped,
-    /// A prim type (`def TwinloomRobot "R1"`).
-    ConcreteTyped,
+    /// An API schema applied once per prim (`prepend apiSchemas = ["TwinloomRobotAPI"]`).
+    SingleApplyApi,
     /// An API schema applied several times per prim, each with an instance name.
     MultipleApplyApi,
 }
@@ -22,24 +20,26 @@ pub struct Property {
     pub allowed_tokens: &'static [&'static str],
 }
 
-/// One schema: type name, kind, the Twinloom schema it inherits from, and the properties it declares
-/// (for the API schema, the field names after `twinloom:signal:<instance>:`).
+/// One schema: name, kind, the Twinloom API schema built into it (applying this schema applies that
+/// one too), and the properties it declares itself, including those whose built-in fallback it
+/// overrides (for the multiple-apply API schema, the field names after `twinloom:signal:<instance>:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schema {
     pub name: &'static str,
     pub kind: SchemaKind,
-    pub base: Option<&'static str>,
+    pub builtin: Option<&'static str>,
     pub properties: &'static [Property],
 }
 
 impl Schema {
-    /// This schema's properties with those of its Twinloom bases (a redeclared one counted once).
+    /// The properties a prim with this schema applied has: its own and those of its built-in schema
+    /// (an overridden one counted once).
     pub fn all_properties(&self) -> Vec<Property> {
         let mut all: Vec<Property> = self.properties.to_vec();
-        let base = self.base.and_then(|b| SCHEMAS.iter().find(|s| s.name == b));
-        for inherited in base.map(Schema::all_properties).unwrap_or_default() {
-            if !all.iter().any(|p| p.name == inherited.name) {
-                all.push(inherited);
+        let builtin = self.builtin.and_then(Schema::find);
+        for p in builtin.map(Schema::all_properties).unwrap_or_default() {
+            if !all.iter().any(|q| q.name == p.name) {
+                all.push(p);
             }
         }
         all
@@ -48,6 +48,12 @@ impl Schema {
     /// The schema named `name`, if it is one of Twinloom's.
     pub fn find(name: &str) -> Option<&'static Schema> {
         SCHEMAS.iter().find(|s| s.name == name)
+    }
+
+    /// Whether this is the API schema of a plant element (site, area, line, station, equipment, …):
+    /// one with the equipment identity built in.
+    pub fn is_element(&self) -> bool {
+        self.builtin == Some(schema::EQUIPMENT_IDENTITY)
     }
 }
 
@@ -59,30 +65,29 @@ const fn tokens(name: &'static str, allowed_tokens: &'static [&'static str]) -> 
     Property { name, allowed_tokens }
 }
 
-const fn typed(name: &'static str, properties: &'static [Property]) -> Schema {
-    Schema { name, kind: SchemaKind::ConcreteTyped, base: Some(schema::EQUIPMENT_BASE), properties }
+/// A plant element's API schema: the equipment identity built in.
+const fn element(name: &'static str, properties: &'static [Property]) -> Schema {
+    Schema { name, kind: SchemaKind::SingleApplyApi, builtin: Some(schema::EQUIPMENT_IDENTITY), properties }
 }
+
+/// The ISA-95 level, redeclared by the elements whose fallback is not `equipmentModule`.
+const ISA95: Property = tokens(attr::ISA95_LEVEL, value::isa95_level::ALL);
 
 /// Every Twinloom schema.
 pub const SCHEMAS: &[Schema] = &[
     Schema {
-        name: schema::EQUIPMENT_BASE,
-        kind: SchemaKind::AbstractTyped,
-        base: None,
-        properties: &[
-            tokens(attr::ISA95_LEVEL, value::isa95_level::ALL),
-            p(attr::EQUIPMENT_ID),
-            p(attr::MANUFACTURER),
-            p(attr::MODEL),
-        ],
+        name: schema::EQUIPMENT_IDENTITY,
+        kind: SchemaKind::SingleApplyApi,
+        builtin: None,
+        properties: &[ISA95, p(attr::EQUIPMENT_ID), p(attr::MANUFACTURER), p(attr::MODEL)],
     },
-    typed(schema::SITE, &[tokens(attr::ISA95_LEVEL, value::isa95_level::ALL), p(attr::TIME_ZONE)]),
-    typed(schema::AREA, &[tokens(attr::ISA95_LEVEL, value::isa95_level::ALL), tokens(attr::SHOP, value::shop::ALL)]),
-    typed(schema::LINE, &[tokens(attr::ISA95_LEVEL, value::isa95_level::ALL), p(attr::TAKT_TIME), p(attr::THROUGHPUT)]),
-    typed(
+    element(schema::SITE, &[ISA95, p(attr::TIME_ZONE)]),
+    element(schema::AREA, &[ISA95, tokens(attr::SHOP, value::shop::ALL)]),
+    element(schema::LINE, &[ISA95, p(attr::TAKT_TIME), p(attr::THROUGHPUT)]),
+    element(
         schema::STATION,
         &[
-            tokens(attr::ISA95_LEVEL, value::isa95_level::ALL),
+            ISA95,
             p(attr::CYCLE_TIME),
             p(attr::TAKT_TIME),
             tokens(attr::STATE, value::station_state::ALL),
@@ -90,8 +95,8 @@ pub const SCHEMAS: &[Schema] = &[
             p(attr::CURRENT_VIN),
         ],
     ),
-    typed(schema::EQUIPMENT, &[tokens(attr::STATE, value::equipment_state::ALL)]),
-    typed(
+    element(schema::EQUIPMENT, &[tokens(attr::STATE, value::equipment_state::ALL)]),
+    element(
         schema::ROBOT,
         &[
             p(attr::OPW_A1),
@@ -113,7 +118,7 @@ pub const SCHEMAS: &[Schema] = &[
             tokens(attr::STATE, value::robot_state::ALL),
         ],
     ),
-    typed(
+    element(
         schema::CONVEYOR,
         &[
             p(attr::SPEED),
@@ -123,8 +128,8 @@ pub const SCHEMAS: &[Schema] = &[
             tokens(attr::STATE, value::conveyor_state::ALL),
         ],
     ),
-    typed(schema::BUFFER, &[p(attr::CAPACITY), p(attr::OCCUPANCY)]),
-    typed(
+    element(schema::BUFFER, &[p(attr::CAPACITY), p(attr::OCCUPANCY)]),
+    element(
         schema::PAINT_BOOTH,
         &[
             p(attr::TEMPERATURE_SETPOINT),
@@ -137,7 +142,7 @@ pub const SCHEMAS: &[Schema] = &[
             tokens(attr::STATE, value::paint_booth_state::ALL),
         ],
     ),
-    typed(
+    element(
         schema::OVEN_ZONE,
         &[
             p(attr::ZONE_INDEX),
@@ -148,10 +153,10 @@ pub const SCHEMAS: &[Schema] = &[
             p(attr::ENERGY),
         ],
     ),
-    typed(
+    element(
         schema::SENSOR,
         &[
-            tokens(attr::ISA95_LEVEL, value::isa95_level::ALL),
+            ISA95,
             tokens(attr::QUANTITY, value::quantity::ALL),
             p(attr::VALUE),
             p(attr::UNIT),
@@ -162,7 +167,7 @@ pub const SCHEMAS: &[Schema] = &[
     Schema {
         name: schema::SIGNAL_BINDING_API,
         kind: SchemaKind::MultipleApplyApi,
-        base: None,
+        builtin: None,
         properties: &[
             p(field::ATTRIBUTE),
             tokens(field::SOURCE_KIND, value::source_kind::ALL),
@@ -181,11 +186,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inherited_properties_are_counted_once() {
+    fn built_in_properties_are_counted_once() {
         let station = Schema::find(schema::STATION).expect("station schema");
         let all = station.all_properties();
         assert_eq!(all.iter().filter(|p| p.name == attr::ISA95_LEVEL).count(), 1);
         assert!(all.iter().any(|p| p.name == attr::EQUIPMENT_ID));
         assert_eq!(all.len(), 6 + 3);
+    }
+
+    #[test]
+    fn every_element_has_the_identity_built_in() {
+        let elements: Vec<&str> = SCHEMAS.iter().filter(|s| s.is_element()).map(|s| s.name).collect();
+        assert_eq!(elements.len(), 11, "{elements:?}");
+        assert!(!Schema::find(schema::EQUIPMENT_IDENTITY).unwrap().is_element());
+        assert!(!Schema::find(schema::SIGNAL_BINDING_API).unwrap().is_element());
     }
 }

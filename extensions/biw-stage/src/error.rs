@@ -14,7 +14,7 @@ pub enum StageError {
     #[error("{prim}: {message}")]
     Invalid { prim: String, message: String },
     /// The stage has no BIW stations with robots.
-    #[error("{0}: no BIW stations with robots (expected TwinloomStation prims holding TwinloomRobot prims)")]
+    #[error("{0}: no BIW stations with robots (expected TwinloomStationAPI prims holding TwinloomRobotAPI prims)")]
     NoStations(String),
     /// `--gpu on` without a usable GPU (the message says what is missing), or a GPU failure.
     #[error(transparent)]

@@ -1,4 +1,4 @@
-//! Reads the BIW stations of a plant stage: every `TwinloomStation` holding `TwinloomRobot` prims, with
+//! Reads the BIW stations of a plant stage: every `TwinloomStationAPI` holding `TwinloomRobotAPI` prims, with
 //! each robot's OPW model (from its `twinloom:opw:*`, joint-limit and tool-frame attributes), base frame
 //! and link geometry (meshes under `Base/Link1/…/Link6/Tool`, in their link frames), the station's other
 //! meshes (body, fixtures, …) in the world frame as obstacles, and its weld points (position, approach
@@ -65,8 +65,8 @@ pub fn read_stations(stack: &LayerStack) -> Result<Vec<StageStation>, StageError
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
         let children: Vec<String> = stack.children(&path).iter().map(|c| join(&path, c)).collect();
-        if stack.type_name(&path) == schema::STATION
-            && children.iter().any(|c| stack.type_name(c) == schema::ROBOT)
+        if stack.has_api(&path, schema::STATION)
+            && children.iter().any(|c| stack.has_api(c, schema::ROBOT))
         {
             out.push(read_station(stack, &path, &children)?);
             continue;
@@ -84,7 +84,7 @@ fn read_station(stack: &LayerStack, prim: &str, children: &[String]) -> Result<S
     let mut obstacles = Vec::new();
     let mut welds = Vec::new();
     for c in children {
-        if stack.type_name(c) == schema::ROBOT {
+        if stack.has_api(c, schema::ROBOT) {
             robots.push(read_robot(stack, c)?);
         } else {
             collect(stack, prim, c, &mut obstacles, &mut welds)?;

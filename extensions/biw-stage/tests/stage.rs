@@ -155,6 +155,9 @@ fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
     check_output("omni_asset_validate plant_with_results.usda", &check);
     let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     assert!(report.contains("No issues found"), "{report}");
+    // The plant with its results renders the same without the Twinloom plugin (markers included).
+    let portable = twinloom_tests::assert_portable_stage(&composed);
+    assert!(portable.contains("\"max_difference\": 0.0"), "{portable}");
 }
 
 const READ_BACK: &str = r#"

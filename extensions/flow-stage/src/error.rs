@@ -16,11 +16,11 @@ pub enum StageError {
     /// `--line` names a prim the stage does not have.
     #[error("{stage}: no prim at {prim}")]
     NoSuchPrim { stage: String, prim: String },
-    /// `--line` names a prim that is not a `TwinloomLine`.
-    #[error("{prim}: is a {found:?} prim, not a TwinloomLine")]
+    /// `--line` names a prim that is not a `TwinloomLineAPI`.
+    #[error("{prim}: has {found:?}, not the TwinloomLineAPI schema of a line")]
     NotALine { prim: String, found: String },
     /// The stage has no line with stations to simulate.
-    #[error("{0}: no TwinloomLine prim with TwinloomStation children")]
+    #[error("{0}: no TwinloomLineAPI prim with TwinloomStationAPI children")]
     NoLines(String),
     /// A value the model needs is not authored.
     #[error("{prim}: missing {attribute}: {why}")]

@@ -1,8 +1,8 @@
 //! Reads serial lines from a plant stage and builds `twinloom_flow` line models from them.
 //!
-//! A line is a `TwinloomLine` prim. Its **direct children, in namespace order** (the order the layout
-//! authors them; the schema has no order attribute for stations) make the line: every `TwinloomStation`
-//! is a station, and a `TwinloomBuffer` or `TwinloomConveyor` between two stations is the link after
+//! A line is a `TwinloomLineAPI` prim. Its **direct children, in namespace order** (the order the layout
+//! authors them; the schema has no order attribute for stations) make the line: every `TwinloomStationAPI`
+//! is a station, and a `TwinloomBufferAPI` or `TwinloomConveyorAPI` between two stations is the link after
 //! the first of them. A buffer or conveyor before the first or after the last station is not part of
 //! the model (the source is saturated, the sink takes everything) and is reported in the notes, as is
 //! every default the model falls back on. Other children (paint booths, oven zones, equipment, geometry)
@@ -41,7 +41,7 @@ pub const DEFAULT_METERS_PER_UNIT: f64 = 0.01;
 /// what was left out or defaulted.
 #[derive(Clone, Debug)]
 pub struct StageLine {
-    /// Prim path of the `TwinloomLine`, e.g. `/Plant/Assembly/Line`.
+    /// Prim path of the `TwinloomLineAPI`, e.g. `/Plant/Assembly/Line`.
     pub prim: String,
     /// Prim paths of the stations, in line order (`model.stations[i]` is `stations[i]`).
     pub stations: Vec<String>,
@@ -60,12 +60,12 @@ pub struct Horizon {
     pub warmup_h: f64,
 }
 
-/// Every `TwinloomLine` prim of the stage, depth first in namespace order.
+/// Every `TwinloomLineAPI` prim of the stage, depth first in namespace order.
 pub fn find_lines(stack: &LayerStack) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
-        if stack.type_name(&path) == schema::LINE {
+        if stack.has_api(&path, schema::LINE) {
             out.push(path.clone());
         }
         let children: Vec<String> = stack
@@ -78,12 +78,12 @@ pub fn find_lines(stack: &LayerStack) -> Vec<String> {
     out
 }
 
-/// Whether the line prim has at least one `TwinloomStation` child.
+/// Whether the line prim has at least one `TwinloomStationAPI` child.
 pub fn has_stations(stack: &LayerStack, line: &str) -> bool {
     stack
         .children(line)
         .iter()
-        .any(|c| stack.type_name(&join(line, c)) == schema::STATION)
+        .any(|c| stack.has_api(&join(line, c), schema::STATION))
 }
 
 fn name_of(prim: &str) -> String {
@@ -102,8 +102,9 @@ pub fn read_line(
             prim: prim.to_string(),
         });
     }
-    let found = stack.type_name(prim);
-    if found != schema::LINE {
+    if !stack.has_api(prim, schema::LINE) {
+        let found = stack.api_schemas(prim);
+        let found = if found.is_empty() { stack.type_name(prim) } else { found.join(", ") };
         return Err(StageError::NotALine {
             prim: prim.to_string(),
             found,
@@ -117,8 +118,8 @@ pub fn read_line(
     let mut outside: Vec<String> = Vec::new();
     for child in stack.children(prim) {
         let path = join(prim, &child);
-        let ty = stack.type_name(&path);
-        if ty == schema::STATION {
+        let is = |api| stack.has_api(&path, api);
+        if is(schema::STATION) {
             let station = read_station(stack, &path, &mut notes)?;
             match (stations.last_mut(), pending.take()) {
                 (Some(prev), Some((_, link))) => prev.next = Some(link),
@@ -127,7 +128,7 @@ pub fn read_line(
             }
             stations.push(station);
             prims.push(path);
-        } else if ty == schema::BUFFER || ty == schema::CONVEYOR {
+        } else if is(schema::BUFFER) || is(schema::CONVEYOR) {
             if stations.is_empty() {
                 outside.push(path);
                 continue;
@@ -141,7 +142,7 @@ pub fn read_line(
                     ),
                 });
             }
-            let link = if ty == schema::BUFFER {
+            let link = if is(schema::BUFFER) {
                 read_buffer(stack, &path)?
             } else {
                 read_conveyor(stack, &path, &mut notes)?
@@ -160,7 +161,7 @@ pub fn read_line(
     if stations.is_empty() {
         return Err(StageError::InvalidLine {
             prim: prim.to_string(),
-            message: "the line has no TwinloomStation children".into(),
+            message: "the line has no TwinloomStationAPI children".into(),
         });
     }
     let model = LineModel {

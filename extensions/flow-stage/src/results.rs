@@ -3,7 +3,7 @@
 //! saying which stage, lines, seed, replications and horizon produced it, with the notes on defaults.
 //! Written atomically, and never over a layer of the stage: a what-if sibling writes only its own file.
 //!
-//! The schema's own `twinloom:throughput` (TwinloomLine) is *measured* output, so simulated throughput
+//! The schema's own `twinloom:throughput` (TwinloomLineAPI) is *measured* output, so simulated throughput
 //! goes to `twinloom:flow:throughputJph` and never shadows the live value.
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use twinloom_usd::{AttributeDef, Layer, Specifier, UpAxis, Value, ValueType};
-use twinloom_usd_schemas::{attr, schema, signal, value};
+use twinloom_usd_schemas::{attr, schema, signal, value, Schema};
 
 use crate::bindings::{demo_bindings, DemoBinding, DEGREES_PER_STATE};
 use crate::body::{body, BodyOptions, WeldPoint, LENGTH};
@@ -173,8 +173,15 @@ fn normals(m: &TriMesh, shading: Shading) -> (Vec<[f32; 3]>, &'static str) {
 }
 
 impl Writer {
-    fn prim(&mut self, path: &str, type_name: &str, kind: Option<&str>) -> Result<(), LayoutError> {
-        define(&mut self.layer, path, type_name, kind)
+    /// A prim of a standard type (`Xform`, `Scope`, …), or, given a Twinloom element API schema (e.g.
+    /// `TwinloomRobotAPI`), a plant element: an `Xform` (placed and drawn the same by OpenUSD without the
+    /// Twinloom plugin) with that API schema applied.
+    fn prim(&mut self, path: &str, type_or_schema: &str, kind: Option<&str>) -> Result<(), LayoutError> {
+        if !Schema::find(type_or_schema).is_some_and(Schema::is_element) {
+            return define(&mut self.layer, path, type_or_schema, kind);
+        }
+        define(&mut self.layer, path, schema::PRIM_TYPE, kind)?;
+        self.layer.set_api_schemas(path, &[type_or_schema]).map_err(usd(format!("{path} API schemas")))
     }
 
     fn attr(&mut self, prim: &str, name: &str, value: Value) -> Result<(), LayoutError> {
@@ -200,9 +207,9 @@ impl Writer {
         self.uniform(prim, "xformOpOrder", Value::TokenArray(order))
     }
 
-    /// A typed Xform prim (an equipment schema or plain `Xform`) placed with translate and yaw.
-    fn placed(&mut self, path: &str, type_name: &str, kind: Option<&str>, at: [f32; 3], yaw_deg: f32) -> Result<(), LayoutError> {
-        self.prim(path, type_name, kind)?;
+    /// An `Xform` (a plant element, given its API schema, or a plain one) placed with translate and yaw.
+    fn placed(&mut self, path: &str, type_or_schema: &str, kind: Option<&str>, at: [f32; 3], yaw_deg: f32) -> Result<(), LayoutError> {
+        self.prim(path, type_or_schema, kind)?;
         if yaw_deg == 0.0 {
             self.xform(path, at, &[])
         } else {
@@ -261,8 +268,9 @@ impl Writer {
             by_prim.entry(b.prim.as_str()).or_default().push(b);
         }
         for (prim, list) in by_prim {
-            let applied: Vec<String> =
-                list.iter().map(|b| signal::applied_schema(&signal::instance_name(&b.attribute))).collect();
+            // The element's own API schemas (if any) first, then one binding instance per bound attribute.
+            let mut applied = self.layer.api_schemas(prim).map_err(usd(format!("{prim} apiSchemas")))?;
+            applied.extend(list.iter().map(|b| signal::applied_schema(&signal::instance_name(&b.attribute))));
             self.layer.set_api_schemas(prim, &applied).map_err(usd(format!("{prim} apiSchemas")))?;
             for b in list {
                 let inst = signal::instance_name(&b.attribute);
@@ -631,7 +639,9 @@ mod tests {
         let shell = "/Plant/BIW/Line/Station01/Body/Shell";
         assert_eq!(layout.geometry.prim(shell).unwrap().type_name, "Mesh");
         assert!(!layout.layout.has_spec(shell));
-        assert_eq!(layout.layout.prim("/Plant/BIW/Line/Station01/R01").unwrap().type_name, schema::ROBOT);
+        let r01 = "/Plant/BIW/Line/Station01/R01";
+        assert_eq!(layout.layout.prim(r01).unwrap().type_name, schema::PRIM_TYPE);
+        assert_eq!(layout.layout.api_schemas(r01).unwrap(), [schema::ROBOT]);
     }
 
     #[test]

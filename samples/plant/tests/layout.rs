@@ -67,7 +67,7 @@ stage = Usd.Stage.Open(sys.argv[1])
 assert UsdGeom.GetStageMetersPerUnit(stage) == 1.0
 assert UsdGeom.GetStageUpAxis(stage) == "Z"
 assert stage.GetDefaultPrim().GetPath() == "/Plant"
-assert stage.GetDefaultPrim().GetTypeName() == "TwinloomSite"
+assert stage.GetDefaultPrim().GetTypeName() == "Xform" and stage.GetDefaultPrim().HasAPI("TwinloomSiteAPI")
 assert Usd.ModelAPI(stage.GetDefaultPrim()).GetKind() == "assembly"
 meshes = 0
 for prim in stage.Traverse():
@@ -84,14 +84,15 @@ for prim in stage.Traverse():
     if kind:
         assert prim.IsModel(), ("kind breaks the model hierarchy", prim.GetPath(), kind)
 robot = stage.GetPrimAtPath("/Plant/BIW/Line/Station01/R01")
-assert robot.GetTypeName() == "TwinloomRobot" and robot.IsModel()
+assert robot.GetTypeName() == "Xform" and robot.HasAPI("TwinloomRobotAPI") and robot.IsModel()
+assert robot.GetAttribute("twinloom:manufacturer").Get() in ("ABB", "KUKA", "FANUC"), robot.GetAttribute("twinloom:manufacturer").Get()
 assert abs(robot.GetAttribute("twinloom:opw:c2").Get() - 1.075) < 1e-9
 assert list(robot.GetAttribute("twinloom:opw:signCorrections").Get()) == [1, 1, -1, -1, -1, -1]
 assert "TwinloomSignalBindingAPI:xformOp_rotateY" in stage.GetPrimAtPath(
     "/Plant/BIW/Line/Station01/R01/Base/Link1/Link2").GetAppliedSchemas()
-assert stage.GetPrimAtPath("/Plant/Paint/Oven/Zone03").GetTypeName() == "TwinloomOvenZone"
-assert stage.GetPrimAtPath("/Plant/Paint/Booths/Primer").GetTypeName() == "TwinloomPaintBooth"
-assert stage.GetPrimAtPath("/Plant/Paint/Conveyors/Oven").GetTypeName() == "TwinloomConveyor"
+assert stage.GetPrimAtPath("/Plant/Paint/Oven/Zone03").HasAPI("TwinloomOvenZoneAPI")
+assert stage.GetPrimAtPath("/Plant/Paint/Booths/Primer").HasAPI("TwinloomPaintBoothAPI")
+assert stage.GetPrimAtPath("/Plant/Paint/Conveyors/Oven").HasAPI("TwinloomConveyorAPI")
 weld = stage.GetPrimAtPath("/Plant/BIW/Line/Station02/Body/WeldPoints/W001")
 assert weld.GetAttribute("twinloom:weld:approach").Get() is not None
 assert len(weld.GetRelationship("twinloom:weld:robot").GetTargets()) == 1
@@ -103,6 +104,16 @@ print("problems", len(problems))
 for p in problems:
     print("problem", p.GetType(), p.GetMessage())
 "#;
+
+#[test]
+fn the_layout_renders_the_same_without_the_twinloom_plugin() {
+    let written = Written::new();
+    let summary = twinloom_tests::assert_portable_stage(&written.path());
+    let v: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
+    // Every station, robot, link, conveyor, zone … placed by xform ops is compared.
+    assert!(v["prims_compared"].as_u64().unwrap() > 300, "{v}");
+    eprintln!("{v}");
+}
 
 #[test]
 fn usd_core_reads_the_stage_and_usd_validation_finds_nothing() {
