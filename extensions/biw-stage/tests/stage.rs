@@ -156,8 +156,8 @@ fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
     let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     assert!(report.contains("No issues found"), "{report}");
     // The plant with its results renders the same without the Twinloom plugin (markers included).
-    let portable = twinloom_tests::assert_portable_stage(&composed);
-    assert!(portable.contains("\"max_difference\": 0.0"), "{portable}");
+    let portable: serde_json::Value = serde_json::from_str(twinloom_tests::assert_portable_stage(&composed).trim()).unwrap();
+    assert_eq!(portable["max_difference"], 0.0, "{portable}");
 }
 
 const READ_BACK: &str = r#"
