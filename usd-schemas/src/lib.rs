@@ -8,8 +8,8 @@
 //!
 //! This crate only names things: schema names ([`schema`]), property names ([`attr`]), the allowed
 //! token values ([`value`]) and the multiple-apply signal-binding API's instance and property names
-//! ([`signal`]). [`SCHEMAS`] lists every schema with its own properties and allowed tokens; a test
-//! checks it against what usd-core's `Usd.SchemaRegistry` reads from the files.
+//! ([`signal`]). [`SCHEMAS`] lists every schema with its built-in schema, own properties and allowed
+//! tokens; a test checks it against what usd-core's `Usd.SchemaRegistry` reads from the files.
 
 mod names;
 pub mod signal;
