@@ -25,7 +25,7 @@ pub struct Args {
     /// Plant stage (root layer; its sublayers are read too): simulate its lines and write a results layer.
     #[arg(long)]
     pub stage: Option<PathBuf>,
-    /// With --stage: simulate only this TwinloomLineAPI prim (repeatable; default: every line with stations).
+    /// With --stage: simulate only this line prim (one with TwinloomLineAPI; repeatable; default: every line with stations).
     #[arg(long, conflicts_with = "model")]
     pub line: Vec<String>,
     /// With --stage: where to write the results layer (default: flow-results.usda next to the stage).
@@ -255,7 +255,7 @@ fn run_stage(stage: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     for skipped in &study.skipped {
-        out!("skipped {skipped}: no TwinloomStationAPI children");
+        out!("skipped {skipped}: no station children (TwinloomStationAPI)");
     }
     out!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

@@ -16,11 +16,12 @@ pub enum StageError {
     /// `--line` names a prim the stage does not have.
     #[error("{stage}: no prim at {prim}")]
     NoSuchPrim { stage: String, prim: String },
-    /// `--line` names a prim that is not a `TwinloomLineAPI`.
-    #[error("{prim}: has {found:?}, not the TwinloomLineAPI schema of a line")]
+    /// `--line` names a prim without `TwinloomLineAPI`; `found` is what it is (its type and applied API
+    /// schemas).
+    #[error("{prim}: not a line (no TwinloomLineAPI applied; {found})")]
     NotALine { prim: String, found: String },
     /// The stage has no line with stations to simulate.
-    #[error("{0}: no TwinloomLineAPI prim with TwinloomStationAPI children")]
+    #[error("{0}: no line (a prim with TwinloomLineAPI) with station children (TwinloomStationAPI)")]
     NoLines(String),
     /// A value the model needs is not authored.
     #[error("{prim}: missing {attribute}: {why}")]

@@ -1,7 +1,7 @@
 //! twinloom-flow-stage: the line flow simulation on an OpenUSD plant stage.
 //!
 //! Reads a stage's lines through `twinloom-usd` ([`compose`]: the root layer and its sublayers,
-//! composed just enough; [`read`]: `TwinloomLineAPI` prims, their stations, buffers and conveyors in
+//! composed just enough; [`read`]: prims with `TwinloomLineAPI`, their stations, buffers and conveyors in
 //! namespace order, as `twinloom_flow` line models), simulates them with `twinloom_flow`'s replications
 //! ([`study`]) and writes a results layer of `over`s the root stage can sublayer ([`results`]).
 //! `twinloom flow --stage plant.usda` is the command-line front end (docs/flow.md).

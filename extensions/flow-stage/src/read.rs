@@ -1,11 +1,11 @@
 //! Reads serial lines from a plant stage and builds `twinloom_flow` line models from them.
 //!
-//! A line is a `TwinloomLineAPI` prim. Its **direct children, in namespace order** (the order the layout
-//! authors them; the schema has no order attribute for stations) make the line: every `TwinloomStationAPI`
-//! is a station, and a `TwinloomBufferAPI` or `TwinloomConveyorAPI` between two stations is the link after
-//! the first of them. A buffer or conveyor before the first or after the last station is not part of
-//! the model (the source is saturated, the sink takes everything) and is reported in the notes, as is
-//! every default the model falls back on. Other children (paint booths, oven zones, equipment, geometry)
+//! A line is a prim with `TwinloomLineAPI` applied. Its **direct children, in namespace order** (the order
+//! the layout authors them; the schema has no order attribute for stations) make the line: every child
+//! with `TwinloomStationAPI` is a station, and one with `TwinloomBufferAPI` or `TwinloomConveyorAPI` between
+//! two stations is the link after the first of them. A buffer or conveyor before the first or after the
+//! last station is not part of the model (the source is saturated, the sink takes everything) and is
+//! reported in the notes, as is every default the model falls back on. Other children (paint booths, oven zones, equipment, geometry)
 //! are not read: the schema gives them no cycle time.
 //!
 //! | model value | read from | default |
@@ -41,7 +41,7 @@ pub const DEFAULT_METERS_PER_UNIT: f64 = 0.01;
 /// what was left out or defaulted.
 #[derive(Clone, Debug)]
 pub struct StageLine {
-    /// Prim path of the `TwinloomLineAPI`, e.g. `/Plant/Assembly/Line`.
+    /// Prim path of the line (a prim with `TwinloomLineAPI`), e.g. `/Plant/Assembly/Line`.
     pub prim: String,
     /// Prim paths of the stations, in line order (`model.stations[i]` is `stations[i]`).
     pub stations: Vec<String>,
@@ -60,7 +60,7 @@ pub struct Horizon {
     pub warmup_h: f64,
 }
 
-/// Every `TwinloomLineAPI` prim of the stage, depth first in namespace order.
+/// Every prim of the stage with `TwinloomLineAPI` applied, depth first in namespace order.
 pub fn find_lines(stack: &LayerStack) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
@@ -78,7 +78,7 @@ pub fn find_lines(stack: &LayerStack) -> Vec<String> {
     out
 }
 
-/// Whether the line prim has at least one `TwinloomStationAPI` child.
+/// Whether the line prim has at least one child with `TwinloomStationAPI` applied.
 pub fn has_stations(stack: &LayerStack, line: &str) -> bool {
     stack
         .children(line)
@@ -103,8 +103,13 @@ pub fn read_line(
         });
     }
     if !stack.has_api(prim, schema::LINE) {
-        let found = stack.api_schemas(prim);
-        let found = if found.is_empty() { stack.type_name(prim) } else { found.join(", ") };
+        let ty = stack.type_name(prim);
+        let apis = stack.api_schemas(prim);
+        let found = format!(
+            "type {}, API schemas {}",
+            if ty.is_empty() { "none" } else { &ty },
+            if apis.is_empty() { "none".to_string() } else { apis.join(", ") }
+        );
         return Err(StageError::NotALine {
             prim: prim.to_string(),
             found,
@@ -161,7 +166,7 @@ pub fn read_line(
     if stations.is_empty() {
         return Err(StageError::InvalidLine {
             prim: prim.to_string(),
-            message: "the line has no TwinloomStationAPI children".into(),
+            message: "the line has no station children (prims with TwinloomStationAPI)".into(),
         });
     }
     let model = LineModel {

@@ -15,7 +15,7 @@ use crate::read::{find_lines, has_stations, read_line, Horizon, StageLine};
 /// What to simulate and how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
-    /// Prim paths of the lines to simulate; empty: every `TwinloomLineAPI` with `TwinloomStationAPI` children.
+    /// Prim paths of the lines to simulate; empty: every line (`TwinloomLineAPI`) with station children.
     pub lines: Vec<String>,
     /// Independent replications (at least 1), run in parallel.
     pub replications: usize,
