@@ -1,8 +1,8 @@
-//! Reads the BIW stations of a plant stage: every `TwinloomStationAPI` holding `TwinloomRobotAPI` prims, with
-//! each robot's OPW model (from its `twinloom:opw:*`, joint-limit and tool-frame attributes), base frame
-//! and link geometry (meshes under `Base/Link1/…/Link6/Tool`, in their link frames), the station's other
-//! meshes (body, fixtures, …) in the world frame as obstacles, and its weld points (position, approach
-//! direction, assigned robot).
+//! Reads the BIW stations of a plant stage: every prim with `TwinloomStationAPI` applied holding prims with
+//! `TwinloomRobotAPI`, with each robot's OPW model (from its `twinloom:opw:*`, joint-limit and tool-frame
+//! attributes), base frame and link geometry (meshes under `Base/Link1/…/Link6/Tool`, in their link
+//! frames), the station's other meshes (body, fixtures, …) in the world frame as obstacles, and its weld
+//! points (position, approach direction, assigned robot).
 
 // `!(x > 0.0)` is deliberate: it is also true for NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]

@@ -155,9 +155,14 @@ fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
     check_output("omni_asset_validate plant_with_results.usda", &check);
     let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     assert!(report.contains("No issues found"), "{report}");
-    // The plant with its results renders the same without the Twinloom plugin (markers included).
-    let portable: serde_json::Value = serde_json::from_str(twinloom_tests::assert_portable_stage(&composed).trim()).unwrap();
+    // The plant with its results is placed the same without the Twinloom plugin (markers included), and
+    // passes UsdValidation and omni_asset_validate both ways.
+    let portable: serde_json::Value =
+        serde_json::from_str(twinloom_tests::assert_portable_stage(&composed).trim()).expect("JSON summary");
+    eprintln!("portable: {portable}");
     assert_eq!(portable["max_difference"], 0.0, "{portable}");
+    let layout_prims = 365; // the layout's prims with xform ops (samples/plant)
+    assert_eq!(portable["prims_compared"], layout_prims + markers, "{portable}");
 }
 
 const READ_BACK: &str = r#"
