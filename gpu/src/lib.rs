@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+#[cfg(feature = "cuda")]
 use std::sync::Arc;
 
 /// The prelude every kernel source starts with (macros for device/host compilation).
@@ -114,14 +115,51 @@ pub fn decide(mode: GpuMode, probe: &Probe) -> Result<Choice, GpuError> {
     }
 }
 
-/// The device a computation runs on.
+/// An opened CUDA GPU, shared. Without the `cuda` feature no value of this type exists, but the variants
+/// that hold one ([`Device::Cuda`], [`Backend::Cuda`]) do: features stay additive and every crate matches
+/// the same variants in every build.
+#[derive(Clone)]
+pub struct CudaDevice(CudaInner);
+
+#[cfg(feature = "cuda")]
+type CudaInner = Arc<Gpu>;
+
+/// Never made: a build without CUDA cannot open a GPU (a private unit, not an empty type, so that code
+/// matching `Cuda` compiles without "unreachable" warnings in every build).
+#[cfg(not(feature = "cuda"))]
+#[derive(Clone)]
+#[allow(dead_code)]
+struct CudaInner;
+
+impl CudaDevice {
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        #[cfg(feature = "cuda")]
+        return self.0.name();
+        #[cfg(not(feature = "cuda"))]
+        "none (this build has no CUDA)"
+    }
+
+    /// Wraps an opened GPU.
+    #[cfg(feature = "cuda")]
+    pub fn new(gpu: Arc<Gpu>) -> CudaDevice {
+        CudaDevice(gpu)
+    }
+
+    /// The opened GPU, to launch kernels on.
+    #[cfg(feature = "cuda")]
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.0
+    }
+}
+
+/// The device [`select`] chose.
 #[derive(Clone)]
 pub enum Device {
-    Cpu {
-        reason: String,
-    },
-    #[cfg(feature = "cuda")]
-    Cuda(Arc<Gpu>),
+    /// The CPU, and why the GPU is not used.
+    Cpu { reason: String },
+    /// The CUDA GPU.
+    Cuda(CudaDevice),
 }
 
 impl Device {
@@ -129,9 +167,48 @@ impl Device {
     pub fn label(&self) -> String {
         match self {
             Device::Cpu { .. } => "cpu".to_string(),
-            #[cfg(feature = "cuda")]
             Device::Cuda(gpu) => format!("gpu ({})", gpu.name()),
         }
+    }
+}
+
+/// Where an analysis's kernels run: the Rust CPU path, the kernels' code compiled for the host (the GPU's
+/// per-item code on machines without one, which tests compare with the CPU path), or the CUDA GPU. The
+/// analytics crates match these variants; one whose own `cuda` feature is off runs its CPU path on
+/// `Cuda` (a GPU another crate's feature opened).
+#[derive(Clone, Default)]
+pub enum Backend {
+    /// Rust on all cores.
+    #[default]
+    Cpu,
+    /// The kernels' code compiled for the host, on all cores.
+    HostKernel,
+    /// The CUDA GPU.
+    Cuda(CudaDevice),
+}
+
+impl Backend {
+    /// The backend of a selected device.
+    pub fn for_device(device: &Device) -> Backend {
+        match device {
+            Device::Cpu { .. } => Backend::Cpu,
+            Device::Cuda(gpu) => Backend::Cuda(gpu.clone()),
+        }
+    }
+
+    /// `cpu`, `cpu (host-compiled kernel)` or `gpu (<device name>)`, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Backend::Cpu => "cpu".into(),
+            Backend::HostKernel => "cpu (host-compiled kernel)".into(),
+            Backend::Cuda(gpu) => format!("gpu ({})", gpu.name()),
+        }
+    }
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
     }
 }
 
@@ -151,23 +228,20 @@ pub fn select(mode: GpuMode) -> Result<Device, GpuError> {
     let (probe, _gpu) = probe_and_open();
     match decide(mode, &probe)? {
         Choice::Cpu { reason } => Ok(Device::Cpu { reason }),
-        #[cfg(feature = "cuda")]
         Choice::Gpu { .. } => match _gpu {
             Some(gpu) => Ok(Device::Cuda(gpu)),
             None => Err(GpuError::Unavailable("the GPU could not be opened".into())),
         },
-        #[cfg(not(feature = "cuda"))]
-        Choice::Gpu { .. } => unreachable!("a build without CUDA never probes a GPU as present"),
     }
 }
 
 #[cfg(not(feature = "cuda"))]
-fn probe_and_open() -> (Probe, Option<Arc<()>>) {
+fn probe_and_open() -> (Probe, Option<CudaDevice>) {
     (Probe::NotBuilt, None)
 }
 
 #[cfg(feature = "cuda")]
-fn probe_and_open() -> (Probe, Option<Arc<Gpu>>) {
+fn probe_and_open() -> (Probe, Option<CudaDevice>) {
     static OPENED: std::sync::OnceLock<Result<Arc<Gpu>, String>> = std::sync::OnceLock::new();
     let open = || {
         Gpu::open().map(Arc::new).map_err(|e| match e {
@@ -177,7 +251,7 @@ fn probe_and_open() -> (Probe, Option<Arc<Gpu>>) {
         })
     };
     match OPENED.get_or_init(open) {
-        Ok(gpu) => (Probe::Present(gpu.name().to_string()), Some(gpu.clone())),
+        Ok(gpu) => (Probe::Present(gpu.name().to_string()), Some(CudaDevice(gpu.clone()))),
         Err(why) => (Probe::Missing(why.clone()), None),
     }
 }
@@ -192,7 +266,7 @@ pub fn gpu_for_checks() -> Option<Arc<Gpu>> {
     match select(GpuMode::Auto) {
         Ok(Device::Cuda(gpu)) => {
             eprintln!("GPU: {}", gpu.name());
-            Some(gpu)
+            Some(gpu.gpu().clone())
         }
         Ok(Device::Cpu { reason }) => required_or_skip(
             "TWINLOOM_REQUIRE_GPU",
@@ -394,7 +468,6 @@ mod tests {
         let auto = select(GpuMode::Auto).unwrap();
         match &auto {
             Device::Cpu { reason } => assert!(!reason.is_empty()),
-            #[cfg(feature = "cuda")]
             Device::Cuda(_) => {}
         }
         assert_eq!(select(GpuMode::Off).unwrap().label(), "cpu");

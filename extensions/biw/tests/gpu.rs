@@ -254,7 +254,7 @@ fn gpu_kernel_matches_rust_when_present() {
     let on_device = run_study_on(
         &stations,
         &settings,
-        &twinloom_gpu::Device::Cuda(gpu.clone()),
+        &twinloom_gpu::Device::Cuda(twinloom_gpu::CudaDevice::new(gpu.clone())),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_same_report(&cpu, &on_device);

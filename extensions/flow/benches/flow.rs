@@ -301,7 +301,7 @@ fn maxplus_gpu(line: &MaxPlusLine, cpu: &MaxPlusSummary, what: &str) {
     use twinloom_flow::des::maxplus_kernel::GpuMaxPlus;
     use twinloom_flow::gpu::{select, Device, GpuMode};
     let gpu = match select(GpuMode::Auto) {
-        Ok(Device::Cuda(gpu)) => gpu,
+        Ok(Device::Cuda(gpu)) => gpu.gpu().clone(),
         Ok(Device::Cpu { reason }) => {
             eprintln!("maxplus_reps_per_s_gpu: skipped, {reason}");
             return;

@@ -377,7 +377,6 @@ fn gpu_selection_without_a_gpu() {
         Err(e) => assert!(e.to_string().starts_with("--gpu on, but"), "{e}"),
         Ok(d) => assert_ne!(d.label(), "cpu"),
     }
-    #[allow(irrefutable_let_patterns)] // Device has a GPU variant only with the `cuda` feature.
     if let Device::Cpu { reason } = select(GpuMode::Auto).unwrap() {
         assert!(!reason.is_empty());
     }

@@ -22,9 +22,15 @@ pub fn check_points_with(
     match backend {
         StudyBackend::Cpu => Ok(check_points(model, points, settings)),
         StudyBackend::HostKernel => check_points_on(&HostReach::default(), model, points, settings),
-        #[cfg(feature = "cuda")]
         StudyBackend::Cuda(gpu) => {
-            check_points_on(&crate::gpu::CudaReach(gpu), model, points, settings)
+            #[cfg(feature = "cuda")]
+            return check_points_on(&crate::gpu::CudaReach(gpu.gpu()), model, points, settings);
+            // This build has no CUDA kernels (another crate's feature opened the GPU): the CPU path.
+            #[cfg(not(feature = "cuda"))]
+            {
+                let _ = gpu;
+                Ok(check_points(model, points, settings))
+            }
         }
     }
 }
@@ -54,15 +60,15 @@ pub fn suggest_base_shift_with(
             search_half,
             resolution,
         ),
-        #[cfg(feature = "cuda")]
-        StudyBackend::Cuda(gpu) => base_shift_on(
-            &crate::gpu::CudaReach(gpu),
-            model,
-            points,
-            settings,
-            search_half,
-            resolution,
-        ),
+        StudyBackend::Cuda(gpu) => {
+            #[cfg(feature = "cuda")]
+            return base_shift_on(&crate::gpu::CudaReach(gpu.gpu()), model, points, settings, search_half, resolution);
+            #[cfg(not(feature = "cuda"))]
+            {
+                let _ = gpu;
+                Ok(suggest_base_shift(model, points, settings, search_half, resolution))
+            }
+        }
     }
 }
 

@@ -1,53 +1,15 @@
-//! Where a collision study's distance queries run ([`StudyBackend`]): the Rust CPU path, the GPU kernel
-//! compiled for the host (the GPU's code on machines without one), or the CUDA GPU. All give the same
-//! verdicts; the kernel follows the Rust path operation by operation.
+//! Where a collision study's distance queries run ([`StudyBackend`], twinloom-gpu's `Backend`): the Rust
+//! CPU path, the GPU kernel compiled for the host (the GPU's code on machines without one), or the CUDA GPU.
+//! All give the same verdicts; the kernel follows the Rust path operation by operation.
 
 use super::{report, Plan, Station, StudyReport, StudySettings};
 use crate::distance::Query;
 use crate::error::BiwError;
 use twinloom_gpu::Device;
 
-/// Where a study's distance queries run (penetration depths of clashing pairs always run on the CPU).
-#[derive(Clone, Default)]
-pub enum StudyBackend {
-    /// Rust on all cores (rayon).
-    #[default]
-    Cpu,
-    /// The GPU kernel's code compiled for the host, on all cores: the GPU's per-query code on machines
-    /// without one (tests compare it with [`StudyBackend::Cpu`]).
-    HostKernel,
-    /// The CUDA GPU, one thread per query.
-    #[cfg(feature = "cuda")]
-    Cuda(std::sync::Arc<twinloom_gpu::Gpu>),
-}
-
-impl StudyBackend {
-    /// The backend of a selected device.
-    pub fn for_device(device: &Device) -> StudyBackend {
-        match device {
-            #[cfg(feature = "cuda")]
-            Device::Cuda(gpu) => StudyBackend::Cuda(gpu.clone()),
-            // The CPU, or a GPU that another crate's `cuda` feature opened while this crate has no CUDA path.
-            _ => StudyBackend::Cpu,
-        }
-    }
-
-    /// `cpu`, `cpu (host-compiled kernel)` or `gpu (<device name>)`, for reports.
-    pub fn label(&self) -> String {
-        match self {
-            StudyBackend::Cpu => "cpu".into(),
-            StudyBackend::HostKernel => "cpu (host-compiled kernel)".into(),
-            #[cfg(feature = "cuda")]
-            StudyBackend::Cuda(gpu) => format!("gpu ({})", gpu.name()),
-        }
-    }
-}
-
-impl std::fmt::Debug for StudyBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.label())
-    }
-}
+/// Where a study's distance queries run (penetration depths of clashing pairs always run on the CPU):
+/// twinloom-gpu's one backend type, the same for every analytics crate.
+pub use twinloom_gpu::Backend as StudyBackend;
 
 /// Runs the collision study on the device [`twinloom_gpu::select`] chose (the CPU path when it is the CPU).
 pub fn run_study_on(
@@ -71,9 +33,16 @@ pub fn run_study_with(
         StudyBackend::HostKernel => {
             crate::gpu::study_hits(&plans, |b| Ok(crate::gpu::run_host(b)))?
         }
-        #[cfg(feature = "cuda")]
         StudyBackend::Cuda(gpu) => {
-            crate::gpu::study_hits(&plans, |b| crate::gpu::run_cuda(gpu, b))?
+            #[cfg(feature = "cuda")]
+            let hits = crate::gpu::study_hits(&plans, |b| crate::gpu::run_cuda(gpu.gpu(), b))?;
+            // This build has no CUDA kernels (another crate's feature opened the GPU): the CPU path.
+            #[cfg(not(feature = "cuda"))]
+            let hits = {
+                let _ = gpu;
+                plans.iter().map(Plan::cpu_hits).collect()
+            };
+            hits
         }
     };
     Ok(report(&plans, hits))

@@ -292,9 +292,16 @@ pub fn replicate_maxplus(
 ) -> Result<MaxPlusSummary> {
     let runs = match device {
         twinloom_gpu::Device::Cpu { .. } => runs_cpu(line, n, seed)?,
-        #[cfg(feature = "cuda")]
         twinloom_gpu::Device::Cuda(gpu) => {
-            crate::des::maxplus_kernel::GpuMaxPlus::new(gpu.clone())?.runs(line, n, seed)?
+            #[cfg(feature = "cuda")]
+            let runs = crate::des::maxplus_kernel::GpuMaxPlus::new(gpu.gpu().clone())?.runs(line, n, seed)?;
+            // This build has no CUDA kernels (another crate's feature opened the GPU): the CPU path.
+            #[cfg(not(feature = "cuda"))]
+            let runs = {
+                let _ = gpu;
+                runs_cpu(line, n, seed)?
+            };
+            runs
         }
     };
     Ok(summarize(line, &runs, seed, device.label()))
