@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use twinloom_biw::gpu::compare_reports;
+use twinloom_biw::study::compare_reports;
 use twinloom_biw::study::StudyReport;
 use twinloom_biw_stage::{analyze_on, select_device, Analysis, GpuMode, Options};
 use twinloom_gpu::Device;

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use twinloom_biw::math::Iso3;
 use twinloom_biw::reach::{check_point, WeldPoint};
-use twinloom_biw::gpu::{check_parity, compare_reports, host_distance_batch};
+use twinloom_biw::study::{check_parity, compare_reports, host_distance_batch};
 use twinloom_biw::study::{run_study, run_study_with, study_queries, EventKind, StudyBackend, StudyReport};
 use twinloom_biw_stage::{
     analyze, analyze_with, select_device, study_input, write_results, Analysis, GpuMode, Options, StageError,

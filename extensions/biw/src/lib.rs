@@ -6,12 +6,12 @@
 //! - [`trajectory`]: joint and Cartesian (weld path) trajectories.
 //! - [`reach`]: weld-point reachability, out-of-reach distance and base-shift suggestion.
 //! - [`study`]: collision studies along trajectories with per-robot, per-station summaries, on the CPU or
-//!   the GPU ([`gpu`]: the per-query kernel, also compiled for the host so CPU-only tests check it).
+//!   the GPU ([`study::kernel`], [`reach::kernel`]: each kernel's host side next to its concept; the
+//!   kernels are also compiled for the host so CPU-only tests check them).
 
 pub mod bvh;
 pub mod distance;
 pub mod error;
-pub mod gpu;
 pub mod io;
 pub mod kinematics;
 pub mod math;

@@ -11,7 +11,12 @@ use rayon::prelude::*;
 use std::f64::consts::PI;
 
 pub mod backend;
+pub mod kernel;
+#[cfg(feature = "cuda")]
+mod kernel_cuda;
 pub mod nearest;
+#[cfg(feature = "cuda")]
+pub use kernel_cuda::CudaReach;
 pub use backend::{check_points_with, suggest_base_shift_with};
 pub use nearest::nearest_reachable;
 

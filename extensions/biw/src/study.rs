@@ -19,7 +19,17 @@ use std::ops::Range;
 use std::sync::Arc;
 
 pub mod backend;
+mod batch;
+pub mod kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod kernel_cuda;
+mod parity;
 pub use backend::{run_study_on, run_study_with, study_queries, StudyBackend};
+pub use batch::{Batch, KernelResult};
+pub use kernel::{host_distance_batch, run_host, KERNEL_FUNCTION, KERNEL_SOURCE};
+#[cfg(feature = "cuda")]
+pub use kernel_cuda::run_cuda;
+pub use parity::{check_parity, compare_reports, Parity};
 
 /// Geometry attached to a robot link. `link` 0 is the fixed base, 1..=6 move with joints 1..=6
 /// (the tool is geometry on link 6).

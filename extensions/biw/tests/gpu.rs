@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use twinloom_biw::distance::{Collider, Query};
-use twinloom_biw::gpu::{check_parity, compare_reports, host_distance_batch, KernelResult, Parity};
+use twinloom_biw::study::{check_parity, compare_reports, host_distance_batch, KernelResult, Parity};
 use twinloom_biw::math::{Iso3, Vec3};
 use twinloom_biw::mesh::TriMesh;
 use twinloom_biw::study::{
@@ -204,9 +204,9 @@ fn the_kernel_compiles_with_nvrtc_where_it_is_installed() {
     if !twinloom_gpu::nvrtc_for_checks() {
         return;
     }
-    let ptx = twinloom_gpu::compile_ptx("sm_80", "biw_study", twinloom_biw::gpu::KERNEL_SOURCE)
+    let ptx = twinloom_gpu::compile_ptx("sm_80", "biw_study", twinloom_biw::study::KERNEL_SOURCE)
         .unwrap_or_else(|e| panic!("{e}"));
-    let entry = format!(".entry {}(", twinloom_biw::gpu::KERNEL_FUNCTION);
+    let entry = format!(".entry {}(", twinloom_biw::study::KERNEL_FUNCTION);
     assert!(ptx.contains(&entry), "no {entry} in the PTX");
     // No fused multiply-adds: the device rounds like the CPU.
     assert!(
@@ -221,7 +221,7 @@ fn the_kernel_compiles_with_nvrtc_where_it_is_installed() {
 #[cfg(feature = "cuda")]
 #[test]
 fn gpu_kernel_matches_rust_when_present() {
-    use twinloom_biw::gpu::{run_cuda, Batch};
+    use twinloom_biw::study::{run_cuda, Batch};
     let Some(gpu) = twinloom_gpu::gpu_for_checks() else {
         return;
     };

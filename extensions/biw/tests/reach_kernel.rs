@@ -5,7 +5,7 @@
 //! the GPU's 128 lanes, and so are the base-shift suggestions (found and not found). With the `cuda`
 //! feature, the kernel compiles with NVRTC where it is installed.
 
-use twinloom_biw::gpu::reach::{HostReach, CLIMB_LANES};
+use twinloom_biw::reach::kernel::{HostReach, CLIMB_LANES};
 use twinloom_biw::kinematics::RobotModel;
 use twinloom_biw::math::{Iso3, Mat3, Vec3};
 use twinloom_biw::reach::backend::check_points_on;
@@ -157,7 +157,7 @@ fn host_reach_kernel_finds_the_same_base_shifts() {
 #[cfg(feature = "cuda")]
 #[test]
 fn the_reach_kernel_compiles_with_nvrtc_where_it_is_installed() {
-    use twinloom_biw::gpu::reach::{REACH_KERNEL_FUNCTIONS, REACH_KERNEL_SOURCE};
+    use twinloom_biw::reach::kernel::{REACH_KERNEL_FUNCTIONS, REACH_KERNEL_SOURCE};
     if !twinloom_gpu::nvrtc_for_checks() {
         return;
     }

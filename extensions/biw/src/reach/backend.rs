@@ -7,7 +7,7 @@ use super::nearest::{start_of, STARTS};
 use super::{base_shift_search, check_points, suggest_base_shift, verdict};
 use super::{BaseShift, Nearest, PointReach, ReachSettings, WeldPoint};
 use crate::error::BiwError;
-use crate::gpu::reach::{iso_words, ClimbResult, HostReach, ReachJob, ReachKernels};
+use super::kernel::{iso_words, ClimbResult, HostReach, ReachJob, ReachKernels};
 use crate::kinematics::RobotModel;
 use crate::math::{Iso3, Vec3};
 use crate::study::StudyBackend;
@@ -24,7 +24,7 @@ pub fn check_points_with(
         StudyBackend::HostKernel => check_points_on(&HostReach::default(), model, points, settings),
         StudyBackend::Cuda(gpu) => {
             #[cfg(feature = "cuda")]
-            return check_points_on(&crate::gpu::CudaReach(gpu.gpu()), model, points, settings);
+            return check_points_on(&super::CudaReach(gpu.gpu()), model, points, settings);
             // This build has no CUDA kernels (another crate's feature opened the GPU): the CPU path.
             #[cfg(not(feature = "cuda"))]
             {
@@ -62,7 +62,7 @@ pub fn suggest_base_shift_with(
         ),
         StudyBackend::Cuda(gpu) => {
             #[cfg(feature = "cuda")]
-            return base_shift_on(&crate::gpu::CudaReach(gpu.gpu()), model, points, settings, search_half, resolution);
+            return base_shift_on(&super::CudaReach(gpu.gpu()), model, points, settings, search_half, resolution);
             #[cfg(not(feature = "cuda"))]
             {
                 let _ = gpu;

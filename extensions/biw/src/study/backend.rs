@@ -31,11 +31,11 @@ pub fn run_study_with(
     let hits = match backend {
         StudyBackend::Cpu => plans.iter().map(Plan::cpu_hits).collect(),
         StudyBackend::HostKernel => {
-            crate::gpu::study_hits(&plans, |b| Ok(crate::gpu::run_host(b)))?
+            super::kernel::study_hits(&plans, |b| Ok(super::kernel::run_host(b)))?
         }
         StudyBackend::Cuda(gpu) => {
             #[cfg(feature = "cuda")]
-            let hits = crate::gpu::study_hits(&plans, |b| crate::gpu::run_cuda(gpu.gpu(), b))?;
+            let hits = super::kernel::study_hits(&plans, |b| super::run_cuda(gpu.gpu(), b))?;
             // This build has no CUDA kernels (another crate's feature opened the GPU): the CPU path.
             #[cfg(not(feature = "cuda"))]
             let hits = {

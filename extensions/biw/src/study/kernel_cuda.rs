@@ -10,7 +10,7 @@ use twinloom_gpu::cudarc::driver::{
 use twinloom_gpu::{Gpu, GpuError};
 
 use super::batch::{decode, Batch, KernelResult, OUT_F, OUT_U};
-use super::{KERNEL_FUNCTION, KERNEL_SOURCE};
+use super::kernel::{KERNEL_FUNCTION, KERNEL_SOURCE};
 use crate::error::BiwError;
 
 /// Threads per block.
@@ -18,10 +18,10 @@ const BLOCK: u32 = 128;
 
 /// Compiled entry points, kept for the process (device 0 is opened once per process by twinloom-gpu, so
 /// one compilation serves).
-pub(super) type Compiled = OnceLock<Result<Vec<CudaFunction>, String>>;
+pub(crate) type Compiled = OnceLock<Result<Vec<CudaFunction>, String>>;
 
 /// Compiles `source` with NVRTC the first time and loads `functions`, in that order; later calls reuse it.
-pub(super) fn compiled(
+pub(crate) fn compiled(
     cell: &'static Compiled,
     gpu: &Gpu,
     kernel: &str,
@@ -42,7 +42,7 @@ pub(super) fn compiled(
 }
 
 /// One thread per item, `BLOCK` threads per block; `what` names the items in the error.
-pub(super) fn per_item(items: usize, what: &str) -> Result<LaunchConfig, BiwError> {
+pub(crate) fn per_item(items: usize, what: &str) -> Result<LaunchConfig, BiwError> {
     let n = u32::try_from(items).map_err(|_| {
         BiwError::InvalidInput(format!("{items} {what}: more than one GPU launch takes"))
     })?;
@@ -53,7 +53,7 @@ pub(super) fn per_item(items: usize, what: &str) -> Result<LaunchConfig, BiwErro
     })
 }
 
-pub(super) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
+pub(crate) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
     move |e| {
         BiwError::Gpu(GpuError::Driver {
             what: what.to_string(),
@@ -63,7 +63,7 @@ pub(super) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
 }
 
 /// Copies `v` to the device (one zero element when empty: the driver refuses empty allocations).
-pub(super) fn upload<T: twinloom_gpu::cudarc::driver::DeviceRepr + Default + Clone>(
+pub(crate) fn upload<T: twinloom_gpu::cudarc::driver::DeviceRepr + Default + Clone>(
     s: &Arc<CudaStream>,
     v: &[T],
 ) -> Result<CudaSlice<T>, BiwError> {

@@ -8,8 +8,7 @@ use std::sync::OnceLock;
 use twinloom_gpu::cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 use twinloom_gpu::Gpu;
 
-use super::cuda::{compiled, driver, per_item, upload, Compiled};
-use super::reach::{
+use super::kernel::{
     count, decode_climbs, decode_grid, decode_shifts, decode_solved, ClimbResult, ReachJob,
     ReachKernels, Solved, CLIMB_F, CLIMB_LANES, GRID_RUN, REACH_KERNEL_FUNCTIONS,
     REACH_KERNEL_SOURCE, START_F,
@@ -17,6 +16,7 @@ use super::reach::{
 use crate::error::BiwError;
 use crate::math::Vec3;
 use crate::reach::nearest::STARTS;
+use crate::study::kernel_cuda::{compiled, driver, per_item, upload, Compiled};
 
 /// The reach kernels on a GPU (`StudyBackend::Cuda`).
 pub struct CudaReach<'a>(pub &'a Gpu);

@@ -1,30 +1,15 @@
-//! The study's GPU path. Collision: the per-query kernel of `kernels/study.cu` (exact mesh distance,
+//! The study's kernel, host side: the per-query kernel of `kernels/study.cu` (exact mesh distance,
 //! intersection, closest points and triangles, and the first-vertex inside test; penetration depth stays
-//! on the CPU), fed from a flat [`Batch`]. Reach ([`reach`]): the kernels of `kernels/reach.cu` (OPW IK
-//! per point and spin, the nearest-pose grid and pattern searches, the base-shift candidates).
+//! on the CPU), fed from a flat [`Batch`](super::Batch).
 //!
-//! Kernel sources are compiled twice: by build.rs for the host ([`run_host`], [`reach::HostReach`], used on
-//! every machine by the tests to check the kernels' code against the Rust path) and, with the `cuda`
-//! feature, by NVRTC for the GPU at run time (`run_cuda`, `CudaReach`). The study and the reach checks
-//! pick between them through [`crate::study::StudyBackend`].
-
-mod batch;
-#[cfg(feature = "cuda")]
-mod cuda;
-mod parity;
-pub mod reach;
-#[cfg(feature = "cuda")]
-mod reach_cuda;
+//! The kernel source is compiled twice: by build.rs for the host ([`run_host`], used on every machine by
+//! the tests to check the kernel's code against the Rust path) and, with the `cuda` feature, by NVRTC for
+//! the GPU at run time (`run_cuda`, in `kernel_cuda.rs`). The study picks between them through
+//! [`StudyBackend`](super::StudyBackend). The reach kernels' host side is `crate::reach::kernel`.
 
 use rayon::prelude::*;
 
-use batch::{decode, OUT_F, OUT_U};
-pub use batch::{Batch, KernelResult};
-#[cfg(feature = "cuda")]
-pub use cuda::run_cuda;
-pub use parity::{check_parity, compare_reports, Parity};
-#[cfg(feature = "cuda")]
-pub use reach_cuda::CudaReach;
+use super::batch::{decode, Batch, KernelResult, OUT_F, OUT_U};
 
 use crate::distance::Query;
 use crate::error::BiwError;
