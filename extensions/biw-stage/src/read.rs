@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use twinloom_biw::distance::Collider;
-use twinloom_biw::kinematics::{Joints, OpwParams, RobotModel};
+use twinloom_biw::kinematics::{CatalogueEntry, Joints, OpwParams, RobotModel};
 use twinloom_biw::math::{Iso3, Mat3, Vec3};
 use twinloom_biw::study::{LinkGeometry, Obstacle};
 use twinloom_usd::Value;
@@ -155,13 +155,9 @@ pub fn tool_rotation(approach: Vec3) -> Mat3 {
     Mat3::from_cols(x, z.cross(x), z)
 }
 
+/// The catalogue name of a model designation (the designation itself for a robot not in the catalogue).
 fn model_name(model: &str) -> String {
-    match model {
-        "IRB 2400/10" => "abb-irb2400".into(),
-        "KR 6 R700 sixx" => "kuka-kr6-r700".into(),
-        "R-2000iC/165F" => "fanuc-r2000ic-165f".into(),
-        other => other.to_string(),
-    }
+    CatalogueEntry::by_designation(model).map_or_else(|| model.to_string(), |e| e.name.to_string())
 }
 
 fn read_robot(stack: &LayerStack, prim: &str) -> Result<StageRobot, StageError> {

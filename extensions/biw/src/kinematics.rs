@@ -38,6 +38,46 @@ pub struct RobotModel {
     pub tool: Iso3,
 }
 
+/// One robot of the catalogue: its command-line name, its maker and model designation (as a stage's
+/// `twinloom:manufacturer` / `twinloom:model` say it) and its kinematic model.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogueEntry {
+    pub name: &'static str,
+    pub manufacturer: &'static str,
+    pub model: &'static str,
+    make: fn() -> RobotModel,
+}
+
+impl CatalogueEntry {
+    /// The kinematic model (OPW parameters and joint limits).
+    pub fn model(&self) -> RobotModel {
+        (self.make)()
+    }
+
+    /// The entry whose model designation is `model` (e.g. `IRB 2400/10`).
+    pub fn by_designation(model: &str) -> Option<&'static CatalogueEntry> {
+        CATALOGUE.iter().find(|e| e.model == model)
+    }
+
+    /// The entry named `name` (e.g. `abb-irb2400`).
+    pub fn by_name(name: &str) -> Option<&'static CatalogueEntry> {
+        CATALOGUE.iter().find(|e| e.name == name)
+    }
+}
+
+/// Every robot Twinloom knows: the one place names, designations and parameter sets meet (the CLI, the
+/// sample plant's layout and the stage reader all use it).
+pub const CATALOGUE: [CatalogueEntry; 3] = [
+    CatalogueEntry { name: "abb-irb2400", manufacturer: "ABB", model: "IRB 2400/10", make: RobotModel::abb_irb2400 },
+    CatalogueEntry { name: "kuka-kr6-r700", manufacturer: "KUKA", model: "KR 6 R700 sixx", make: RobotModel::kuka_kr6_r700 },
+    CatalogueEntry {
+        name: "fanuc-r2000ic-165f",
+        manufacturer: "FANUC",
+        model: "R-2000iC/165F",
+        make: RobotModel::fanuc_r2000ic_165f,
+    },
+];
+
 fn deg(lo: f64, hi: f64) -> (f64, f64) {
     (lo.to_radians(), hi.to_radians())
 }
@@ -128,14 +168,13 @@ impl RobotModel {
         }
     }
 
-    /// A model by its command-line name.
+    /// A model by its command-line name ([`CATALOGUE`]).
     pub fn by_name(name: &str) -> Result<RobotModel, BiwError> {
-        match name {
-            "abb-irb2400" => Ok(Self::abb_irb2400()),
-            "kuka-kr6-r700" => Ok(Self::kuka_kr6_r700()),
-            "fanuc-r2000ic-165f" => Ok(Self::fanuc_r2000ic_165f()),
-            other => Err(BiwError::UnknownRobot(other.to_string())),
-        }
+        CATALOGUE
+            .iter()
+            .find(|e| e.name == name)
+            .map(CatalogueEntry::model)
+            .ok_or_else(|| BiwError::UnknownRobot(name.to_string()))
     }
 
     /// This model with a tool frame (relative to the flange).
@@ -413,6 +452,15 @@ fn opw_inverse_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_finds_each_robot_by_name_and_designation() {
+        for e in &CATALOGUE {
+            assert_eq!(RobotModel::by_name(e.name).unwrap().name, e.name);
+            assert_eq!(CatalogueEntry::by_designation(e.model).map(|f| f.name), Some(e.name));
+        }
+        assert!(RobotModel::by_name("abb-irb6700").is_err());
+    }
 
     #[test]
     fn kuka_forward_matches_moveit_reference() {

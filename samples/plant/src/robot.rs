@@ -11,7 +11,7 @@
 
 use std::sync::LazyLock;
 
-use twinloom_biw::kinematics::RobotModel;
+use twinloom_biw::kinematics::CatalogueEntry;
 
 use crate::mesh::{cuboid, cylinder_x, cylinder_y, cylinder_z, TriMesh};
 
@@ -36,8 +36,11 @@ pub struct RobotType {
 }
 
 impl RobotType {
-    /// A robot type from `twinloom-biw`'s kinematic model (the one place the published parameter sets live).
-    pub fn from_model(manufacturer: &'static str, model: &'static str, m: &RobotModel) -> RobotType {
+    /// A robot type from `twinloom-biw`'s robot catalogue (the one place names, designations and the
+    /// published parameter sets live).
+    pub fn from_catalogue(name: &str) -> RobotType {
+        let e = CatalogueEntry::by_name(name).unwrap_or_else(|| panic!("{name} is not in twinloom-biw's robot catalogue"));
+        let (manufacturer, model, m) = (e.manufacturer, e.model, e.model());
         let p = &m.params;
         let deg = |x: f64| x.to_degrees() as f32;
         RobotType {
@@ -60,14 +63,14 @@ impl RobotType {
 
 /// FANUC R-2000iC/165F, a spot-welding robot (`RobotModel::fanuc_r2000ic_165f`).
 pub static FANUC_R2000IC_165F: LazyLock<RobotType> =
-    LazyLock::new(|| RobotType::from_model("FANUC", "R-2000iC/165F", &RobotModel::fanuc_r2000ic_165f()));
+    LazyLock::new(|| RobotType::from_catalogue("fanuc-r2000ic-165f"));
 
 /// ABB IRB 2400/10 (`RobotModel::abb_irb2400`).
-pub static ABB_IRB2400: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_model("ABB", "IRB 2400/10", &RobotModel::abb_irb2400()));
+pub static ABB_IRB2400: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_catalogue("abb-irb2400"));
 
 /// KUKA KR 6 R700 sixx (`RobotModel::kuka_kr6_r700`).
 pub static KUKA_KR6_R700: LazyLock<RobotType> =
-    LazyLock::new(|| RobotType::from_model("KUKA", "KR 6 R700 sixx", &RobotModel::kuka_kr6_r700()));
+    LazyLock::new(|| RobotType::from_catalogue("kuka-kr6-r700"));
 
 /// Rotation axis of a joint's op in its link frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
