@@ -70,10 +70,8 @@ fn gpu_on_without_a_gpu_is_refused() {
     if select_device(GpuMode::Auto).expect("auto never fails").label() != "cpu" {
         return; // a GPU is present: nothing to refuse
     }
-    let out = twinloom()
-        .args(["analyze", "biw", "--stage", "plant.usda", "--gpu", "on"])
-        .output()
-        .expect("run twinloom");
+    let out =
+        twinloom().args(["analyze", "biw", "--stage", "plant.usda", "--gpu", "on"]).output().expect("run twinloom");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     // Says what is missing: the `cuda` feature in this build, or the driver / device on this machine.

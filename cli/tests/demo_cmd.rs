@@ -28,7 +28,9 @@ fn demo_runs_for_n_seconds_and_its_stage_validates() {
     assert!(stderr.contains("twin is live"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("signals bound in 5 shops"), "{stdout}");
-    for f in ["plant.usda", "layout.usda", "layout_geometry.usdc", "live/biw.usdc", "live/paint.usdc", "live/assembly.usdc"] {
+    for f in
+        ["plant.usda", "layout.usda", "layout_geometry.usdc", "live/biw.usdc", "live/paint.usdc", "live/assembly.usdc"]
+    {
         assert!(dir.path().join(f).is_file(), "{f} missing; {stdout}");
         assert!(stdout.contains(f) || f.starts_with("layout"), "summary does not name {f}: {stdout}");
     }

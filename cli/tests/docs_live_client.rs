@@ -180,5 +180,9 @@ fn the_documented_client_handles_every_value_type() {
     assert!(summary["deltas"].as_u64().unwrap() > 10, "{summary}");
     let cmp = compare(&dir.path().join("stage"), &copies, &["line"]);
     assert_eq!(cmp["checked"], 8, "{cmp}");
-    assert_eq!(cmp["types"], serde_json::json!(["bool", "double", "float", "float3", "int", "int64", "string", "token"]), "{cmp}");
+    assert_eq!(
+        cmp["types"],
+        serde_json::json!(["bool", "double", "float", "float3", "int", "int64", "string", "token"]),
+        "{cmp}"
+    );
 }

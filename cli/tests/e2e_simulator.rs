@@ -12,10 +12,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use twinloom_connector::Config;
-use twinloom_connector::{self as service, Started};
 use twinloom_connector::Shutdown;
+use twinloom_connector::{self as service, Started};
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
-use twinloom_tests::{check_output, http_get, omni_asset_validate, python, run_python, workspace_root, ChildGuard, TempDir};
+use twinloom_tests::{
+    check_output, http_get, omni_asset_validate, python, run_python, workspace_root, ChildGuard, TempDir,
+};
 
 /// `address → value` of every bound attribute of the composed stage, read with usd-core.
 const READ_STAGE: &str = r#"
@@ -64,7 +66,14 @@ fn simulator_to_usd_and_live_stream() {
     let dir = TempDir::new("e2e-sim");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let max_ticks = 160;
-    let sim_cfg = SimConfig { port: 0, seed: 7, signals: 2000, update_hz: 20.0, max_ticks: Some(max_ticks), ..SimConfig::default() };
+    let sim_cfg = SimConfig {
+        port: 0,
+        seed: 7,
+        signals: 2000,
+        update_hz: 20.0,
+        max_ticks: Some(max_ticks),
+        ..SimConfig::default()
+    };
     let sim = rt.block_on(Simulator::start(sim_cfg.clone())).expect("simulator");
     let ns = sim.namespace_index();
     let cfg_text = format!(
@@ -112,9 +121,15 @@ prim = "/Plant/Assembly"
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let service = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
-        let _ = started_tx.send(s);
-    }));
+    let service = rt.spawn(service::run(
+        cfg,
+        Shutdown::when(async {
+            let _ = stop_rx.await;
+        }),
+        move |s| {
+            let _ = started_tx.send(s);
+        },
+    ));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
     assert!(started.signals_bound > 500, "{}", started.signals_bound);
     let addr = started.listen;
@@ -163,7 +178,9 @@ prim = "/Plant/Assembly"
         .and_then(|v| v.parse().ok())
         .expect("samples metric");
     assert!(samples > 300, "{samples}");
-    let counter = |name: &str| -> Vec<u64> { metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect() };
+    let counter = |name: &str| -> Vec<u64> {
+        metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect()
+    };
     let saves = counter("twinloom_saves_total{");
     assert!(saves.len() == 3 && saves.iter().all(|&n| n >= 3), "periodic saves by the child:\n{metrics}");
     assert!(counter("twinloom_save_errors_total{").iter().all(|&n| n == 0), "{metrics}");
@@ -196,7 +213,12 @@ prim = "/Plant/Assembly"
     let stage_dir = dir.path().join("stage");
     let cmp = Command::new(python())
         .arg(workspace_root().join("tests/peers/compare_layers.py"))
-        .args([&stage_dir.display().to_string(), &dir.path().display().to_string(), "biw,paint,assembly", ".client.usda"])
+        .args([
+            &stage_dir.display().to_string(),
+            &dir.path().display().to_string(),
+            "biw,paint,assembly",
+            ".client.usda",
+        ])
         .output()
         .unwrap();
     check_output("compare client and saved layers", &cmp);
@@ -210,7 +232,10 @@ prim = "/Plant/Assembly"
     }
     let expected: BTreeMap<String, &SimValue> =
         model.infos().iter().zip(model.values()).map(|(i, v)| (format!("ns={ns};s={}", i.path), v)).collect();
-    let read = Command::new(python()).args(["-c", READ_STAGE, &stage_dir.join("plant.usda").display().to_string()]).output().unwrap();
+    let read = Command::new(python())
+        .args(["-c", READ_STAGE, &stage_dir.join("plant.usda").display().to_string()])
+        .output()
+        .unwrap();
     check_output("read stage", &read);
     let values: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&read.stdout).unwrap();
     assert_eq!(values.len(), started.signals_bound);

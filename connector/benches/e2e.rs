@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use twinloom_connector::Config;
-use twinloom_connector::{self as service, RunSummary, Started};
 use twinloom_connector::Shutdown;
+use twinloom_connector::{self as service, RunSummary, Started};
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
 /// The same allocator as the `twinloom` binary.
@@ -39,7 +39,6 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
     let _ = s.read_to_string(&mut text);
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
 }
-
 
 fn config(endpoint: &str, ns: u16, dir: &std::path::Path, tick_ms: u64) -> Config {
     let text = format!(
@@ -66,7 +65,9 @@ queue_size = 4
         dir.display()
     );
     let mut text = text;
-    for (area, shop) in [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")] {
+    for (area, shop) in
+        [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")]
+    {
         text.push_str(&format!("\n[[auto_bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"));
     }
     let mut cfg = Config::parse(&text, std::path::Path::new("bench.toml")).expect("bench config");
@@ -87,7 +88,11 @@ struct ClientStats {
 
 /// Latencies are recorded only while `recording` is set: the first deltas carry every signal's initial
 /// value, whose source timestamps are as old as the start-up, not the connector's latency.
-async fn client(addr: std::net::SocketAddr, stop: tokio::sync::watch::Receiver<bool>, recording: Arc<AtomicBool>) -> ClientStats {
+async fn client(
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
+    recording: Arc<AtomicBool>,
+) -> ClientStats {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/live")).await.expect("ws connect");
     let mut st = ClientStats::default();
     let mut last: Option<u64> = None;
@@ -148,9 +153,15 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
-        let _ = started_tx.send(s);
-    }));
+    let svc = rt.spawn(service::run(
+        cfg,
+        Shutdown::when(async {
+            let _ = stop_rx.await;
+        }),
+        move |s| {
+            let _ = started_tx.send(s);
+        },
+    ));
     let started = started_rx.recv_timeout(Duration::from_secs(600)).expect("service start");
     let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
     let recording = Arc::new(AtomicBool::new(false));
@@ -198,7 +209,12 @@ fn main() {
             "samples/s",
             &format!(
                 r#","offered_per_s":{offered:.0},"window_loss_share":{loss:.4},"signals":{},"rejected":{},"client_deltas":{},"client_edits":{},"client_resyncs":{},"client_seq_gaps":{}"#,
-                r.summary.signals_bound, r.summary.samples_rejected, r.client.deltas, r.client.edits, r.client.resyncs, r.client.gaps
+                r.summary.signals_bound,
+                r.summary.samples_rejected,
+                r.client.deltas,
+                r.client.edits,
+                r.client.resyncs,
+                r.client.gaps
             ),
         );
     }
@@ -209,7 +225,8 @@ fn main() {
         let p50 = percentile(&mut r.client.latencies_ms, 0.5);
         let p99 = percentile(&mut r.client.latencies_ms, 0.99);
         let rate = r.samples_window as f64 / r.seconds;
-        let ctx = format!(r#","samples_per_s":{rate:.0},"latencies":{n},"tick_ms":20,"client_resyncs":{}"#, r.client.resyncs);
+        let ctx =
+            format!(r#","samples_per_s":{rate:.0},"latencies":{n},"tick_ms":20,"client_resyncs":{}"#, r.client.resyncs);
         if wants("e2e_latency_p50_ms") {
             emit("e2e_latency_p50_ms", p50, "ms", &ctx);
         }

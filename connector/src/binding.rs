@@ -108,7 +108,8 @@ pub enum Reject {
 }
 
 impl Reject {
-    pub const ALL: [Reject; 5] = [Reject::UnknownSignal, Reject::NoValue, Reject::WrongType, Reject::NotFinite, Reject::OutOfRange];
+    pub const ALL: [Reject; 5] =
+        [Reject::UnknownSignal, Reject::NoValue, Reject::WrongType, Reject::NotFinite, Reject::OutOfRange];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -253,7 +254,10 @@ mod tests {
 
     #[test]
     fn text_and_booleans() {
-        assert_eq!(convert(&b(ValueType::Token, 1.0, 0.0), &Value::String("running".into())), Ok(LiveValue::Token("running".into())));
+        assert_eq!(
+            convert(&b(ValueType::Token, 1.0, 0.0), &Value::String("running".into())),
+            Ok(LiveValue::Token("running".into()))
+        );
         assert_eq!(convert(&b(ValueType::String, 1.0, 0.0), &Value::I64(42)), Ok(LiveValue::String("42".into())));
         assert_eq!(convert(&b(ValueType::Bool, 1.0, 0.0), &Value::I64(2)), Ok(LiveValue::Bool(true)));
         assert_eq!(convert(&b(ValueType::Bool, 1.0, 0.0), &Value::String("yes".into())), Err(Reject::WrongType));

@@ -140,7 +140,12 @@ pub struct StreamConfig {
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        StreamConfig { listen: default_listen(), ring: default_ring(), ring_mib: default_ring_mib(), client_buffer: default_client_buffer() }
+        StreamConfig {
+            listen: default_listen(),
+            ring: default_ring(),
+            ring_mib: default_ring_mib(),
+            client_buffer: default_client_buffer(),
+        }
     }
 }
 
@@ -280,13 +285,16 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// the table header, or the file start, when the key is not written (a default is in use).
 fn key_span(text: &str, table: &str, key: &str) -> Range<usize> {
     let header = format!("[{table}]");
-    let Some(start) = text.lines().scan(0, |off, l| {
-        let here = *off;
-        *off += l.len() + 1;
-        Some((here, l))
-    })
-    .find(|(_, l)| l.trim() == header)
-    .map(|(off, _)| off) else {
+    let Some(start) = text
+        .lines()
+        .scan(0, |off, l| {
+            let here = *off;
+            *off += l.len() + 1;
+            Some((here, l))
+        })
+        .find(|(_, l)| l.trim() == header)
+        .map(|(off, _)| off)
+    else {
         return 0..0;
     };
     let mut off = start;
@@ -324,7 +332,12 @@ impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            problems: vec![ConfigProblem { file: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") }],
+            problems: vec![ConfigProblem {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message: format!("cannot read: {e}"),
+            }],
         })?;
         Self::parse(&text, path)
     }
@@ -408,16 +421,25 @@ impl Config {
             at(lvl.span(), format!("capability_level must be 0 (model) to 5 (autonomous), not {}", lvl.get_ref()));
         }
         if !is_identifier(&self.stage.root) {
-            at(key_span(text, "stage", "root"), format!("stage.root {:?} is not a valid USD prim name", self.stage.root));
+            at(
+                key_span(text, "stage", "root"),
+                format!("stage.root {:?} is not a valid USD prim name", self.stage.root),
+            );
         }
         if self.stage.tick_ms == 0 || self.stage.tick_ms > 60_000 {
-            at(key_span(text, "stage", "tick_ms"), format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms));
+            at(
+                key_span(text, "stage", "tick_ms"),
+                format!("stage.tick_ms must be 1..60000, not {}", self.stage.tick_ms),
+            );
         }
         if self.stage.save_interval_s.is_nan() || self.stage.save_interval_s <= 0.0 {
             at(key_span(text, "stage", "save_interval_s"), "stage.save_interval_s must be positive".into());
         }
         if self.stream.listen.parse::<std::net::SocketAddr>().is_err() {
-            at(key_span(text, "stream", "listen"), format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen));
+            at(
+                key_span(text, "stream", "listen"),
+                format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen),
+            );
         }
         let mut names: Vec<&str> = Vec::new();
         for s in &self.sources {
@@ -426,13 +448,19 @@ impl Config {
             }
             names.push(s.name.get_ref());
             if s.kind.get_ref() != "opcua" {
-                at(s.kind.span(), format!("source kind {:?} is not supported (supported: \"opcua\")", s.kind.get_ref()));
+                at(
+                    s.kind.span(),
+                    format!("source kind {:?} is not supported (supported: \"opcua\")", s.kind.get_ref()),
+                );
             }
             if !s.endpoint.get_ref().starts_with("opc.tcp://") {
                 at(s.endpoint.span(), format!("endpoint {:?} must start with opc.tcp://", s.endpoint.get_ref()));
             }
             if !["none", "sign", "sign-and-encrypt"].contains(&s.security.get_ref().as_str()) {
-                at(s.security.span(), format!("security {:?} must be \"none\", \"sign\" or \"sign-and-encrypt\"", s.security.get_ref()));
+                at(
+                    s.security.span(),
+                    format!("security {:?} must be \"none\", \"sign\" or \"sign-and-encrypt\"", s.security.get_ref()),
+                );
             }
             if s.user.is_some() != s.password.is_some() {
                 at(s.name.span(), format!("source {:?}: user and password go together", s.name.get_ref()));
@@ -454,9 +482,15 @@ impl Config {
                 at(b.shop.span(), format!("shop {:?} must be a plain name like \"biw\"", b.shop.get_ref()));
             }
             if !is_prim_path(b.prim.get_ref()) {
-                at(b.prim.span(), format!("prim {:?} is not an absolute USD prim path (like /Plant/BIW/Station01)", b.prim.get_ref()));
+                at(
+                    b.prim.span(),
+                    format!("prim {:?} is not an absolute USD prim path (like /Plant/BIW/Station01)", b.prim.get_ref()),
+                );
             } else if !b.prim.get_ref().starts_with(&format!("/{}", self.stage.root)) {
-                at(b.prim.span(), format!("prim {:?} is outside the stage's root /{}", b.prim.get_ref(), self.stage.root));
+                at(
+                    b.prim.span(),
+                    format!("prim {:?} is outside the stage's root /{}", b.prim.get_ref(), self.stage.root),
+                );
             }
             if !is_property_name(b.attr.get_ref()) {
                 at(b.attr.span(), format!("attr {:?} is not a valid USD property name", b.attr.get_ref()));
@@ -529,7 +563,11 @@ unit = "deg"
         assert_eq!(c.stage_dir(), PathBuf::from("out"));
         assert_eq!(c.stage.tick_ms, 50);
         assert_eq!(c.pki_dir(&c.sources[0]), PathBuf::from("out/.pki"));
-        let c = Config::parse(&GOOD.replace("kind = \"opcua\"", "kind = \"opcua\"\npki_dir = \"/etc/twinloom/pki\""), Path::new("plant.toml")).unwrap();
+        let c = Config::parse(
+            &GOOD.replace("kind = \"opcua\"", "kind = \"opcua\"\npki_dir = \"/etc/twinloom/pki\""),
+            Path::new("plant.toml"),
+        )
+        .unwrap();
         assert_eq!(c.pki_dir(&c.sources[0]), PathBuf::from("/etc/twinloom/pki"));
     }
 
@@ -583,10 +621,13 @@ unit = "deg"
         let text = "[stream]\nlisten = \"nowhere\"\n\n[stage]\n# the tick\n  tick_ms = 0\n";
         let e = Config::parse(text, Path::new("x.toml")).unwrap_err();
         let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(lines, vec![
-            "x.toml:2:1: stream.listen \"nowhere\" is not an address like 127.0.0.1:8765".to_string(),
-            "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
-        ]);
+        assert_eq!(
+            lines,
+            vec![
+                "x.toml:2:1: stream.listen \"nowhere\" is not an address like 127.0.0.1:8765".to_string(),
+                "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
+            ]
+        );
     }
 
     #[test]

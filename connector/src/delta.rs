@@ -136,10 +136,24 @@ mod tests {
     fn deltas_serialise_as_documented() {
         let (j1, tcp) = (LiveValue::Double(12.5), LiveValue::Float3([1.0, 2.0, 3.0]));
         let edits = [
-            SetRef { op: "set", path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "j1" }, value_type: "double", value: &j1, source_time_ms: Some(1.0) },
-            SetRef { op: "set", path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "tcp" }, value_type: "float3", value: &tcp, source_time_ms: None },
+            SetRef {
+                op: "set",
+                path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "j1" },
+                value_type: "double",
+                value: &j1,
+                source_time_ms: Some(1.0),
+            },
+            SetRef {
+                op: "set",
+                path: crate::shop_attrs::AttrPath { prim: "/Plant/BIW/R01", name: "tcp" },
+                value_type: "float3",
+                value: &tcp,
+                source_time_ms: None,
+            },
         ];
-        let body = serde_json::to_string(&DeltaBody { shop: "biw", layer: "live/biw.usdc", time_ms: 1.5, edits: &edits }).unwrap();
+        let body =
+            serde_json::to_string(&DeltaBody { shop: "biw", layer: "live/biw.usdc", time_ms: 1.5, edits: &edits })
+                .unwrap();
         assert_eq!(
             delta_text(7, &body),
             r#"{"type":"delta","seq":7,"shop":"biw","layer":"live/biw.usdc","timeMs":1.5,"edits":[{"op":"set","path":"/Plant/BIW/R01.j1","type":"double","value":12.5,"sourceTimeMs":1.0},{"op":"set","path":"/Plant/BIW/R01.tcp","type":"float3","value":[1.0,2.0,3.0]}]}"#

@@ -30,7 +30,10 @@ impl GpuProbe {
     pub fn render(&self, out: &mut String) {
         let Some(nvml) = &self.nvml else { return };
         let count = nvml.device_count().unwrap_or(0);
-        let _ = writeln!(out, "# HELP twinloom_gpu_utilization_ratio GPU busy share (0-1).\n# TYPE twinloom_gpu_utilization_ratio gauge");
+        let _ = writeln!(
+            out,
+            "# HELP twinloom_gpu_utilization_ratio GPU busy share (0-1).\n# TYPE twinloom_gpu_utilization_ratio gauge"
+        );
         let mut mem = String::new();
         for i in 0..count {
             let Ok(dev) = nvml.device_by_index(i) else { continue };
@@ -42,7 +45,10 @@ impl GpuProbe {
                 let _ = writeln!(mem, "twinloom_gpu_memory_total_bytes{{gpu=\"{i}\"}} {}", m.total);
             }
         }
-        let _ = writeln!(out, "# HELP twinloom_gpu_memory_used_bytes GPU memory in use.\n# TYPE twinloom_gpu_memory_used_bytes gauge");
+        let _ = writeln!(
+            out,
+            "# HELP twinloom_gpu_memory_used_bytes GPU memory in use.\n# TYPE twinloom_gpu_memory_used_bytes gauge"
+        );
         out.push_str(&mem);
     }
 }

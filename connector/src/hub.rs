@@ -41,8 +41,10 @@ pub struct Packed {
 impl Packed {
     /// The message text, exactly as it was sent live.
     pub fn text(&self) -> Result<String, String> {
-        let body = lz4_flex::block::decompress_size_prepended(&self.body).map_err(|e| format!("delta {} in the ring does not unpack: {e}", self.seq))?;
-        let body = std::str::from_utf8(&body).map_err(|e| format!("delta {} in the ring is not text: {e}", self.seq))?;
+        let body = lz4_flex::block::decompress_size_prepended(&self.body)
+            .map_err(|e| format!("delta {} in the ring does not unpack: {e}", self.seq))?;
+        let body =
+            std::str::from_utf8(&body).map_err(|e| format!("delta {} in the ring is not text: {e}", self.seq))?;
         Ok(delta_text(self.seq, body))
     }
 }
@@ -192,7 +194,8 @@ mod tests {
     fn the_ring_keeps_a_burst_compressed_and_gives_it_back_exactly() {
         use crate::delta::{LiveValue, SetRef};
         use crate::shop_attrs::AttrPath;
-        let prims: Vec<String> = (0..2000).map(|i| format!("/Plant/BIW/Station{:02}/R{:02}/Joints", i / 120, i / 6 % 20)).collect();
+        let prims: Vec<String> =
+            (0..2000).map(|i| format!("/Plant/BIW/Station{:02}/R{:02}/Joints", i / 120, i / 6 % 20)).collect();
         let names: Vec<String> = (0..2000).map(|i| format!("j{}", i % 6 + 1)).collect();
         let values: Vec<LiveValue> = (0..2000).map(|i| LiveValue::Double(i as f64 * 0.731)).collect();
         let edits: Vec<SetRef> = (0..2000)
@@ -221,6 +224,9 @@ mod tests {
         let hub = Hub::new(4, 1 << 20, 4);
         hub.publish("paint", "live/paint.usdc", 2.0, &NO_EDITS);
         let Resume::Replay(v, _) = hub.resume(0) else { panic!() };
-        assert_eq!(v[0].text().unwrap(), r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#);
+        assert_eq!(
+            v[0].text().unwrap(),
+            r#"{"type":"delta","seq":1,"shop":"paint","layer":"live/paint.usdc","timeMs":2.0,"edits":[]}"#
+        );
     }
 }

@@ -76,7 +76,8 @@ pub fn save_in_child(exe: &Path, spec: &Path, out: &Path) -> Result<(), LayerSav
 /// The child's side: opens `out` (the last saved layer) or starts a new one, applies every attribute and
 /// value of `spec` in one batch and writes `out` atomically. Returns the number of values written.
 pub fn write_layer(spec: &Path, out: &Path) -> Result<usize, LayerSaveError> {
-    let file = std::fs::File::open(spec).map_err(|error| LayerSaveError::Io { what: format!("open {}", spec.display()), error })?;
+    let file = std::fs::File::open(spec)
+        .map_err(|error| LayerSaveError::Io { what: format!("open {}", spec.display()), error })?;
     let layer = if out.exists() { Layer::open(out)? } else { Layer::create_anonymous("live", "usdc")? };
     let mut w = LayerWriter::new(layer);
     let mut tick = Tick::default();
@@ -87,8 +88,10 @@ pub fn write_layer(spec: &Path, out: &Path) -> Result<usize, LayerSaveError> {
             continue;
         }
         let l: SpecLineOwned = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        let t = ValueType::from_sdf_name(&l.value_type).ok_or_else(|| bad(format!("unknown type {:?}", l.value_type)))?;
-        let (prim, attr) = l.path.rsplit_once('.').ok_or_else(|| bad(format!("{:?} is not an attribute path", l.path)))?;
+        let t =
+            ValueType::from_sdf_name(&l.value_type).ok_or_else(|| bad(format!("unknown type {:?}", l.value_type)))?;
+        let (prim, attr) =
+            l.path.rsplit_once('.').ok_or_else(|| bad(format!("{:?} is not an attribute path", l.path)))?;
         let h = w.intern(prim, attr, t).map_err(|e| bad(e.to_string()))?;
         if let Some(v) = &l.value {
             let v = LiveValue::from_json(t, v).ok_or_else(|| bad(format!("{v} is not a {}", l.value_type)))?;

@@ -27,7 +27,9 @@ mod stage;
 mod twin;
 
 pub use child_writer::ChildWriteError;
-pub use config::{AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, SourceConfig, StageConfig, StreamConfig};
+pub use config::{
+    AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, SourceConfig, StageConfig, StreamConfig,
+};
 pub use layer_save::write_layer;
 pub use memory::tune_allocator;
 pub use sample::{Quality, Sample, SampleBatch, Value};

@@ -10,7 +10,11 @@
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
@@ -35,7 +39,13 @@ pub fn tune_allocator() {
         const PR_SET_THP_DISABLE: std::os::raw::c_int = 41;
         // SAFETY: PR_SET_THP_DISABLE only changes this process's huge-page policy.
         unsafe {
-            prctl(PR_SET_THP_DISABLE, 1 as std::os::raw::c_ulong, 0 as std::os::raw::c_ulong, 0 as std::os::raw::c_ulong, 0 as std::os::raw::c_ulong);
+            prctl(
+                PR_SET_THP_DISABLE,
+                1 as std::os::raw::c_ulong,
+                0 as std::os::raw::c_ulong,
+                0 as std::os::raw::c_ulong,
+                0 as std::os::raw::c_ulong,
+            );
         }
     }
     #[cfg(feature = "mimalloc")]

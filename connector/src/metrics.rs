@@ -27,7 +27,12 @@ impl Histogram {
 
     /// One histogram family: its `# HELP`/`# TYPE` lines, then every labelled series (`labels` such as
     /// `shop="biw"`, empty for none).
-    fn render_family<'a>(out: &mut String, name: &str, help: &str, series: impl IntoIterator<Item = (String, &'a Histogram)>) {
+    fn render_family<'a>(
+        out: &mut String,
+        name: &str,
+        help: &str,
+        series: impl IntoIterator<Item = (String, &'a Histogram)>,
+    ) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (labels, h) in series {
             h.render_series(out, name, &labels);
@@ -124,21 +129,66 @@ impl Metrics {
         let counter = |o: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
-        counter(&mut o, "twinloom_samples_in_total", "Samples received from all sources.", self.samples_in.load(Relaxed));
-        counter(&mut o, "twinloom_samples_accepted_total", "Samples converted and stored in the twin state.", self.samples_accepted.load(Relaxed));
+        counter(
+            &mut o,
+            "twinloom_samples_in_total",
+            "Samples received from all sources.",
+            self.samples_in.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "twinloom_samples_accepted_total",
+            "Samples converted and stored in the twin state.",
+            self.samples_accepted.load(Relaxed),
+        );
         let _ = writeln!(o, "# HELP twinloom_samples_rejected_total Samples refused, by reason.\n# TYPE twinloom_samples_rejected_total counter");
         for r in Reject::ALL {
             let _ = writeln!(o, "twinloom_samples_rejected_total{{reason=\"{}\"}} {}", r.as_str(), self.rejected(r));
         }
-        counter(&mut o, "twinloom_samples_bad_quality_total", "Samples whose source quality was not good.", self.samples_bad_quality.load(Relaxed));
-        counter(&mut o, "twinloom_deltas_out_total", "Deltas published to the live stream.", self.deltas_out.load(Relaxed));
-        Histogram::render_family(&mut o, "twinloom_lag_seconds", "Source timestamp to delta publication.", [(String::new(), &self.lag_seconds)]);
+        counter(
+            &mut o,
+            "twinloom_samples_bad_quality_total",
+            "Samples whose source quality was not good.",
+            self.samples_bad_quality.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "twinloom_deltas_out_total",
+            "Deltas published to the live stream.",
+            self.deltas_out.load(Relaxed),
+        );
+        Histogram::render_family(
+            &mut o,
+            "twinloom_lag_seconds",
+            "Source timestamp to delta publication.",
+            [(String::new(), &self.lag_seconds)],
+        );
         let _ = writeln!(o, "# HELP twinloom_stream_clients Connected live-stream clients.\n# TYPE twinloom_stream_clients gauge\ntwinloom_stream_clients {}", self.stream_clients.load(Relaxed));
-        counter(&mut o, "twinloom_stream_messages_total", "Messages sent to live-stream clients.", self.stream_messages.load(Relaxed));
-        counter(&mut o, "twinloom_stream_resyncs_total", "Resync messages sent to slow or late clients.", self.stream_resyncs.load(Relaxed));
-        counter(&mut o, "twinloom_stream_client_errors_total", "Malformed messages received from clients.", self.stream_client_errors.load(Relaxed));
+        counter(
+            &mut o,
+            "twinloom_stream_messages_total",
+            "Messages sent to live-stream clients.",
+            self.stream_messages.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "twinloom_stream_resyncs_total",
+            "Resync messages sent to slow or late clients.",
+            self.stream_resyncs.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "twinloom_stream_client_errors_total",
+            "Malformed messages received from clients.",
+            self.stream_client_errors.load(Relaxed),
+        );
         counter(&mut o, "twinloom_snapshots_served_total", "Snapshots served.", self.snapshots_served.load(Relaxed));
-        counter(&mut o, "twinloom_config_errors_total", "Configuration entries rejected at start-up.", self.config_errors.load(Relaxed));
+        counter(
+            &mut o,
+            "twinloom_config_errors_total",
+            "Configuration entries rejected at start-up.",
+            self.config_errors.load(Relaxed),
+        );
         let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));
 
         let shops = self.shops();
@@ -148,11 +198,17 @@ impl Metrics {
                 let _ = writeln!(o, "{name}{{shop=\"{shop}\"}} {}", f(m));
             }
         };
-        series(&mut o, "twinloom_ticks_total", "Ticks applied to the live layer.", "counter", &|m| m.ticks.load(Relaxed));
+        series(&mut o, "twinloom_ticks_total", "Ticks applied to the live layer.", "counter", &|m| {
+            m.ticks.load(Relaxed)
+        });
         series(&mut o, "twinloom_edits_total", "Attribute edits applied.", "counter", &|m| m.edits.load(Relaxed));
-        series(&mut o, "twinloom_usd_write_errors_total", "Ticks OpenUSD refused.", "counter", &|m| m.write_errors.load(Relaxed));
+        series(&mut o, "twinloom_usd_write_errors_total", "Ticks OpenUSD refused.", "counter", &|m| {
+            m.write_errors.load(Relaxed)
+        });
         series(&mut o, "twinloom_saves_total", "Live layer saves.", "counter", &|m| m.saves.load(Relaxed));
-        series(&mut o, "twinloom_save_errors_total", "Live layer saves that failed.", "counter", &|m| m.save_errors.load(Relaxed));
+        series(&mut o, "twinloom_save_errors_total", "Live layer saves that failed.", "counter", &|m| {
+            m.save_errors.load(Relaxed)
+        });
         let per_shop = shops.iter().map(|(shop, m)| (format!("shop=\"{shop}\""), &m.usd_write_seconds));
         Histogram::render_family(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", per_shop);
 
@@ -163,13 +219,21 @@ impl Metrics {
                 let _ = writeln!(o, "{name}{{source=\"{s}\"}} {}", f(c));
             }
         };
-        src(&mut o, "twinloom_source_samples_total", "Samples delivered by the source.", "counter", &|c| c.samples_in());
+        src(&mut o, "twinloom_source_samples_total", "Samples delivered by the source.", "counter", &|c| {
+            c.samples_in()
+        });
         src(&mut o, "twinloom_source_reconnects_total", "Reconnections of the source.", "counter", &|c| c.reconnects());
-        src(&mut o, "twinloom_source_connected", "1 while the source is connected.", "gauge", &|c| c.is_connected() as u64);
-        let _ = writeln!(o, "# HELP twinloom_source_errors_total Source errors by reason.\n# TYPE twinloom_source_errors_total counter");
+        src(&mut o, "twinloom_source_connected", "1 while the source is connected.", "gauge", &|c| {
+            c.is_connected() as u64
+        });
+        let _ = writeln!(
+            o,
+            "# HELP twinloom_source_errors_total Source errors by reason.\n# TYPE twinloom_source_errors_total counter"
+        );
         for (s, c) in &sources {
             for (reason, n) in c.errors_by_reason() {
-                let _ = writeln!(o, "twinloom_source_errors_total{{source=\"{s}\",reason=\"{}\"}} {n}", reason.as_str());
+                let _ =
+                    writeln!(o, "twinloom_source_errors_total{{source=\"{s}\",reason=\"{}\"}} {n}", reason.as_str());
             }
         }
         let _ = writeln!(

@@ -193,7 +193,8 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
         Some(since) if epoch_ok => match s.hub.resume(since) {
             Resume::Replay(items, rx) => (rx, items, since, None),
             Resume::Gone { current, oldest, rx } => {
-                let detail = format!("deltas after {since} are no longer kept (oldest kept: {oldest}); take a snapshot");
+                let detail =
+                    format!("deltas after {since} are no longer kept (oldest kept: {oldest}); take a snapshot");
                 (rx, Vec::new(), current, Some(resync("gone", current, &detail)))
             }
         },
@@ -284,8 +285,15 @@ fn hello(s: &AppState, seq: u64) -> String {
         .zip(&s.layers)
         .map(|(w, layer)| ShopInfo { name: &w.name, layer, snapshot: format!("/v1/snapshot?shop={}", w.name) })
         .collect();
-    serde_json::to_string(&Hello { kind: "hello", protocol: PROTOCOL_VERSION, stage: &s.stage, epoch: s.epoch, seq, shops })
-        .unwrap_or_default()
+    serde_json::to_string(&Hello {
+        kind: "hello",
+        protocol: PROTOCOL_VERSION,
+        stage: &s.stage,
+        epoch: s.epoch,
+        seq,
+        shops,
+    })
+    .unwrap_or_default()
 }
 
 /// Answers a client's text message: `{"type":"ping"}` gets a pong; anything else an error (counted).
@@ -299,7 +307,10 @@ fn client_message(m: &Metrics, text: &str) -> Option<String> {
         Ok(msg) if msg.kind == "ping" => Some(r#"{"type":"pong"}"#.to_string()),
         Ok(msg) => {
             m.stream_client_errors.fetch_add(1, Relaxed);
-            Some(serde_json::json!({"type": "error", "message": format!("unknown message type {:?}", msg.kind)}).to_string())
+            Some(
+                serde_json::json!({"type": "error", "message": format!("unknown message type {:?}", msg.kind)})
+                    .to_string(),
+            )
         }
         Err(e) => {
             m.stream_client_errors.fetch_add(1, Relaxed);

@@ -156,7 +156,8 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
             }
             prim_of[c] = Some(path);
         }
-        let var_names = valid_property_names(&vars.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>(), &[]);
+        let var_names =
+            valid_property_names(&vars.iter().map(|&c| nodes[c].browse_name.as_str()).collect::<Vec<_>>(), &[]);
         for (&c, attr) in vars.iter().zip(var_names) {
             let n = &nodes[c];
             let dt = n.data_type.as_deref().unwrap_or("?");
@@ -165,7 +166,8 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
                 continue;
             }
             let Some(ty) = usd_type_for(dt) else {
-                skipped.push(format!("{} ({}): OPC UA type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
+                skipped
+                    .push(format!("{} ({}): OPC UA type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
                 continue;
             };
             table.bindings.push(Binding {
@@ -280,7 +282,11 @@ async fn close_sources(sources: Vec<(String, OpcUaSource)>) {
 /// The connector service. `shutdown` says when it should stop (every step of the shutdown is bounded, see
 /// [`crate::shutdown`]); `on_started` is told once it is up. A stop before the service is up ends it with
 /// [`ServiceError::StoppedDuringStartup`].
-pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Started) + Send) -> Result<RunSummary, ServiceError> {
+pub async fn run(
+    cfg: Config,
+    shutdown: Shutdown,
+    on_started: impl FnOnce(Started) + Send,
+) -> Result<RunSummary, ServiceError> {
     let t0 = Instant::now();
     let stop = shutdown.watch();
     let metrics = Arc::new(Metrics::default());
@@ -329,11 +335,7 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
     for (shop, name) in table.shops.iter().enumerate() {
         let path = dir.join(&layers[shop]);
         // Values of the previous run are kept: the live layer is reopened and updated.
-        let layer = if path.exists() {
-            Layer::open(&path)?
-        } else {
-            Layer::create_anonymous(name, "usda")?
-        };
+        let layer = if path.exists() { Layer::open(&path)? } else { Layer::create_anonymous(name, "usda")? };
         let mut usd = LayerWriter::new(layer);
         let mut attrs = ShopAttrs::default();
         for b in table.bindings.iter().filter(|b| b.shop == shop) {
@@ -353,7 +355,10 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
             save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
             saver: cfg.stage_writer.clone(),
         };
-        writers.push(shop_writer::spawn(wcfg, usd, attrs, twin.clone(), hub.clone(), metrics.clone()).map_err(io("start a writer thread"))?);
+        writers.push(
+            shop_writer::spawn(wcfg, usd, attrs, twin.clone(), hub.clone(), metrics.clone())
+                .map_err(io("start a writer thread"))?,
+        );
     }
 
     // Ingestion: every source feeds one bounded channel of batches.
@@ -395,7 +400,9 @@ pub async fn run(cfg: Config, shutdown: Shutdown, on_started: impl FnOnce(Starte
     };
 
     // Live stream and ops endpoints.
-    let listener = tokio::net::TcpListener::bind(&cfg.stream.listen).await.map_err(io(format!("listen on {}", cfg.stream.listen)))?;
+    let listener = tokio::net::TcpListener::bind(&cfg.stream.listen)
+        .await
+        .map_err(io(format!("listen on {}", cfg.stream.listen)))?;
     let listen = listener.local_addr().map_err(io("listener address"))?;
     let epoch = crate::delta::epoch_ms(SystemTime::now()) as u64;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

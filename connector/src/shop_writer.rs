@@ -78,7 +78,6 @@ impl WriterClient {
         self.cmd.send(Command::Snapshot(tx)).map_err(|_| format!("the {} writer has stopped", self.name))?;
         rx.await.map_err(|_| format!("the {} writer has stopped", self.name))?
     }
-
 }
 
 impl ShopWriterHandle {
@@ -232,7 +231,12 @@ impl Writer {
                 self.metrics.usd_write_seconds.observe(started.elapsed().as_secs_f64());
                 let now = SystemTime::now();
                 let now_ms = epoch_ms(now);
-                self.last_seq = self.hub.publish(&self.cfg.name, &self.cfg.layer_rel, now_ms, &TickEdits { pending: &self.pending, attrs: &self.attrs });
+                self.last_seq = self.hub.publish(
+                    &self.cfg.name,
+                    &self.cfg.layer_rel,
+                    now_ms,
+                    &TickEdits { pending: &self.pending, attrs: &self.attrs },
+                );
                 self.metrics.ticks.fetch_add(1, Relaxed);
                 self.metrics.edits.fetch_add(self.pending.len() as u64, Relaxed);
                 self.metrics.last_tick_ms.store(now_ms as u64, Relaxed);
@@ -289,7 +293,9 @@ impl Writer {
     /// Waits for the save running in a child process, if any, and counts its outcome.
     fn finish_save(&mut self) {
         if let Some(h) = self.saving.take() {
-            let result = h.join().unwrap_or_else(|_| Err(LayerSaveError::Io { what: "the save thread".into(), error: std::io::Error::other("panicked") }));
+            let result = h.join().unwrap_or_else(|_| {
+                Err(LayerSaveError::Io { what: "the save thread".into(), error: std::io::Error::other("panicked") })
+            });
             self.record_save(result);
         }
     }
@@ -304,7 +310,9 @@ impl Writer {
             let _ = std::fs::remove_file(&spec);
             match result {
                 Ok(()) => return self.record_save(Ok(())),
-                Err(e) => tracing::warn!(shop = %self.cfg.name, "saving the live layer in a child process failed ({e}); saving in-process"),
+                Err(e) => {
+                    tracing::warn!(shop = %self.cfg.name, "saving the live layer in a child process failed ({e}); saving in-process")
+                }
             }
         }
         let result = self.usd.layer().export_atomic(&self.cfg.path).map_err(LayerSaveError::from);
@@ -362,7 +370,9 @@ impl Writer {
         let prepared = self.write_spec(&spec).map_err(|e| e.to_string()).and_then(|()| {
             // The child applies the spec on top of the last saved layer, as a save does.
             if self.cfg.path.exists() {
-                std::fs::copy(&self.cfg.path, &tmp).map(drop).map_err(|e| format!("copy {}: {e}", self.cfg.path.display()))
+                std::fs::copy(&self.cfg.path, &tmp)
+                    .map(drop)
+                    .map_err(|e| format!("copy {}: {e}", self.cfg.path.display()))
             } else {
                 Ok(())
             }

@@ -83,7 +83,8 @@ pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result
     let result = (|| {
         let file = std::fs::File::create(&spec).map_err(io(format!("create {}", spec.display())))?;
         let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut w, stage).map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), error: e.into() })?;
+        serde_json::to_writer(&mut w, stage)
+            .map_err(|e| RootWriteError::Io { what: format!("write {}", spec.display()), error: e.into() })?;
         w.flush().map_err(io(format!("write {}", spec.display())))?;
         drop(w);
         crate::child_writer::run(exe, "write-root", &spec, path)
@@ -94,8 +95,10 @@ pub fn write_root_in_child(exe: &Path, path: &Path, stage: &RootStage) -> Result
 
 /// Reads a spec written by [`write_root_in_child`].
 pub fn read_spec(path: &Path) -> Result<RootStage, RootWriteError> {
-    let file = std::fs::File::open(path).map_err(|error| RootWriteError::Io { what: format!("open {}", path.display()), error })?;
-    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| RootWriteError::Io { what: format!("read {}", path.display()), error: e.into() })
+    let file = std::fs::File::open(path)
+        .map_err(|error| RootWriteError::Io { what: format!("open {}", path.display()), error })?;
+    serde_json::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| RootWriteError::Io { what: format!("read {}", path.display()), error: e.into() })
 }
 
 /// Prim type of a prim that only holds bound attributes and children.
@@ -161,21 +164,42 @@ pub fn write_root(path: &Path, stage: &RootStage) -> Result<(), twinloom_usd::Us
             }
             let f = |field: &str| signal::property(&inst, field);
             l.set_attribute(prim, &uniform_token(&f(signal::field::ATTRIBUTE)), &Value::Token(b.attr.clone()))?;
-            l.set_attribute(prim, &uniform_token(&f(signal::field::SOURCE_KIND)), &Value::Token(b.source_kind.clone()))?;
-            l.set_attribute(prim, &AttributeDef::new(&f(signal::field::ADDRESS), ValueType::String).uniform(), &Value::String(b.address.clone()))?;
+            l.set_attribute(
+                prim,
+                &uniform_token(&f(signal::field::SOURCE_KIND)),
+                &Value::Token(b.source_kind.clone()),
+            )?;
+            l.set_attribute(
+                prim,
+                &AttributeDef::new(&f(signal::field::ADDRESS), ValueType::String).uniform(),
+                &Value::String(b.address.clone()),
+            )?;
             if let Some(unit) = &b.unit {
-                l.set_attribute(prim, &AttributeDef::new(&f(signal::field::UNIT), ValueType::String).uniform(), &Value::String(unit.clone()))?;
+                l.set_attribute(
+                    prim,
+                    &AttributeDef::new(&f(signal::field::UNIT), ValueType::String).uniform(),
+                    &Value::String(unit.clone()),
+                )?;
             }
             if b.scale != 1.0 || b.offset != 0.0 {
-                l.set_attribute(prim, &AttributeDef::new(&f(signal::field::SCALE), ValueType::Double).uniform(), &Value::Double(b.scale))?;
-                l.set_attribute(prim, &AttributeDef::new(&f(signal::field::OFFSET), ValueType::Double).uniform(), &Value::Double(b.offset))?;
+                l.set_attribute(
+                    prim,
+                    &AttributeDef::new(&f(signal::field::SCALE), ValueType::Double).uniform(),
+                    &Value::Double(b.scale),
+                )?;
+                l.set_attribute(
+                    prim,
+                    &AttributeDef::new(&f(signal::field::OFFSET), ValueType::Double).uniform(),
+                    &Value::Double(b.offset),
+                )?;
             }
             // The live attribute is declared here with its type (unless the layout declares it); the live
             // layer holds its values.
             let attr_path = format!("{prim}.{}", b.attr);
             if !defined_in_layout(&attr_path) {
-                let ty = ValueType::from_sdf_name(&b.value_type)
-                    .ok_or_else(|| twinloom_usd::UsdError::Unsupported(format!("{attr_path}: type {}", b.value_type)))?;
+                let ty = ValueType::from_sdf_name(&b.value_type).ok_or_else(|| {
+                    twinloom_usd::UsdError::Unsupported(format!("{attr_path}: type {}", b.value_type))
+                })?;
                 l.define_attribute(prim, &AttributeDef::new(&b.attr, ty).custom())?;
             }
             if let Some(name) = &b.display_name {

@@ -81,7 +81,11 @@ impl TwinState {
             })
             .collect();
         let conversions = table.bindings.iter().map(|b| b.conversion()).collect();
-        TwinState { locate, conversions, shops: counts.iter().map(|&n| Mutex::new(ShopState::with_len(n as usize))).collect() }
+        TwinState {
+            locate,
+            conversions,
+            shops: counts.iter().map(|&n| Mutex::new(ShopState::with_len(n as usize))).collect(),
+        }
     }
 
     /// (shop, local index) of a signal.
@@ -96,7 +100,12 @@ impl TwinState {
     /// Converts and stores a batch of samples; returns how many were accepted, and calls `reject` for
     /// each refused one and `woke(shop)` for each shop that had no pending value before this batch (its
     /// writer may write at once, see `shop_writer::Waker`). Each shop's lock is taken once per batch.
-    pub fn ingest_and_wake(&self, batch: &[Sample], mut reject: impl FnMut(&Sample, Reject), mut woke: impl FnMut(usize)) -> usize {
+    pub fn ingest_and_wake(
+        &self,
+        batch: &[Sample],
+        mut reject: impl FnMut(&Sample, Reject),
+        mut woke: impl FnMut(usize),
+    ) -> usize {
         // One pass per shop straight into its pending values, the shop locked once: a burst of 100,000
         // samples is not copied into per-shop vectors first (megabytes that would come and go each burst).
         let mut present = vec![false; self.shops.len()];

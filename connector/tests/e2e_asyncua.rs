@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use twinloom_connector::Config;
-use twinloom_connector::{self as service, Started};
 use twinloom_connector::Shutdown;
+use twinloom_connector::{self as service, Started};
 use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
 
 fn start_peer(port: u16) -> ChildGuard {
@@ -90,9 +90,15 @@ prim = "/Plant/Unicode"
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
-        let _ = started_tx.send(s);
-    }));
+    let svc = rt.spawn(service::run(
+        cfg,
+        Shutdown::when(async {
+            let _ = stop_rx.await;
+        }),
+        move |s| {
+            let _ = started_tx.send(s);
+        },
+    ));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
     // Line 1 has 9 variables of which Blob (ByteString) is refused and Recipe (an array) left out; plus
     // Cell A's Torque and Motor speed.
@@ -133,8 +139,12 @@ prim = "/Plant/Unicode"
     assert!(get("/Plant/Line1.Counter")["value"].as_i64().unwrap() > 0);
     assert_eq!(get("/Plant/Unicode.tn__Motorspeed_lA")["value"], 1450.0);
     // A renamed prim keeps its original name as displayName, like a renamed attribute.
-    let cells: Vec<(&String, &serde_json::Value)> =
-        v.as_object().unwrap().iter().filter(|(p, d)| p.starts_with("/Plant/Line1/tn__CellA") && d["display"] == "Cell A").collect();
+    let cells: Vec<(&String, &serde_json::Value)> = v
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, d)| p.starts_with("/Plant/Line1/tn__CellA") && d["display"] == "Cell A")
+        .collect();
     assert_eq!(cells.len(), 1, "{v:#}");
     assert_eq!(get(&format!("{}.Torque", cells[0].0))["value"], 12.5);
     // The array is in no prim of the stage.

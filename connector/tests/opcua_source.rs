@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use twinloom_connector::{Sample, Value};
 use twinloom_connector::source::opcua::{Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use twinloom_connector::source::ErrorReason;
+use twinloom_connector::{Sample, Value};
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator, SimulatorHandle};
 use twinloom_tests::{free_port, workspace_root, ChildGuard, TempDir};
 
@@ -29,10 +29,7 @@ fn expected(v: &SimValue) -> Value {
 fn fast_config(endpoint: &str) -> OpcUaConfig {
     // `TWINLOOM_TEST_LOG=debug cargo test …` shows the client's and server's logs.
     if let Ok(filter) = std::env::var("TWINLOOM_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
     let mut c = OpcUaConfig::new(endpoint);
     c.reconnect_initial = Duration::from_millis(100);
@@ -67,21 +64,11 @@ async fn collect_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_received_equal_the_values_the_simulator_served_for_its_seed() {
     let ticks = 50;
-    let config = SimConfig {
-        port: 0,
-        seed: 7,
-        update_hz: 25.0,
-        max_ticks: Some(ticks),
-        ..Default::default()
-    };
+    let config = SimConfig { port: 0, seed: 7, update_hz: 25.0, max_ticks: Some(ticks), ..Default::default() };
     let sim = Simulator::start(config.clone()).await.unwrap();
     let source = OpcUaSource::connect(fast_config(sim.endpoint_url())).await.unwrap();
-    let nodes: Vec<MonitoredNode> = sim
-        .signals()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| MonitoredNode::new(i as u32, sim.node_id(&s.path)))
-        .collect();
+    let nodes: Vec<MonitoredNode> =
+        sim.signals().iter().enumerate().map(|(i, s)| MonitoredNode::new(i as u32, sim.node_id(&s.path))).collect();
     assert!(nodes.len() >= 2000);
     let (tx, mut rx) = mpsc::channel(256);
     let report = source.subscribe(&nodes, tx).await.unwrap();
@@ -95,9 +82,7 @@ async fn values_received_equal_the_values_the_simulator_served_for_its_seed() {
     let want: Vec<Value> = model.values().iter().map(expected).collect();
     let mut last = HashMap::new();
     let all_equal = |last: &HashMap<u32, Sample>| {
-        want.iter()
-            .enumerate()
-            .all(|(i, w)| last.get(&(i as u32)).is_some_and(|s| &s.value == w))
+        want.iter().enumerate().all(|(i, w)| last.get(&(i as u32)).is_some_and(|s| &s.value == w))
     };
     let ok = collect_until(&mut rx, &mut last, Duration::from_secs(20), all_equal).await;
     let wrong: Vec<String> = want
@@ -105,13 +90,7 @@ async fn values_received_equal_the_values_the_simulator_served_for_its_seed() {
         .enumerate()
         .filter(|(i, w)| last.get(&(*i as u32)).map(|s| &s.value) != Some(*w))
         .take(5)
-        .map(|(i, w)| {
-            format!(
-                "{}: want {w}, got {:?}",
-                sim.signals()[i].path,
-                last.get(&(i as u32)).map(|s| &s.value)
-            )
-        })
+        .map(|(i, w)| format!("{}: want {w}, got {:?}", sim.signals()[i].path, last.get(&(i as u32)).map(|s| &s.value)))
         .collect();
     assert!(ok, "values differ from the seed's replay, e.g. {wrong:?}");
     assert_eq!(sim.stats().ticks.load(Ordering::Relaxed), ticks);
@@ -126,12 +105,7 @@ async fn values_received_equal_the_values_the_simulator_served_for_its_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_nodes_are_rejected_by_name_and_counted_while_the_rest_flows() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(SimConfig { port: 0, ..Default::default() }).await.unwrap();
     let source = OpcUaSource::connect(fast_config(sim.endpoint_url())).await.unwrap();
     let good = sim.node_id("Plant/Field/Z0001/S0000001");
     let nodes = vec![
@@ -149,64 +123,33 @@ async fn bad_nodes_are_rejected_by_name_and_counted_while_the_rest_flows() {
     assert_eq!(reason(3), Some(ErrorReason::InvalidNodeId));
     assert_eq!(reason(4), Some(ErrorReason::WrongType));
     let msg = report.rejected.iter().find(|r| r.signal == 2).unwrap().to_string();
-    assert!(
-        msg.contains("Plant/BIW/NoSuchStation/J1") && msg.contains("BadNodeIdUnknown"),
-        "{msg}"
-    );
+    assert!(msg.contains("Plant/BIW/NoSuchStation/J1") && msg.contains("BadNodeIdUnknown"), "{msg}");
     let c = source.counters();
     assert_eq!(c.errors(ErrorReason::UnknownNode), 1);
     assert_eq!(c.errors(ErrorReason::InvalidNodeId), 1);
     assert_eq!(c.errors(ErrorReason::WrongType), 1);
     let mut last = HashMap::new();
-    let got = collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| {
-        l.contains_key(&1) && l.contains_key(&5)
-    })
-    .await;
-    assert!(
-        got,
-        "the good nodes keep delivering: {:?}",
-        last.keys().collect::<Vec<_>>()
-    );
+    let got =
+        collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| l.contains_key(&1) && l.contains_key(&5)).await;
+    assert!(got, "the good nodes keep delivering: {:?}", last.keys().collect::<Vec<_>>());
     source.shutdown().await;
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsing_the_simulator_returns_its_hierarchy_with_types() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(SimConfig { port: 0, ..Default::default() }).await.unwrap();
     let source = OpcUaSource::connect(fast_config(sim.endpoint_url())).await.unwrap();
     let tree = source.browse(&sim.node_id("Plant/BIW"), 8).await.unwrap();
     assert_eq!(tree[0].browse_name, "BIW");
-    let j1 = tree
-        .iter()
-        .find(|n| n.node_id == sim.node_id("Plant/BIW/Station01/R01/J1"))
-        .expect("J1 browsed");
-    assert_eq!(
-        (j1.kind, j1.data_type.as_deref(), j1.depth),
-        (NodeKind::Variable, Some("Double"), 3)
-    );
+    let j1 = tree.iter().find(|n| n.node_id == sim.node_id("Plant/BIW/Station01/R01/J1")).expect("J1 browsed");
+    assert_eq!((j1.kind, j1.data_type.as_deref(), j1.depth), (NodeKind::Variable, Some("Double"), 3));
     let r01 = &tree[j1.parent.unwrap()];
     assert_eq!((r01.browse_name.as_str(), r01.kind), ("R01", NodeKind::Object));
     assert_eq!(tree[r01.parent.unwrap()].browse_name, "Station01");
-    let biw_signals = sim
-        .signals()
-        .iter()
-        .filter(|s| s.path.starts_with("Plant/BIW/"))
-        .count();
-    assert_eq!(
-        tree.iter().filter(|n| n.kind == NodeKind::Variable).count(),
-        biw_signals
-    );
-    let err = source
-        .browse(&sim.node_id("Plant/Nowhere"), 2)
-        .await
-        .unwrap_err()
-        .to_string();
+    let biw_signals = sim.signals().iter().filter(|s| s.path.starts_with("Plant/BIW/")).count();
+    assert_eq!(tree.iter().filter(|n| n.kind == NodeKind::Variable).count(), biw_signals);
+    let err = source.browse(&sim.node_id("Plant/Nowhere"), 2).await.unwrap_err().to_string();
     assert!(err.contains("Plant/Nowhere"), "{err}");
     source.shutdown().await;
     sim.shutdown().await;
@@ -226,17 +169,11 @@ async fn basic256sha256_sign_and_encrypt_with_a_password_delivers_and_a_wrong_pa
     .unwrap();
     let mut cfg = fast_config(sim.endpoint_url());
     cfg.security = SecurityMode::SignAndEncrypt;
-    cfg.identity = Identity::UserPassword {
-        user: "operator".into(),
-        password: "s3cret".into(),
-    };
+    cfg.identity = Identity::UserPassword { user: "operator".into(), password: "s3cret".into() };
     cfg.pki_dir = pki.path().join("client");
     cfg.trust_server_certs = true;
     delivers_the_shift_number(&sim, cfg.clone()).await;
-    cfg.identity = Identity::UserPassword {
-        user: "operator".into(),
-        password: "wrong".into(),
-    };
+    cfg.identity = Identity::UserPassword { user: "operator".into(), password: "wrong".into() };
     is_refused(&sim, cfg, "a wrong password").await;
     sim.shutdown().await;
 }
@@ -245,10 +182,7 @@ async fn basic256sha256_sign_and_encrypt_with_a_password_delivers_and_a_wrong_pa
 async fn delivers_the_shift_number(sim: &SimulatorHandle, cfg: OpcUaConfig) {
     let source = OpcUaSource::connect(cfg).await.unwrap();
     let (tx, mut rx) = mpsc::channel(16);
-    let report = source
-        .subscribe(&[MonitoredNode::new(9, sim.node_id("Plant/Shift/Number"))], tx)
-        .await
-        .unwrap();
+    let report = source.subscribe(&[MonitoredNode::new(9, sim.node_id("Plant/Shift/Number"))], tx).await.unwrap();
     assert_eq!(report.subscribed, 1);
     let mut last = HashMap::new();
     assert!(collect_until(&mut rx, &mut last, Duration::from_secs(10), |l| l.contains_key(&9)).await);
@@ -311,16 +245,11 @@ async fn basic256sha256_sign_with_a_user_certificate_delivers_and_an_unknown_cer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_simulator_is_reconnected_and_resubscribed() {
     let port = free_port();
-    let config = SimConfig {
-        port,
-        update_hz: 20.0,
-        ..Default::default()
-    };
+    let config = SimConfig { port, update_hz: 20.0, ..Default::default() };
     let sim = Simulator::start(config.clone()).await.unwrap();
     let source = OpcUaSource::connect(fast_config(sim.endpoint_url())).await.unwrap();
-    let nodes: Vec<MonitoredNode> = (1..=20)
-        .map(|i| MonitoredNode::new(i, sim.node_id(&format!("Plant/Field/Z0001/S{i:07}"))))
-        .collect();
+    let nodes: Vec<MonitoredNode> =
+        (1..=20).map(|i| MonitoredNode::new(i, sim.node_id(&format!("Plant/Field/Z0001/S{i:07}")))).collect();
     let (tx, mut rx) = mpsc::channel(64);
     assert_eq!(source.subscribe(&nodes, tx).await.unwrap().subscribed, 20);
     let mut last = HashMap::new();
@@ -409,22 +338,15 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_network_cut_is_detected_and_the_session_resumes_when_the_network_returns() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        update_hz: 20.0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(SimConfig { port: 0, update_hz: 20.0, ..Default::default() }).await.unwrap();
     let relay = Relay::start(sim.port()).await;
     let mut cfg = fast_config(&format!("opc.tcp://127.0.0.1:{}/", relay.port));
     cfg.keep_alive = Duration::from_millis(300);
     cfg.request_timeout = Duration::from_secs(1);
     cfg.max_failed_keep_alives = 2;
     let source = OpcUaSource::connect(cfg).await.unwrap();
-    let nodes: Vec<MonitoredNode> = (1..=10)
-        .map(|i| MonitoredNode::new(i, sim.node_id(&format!("Plant/Field/Z0001/S{i:07}"))))
-        .collect();
+    let nodes: Vec<MonitoredNode> =
+        (1..=10).map(|i| MonitoredNode::new(i, sim.node_id(&format!("Plant/Field/Z0001/S{i:07}")))).collect();
     let (tx, mut rx) = mpsc::channel(64);
     assert_eq!(source.subscribe(&nodes, tx).await.unwrap().subscribed, 10);
     let mut last = HashMap::new();
@@ -437,10 +359,7 @@ async fn a_silent_network_cut_is_detected_and_the_session_resumes_when_the_netwo
         while rx.try_recv().is_ok() {}
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        !counters.is_connected(),
-        "the silent cut was noticed by the keep-alives"
-    );
+    assert!(!counters.is_connected(), "the silent cut was noticed by the keep-alives");
     relay.blackhole.store(false, Ordering::SeqCst);
     let back_at = std::time::SystemTime::now();
     last.clear();
@@ -472,9 +391,7 @@ fn start_python_peer(port: u16) -> ChildGuard {
     let stdout = child.stdout.take().expect("peer stdout");
     let guard = ChildGuard(child);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the peer's READY line");
+    BufReader::new(stdout).read_line(&mut line).expect("read the peer's READY line");
     assert!(line.starts_with("READY"), "peer said {line:?}");
     guard
 }
@@ -484,9 +401,7 @@ const PEER_NS: &str = "nsu=urn:twinloom:test-peer;s=";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_asyncua_server_is_browsed_subscribed_and_survives_kill_and_restart() {
     let port = free_port();
-    let peer = tokio::task::spawn_blocking(move || start_python_peer(port))
-        .await
-        .unwrap();
+    let peer = tokio::task::spawn_blocking(move || start_python_peer(port)).await.unwrap();
     let endpoint = format!("opc.tcp://127.0.0.1:{port}/");
     let source = OpcUaSource::connect(fast_config(&endpoint)).await.unwrap();
 
@@ -518,30 +433,24 @@ async fn an_independent_asyncua_server_is_browsed_subscribed_and_survives_kill_a
     assert_eq!(full[node("Counter")].value_rank, Some(-1));
     // The scalar variables directly under Line 1.
     let tree: Vec<_> = std::iter::once(full[0].clone())
-        .chain(full.iter().skip(1).filter(|n| n.parent == Some(0) && n.kind == NodeKind::Variable && n.browse_name != "Recipe").cloned())
+        .chain(
+            full.iter()
+                .skip(1)
+                .filter(|n| n.parent == Some(0) && n.kind == NodeKind::Variable && n.browse_name != "Recipe")
+                .cloned(),
+        )
         .collect();
     assert_eq!(tree.len(), 9);
-    let dups: Vec<&str> = tree
-        .iter()
-        .filter(|n| n.browse_name == "Dup")
-        .map(|n| n.node_id.as_str())
-        .collect();
+    let dups: Vec<&str> = tree.iter().filter(|n| n.browse_name == "Dup").map(|n| n.node_id.as_str()).collect();
     assert_eq!(dups.len(), 2);
     assert_ne!(dups[0], dups[1]);
     let uni = source.browse(&format!("{PEER_NS}Ünïcode ⚙"), 2).await.unwrap();
     assert_eq!(uni[0].browse_name, "Ünïcode ⚙");
-    assert_eq!(
-        (uni[1].browse_name.as_str(), uni[1].data_type.as_deref()),
-        ("Motor speed", Some("Float"))
-    );
+    assert_eq!((uni[1].browse_name.as_str(), uni[1].data_type.as_deref()), ("Motor speed", Some("Float")));
 
     // Subscribe every browsed variable by the node ids browse returned; the ByteString one is refused.
-    let mut nodes: Vec<MonitoredNode> = tree
-        .iter()
-        .skip(1)
-        .enumerate()
-        .map(|(i, n)| MonitoredNode::new(i as u32, n.node_id.clone()))
-        .collect();
+    let mut nodes: Vec<MonitoredNode> =
+        tree.iter().skip(1).enumerate().map(|(i, n)| MonitoredNode::new(i as u32, n.node_id.clone())).collect();
     nodes.push(MonitoredNode::new(100, uni[1].node_id.clone()));
     let handle = |name: &str| nodes[tree.iter().skip(1).position(|n| n.browse_name == name).unwrap()].signal;
     let (counter, blob) = (handle("Counter"), handle("Blob"));
@@ -549,22 +458,12 @@ async fn an_independent_asyncua_server_is_browsed_subscribed_and_survives_kill_a
     let report = source.subscribe(&nodes, tx).await.unwrap();
     assert_eq!(report.subscribed, nodes.len() - 1);
     assert_eq!(report.rejected.len(), 1);
-    assert_eq!(
-        (report.rejected[0].signal, report.rejected[0].reason),
-        (blob, ErrorReason::WrongType)
-    );
-    assert!(
-        report.rejected[0].message.contains("ByteString"),
-        "{}",
-        report.rejected[0]
-    );
+    assert_eq!((report.rejected[0].signal, report.rejected[0].reason), (blob, ErrorReason::WrongType));
+    assert!(report.rejected[0].message.contains("ByteString"), "{}", report.rejected[0]);
 
     let mut last = HashMap::new();
     let all = |l: &HashMap<u32, Sample>| l.len() == nodes.len() - 1;
-    assert!(
-        collect_until(&mut rx, &mut last, Duration::from_secs(10), all).await,
-        "{last:?}"
-    );
+    assert!(collect_until(&mut rx, &mut last, Duration::from_secs(10), all).await, "{last:?}");
     let by_name = |name: &str| &last[&handle(name)].value;
     assert_eq!(by_name("Temp 1"), &Value::F64(21.5));
     assert_eq!(by_name("Température"), &Value::F64(22.25));
@@ -593,17 +492,11 @@ async fn an_independent_asyncua_server_is_browsed_subscribed_and_survives_kill_a
     }
     assert!(!counters.is_connected());
     let restarted_at = std::time::SystemTime::now();
-    let _peer = tokio::task::spawn_blocking(move || start_python_peer(port))
-        .await
-        .unwrap();
+    let _peer = tokio::task::spawn_blocking(move || start_python_peer(port)).await.unwrap();
     // Values from the new server (source time after its start) must keep coming and counting up.
     let mut first_fresh = None;
     let ok = collect_until(&mut rx, &mut last, Duration::from_secs(20), |l| match l.get(&counter) {
-        Some(Sample {
-            value: Value::I64(n),
-            source_time: Some(t),
-            ..
-        }) if *t >= restarted_at => {
+        Some(Sample { value: Value::I64(n), source_time: Some(t), .. }) if *t >= restarted_at => {
             let first = *first_fresh.get_or_insert(*n);
             *n > first
         }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use twinloom_connector::Config;
-use twinloom_connector::{self as service, Started};
 use twinloom_connector::Shutdown;
+use twinloom_connector::{self as service, Started};
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::{metric, TempDir};
 
@@ -52,7 +52,13 @@ fn a_client_that_stops_reading_never_stalls_ingestion_and_is_told_to_resync() {
     let dir = TempDir::new("slow-consumer");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let sim = rt
-        .block_on(Simulator::start(SimConfig { port: 0, seed: 5, signals: 2000, update_hz: 20.0, ..SimConfig::default() }))
+        .block_on(Simulator::start(SimConfig {
+            port: 0,
+            seed: 5,
+            signals: 2000,
+            update_hz: 20.0,
+            ..SimConfig::default()
+        }))
         .expect("simulator");
     let ns = sim.namespace_index();
     // A small ring and client buffer, so the sleeper's backlog is dropped within seconds.
@@ -66,9 +72,15 @@ fn a_client_that_stops_reading_never_stalls_ingestion_and_is_told_to_resync() {
     let cfg = Config::parse(&text, &dir.path().join("twinloom.toml")).expect("config");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(cfg, Shutdown::when(async { let _ = stop_rx.await; }), move |s| {
-        let _ = started_tx.send(s);
-    }));
+    let svc = rt.spawn(service::run(
+        cfg,
+        Shutdown::when(async {
+            let _ = stop_rx.await;
+        }),
+        move |s| {
+            let _ = started_tx.send(s);
+        },
+    ));
     let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
     let url = format!("ws://{}/v1/live", started.listen);
 

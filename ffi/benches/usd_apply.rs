@@ -137,10 +137,16 @@ fn main() {
         emit("usd_apply_2shards", n / secs, "updates/s", &extra);
     }
     if wants("usd_apply_python") {
-        let py = twinloom_tests::run_python(PYTHON_BASELINE, &[&PRIMS.to_string(), &ATTRS_PER_PRIM.to_string(), &TICKS.to_string()]);
+        let py = twinloom_tests::run_python(
+            PYTHON_BASELINE,
+            &[&PRIMS.to_string(), &ATTRS_PER_PRIM.to_string(), &TICKS.to_string()],
+        );
         let secs: f64 = py.trim().parse().expect("python prints seconds");
         let extra = match one_writer {
-            Some(one) => format!(r#"{ctx},"impl":"usd-core Sdf.AttributeSpec.default in Sdf.ChangeBlock","rust_1writer_speedup":{:.2}"#, one / (n / secs)),
+            Some(one) => format!(
+                r#"{ctx},"impl":"usd-core Sdf.AttributeSpec.default in Sdf.ChangeBlock","rust_1writer_speedup":{:.2}"#,
+                one / (n / secs)
+            ),
             None => format!(r#"{ctx},"impl":"usd-core Sdf.AttributeSpec.default in Sdf.ChangeBlock""#),
         };
         emit("usd_apply_python", n / secs, "updates/s", &extra);

@@ -96,14 +96,27 @@ pub(crate) mod ffi {
         fn has_spec(self: &Layer, path: &str) -> bool;
         fn remove_spec(self: Pin<&mut Layer>, path: &str) -> Result<()>;
 
-        fn define_attribute(self: Pin<&mut Layer>, prim_path: &str, name: &str, type_name: &str, uniform: bool, custom: bool) -> Result<()>;
+        fn define_attribute(
+            self: Pin<&mut Layer>,
+            prim_path: &str,
+            name: &str,
+            type_name: &str,
+            uniform: bool,
+            custom: bool,
+        ) -> Result<()>;
         fn attribute_info(self: &Layer, path: &str) -> Result<FfiAttributeInfo>;
         fn set_default(self: Pin<&mut Layer>, path: &str, value: &FfiValue) -> Result<()>;
         fn get_default(self: &Layer, path: &str) -> Result<FfiValue>;
         fn set_time_sample(self: Pin<&mut Layer>, path: &str, time: f64, value: &FfiValue) -> Result<()>;
         fn get_time_sample(self: &Layer, path: &str, time: f64) -> Result<FfiValue>;
 
-        fn define_relationship(self: Pin<&mut Layer>, prim_path: &str, name: &str, targets: &Vec<String>, custom: bool) -> Result<()>;
+        fn define_relationship(
+            self: Pin<&mut Layer>,
+            prim_path: &str,
+            name: &str,
+            targets: &Vec<String>,
+            custom: bool,
+        ) -> Result<()>;
         fn relationship_targets(self: &Layer, path: &str) -> Result<Vec<String>>;
 
         /// Interns an attribute for the batch path: creates `over` prims and the attribute spec when

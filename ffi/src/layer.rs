@@ -158,7 +158,10 @@ impl Layer {
     /// it over `path`, so a reader never sees a partly written file.
     pub fn export_atomic(&self, path: &Path) -> Result<()> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| UsdError::Io(format!("{} has no file name", path.display())))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| UsdError::Io(format!("{} has no file name", path.display())))?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("usda");
         // The extension picks the file format, so the temporary file keeps it.
         let tmp = dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
@@ -347,7 +350,13 @@ impl Layer {
     }
 
     /// Creates a relationship with explicit targets (or replaces the targets of an existing one).
-    pub fn define_relationship<S: AsRef<str>>(&mut self, prim_path: &str, name: &str, targets: &[S], custom: bool) -> Result<()> {
+    pub fn define_relationship<S: AsRef<str>>(
+        &mut self,
+        prim_path: &str,
+        name: &str,
+        targets: &[S],
+        custom: bool,
+    ) -> Result<()> {
         let v: Vec<String> = targets.iter().map(|p| p.as_ref().to_string()).collect();
         Ok(self.inner.pin_mut().define_relationship(prim_path, name, &v, custom)?)
     }

@@ -53,4 +53,3 @@ pub fn register_plugins<P: AsRef<std::path::Path>>(folders: &[P]) -> Result<()> 
     let paths: Vec<String> = folders.iter().map(|p| p.as_ref().display().to_string()).collect();
     Ok(bridge::ffi::register_plugins(&paths)?)
 }
-

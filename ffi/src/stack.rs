@@ -115,7 +115,10 @@ impl LayerStack {
 
     /// Whether API schema `schema` is applied to the prim at `path` in any layer.
     pub fn has_api(&self, path: &str, schema: &str) -> bool {
-        self.layers.iter().filter(|l| l.has_spec(path)).any(|l| l.api_schemas(path).is_ok_and(|v| v.iter().any(|s| s == schema)))
+        self.layers
+            .iter()
+            .filter(|l| l.has_spec(path))
+            .any(|l| l.api_schemas(path).is_ok_and(|v| v.iter().any(|s| s == schema)))
     }
 
     /// The strongest default value of the attribute `attr_path` (`/Prim.name`); `None` when no layer

@@ -219,8 +219,9 @@ impl LayerWriter {
     /// Interns `prim_path.name` with a value type, once, at configuration time: creates `over` prims and the
     /// attribute spec if missing and checks an existing attribute's type. Returns the handle for ticks.
     pub fn intern(&mut self, prim_path: &str, name: &str, ty: ValueType) -> Result<AttrHandle> {
-        let column = Column::for_type(ty)
-            .ok_or_else(|| UsdError::Unsupported(format!("{prim_path}.{name}: the batch path does not carry {ty} values")))?;
+        let column = Column::for_type(ty).ok_or_else(|| {
+            UsdError::Unsupported(format!("{prim_path}.{name}: the batch path does not carry {ty} values"))
+        })?;
         let index = self.layer.intern_attribute(prim_path, name, ty)?;
         debug_assert_eq!(index as usize, self.columns.len());
         self.columns.push(column);
@@ -242,7 +243,13 @@ impl LayerWriter {
             return Err(UsdError::BadHandle(if h.writer != self.id {
                 format!("handle {} belongs to another writer", h.index)
             } else {
-                format!("handle {} holds {:?} values, not {:?} ({} bad values in this tick)", h.index, h.column, col, tick.mismatches.len())
+                format!(
+                    "handle {} holds {:?} values, not {:?} ({} bad values in this tick)",
+                    h.index,
+                    h.column,
+                    col,
+                    tick.mismatches.len()
+                )
             }));
         }
         if tick.is_empty() {
@@ -255,15 +262,30 @@ impl LayerWriter {
     /// (handles are numbered 0, 1, … in intern order). What the layer holds, not what was sent to it.
     pub fn visit_defaults(&self, mut f: impl FnMut(u32, Value)) -> Result<()> {
         let c = self.layer.read_defaults()?;
-        let each = |handles: &[u32], f: &mut dyn FnMut(usize, u32)| handles.iter().enumerate().for_each(|(i, &h)| f(i, h));
+        let each =
+            |handles: &[u32], f: &mut dyn FnMut(usize, u32)| handles.iter().enumerate().for_each(|(i, &h)| f(i, h));
         each(&c.bool_handles, &mut |i, h| f(h, Value::Bool(c.bool_values[i] != 0)));
         each(&c.int_handles, &mut |i, h| f(h, Value::Int(c.int_values[i])));
         each(&c.int64_handles, &mut |i, h| f(h, Value::Int64(c.int64_values[i])));
         each(&c.float_handles, &mut |i, h| f(h, Value::Float(c.float_values[i])));
         each(&c.double_handles, &mut |i, h| f(h, Value::Double(c.double_values[i])));
-        each(&c.float3_handles, &mut |i, h| f(h, Value::Float3([c.float3_values[3 * i], c.float3_values[3 * i + 1], c.float3_values[3 * i + 2]])));
-        each(&c.double3_handles, &mut |i, h| f(h, Value::Double3([c.double3_values[3 * i], c.double3_values[3 * i + 1], c.double3_values[3 * i + 2]])));
-        each(&c.quatf_handles, &mut |i, h| f(h, Value::Quatf([c.quatf_values[4 * i], c.quatf_values[4 * i + 1], c.quatf_values[4 * i + 2], c.quatf_values[4 * i + 3]])));
+        each(&c.float3_handles, &mut |i, h| {
+            f(h, Value::Float3([c.float3_values[3 * i], c.float3_values[3 * i + 1], c.float3_values[3 * i + 2]]))
+        });
+        each(&c.double3_handles, &mut |i, h| {
+            f(h, Value::Double3([c.double3_values[3 * i], c.double3_values[3 * i + 1], c.double3_values[3 * i + 2]]))
+        });
+        each(&c.quatf_handles, &mut |i, h| {
+            f(
+                h,
+                Value::Quatf([
+                    c.quatf_values[4 * i],
+                    c.quatf_values[4 * i + 1],
+                    c.quatf_values[4 * i + 2],
+                    c.quatf_values[4 * i + 3],
+                ]),
+            )
+        });
         each(&c.string_handles, &mut |i, h| f(h, Value::String(c.string_values[i].clone())));
         each(&c.token_handles, &mut |i, h| f(h, Value::Token(c.token_values[i].clone())));
         Ok(())
@@ -303,7 +325,14 @@ mod tests {
         let mut got = Vec::new();
         w.visit_defaults(|h, v| got.push((h, v))).unwrap();
         got.sort_by_key(|(h, _)| *h);
-        assert_eq!(got, vec![(x.index(), Value::Double(2.5)), (p.index(), Value::Float3([1.0, 2.0, 3.0])), (s.index(), Value::Token("run".into()))]);
+        assert_eq!(
+            got,
+            vec![
+                (x.index(), Value::Double(2.5)),
+                (p.index(), Value::Float3([1.0, 2.0, 3.0])),
+                (s.index(), Value::Token("run".into()))
+            ]
+        );
         assert!(got.iter().all(|(h, _)| *h != unset.index()));
     }
 

@@ -197,7 +197,8 @@ fn export_atomic_writes_usdc_that_usd_core_opens() {
     let dst = dir.path().join("snapshot.usdc");
     l.export_atomic(&dst).unwrap();
     // No temporary file is left behind.
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.contains(".tmp.")), "{names:?}");
     let out = run_python(
         "import sys\nfrom pxr import Sdf\nl = Sdf.Layer.FindOrOpen(sys.argv[1])\nprint(l.GetFileFormat().formatId, l.GetAttributeAtPath('/Plant/Station01.vInt').default)",
@@ -220,12 +221,33 @@ fn a_written_stage_passes_omni_asset_validate() {
     l.set_kind("/Plant", "assembly").unwrap();
     l.define_prim("/Plant/Floor", Specifier::Def, "Mesh").unwrap();
     let pts = vec![[-5.0, -5.0, 0.0], [5.0, -5.0, 0.0], [5.0, 5.0, 0.0], [-5.0, 5.0, 0.0]];
-    l.set_attribute("/Plant/Floor", &AttributeDef::new("points", ValueType::Point3fArray), &Value::Point3fArray(pts)).unwrap();
-    l.set_attribute("/Plant/Floor", &AttributeDef::new("faceVertexCounts", ValueType::IntArray), &Value::IntArray(vec![4])).unwrap();
-    l.set_attribute("/Plant/Floor", &AttributeDef::new("faceVertexIndices", ValueType::IntArray), &Value::IntArray(vec![0, 1, 2, 3])).unwrap();
-    l.set_attribute("/Plant/Floor", &AttributeDef::new("normals", ValueType::Normal3fArray), &Value::Normal3fArray(vec![[0.0, 0.0, 1.0]; 4])).unwrap();
+    l.set_attribute("/Plant/Floor", &AttributeDef::new("points", ValueType::Point3fArray), &Value::Point3fArray(pts))
+        .unwrap();
+    l.set_attribute(
+        "/Plant/Floor",
+        &AttributeDef::new("faceVertexCounts", ValueType::IntArray),
+        &Value::IntArray(vec![4]),
+    )
+    .unwrap();
+    l.set_attribute(
+        "/Plant/Floor",
+        &AttributeDef::new("faceVertexIndices", ValueType::IntArray),
+        &Value::IntArray(vec![0, 1, 2, 3]),
+    )
+    .unwrap();
+    l.set_attribute(
+        "/Plant/Floor",
+        &AttributeDef::new("normals", ValueType::Normal3fArray),
+        &Value::Normal3fArray(vec![[0.0, 0.0, 1.0]; 4]),
+    )
+    .unwrap();
     l.set_metadata("/Plant/Floor.normals", "interpolation", &Value::Token("vertex".into())).unwrap();
-    l.set_attribute("/Plant/Floor", &AttributeDef::new("subdivisionScheme", ValueType::Token).uniform(), &Value::Token("none".into())).unwrap();
+    l.set_attribute(
+        "/Plant/Floor",
+        &AttributeDef::new("subdivisionScheme", ValueType::Token).uniform(),
+        &Value::Token("none".into()),
+    )
+    .unwrap();
     l.set_attribute(
         "/Plant/Floor",
         &AttributeDef::new("extent", ValueType::Float3Array),

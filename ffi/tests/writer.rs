@@ -85,7 +85,9 @@ fn writers_move_to_their_own_threads() {
         .map(|shard| {
             let mut w = LayerWriter::new(Layer::create_anonymous(&format!("shard{shard}"), "usdc").unwrap());
             std::thread::spawn(move || {
-                let hs: Vec<_> = (0..100).map(|i| w.intern(&format!("/Plant/S{shard}/P{i}"), "v", ValueType::Double).unwrap()).collect();
+                let hs: Vec<_> = (0..100)
+                    .map(|i| w.intern(&format!("/Plant/S{shard}/P{i}"), "v", ValueType::Double).unwrap())
+                    .collect();
                 let mut tick = Tick::default();
                 for round in 0..50 {
                     tick.clear();

@@ -94,24 +94,16 @@ pub enum Choice {
 /// `auto` is the GPU when present, otherwise the CPU with the reason.
 pub fn decide(mode: GpuMode, probe: &Probe) -> Result<Choice, GpuError> {
     let missing = match probe {
-        Probe::Present(name) if mode != GpuMode::Off => {
-            return Ok(Choice::Gpu { name: name.clone() })
-        }
+        Probe::Present(name) if mode != GpuMode::Off => return Ok(Choice::Gpu { name: name.clone() }),
         Probe::Present(_) => "--gpu off".to_string(),
-        Probe::NotBuilt => {
-            "this build of twinloom has no CUDA path (build with the `cuda` feature)".to_string()
-        }
+        Probe::NotBuilt => "this build of twinloom has no CUDA path (build with the `cuda` feature)".to_string(),
         Probe::Missing(why) => why.clone(),
     };
     match mode {
         GpuMode::On => Err(GpuError::Unavailable(missing)),
-        GpuMode::Auto | GpuMode::Off => Ok(Choice::Cpu {
-            reason: if mode == GpuMode::Off {
-                "--gpu off".to_string()
-            } else {
-                missing
-            },
-        }),
+        GpuMode::Auto | GpuMode::Off => {
+            Ok(Choice::Cpu { reason: if mode == GpuMode::Off { "--gpu off".to_string() } else { missing } })
+        }
     }
 }
 
@@ -221,9 +213,7 @@ impl fmt::Debug for Device {
 /// Probes this build and machine and applies [`decide`]. The GPU is opened once per process and shared.
 pub fn select(mode: GpuMode) -> Result<Device, GpuError> {
     if mode == GpuMode::Off {
-        return Ok(Device::Cpu {
-            reason: "--gpu off".to_string(),
-        });
+        return Ok(Device::Cpu { reason: "--gpu off".to_string() });
     }
     let (probe, _gpu) = probe_and_open();
     match decide(mode, &probe)? {
@@ -272,10 +262,9 @@ pub fn gpu_for_checks() -> Option<Arc<Gpu>> {
             "TWINLOOM_REQUIRE_GPU",
             &format!("no GPU here ({reason}): the CUDA launch is not exercised"),
         ),
-        Err(e) => required_or_skip(
-            "TWINLOOM_REQUIRE_GPU",
-            &format!("no GPU here ({e}): the CUDA launch is not exercised"),
-        ),
+        Err(e) => {
+            required_or_skip("TWINLOOM_REQUIRE_GPU", &format!("no GPU here ({e}): the CUDA launch is not exercised"))
+        }
     }
 }
 
@@ -284,11 +273,7 @@ pub fn gpu_for_checks() -> Option<Arc<Gpu>> {
 #[cfg(feature = "cuda")]
 pub fn nvrtc_for_checks() -> bool {
     nvrtc_present()
-        || required_or_skip::<()>(
-            "TWINLOOM_REQUIRE_NVRTC",
-            "libnvrtc is not on the library path: skipped",
-        )
-        .is_some()
+        || required_or_skip::<()>("TWINLOOM_REQUIRE_NVRTC", "libnvrtc is not on the library path: skipped").is_some()
 }
 
 #[cfg(feature = "cuda")]
@@ -328,10 +313,7 @@ mod cuda {
         };
         compile_ptx_with_opts(format!("{KERNEL_PRELUDE}\n{source}"), opts)
             .map(|ptx| ptx.to_src())
-            .map_err(|e| GpuError::Compile {
-                kernel: kernel.to_string(),
-                message: e.to_string(),
-            })
+            .map_err(|e| GpuError::Compile { kernel: kernel.to_string(), message: e.to_string() })
     }
 
     /// An opened CUDA device with its stream.
@@ -343,10 +325,7 @@ mod cuda {
     }
 
     fn driver(what: &str) -> impl Fn(cudarc::driver::DriverError) -> GpuError + '_ {
-        move |e| GpuError::Driver {
-            what: what.to_string(),
-            message: e.to_string(),
-        }
+        move |e| GpuError::Driver { what: what.to_string(), message: e.to_string() }
     }
 
     impl Gpu {
@@ -354,34 +333,21 @@ mod cuda {
         pub fn open() -> Result<Gpu, GpuError> {
             // SAFETY: these only try to dlopen the libraries by name.
             if !unsafe { cudarc::driver::sys::is_culib_present() } {
-                return Err(GpuError::Unavailable(
-                    "no NVIDIA driver (libcuda) on this machine".into(),
-                ));
+                return Err(GpuError::Unavailable("no NVIDIA driver (libcuda) on this machine".into()));
             }
             if !nvrtc_present() {
-                return Err(GpuError::Unavailable(
-                    "the CUDA runtime compiler (libnvrtc) is not installed".into(),
-                ));
+                return Err(GpuError::Unavailable("the CUDA runtime compiler (libnvrtc) is not installed".into()));
             }
             let count = CudaContext::device_count().map_err(driver("counting devices"))?;
             if count < 1 {
-                return Err(GpuError::Unavailable(
-                    "the NVIDIA driver reports no device".into(),
-                ));
+                return Err(GpuError::Unavailable("the NVIDIA driver reports no device".into()));
             }
             let ctx = CudaContext::new(0).map_err(driver("opening device 0"))?;
             let name = ctx.name().map_err(driver("reading the device name"))?;
-            let (major, minor) = ctx
-                .compute_capability()
-                .map_err(driver("reading the compute capability"))?;
+            let (major, minor) = ctx.compute_capability().map_err(driver("reading the compute capability"))?;
             let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
             let stream = ctx.default_stream();
-            Ok(Gpu {
-                ctx,
-                stream,
-                name,
-                arch,
-            })
+            Ok(Gpu { ctx, stream, name, arch })
         }
 
         pub fn name(&self) -> &str {
@@ -397,21 +363,10 @@ mod cuda {
         }
 
         /// Compiles `source` with NVRTC for this device ([`compile_ptx`]) and loads `functions`.
-        pub fn compile(
-            &self,
-            kernel: &str,
-            source: &str,
-            functions: &[&str],
-        ) -> Result<Vec<CudaFunction>, GpuError> {
+        pub fn compile(&self, kernel: &str, source: &str, functions: &[&str]) -> Result<Vec<CudaFunction>, GpuError> {
             let ptx = compile_ptx(self.arch, kernel, source)?;
-            let module = self
-                .ctx
-                .load_module(Ptx::from_src(ptx))
-                .map_err(driver("loading the compiled module"))?;
-            functions
-                .iter()
-                .map(|f| module.load_function(f).map_err(driver(f)))
-                .collect()
+            let module = self.ctx.load_module(Ptx::from_src(ptx)).map_err(driver("loading the compiled module"))?;
+            functions.iter().map(|f| module.load_function(f).map_err(driver(f))).collect()
         }
     }
 }
@@ -434,32 +389,19 @@ mod tests {
     fn selection_rule() {
         let present = Probe::Present("NVIDIA H100".into());
         let missing = Probe::Missing("no NVIDIA driver (libcuda) on this machine".into());
-        let gpu = Choice::Gpu {
-            name: "NVIDIA H100".into(),
-        };
+        let gpu = Choice::Gpu { name: "NVIDIA H100".into() };
         assert_eq!(decide(GpuMode::Auto, &present).unwrap(), gpu);
         assert_eq!(decide(GpuMode::On, &present).unwrap(), gpu);
-        assert_eq!(
-            decide(GpuMode::Off, &present).unwrap(),
-            Choice::Cpu {
-                reason: "--gpu off".into()
-            }
-        );
+        assert_eq!(decide(GpuMode::Off, &present).unwrap(), Choice::Cpu { reason: "--gpu off".into() });
         match decide(GpuMode::Auto, &missing).unwrap() {
             Choice::Cpu { reason } => assert!(reason.contains("libcuda"), "{reason}"),
             other => panic!("{other:?}"),
         }
         let err = decide(GpuMode::On, &missing).unwrap_err();
-        assert!(
-            err.to_string().contains("--gpu on, but no NVIDIA driver"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("--gpu on, but no NVIDIA driver"), "{err}");
         let err = decide(GpuMode::On, &Probe::NotBuilt).unwrap_err();
         assert!(err.to_string().contains("`cuda` feature"), "{err}");
-        assert!(matches!(
-            decide(GpuMode::Auto, &Probe::NotBuilt).unwrap(),
-            Choice::Cpu { .. }
-        ));
+        assert!(matches!(decide(GpuMode::Auto, &Probe::NotBuilt).unwrap(), Choice::Cpu { .. }));
     }
 
     #[test]

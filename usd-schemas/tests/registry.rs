@@ -95,7 +95,12 @@ fn registry_has_every_schema_with_its_properties() {
             SchemaKind::MultipleApplyApi => "MultipleApplyAPI",
         };
         assert_eq!(got["kind"], kind, "kind of {}", schema.name);
-        assert_eq!(got["builtin"], json!(schema.builtin.into_iter().collect::<Vec<_>>()), "built-in schemas of {}", schema.name);
+        assert_eq!(
+            got["builtin"],
+            json!(schema.builtin.into_iter().collect::<Vec<_>>()),
+            "built-in schemas of {}",
+            schema.name
+        );
         let props = got["properties"].as_object().expect("properties object");
         let all = schema.all_properties();
         let mut want: Vec<&str> = all.iter().map(|p| p.name).collect();

@@ -94,18 +94,9 @@ fn distance(args: DistanceArgs) -> anyhow::Result<ExitCode> {
     let a = Collider::new(load_mesh(&args.a)?);
     let b = Collider::new(load_mesh(&args.b)?);
     let id = Iso3::IDENTITY;
-    let d = mesh_distance(&a, &id, &b, &id).with_context(|| {
-        format!(
-            "{} or {} has no triangles",
-            args.a.display(),
-            args.b.display()
-        )
-    })?;
-    let depth = if d.intersect {
-        Some(penetration_depth(&a, &id, &b, &id))
-    } else {
-        None
-    };
+    let d = mesh_distance(&a, &id, &b, &id)
+        .with_context(|| format!("{} or {} has no triangles", args.a.display(), args.b.display()))?;
+    let depth = if d.intersect { Some(penetration_depth(&a, &id, &b, &id)) } else { None };
     if args.json {
         let out = json!({
             "a": args.a.display().to_string(),
@@ -126,11 +117,17 @@ fn distance(args: DistanceArgs) -> anyhow::Result<ExitCode> {
         out!("intersect: {}", if d.intersect { "yes" } else { "no" });
         out!(
             "closest point on A: ({:.6}, {:.6}, {:.6}) m (triangle {})",
-            d.point_a.x, d.point_a.y, d.point_a.z, d.tri_a
+            d.point_a.x,
+            d.point_a.y,
+            d.point_a.z,
+            d.tri_a
         );
         out!(
             "closest point on B: ({:.6}, {:.6}, {:.6}) m (triangle {})",
-            d.point_b.x, d.point_b.y, d.point_b.z, d.tri_b
+            d.point_b.x,
+            d.point_b.y,
+            d.point_b.z,
+            d.tri_b
         );
         if let Some(depth) = depth {
             out!("penetration depth (estimate): {:.1} mm", depth * 1000.0);
@@ -141,26 +138,16 @@ fn distance(args: DistanceArgs) -> anyhow::Result<ExitCode> {
 
 fn reach(args: ReachArgs) -> anyhow::Result<ExitCode> {
     let model = RobotModel::by_name(&args.robot)?;
-    let text = std::fs::read_to_string(&args.points)
-        .with_context(|| format!("cannot read {}", args.points.display()))?;
+    let text =
+        std::fs::read_to_string(&args.points).with_context(|| format!("cannot read {}", args.points.display()))?;
     let points = parse_points_csv(&text, &args.points)?;
-    anyhow::ensure!(
-        args.spin_tolerance_deg >= 0.0,
-        "--spin-tolerance-deg must be >= 0"
-    );
+    anyhow::ensure!(args.spin_tolerance_deg >= 0.0, "--spin-tolerance-deg must be >= 0");
     anyhow::ensure!(args.search_mm > 0.0, "--search-mm must be > 0");
-    let settings = ReachSettings {
-        spin_tolerance: args.spin_tolerance_deg.to_radians(),
-        ..ReachSettings::default()
-    };
+    let settings = ReachSettings { spin_tolerance: args.spin_tolerance_deg.to_radians(), ..ReachSettings::default() };
     let results = check_points(&model, &points, &settings);
     let all = results.iter().all(|r| r.reachable);
     let half = Vec3::new(args.search_mm, args.search_mm, args.search_mm) * 0.001;
-    let shift = if all {
-        None
-    } else {
-        Some(suggest_base_shift(&model, &points, &settings, half, 0.001))
-    };
+    let shift = if all { None } else { Some(suggest_base_shift(&model, &points, &settings, half, 0.001)) };
     let mm = |v: f64| (v * 1e4).round() / 10.0;
     if args.json {
         let pts: Vec<Value> = results
@@ -198,15 +185,9 @@ fn reach(args: ReachArgs) -> anyhow::Result<ExitCode> {
             if r.reachable {
                 out!("{}: reachable", r.id);
             } else if r.outside_mm.is_finite() {
-                out!(
-                    "{}: NOT reachable, {:.1} mm outside {}'s envelope",
-                    r.id, r.outside_mm, model.name
-                );
+                out!("{}: NOT reachable, {:.1} mm outside {}'s envelope", r.id, r.outside_mm, model.name);
             } else {
-                out!(
-                    "{}: NOT reachable, no reachable pose with this approach direction",
-                    r.id
-                );
+                out!("{}: NOT reachable, no reachable pose with this approach direction", r.id);
             }
         }
         match shift {
@@ -227,11 +208,7 @@ fn reach(args: ReachArgs) -> anyhow::Result<ExitCode> {
             },
         }
     }
-    Ok(if all {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
@@ -248,9 +225,10 @@ fn biw(args: BiwArgs) -> anyhow::Result<ExitCode> {
         ..defaults
     };
     let analysis = analyze(&args.stage, &options)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.stage.parent().unwrap_or(std::path::Path::new(".")).join("results.usda")
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.stage.parent().unwrap_or(std::path::Path::new(".")).join("results.usda"));
     let markers = write_results(&analysis, &out).with_context(|| format!("writing {}", out.display()))?;
     if args.json {
         let mut v = analysis.to_json();

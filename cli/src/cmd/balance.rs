@@ -54,31 +54,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(t) if !(t >= 0.0 && t.is_finite()) => bail!("--time-limit {t}: expected seconds >= 0"),
         t => t.map(Duration::from_secs_f64),
     };
-    let opts = Options {
-        time_limit,
-        step_limit: None,
-    };
+    let opts = Options { time_limit, step_limit: None };
     let start = Instant::now();
-    let (mode, balance, cycle_lb, optimal) =
-        match (args.cycle_time.or(inst.cycle_time), args.stations) {
-            (_, Some(m)) => {
-                let b = solve_salbp2(&inst, m, &opts)?;
-                (
-                    "salbp2",
-                    b.balance,
-                    Some(b.cycle_time_lower_bound),
-                    b.optimal,
-                )
-            }
-            (Some(c), None) => {
-                let b = solve_salbp1(&inst, c, &opts)?;
-                let opt = b.optimal;
-                ("salbp1", b, None, opt)
-            }
-            (None, None) => {
-                bail!("give --cycle-time C (fewest stations) or --stations M (shortest cycle time)")
-            }
-        };
+    let (mode, balance, cycle_lb, optimal) = match (args.cycle_time.or(inst.cycle_time), args.stations) {
+        (_, Some(m)) => {
+            let b = solve_salbp2(&inst, m, &opts)?;
+            ("salbp2", b.balance, Some(b.cycle_time_lower_bound), b.optimal)
+        }
+        (Some(c), None) => {
+            let b = solve_salbp1(&inst, c, &opts)?;
+            let opt = b.optimal;
+            ("salbp1", b, None, opt)
+        }
+        (None, None) => {
+            bail!("give --cycle-time C (fewest stations) or --stations M (shortest cycle time)")
+        }
+    };
     let seconds = start.elapsed().as_secs_f64();
     let report = station_report(&balance, &inst.times, None);
     if args.json {
@@ -99,17 +90,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out!("{}", serde_json::to_string_pretty(&out).context("JSON")?);
         return Ok(ExitCode::SUCCESS);
     }
-    out!(
-        "{}: {} tasks, total time {}",
-        args.file.display(),
-        inst.len(),
-        inst.total_time()
-    );
-    let proof = if optimal {
-        "proven optimal"
-    } else {
-        "NOT proven optimal"
-    };
+    out!("{}: {} tasks, total time {}", args.file.display(), inst.len(), inst.total_time());
+    let proof = if optimal { "proven optimal" } else { "NOT proven optimal" };
     match cycle_lb {
         Some(lb) => out!(
             "cycle time {} on {} stations ({proof}; cycle time lower bound {lb})",
@@ -123,14 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             balance.lower_bound
         ),
     }
-    out!(
-        "{:>7} {:>8} {:>6} {:>6} {:>6}  tasks",
-        "station",
-        "load",
-        "idle",
-        "util",
-        "ergo"
-    );
+    out!("{:>7} {:>8} {:>6} {:>6} {:>6}  tasks", "station", "load", "idle", "util", "ergo");
     for s in &report {
         let tasks: Vec<String> = s.tasks.iter().map(|t| t.to_string()).collect();
         out!(

@@ -57,7 +57,9 @@ queue_size = 4
     );
     // Every raw signal is mirrored under /Plant/Signals (the OPC UA tree as it is); the layout's own prims
     // (robot links, booths, oven zones, conveyors) get their values from the explicit bindings below.
-    for (area, shop) in [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")] {
+    for (area, shop) in
+        [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")]
+    {
         text.push_str(&format!(
             "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/Signals/{area}\"\n"
         ));
@@ -83,14 +85,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.out.canonicalize().with_context(|| format!("resolve {}", args.out.display()))?;
     let rt = super::runtime()?;
     let summary = rt.block_on(async {
-        let sim = Simulator::start(SimConfig { port: 0, signals: args.signals, seed: args.seed, update_hz: args.update_hz, ..SimConfig::default() })
-            .await
-            .context("starting the plant simulator")?;
+        let sim = Simulator::start(SimConfig {
+            port: 0,
+            signals: args.signals,
+            seed: args.seed,
+            update_hz: args.update_hz,
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the plant simulator")?;
         out!("twinloom demo: plant simulator serving {} signals at {}", sim.signals().len(), sim.endpoint_url());
-        let layout = twinloom_plant_layout::write_layout(&out.join("layout.usda")).context("writing the sample plant's layout")?;
+        let layout = twinloom_plant_layout::write_layout(&out.join("layout.usda"))
+            .context("writing the sample plant's layout")?;
         out!(
             "twinloom demo: layout.usda with {} meshes ({} triangles), {} robots, {} weld points",
-            layout.meshes, layout.triangles, layout.robots, layout.weld_points
+            layout.meshes,
+            layout.triangles,
+            layout.robots,
+            layout.weld_points
         );
         let config_path = out.join("twinloom-demo.toml");
         let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index());

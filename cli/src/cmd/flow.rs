@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-
 use anyhow::Context;
 use serde_json::json;
 use twinloom_flow::des::{replicate, replicate_maxplus, MaxPlusLine, MaxPlusSummary, Sim, Summary};
@@ -51,41 +50,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(stage) = &args.stage {
         return run_stage(stage, &args);
     }
-    let model_path = args
-        .model
-        .as_deref()
-        .context("--model FILE or --stage FILE is required")?;
+    let model_path = args.model.as_deref().context("--model FILE or --stage FILE is required")?;
     let model = read_model(model_path, args.scenario.as_deref())?;
     let gpu = args.gpu.as_deref().map(str::parse::<GpuMode>).transpose()?;
     let (line, maxplus) = match (&model.line, gpu) {
         (Some(l), Some(mode)) => {
             let mp = MaxPlusLine::from_model(l)?;
             let device = select(mode)?;
-            (
-                None,
-                Some(replicate_maxplus(
-                    &mp,
-                    args.replications,
-                    args.seed,
-                    &device,
-                )?),
-            )
+            (None, Some(replicate_maxplus(&mp, args.replications, args.seed, &device)?))
         }
-        (Some(l), None) => (
-            Some(replicate(&Sim::new(l)?, args.replications, args.seed).0),
-            None,
-        ),
+        (Some(l), None) => (Some(replicate(&Sim::new(l)?, args.replications, args.seed).0), None),
         (None, _) => (None, None),
     };
     let paint = match &model.paint {
-        Some(p) => Some((
-            p.evaluate()?,
-            if p.whatif.is_some() {
-                p.what_if()?
-            } else {
-                Vec::new()
-            },
-        )),
+        Some(p) => Some((p.evaluate()?, if p.whatif.is_some() { p.what_if()? } else { Vec::new() })),
         None => None,
     };
     if args.json {
@@ -106,8 +84,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_maxplus(&l.name, s);
     }
     if let Some((r, whatif)) = &paint {
-        out!("paint shop: {:.1} cars/h, {:.2} kWh/car (booth {:.2}, oven {:.2}), cure ok for {:.0} % of cars",
-            r.throughput_per_h, r.kwh_per_car, r.booth_kwh_per_car, r.oven_kwh_per_car, r.cure_ok_share * 100.0);
+        out!(
+            "paint shop: {:.1} cars/h, {:.2} kWh/car (booth {:.2}, oven {:.2}), cure ok for {:.0} % of cars",
+            r.throughput_per_h,
+            r.kwh_per_car,
+            r.booth_kwh_per_car,
+            r.oven_kwh_per_car,
+            r.cure_ok_share * 100.0
+        );
         for c in &r.cure {
             out!(
                 "  {:<10} {:>6.1} min at temperature, peak {:>5.1} °C  {}",
@@ -145,17 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Prints one line's summary: throughput, WIP, flow time, bottleneck and a row per station.
 fn print_line(name: &str, s: &Summary) {
-    out!(
-        "line {} ({} replications, seed {}):",
-        name,
-        s.replications,
-        s.seed
-    );
-    out!(
-        "  throughput {:.2} ± {:.2} jobs/h",
-        s.throughput_per_h.mean,
-        s.throughput_per_h.ci95
-    );
+    out!("line {} ({} replications, seed {}):", name, s.replications, s.seed);
+    out!("  throughput {:.2} ± {:.2} jobs/h", s.throughput_per_h.mean, s.throughput_per_h.ci95);
     out!(
         "  WIP {:.2} ± {:.2}, flow time {:.0} ± {:.0} s",
         s.wip.mean,
@@ -208,39 +183,19 @@ fn print_maxplus(name: &str, s: &MaxPlusSummary) {
         s.mean_flow_time_s.mean,
         s.mean_flow_time_s.ci95
     );
-    out!(
-        "  {:<16} {:>7} {:>7} {:>7}",
-        "station",
-        "util",
-        "blocked",
-        "starved"
-    );
+    out!("  {:<16} {:>7} {:>7} {:>7}", "station", "util", "blocked", "starved");
     for st in &s.stations {
-        out!(
-            "  {:<16} {:>7.3} {:>7.3} {:>7.3}",
-            st.name,
-            st.utilisation.mean,
-            st.blocked.mean,
-            st.starved.mean
-        );
+        out!("  {:<16} {:>7.3} {:>7.3} {:>7.3}", st.name, st.utilisation.mean, st.blocked.mean, st.starved.mean);
     }
 }
 
 /// `--stage`: reads the stage's lines, simulates them and writes the results layer (its own file only).
 fn run_stage(stage: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     use twinloom_flow_stage::{analyze, default_results_path, write_results, Options};
-    let options = Options {
-        lines: args.line.clone(),
-        replications: args.replications,
-        seed: args.seed,
-        ..Options::default()
-    };
-    let study = analyze(stage, &options)
-        .with_context(|| format!("simulating the lines of {}", stage.display()))?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_results_path(stage));
+    let options =
+        Options { lines: args.line.clone(), replications: args.replications, seed: args.seed, ..Options::default() };
+    let study = analyze(stage, &options).with_context(|| format!("simulating the lines of {}", stage.display()))?;
+    let out = args.out.clone().unwrap_or_else(|| default_results_path(stage));
     write_results(&study, &out).with_context(|| format!("writing {}", out.display()))?;
     if args.json {
         let mut v = study.to_json();

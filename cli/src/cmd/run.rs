@@ -29,7 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     cfg.stage_writer = super::stage_writer();
     let rt = super::runtime()?;
-    let result = rt.block_on(async { twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
+    let result =
+        rt.block_on(async { twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
     rt.shutdown_timeout(super::RUNTIME_SHUTDOWN);
     match result {
         Ok(summary) => super::print_summary(&summary),

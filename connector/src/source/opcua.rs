@@ -66,13 +66,8 @@ impl OpcUaSource {
     /// does not succeed within `connect_timeout`.
     pub async fn connect(config: OpcUaConfig) -> Result<Self, SourceError> {
         config.validate()?;
-        let connect_err = |reason: String| SourceError::Connect {
-            endpoint: config.endpoint.clone(),
-            reason,
-        };
-        let mut client = client_builder(&config)
-            .client()
-            .map_err(|errs| SourceError::Config(errs.join("; ")))?;
+        let connect_err = |reason: String| SourceError::Connect { endpoint: config.endpoint.clone(), reason };
+        let mut client = client_builder(&config).client().map_err(|errs| SourceError::Config(errs.join("; ")))?;
         let (policy, mode) = match config.security {
             SecurityMode::None => (SecurityPolicy::None, MessageSecurityMode::None),
             SecurityMode::Sign => (SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign),
@@ -92,17 +87,10 @@ impl OpcUaSource {
             .into_iter()
             .filter(|e| e.security_mode == mode && SecurityPolicy::from_uri(e.security_policy_uri.as_ref()) == policy)
             .max_by_key(|e| e.security_level)
-            .ok_or_else(|| {
-                connect_err(format!(
-                    "the server offers no {} / {:?} endpoint",
-                    policy.to_str(),
-                    mode
-                ))
-            })?;
+            .ok_or_else(|| connect_err(format!("the server offers no {} / {:?} endpoint", policy.to_str(), mode)))?;
         endpoint.endpoint_url = config.endpoint.as_str().into();
-        let (session, event_loop) = client
-            .connect_to_endpoint_directly(endpoint, identity)
-            .map_err(|e| connect_err(e.to_string()))?;
+        let (session, event_loop) =
+            client.connect_to_endpoint_directly(endpoint, identity).map_err(|e| connect_err(e.to_string()))?;
 
         let counters = Arc::new(SourceCounters::default());
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
@@ -122,18 +110,10 @@ impl OpcUaSource {
             }
             Ok(Err(_)) | Err(_) => {
                 event_loop.abort();
-                return Err(connect_err(
-                    "the session did not open within the connect timeout".into(),
-                ));
+                return Err(connect_err("the session did not open within the connect timeout".into()));
             }
         }
-        Ok(OpcUaSource {
-            config,
-            session,
-            counters,
-            event_loop,
-            _client: client,
-        })
+        Ok(OpcUaSource { config, session, counters, event_loop, _client: client })
     }
 
     /// The counters of this source (share the `Arc` with the metrics endpoint).
@@ -149,24 +129,16 @@ impl OpcUaSource {
     /// Parses a node id: `ns=2;s=Plant/BIW`, `i=85`, or with the namespace by URI,
     /// `nsu=urn:twinloom:plant-sim;s=Plant/BIW` (resolved through the server's namespace array).
     pub async fn resolve_node_id(&self, text: &str) -> Result<NodeId, SourceError> {
-        let invalid = |reason: String| SourceError::InvalidNodeId {
-            node: text.to_owned(),
-            reason,
-        };
+        let invalid = |reason: String| SourceError::InvalidNodeId { node: text.to_owned(), reason };
         if let Some(rest) = text.strip_prefix("nsu=") {
-            let (uri, id) = rest
-                .split_once(';')
-                .ok_or_else(|| invalid("expected nsu=URI;<id>".into()))?;
+            let (uri, id) = rest.split_once(';').ok_or_else(|| invalid("expected nsu=URI;<id>".into()))?;
             let ns = self
                 .session
                 .get_namespace_index(uri)
                 .await
                 .map_err(|e| invalid(format!("namespace {uri} is not on the server ({e})")))?;
             let local = NodeId::from_str(id).map_err(|e| invalid(format!("{e:?}")))?;
-            return Ok(NodeId {
-                namespace: ns,
-                identifier: local.identifier,
-            });
+            return Ok(NodeId { namespace: ns, identifier: local.identifier });
         }
         NodeId::from_str(text).map_err(|_| invalid("expected e.g. ns=2;s=Name, ns=2;i=42 or nsu=URI;s=Name".into()))
     }
@@ -197,12 +169,12 @@ impl OpcUaSource {
         match tokio::time::timeout(wait, self.session.disconnect()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "OPC UA disconnect"),
-            Err(_) => tracing::info!(endpoint = %self.config.endpoint, "OPC UA server did not answer the disconnect; session dropped"),
+            Err(_) => {
+                tracing::info!(endpoint = %self.config.endpoint, "OPC UA server did not answer the disconnect; session dropped")
+            }
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.event_loop).await;
-        self.counters
-            .connected
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.counters.connected.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn session(&self) -> &Arc<Session> {
@@ -250,11 +222,7 @@ fn identity_token(identity: &Identity) -> Result<IdentityToken, SourceError> {
         Identity::Anonymous => IdentityToken::new_anonymous(),
         Identity::UserPassword { user, password } => IdentityToken::new_user_name(user.clone(), password.clone()),
         Identity::Certificate { cert, key } => IdentityToken::new_x509_path(cert, key).map_err(|e| {
-            SourceError::Config(format!(
-                "user certificate {} / key {}: {e}",
-                cert.display(),
-                key.display()
-            ))
+            SourceError::Config(format!("user certificate {} / key {}: {e}", cert.display(), key.display()))
         })?,
     })
 }

@@ -46,7 +46,12 @@ fn main() {
     root.set_sublayers(&["./layout.usda"]).expect("subLayers");
     root.export_atomic(&stage).expect("write plant.usda");
     drop(root);
-    eprintln!("biw_study_cpu_s: sample plant ({:?} body, {} robots, {} weld points)", Variant::Current, summary.robots, summary.weld_points);
+    eprintln!(
+        "biw_study_cpu_s: sample plant ({:?} body, {} robots, {} weld points)",
+        Variant::Current,
+        summary.robots,
+        summary.weld_points
+    );
     let options = Options { gpu: GpuMode::Off, ..Options::default() };
     let cpu_device = select_device(GpuMode::Off).expect("the CPU");
     let started = Instant::now();

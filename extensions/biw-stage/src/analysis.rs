@@ -186,7 +186,10 @@ fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Pr
             if let Some(missing) = options.stations.iter().find(|n| !stations.iter().any(|s| &s.name == *n)) {
                 return Err(StageError::Invalid {
                     prim: stage.display().to_string(),
-                    message: format!("no BIW station named {missing} (stations: {})", stations.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    message: format!(
+                        "no BIW station named {missing} (stations: {})",
+                        stations.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
                 });
             }
             stations.retain(|s| options.stations.contains(&s.name));
@@ -210,12 +213,8 @@ fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Pr
                 Ok(program)
             })
             .collect::<Result<_, StageError>>()?;
-        let unassigned = st
-            .welds
-            .iter()
-            .filter(|w| !st.robots.iter().any(|r| r.prim == w.robot))
-            .map(|w| w.id.clone())
-            .collect();
+        let unassigned =
+            st.welds.iter().filter(|w| !st.robots.iter().any(|r| r.prim == w.robot)).map(|w| w.id.clone()).collect();
         study.push(Station {
             name: st.name.clone(),
             robots: st.robots.iter().zip(&programs).map(|(r, p)| study_robot(r, p)).collect(),

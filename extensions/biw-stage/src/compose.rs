@@ -45,9 +45,8 @@ pub fn six(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<[f64; 6]
         Some(Value::IntArray(v)) => v.into_iter().map(f64::from).collect(),
         Some(other) => return Err(invalid(prim, format!("{name} must be an array, not {:?}", other.value_type()))),
     };
-    let arr: [f64; 6] = v
-        .try_into()
-        .map_err(|v: Vec<f64>| invalid(prim, format!("{name} must have 6 values, has {}", v.len())))?;
+    let arr: [f64; 6] =
+        v.try_into().map_err(|v: Vec<f64>| invalid(prim, format!("{name} must have 6 values, has {}", v.len())))?;
     Ok(Some(arr))
 }
 
@@ -56,7 +55,9 @@ pub fn local_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
     let order = match value(stack, &format!("{prim}.xformOpOrder"))? {
         None => return Ok(Iso3::IDENTITY),
         Some(Value::TokenArray(t)) => t,
-        Some(other) => return Err(invalid(prim, format!("xformOpOrder must be token[], not {:?}", other.value_type()))),
+        Some(other) => {
+            return Err(invalid(prim, format!("xformOpOrder must be token[], not {:?}", other.value_type())))
+        }
     };
     let mut m = Iso3::IDENTITY;
     for op in &order {
@@ -139,7 +140,9 @@ fn op_transform(prim: &str, op: &str, v: &Value) -> Result<Iso3, StageError> {
             let q = match v {
                 Value::Quatf(q) => q.map(f64::from),
                 Value::Quatd(q) => *q,
-                other => return Err(invalid(prim, format!("{op} must be a quatf or quatd, not {:?}", other.value_type()))),
+                other => {
+                    return Err(invalid(prim, format!("{op} must be a quatf or quatd, not {:?}", other.value_type())))
+                }
             };
             let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
             if !(n > 0.0) {
@@ -150,7 +153,10 @@ fn op_transform(prim: &str, op: &str, v: &Value) -> Result<Iso3, StageError> {
         "scale" => {
             let s = real3(prim, op, v)?;
             if (s - Vec3::new(1.0, 1.0, 1.0)).norm() > 1e-9 {
-                return Err(invalid(prim, format!("{op} = {s:?}: scaled robots, bodies and fixtures are not supported")));
+                return Err(invalid(
+                    prim,
+                    format!("{op} = {s:?}: scaled robots, bodies and fixtures are not supported"),
+                ));
             }
             Iso3::IDENTITY
         }

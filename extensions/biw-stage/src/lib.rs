@@ -23,7 +23,9 @@ pub mod program;
 pub mod read;
 pub mod results;
 
-pub use analysis::{analyze, analyze_on, analyze_with, select_device, study_input, Analysis, GpuMode, Options, StationResult};
+pub use analysis::{
+    analyze, analyze_on, analyze_with, select_device, study_input, Analysis, GpuMode, Options, StationResult,
+};
 pub use error::StageError;
 pub use program::ProgramSettings;
 pub use results::write_results;

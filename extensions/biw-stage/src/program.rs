@@ -11,8 +11,8 @@ use twinloom_biw::reach::{
     check_points_with, suggest_base_shift_with, BaseShift, PointReach, ReachSettings, WeldPoint,
 };
 use twinloom_biw::study::{StudyBackend, StudyRobot};
-use twinloom_biw::BiwError;
 use twinloom_biw::trajectory::{Sample, Trajectory};
+use twinloom_biw::BiwError;
 
 use crate::read::{StageRobot, StageWeld};
 
@@ -84,8 +84,7 @@ pub fn build_program(
     backend: &StudyBackend,
 ) -> Result<RobotProgram, BiwError> {
     let inv = robot.base.inverse();
-    let points: Vec<WeldPoint> =
-        welds.iter().map(|w| WeldPoint { id: w.id.clone(), pose: inv.mul(&w.pose) }).collect();
+    let points: Vec<WeldPoint> = welds.iter().map(|w| WeldPoint { id: w.id.clone(), pose: inv.mul(&w.pose) }).collect();
     let reach_started = std::time::Instant::now();
     let verdicts: Vec<PointReach> = check_points_with(&robot.model, &points, reach, backend)?;
     let base_shift = if verdicts.iter().any(|r| !r.reachable) {
@@ -121,10 +120,8 @@ pub fn build_program(
         let Some(first) = seg.samples.first() else { continue };
         let t0 = samples.last().map(|s| s.time).unwrap_or(0.0);
         // Joint move from where the robot is to the segment's start.
-        let transit = Trajectory::from_joint_waypoints(
-            &[(0.0, prev), (settings.transit_time, first.joints)],
-            settings.step,
-        );
+        let transit =
+            Trajectory::from_joint_waypoints(&[(0.0, prev), (settings.transit_time, first.joints)], settings.step);
         let Ok(transit) = transit else { continue };
         samples.extend(transit.samples.iter().skip(1).map(|s| Sample { time: t0 + s.time, joints: s.joints }));
         let t1 = t0 + settings.transit_time;

@@ -65,9 +65,7 @@ pub fn read_stations(stack: &LayerStack) -> Result<Vec<StageStation>, StageError
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
         let children: Vec<String> = stack.children(&path).iter().map(|c| join(&path, c)).collect();
-        if stack.has_api(&path, schema::STATION)
-            && children.iter().any(|c| stack.has_api(c, schema::ROBOT))
-        {
+        if stack.has_api(&path, schema::STATION) && children.iter().any(|c| stack.has_api(c, schema::ROBOT)) {
             out.push(read_station(stack, &path, &children)?);
             continue;
         }
@@ -128,7 +126,9 @@ fn read_weld(stack: &LayerStack, path: &str, approach: &Value) -> Result<StageWe
     let a = match approach {
         Value::Vector3f(v) | Value::Float3(v) => Vec3::new(v[0] as f64, v[1] as f64, v[2] as f64),
         Value::Double3(v) => Vec3::new(v[0], v[1], v[2]),
-        other => return Err(invalid(path, format!("{WELD_APPROACH} must be a vector3f, not {:?}", other.value_type()))),
+        other => {
+            return Err(invalid(path, format!("{WELD_APPROACH} must be a vector3f, not {:?}", other.value_type())))
+        }
     };
     if !(a.norm() > 1e-9) {
         return Err(invalid(path, format!("{WELD_APPROACH} is a zero vector")));
@@ -239,7 +239,12 @@ fn link_geometry(
             if !mesh.is_empty() {
                 // Name a `Geom` mesh after its parent (`Link3`, `Tool`, `Base`).
                 let name = if c == "Geom" { path.rsplit('/').next().unwrap_or(&c).to_string() } else { c.clone() };
-                out.push(LinkGeometry { link: child_link, name, collider: Arc::new(Collider::new(mesh)), offset: child_offset });
+                out.push(LinkGeometry {
+                    link: child_link,
+                    name,
+                    collider: Arc::new(Collider::new(mesh)),
+                    offset: child_offset,
+                });
             }
         }
         link_geometry(stack, &child, child_link, child_offset, out)?;

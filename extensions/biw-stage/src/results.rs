@@ -69,8 +69,10 @@ pub fn write_results(analysis: &Analysis, path: &Path) -> Result<usize, StageErr
     w.l.set_kilograms_per_unit(1.0).map_err(usd("kilogramsPerUnit"))?;
     w.l.set_custom_layer_data("creator", &Value::String(format!("twinloom-biw-stage {}", env!("CARGO_PKG_VERSION"))))
         .map_err(usd("customLayerData"))?;
-    w.l.set_documentation("Twinloom BIW study results: clash and near-miss markers, weld-point reach, summaries per station.")
-        .map_err(usd("documentation"))?;
+    w.l.set_documentation(
+        "Twinloom BIW study results: clash and near-miss markers, weld-point reach, summaries per station.",
+    )
+    .map_err(usd("documentation"))?;
     w.over(&root)?;
     let results = format!("{root}/Results");
     w.def(&results, "Scope")?;
@@ -109,13 +111,21 @@ pub fn write_results(analysis: &Analysis, path: &Path) -> Result<usize, StageErr
                 w.custom(&rs, "twinloom:reach:baseShiftFound", Value::Bool(s.shift.is_some()))?;
                 if let Some(v) = s.shift {
                     let world = robot.base.rot.mul_vec(v) * 1000.0;
-                    w.custom(&rs, "twinloom:reach:baseShiftMm", Value::Double3([world.x, world.y, world.z].map(|c| (c * 10.0).round() / 10.0)))?;
+                    w.custom(
+                        &rs,
+                        "twinloom:reach:baseShiftMm",
+                        Value::Double3([world.x, world.y, world.z].map(|c| (c * 10.0).round() / 10.0)),
+                    )?;
                 }
             }
             for (r, prim) in p.reach.iter().zip(&p.weld_prims) {
                 w.over(prim)?;
                 w.custom(prim, "twinloom:reach:reachable", Value::Bool(r.reachable))?;
-                w.custom(prim, "twinloom:reach:outsideMm", Value::Double(if r.outside_mm.is_finite() { (r.outside_mm * 10.0).round() / 10.0 } else { -1.0 }))?;
+                w.custom(
+                    prim,
+                    "twinloom:reach:outsideMm",
+                    Value::Double(if r.outside_mm.is_finite() { (r.outside_mm * 10.0).round() / 10.0 } else { -1.0 }),
+                )?;
             }
         }
         for (k, e) in st.events.iter().enumerate() {

@@ -272,10 +272,8 @@ fn host_reach_kernel_matches_the_cpu_on_the_sample_plant() {
     assert!(shifts.contains(&Some(true)) && shifts.contains(&Some(false)), "{shifts:?}");
     assert!(cpu.unreachable() >= 3, "{} unreachable", cpu.unreachable());
     assert_eq!(cpu.sentences(), host.sentences());
-    let report = |a: &Analysis| StudyReport {
-        events: a.stations[0].events.clone(),
-        summaries: a.stations[0].summaries.clone(),
-    };
+    let report =
+        |a: &Analysis| StudyReport { events: a.stations[0].events.clone(), summaries: a.stations[0].summaries.clone() };
     compare_reports(&report(&cpu), &report(&host), 1e-5).unwrap_or_else(|e| panic!("{e}"));
 }
 

@@ -12,16 +12,8 @@ pub struct Aabb {
 
 impl Aabb {
     pub const EMPTY: Aabb = Aabb {
-        min: Vec3 {
-            x: f64::INFINITY,
-            y: f64::INFINITY,
-            z: f64::INFINITY,
-        },
-        max: Vec3 {
-            x: f64::NEG_INFINITY,
-            y: f64::NEG_INFINITY,
-            z: f64::NEG_INFINITY,
-        },
+        min: Vec3 { x: f64::INFINITY, y: f64::INFINITY, z: f64::INFINITY },
+        max: Vec3 { x: f64::NEG_INFINITY, y: f64::NEG_INFINITY, z: f64::NEG_INFINITY },
     };
 
     #[inline]
@@ -31,10 +23,7 @@ impl Aabb {
     }
     #[inline]
     pub fn merge(&self, o: &Aabb) -> Aabb {
-        Aabb {
-            min: self.min.min(o.min),
-            max: self.max.max(o.max),
-        }
+        Aabb { min: self.min.min(o.min), max: self.max.max(o.max) }
     }
     #[inline(always)]
     pub fn center(&self) -> Vec3 {
@@ -125,12 +114,7 @@ impl Bvh {
             .collect();
         let mut order: Vec<u32> = (0..n as u32).collect();
         let mut nodes = Vec::with_capacity(2 * n / LEAF_SIZE + 1);
-        nodes.push(Node {
-            center: Vec3::ZERO,
-            half: Vec3::ZERO,
-            first: 0,
-            count: 0,
-        });
+        nodes.push(Node { center: Vec3::ZERO, half: Vec3::ZERO, first: 0, count: 0 });
         if n > 0 {
             build_rec(&tri_boxes, &mut order, 0, n, 0, &mut nodes);
         }
@@ -140,10 +124,7 @@ impl Bvh {
 
     pub fn root_box(&self) -> Aabb {
         let r = &self.nodes[0];
-        Aabb {
-            min: r.center - r.half,
-            max: r.center + r.half,
-        }
+        Aabb { min: r.center - r.half, max: r.center + r.half }
     }
 
     /// Closest point on the mesh to `p`: (squared distance, point, mesh triangle index).
@@ -226,10 +207,7 @@ fn ray_hits_box(o: Vec3, inv: Vec3, n: &Node) -> bool {
     let mut tmin: f64 = 0.0;
     let mut tmax = f64::INFINITY;
     for k in 0..3 {
-        let (a, b) = (
-            (lo.get(k) - o.get(k)) * inv.get(k),
-            (hi.get(k) - o.get(k)) * inv.get(k),
-        );
+        let (a, b) = ((lo.get(k) - o.get(k)) * inv.get(k), (hi.get(k) - o.get(k)) * inv.get(k));
         let (a, b) = if a < b { (a, b) } else { (b, a) };
         tmin = tmin.max(a);
         tmax = tmax.min(b);
@@ -237,14 +215,7 @@ fn ray_hits_box(o: Vec3, inv: Vec3, n: &Node) -> bool {
     tmin <= tmax
 }
 
-fn build_rec(
-    boxes: &[Aabb],
-    order: &mut [u32],
-    start: usize,
-    end: usize,
-    ni: usize,
-    nodes: &mut Vec<Node>,
-) {
+fn build_rec(boxes: &[Aabb], order: &mut [u32], start: usize, end: usize, ni: usize, nodes: &mut Vec<Node>) {
     let mut bounds = Aabb::EMPTY;
     let mut cbounds = Aabb::EMPTY;
     for &t in &order[start..end] {
@@ -260,25 +231,13 @@ fn build_rec(
         nodes[ni].count = count as u32;
         return;
     }
-    let mid = sah_split(boxes, &mut order[start..end], &cbounds)
-        .map(|m| start + m)
-        .unwrap_or_else(|| {
-            // Degenerate centroids (all equal): split in the middle.
-            start + count / 2
-        });
+    let mid = sah_split(boxes, &mut order[start..end], &cbounds).map(|m| start + m).unwrap_or_else(|| {
+        // Degenerate centroids (all equal): split in the middle.
+        start + count / 2
+    });
     let left = nodes.len();
-    nodes.push(Node {
-        center: Vec3::ZERO,
-        half: Vec3::ZERO,
-        first: 0,
-        count: 0,
-    });
-    nodes.push(Node {
-        center: Vec3::ZERO,
-        half: Vec3::ZERO,
-        first: 0,
-        count: 0,
-    });
+    nodes.push(Node { center: Vec3::ZERO, half: Vec3::ZERO, first: 0, count: 0 });
+    nodes.push(Node { center: Vec3::ZERO, half: Vec3::ZERO, first: 0, count: 0 });
     nodes[ni].first = left as u32;
     nodes[ni].count = 0;
     build_rec(boxes, order, start, mid, left, nodes);
@@ -300,9 +259,8 @@ fn sah_split(boxes: &[Aabb], order: &mut [u32], cb: &Aabb) -> Option<usize> {
     if w <= 0.0 {
         return None;
     }
-    let bin_of = |t: u32| -> usize {
-        (((boxes[t as usize].center().get(axis) - lo) / w * BINS as f64) as usize).min(BINS - 1)
-    };
+    let bin_of =
+        |t: u32| -> usize { (((boxes[t as usize].center().get(axis) - lo) / w * BINS as f64) as usize).min(BINS - 1) };
     let mut bin_box = [Aabb::EMPTY; BINS];
     let mut bin_n = [0usize; BINS];
     for &t in order.iter() {

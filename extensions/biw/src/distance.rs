@@ -29,26 +29,11 @@ impl Collider {
             return false;
         }
         const DIRS: [Vec3; 3] = [
-            Vec3 {
-                x: 0.5773502691,
-                y: 0.5773710419,
-                z: 0.5773295001,
-            },
-            Vec3 {
-                x: -0.4082482905,
-                y: 0.8164965809,
-                z: -0.4082482904,
-            },
-            Vec3 {
-                x: 0.70712,
-                y: -0.0000137,
-                z: -0.70709,
-            },
+            Vec3 { x: 0.5773502691, y: 0.5773710419, z: 0.5773295001 },
+            Vec3 { x: -0.4082482905, y: 0.8164965809, z: -0.4082482904 },
+            Vec3 { x: 0.70712, y: -0.0000137, z: -0.70709 },
         ];
-        let votes = DIRS
-            .iter()
-            .filter(|&&d| self.bvh.ray_crossings(p, d) % 2 == 1)
-            .count();
+        let votes = DIRS.iter().filter(|&&d| self.bvh.ray_crossings(p, d) % 2 == 1).count();
         votes >= 2
     }
 }
@@ -93,11 +78,7 @@ pub fn mesh_distance_below(
         let (x, y) = (&na[ia as usize], &nb[ib as usize]);
         box_box_dist2(x.center, x.half, rel.apply(y.center), abs_r.mul_vec(y.half))
     };
-    let mut best = if max_dist.is_finite() {
-        max_dist * max_dist
-    } else {
-        f64::INFINITY
-    };
+    let mut best = if max_dist.is_finite() { max_dist * max_dist } else { f64::INFINITY };
     let mut found: Option<(f64, Vec3, Vec3, u32, u32, bool)> = None;
     let mut stack: Vec<(u32, u32, f64)> = Vec::with_capacity(128);
     stack.push((0, 0, bound(0, 0)));
@@ -146,11 +127,7 @@ pub fn mesh_distance_below(
             continue;
         }
         let descend_a = !x.is_leaf() && (y.is_leaf() || x.size() >= y.size());
-        let (c1, c2) = if descend_a {
-            ((x.first, ib), (x.first + 1, ib))
-        } else {
-            ((ia, y.first), (ia, y.first + 1))
-        };
+        let (c1, c2) = if descend_a { ((x.first, ib), (x.first + 1, ib)) } else { ((ia, y.first), (ia, y.first + 1)) };
         let d1 = bound(c1.0, c1.1);
         let d2 = bound(c2.0, c2.1);
         // Push the farther pair first so the nearer one is explored first.
@@ -194,11 +171,7 @@ pub struct Query<'a> {
 
 /// Runs many distance queries on all threads of the current rayon pool.
 pub fn mesh_distance_batch(queries: &[Query<'_>]) -> Vec<Option<Distance>> {
-    queries
-        .par_iter()
-        .with_min_len(4)
-        .map(|q| mesh_distance(q.a, &q.pose_a, q.b, &q.pose_b))
-        .collect()
+    queries.par_iter().with_min_len(4).map(|q| mesh_distance(q.a, &q.pose_a, q.b, &q.pose_b)).collect()
 }
 
 /// Estimated penetration depth of intersecting meshes, in metres.

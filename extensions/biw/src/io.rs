@@ -9,31 +9,18 @@ use std::path::Path;
 
 /// Loads a mesh, choosing the format from the file extension (`.stl`, `.obj`, `.gltf`, `.glb`).
 pub fn load_mesh(path: &Path) -> Result<TriMesh, BiwError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    let bytes = std::fs::read(path).map_err(|source| BiwError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let bytes = std::fs::read(path).map_err(|source| BiwError::Io { path: path.to_path_buf(), source })?;
     match ext.as_str() {
         "stl" => parse_stl(&bytes, path),
         "obj" => parse_obj(&bytes, path),
         "gltf" | "glb" => parse_gltf(&bytes, path),
-        _ => Err(BiwError::UnsupportedFormat {
-            path: path.to_path_buf(),
-        }),
+        _ => Err(BiwError::UnsupportedFormat { path: path.to_path_buf() }),
     }
 }
 
 fn parse_err(path: &Path, line: usize, message: impl Into<String>) -> BiwError {
-    BiwError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message: message.into(),
-    }
+    BiwError::Parse { path: path.to_path_buf(), line, message: message.into() }
 }
 
 /// Parses STL bytes; binary when the size matches the triangle count in the header, ASCII otherwise.
@@ -46,11 +33,7 @@ pub fn parse_stl(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
         }
     }
     let text = std::str::from_utf8(bytes).map_err(|_| {
-        parse_err(
-            path,
-            1,
-            "neither a binary STL (size does not match its triangle count) nor ASCII text",
-        )
+        parse_err(path, 1, "neither a binary STL (size does not match its triangle count) nor ASCII text")
     })?;
     parse_stl_ascii(text, path)
 }
@@ -62,18 +45,11 @@ struct Welder {
 
 impl Welder {
     fn new() -> Self {
-        Welder {
-            index: HashMap::new(),
-            vertices: Vec::new(),
-        }
+        Welder { index: HashMap::new(), vertices: Vec::new() }
     }
     fn add(&mut self, v: Vec3) -> u32 {
         // +0.0 and -0.0 must weld together.
-        let key = [
-            (v.x + 0.0).to_bits(),
-            (v.y + 0.0).to_bits(),
-            (v.z + 0.0).to_bits(),
-        ];
+        let key = [(v.x + 0.0).to_bits(), (v.y + 0.0).to_bits(), (v.z + 0.0).to_bits()];
         let next = self.vertices.len() as u32;
         *self.index.entry(key).or_insert_with(|| {
             self.vertices.push(v);
@@ -87,17 +63,12 @@ fn parse_stl_binary(bytes: &[u8], n: usize, path: &Path) -> Result<TriMesh, BiwE
     let mut triangles = Vec::with_capacity(n);
     for t in 0..n {
         let rec = &bytes[84 + 50 * t..84 + 50 * t + 50];
-        let f = |k: usize| {
-            f32::from_le_bytes([rec[4 * k], rec[4 * k + 1], rec[4 * k + 2], rec[4 * k + 3]]) as f64
-        };
+        let f = |k: usize| f32::from_le_bytes([rec[4 * k], rec[4 * k + 1], rec[4 * k + 2], rec[4 * k + 3]]) as f64;
         let mut tri = [0u32; 3];
         for (c, slot) in tri.iter_mut().enumerate() {
             let v = Vec3::new(f(3 + 3 * c), f(4 + 3 * c), f(5 + 3 * c));
             if !v.is_finite() {
-                return Err(format_err(
-                    path,
-                    format!("binary STL triangle {t} has a non-finite vertex"),
-                ));
+                return Err(format_err(path, format!("binary STL triangle {t} has a non-finite vertex")));
             }
             *slot = welder.add(v);
         }
@@ -119,12 +90,10 @@ fn parse_stl_ascii(text: &str, path: &Path) -> Result<TriMesh, BiwError> {
             Some("vertex") => {
                 let mut c = [0.0; 3];
                 for slot in c.iter_mut() {
-                    let w = words
-                        .next()
-                        .ok_or_else(|| parse_err(path, lineno, "vertex needs 3 coordinates"))?;
-                    *slot = w.parse::<f64>().map_err(|_| {
-                        parse_err(path, lineno, format!("bad vertex coordinate '{w}'"))
-                    })?;
+                    let w = words.next().ok_or_else(|| parse_err(path, lineno, "vertex needs 3 coordinates"))?;
+                    *slot = w
+                        .parse::<f64>()
+                        .map_err(|_| parse_err(path, lineno, format!("bad vertex coordinate '{w}'")))?;
                 }
                 let v = Vec3::new(c[0], c[1], c[2]);
                 if !v.is_finite() {
@@ -134,23 +103,13 @@ fn parse_stl_ascii(text: &str, path: &Path) -> Result<TriMesh, BiwError> {
             }
             Some("endloop") => {
                 if current.len() != 3 {
-                    return Err(parse_err(
-                        path,
-                        lineno,
-                        format!("facet has {} vertices, expected 3", current.len()),
-                    ));
+                    return Err(parse_err(path, lineno, format!("facet has {} vertices, expected 3", current.len())));
                 }
                 triangles.push([current[0], current[1], current[2]]);
                 current.clear();
             }
             Some("facet") | Some("outer") | Some("endfacet") | Some("endsolid") | None => {}
-            Some(other) => {
-                return Err(parse_err(
-                    path,
-                    lineno,
-                    format!("unexpected keyword '{other}'"),
-                ))
-            }
+            Some(other) => return Err(parse_err(path, lineno, format!("unexpected keyword '{other}'"))),
         }
     }
     if !saw_solid {
@@ -162,8 +121,7 @@ fn parse_stl_ascii(text: &str, path: &Path) -> Result<TriMesh, BiwError> {
 /// Parses Wavefront OBJ text: `v` and `f` records (polygons are fan-triangulated; `v/vt/vn` and negative
 /// indices accepted); other records are ignored.
 pub fn parse_obj(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| parse_err(path, 1, "OBJ file is not UTF-8 text"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| parse_err(path, 1, "OBJ file is not UTF-8 text"))?;
     let mut vertices = Vec::new();
     let mut triangles = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -173,12 +131,8 @@ pub fn parse_obj(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
             Some("v") => {
                 let mut c = [0.0; 3];
                 for slot in c.iter_mut() {
-                    let w = words
-                        .next()
-                        .ok_or_else(|| parse_err(path, lineno, "'v' needs 3 coordinates"))?;
-                    *slot = w
-                        .parse::<f64>()
-                        .map_err(|_| parse_err(path, lineno, format!("bad coordinate '{w}'")))?;
+                    let w = words.next().ok_or_else(|| parse_err(path, lineno, "'v' needs 3 coordinates"))?;
+                    *slot = w.parse::<f64>().map_err(|_| parse_err(path, lineno, format!("bad coordinate '{w}'")))?;
                 }
                 let v = Vec3::new(c[0], c[1], c[2]);
                 if !v.is_finite() {
@@ -190,9 +144,7 @@ pub fn parse_obj(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
                 let mut idx = Vec::new();
                 for w in words {
                     let first = w.split('/').next().unwrap_or("");
-                    let k: i64 = first
-                        .parse()
-                        .map_err(|_| parse_err(path, lineno, format!("bad face index '{w}'")))?;
+                    let k: i64 = first.parse().map_err(|_| parse_err(path, lineno, format!("bad face index '{w}'")))?;
                     let n = vertices.len() as i64;
                     let resolved = if k > 0 { k - 1 } else { n + k };
                     if k == 0 || resolved < 0 || resolved >= n {
@@ -221,30 +173,21 @@ pub fn parse_obj(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
 /// scenes, of every mesh), with node transforms applied. Buffers may be the GLB chunk, base64 data URIs
 /// or files next to `path`. Coordinates are taken as they are (glTF: metres, y up).
 pub fn parse_gltf(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
-    let err = |message: String| BiwError::Format {
-        path: path.to_path_buf(),
-        message,
-    };
+    let err = |message: String| BiwError::Format { path: path.to_path_buf(), message };
     let g = gltf::Gltf::from_slice(bytes).map_err(|e| err(format!("glTF: {e}")))?;
     let mut buffers: Vec<Vec<u8>> = Vec::new();
     for b in g.buffers() {
         let data = match b.source() {
-            gltf::buffer::Source::Bin => g.blob.clone().ok_or_else(|| {
-                err(format!(
-                    "buffer {} refers to a missing GLB binary chunk",
-                    b.index()
-                ))
-            })?,
+            gltf::buffer::Source::Bin => g
+                .blob
+                .clone()
+                .ok_or_else(|| err(format!("buffer {} refers to a missing GLB binary chunk", b.index())))?,
             gltf::buffer::Source::Uri(uri) => {
                 if let Some(rest) = uri.strip_prefix("data:") {
-                    let (_, payload) = rest.split_once(";base64,").ok_or_else(|| {
-                        err(format!(
-                            "buffer {}: only base64 data URIs are supported",
-                            b.index()
-                        ))
-                    })?;
-                    decode_base64(payload)
-                        .ok_or_else(|| err(format!("buffer {}: invalid base64 data", b.index())))?
+                    let (_, payload) = rest
+                        .split_once(";base64,")
+                        .ok_or_else(|| err(format!("buffer {}: only base64 data URIs are supported", b.index())))?;
+                    decode_base64(payload).ok_or_else(|| err(format!("buffer {}: invalid base64 data", b.index())))?
                 } else {
                     let file = path.parent().unwrap_or(Path::new(".")).join(uri);
                     std::fs::read(&file).map_err(|source| BiwError::Io { path: file, source })?
@@ -252,22 +195,12 @@ pub fn parse_gltf(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
             }
         };
         if data.len() < b.length() {
-            return Err(err(format!(
-                "buffer {} has {} bytes, expected {}",
-                b.index(),
-                data.len(),
-                b.length()
-            )));
+            return Err(err(format!("buffer {} has {} bytes, expected {}", b.index(), data.len(), b.length())));
         }
         buffers.push(data);
     }
     let mut out = TriMesh::default();
-    let identity = [
-        [1.0, 0.0, 0.0, 0.0],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ];
+    let identity = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
     match g.default_scene().or_else(|| g.scenes().next()) {
         Some(scene) => {
             for node in scene.nodes() {
@@ -286,10 +219,7 @@ pub fn parse_gltf(bytes: &[u8], path: &Path) -> Result<TriMesh, BiwError> {
 type Mat4 = [[f64; 4]; 4];
 
 fn format_err(path: &Path, message: String) -> BiwError {
-    BiwError::Format {
-        path: path.to_path_buf(),
-        message,
-    }
+    BiwError::Format { path: path.to_path_buf(), message }
 }
 
 fn gltf_node(
@@ -316,13 +246,7 @@ fn gltf_node(
     Ok(())
 }
 
-fn gltf_mesh(
-    mesh: &gltf::Mesh,
-    m: &Mat4,
-    buffers: &[Vec<u8>],
-    out: &mut TriMesh,
-    path: &Path,
-) -> Result<(), BiwError> {
+fn gltf_mesh(mesh: &gltf::Mesh, m: &Mat4, buffers: &[Vec<u8>], out: &mut TriMesh, path: &Path) -> Result<(), BiwError> {
     for prim in mesh.primitives() {
         if prim.mode() != gltf::mesh::Mode::Triangles {
             continue;
@@ -331,11 +255,7 @@ fn gltf_mesh(
         let Some(positions) = reader.read_positions() else {
             return Err(format_err(
                 path,
-                format!(
-                    "mesh {} primitive {} has no POSITION attribute",
-                    mesh.index(),
-                    prim.index()
-                ),
+                format!("mesh {} primitive {} has no POSITION attribute", mesh.index(), prim.index()),
             ));
         };
         let base = out.vertices.len() as u32;
@@ -368,11 +288,7 @@ fn gltf_mesh(
             if t.iter().any(|&i| i >= n) {
                 return Err(format_err(
                     path,
-                    format!(
-                        "mesh {} primitive {}: index out of range",
-                        mesh.index(),
-                        prim.index()
-                    ),
+                    format!("mesh {} primitive {}: index out of range", mesh.index(), prim.index()),
                 ));
             }
             out.triangles.push([base + t[0], base + t[1], base + t[2]]);
@@ -455,9 +371,7 @@ fn encode_base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
         for k in 0..4 {
             if k <= c.len() {
                 s.push(T[(n >> (18 - 6 * k)) as usize & 63] as char);
@@ -475,10 +389,7 @@ pub fn to_ascii_stl(mesh: &TriMesh, name: &str) -> String {
     for t in 0..mesh.triangles.len() {
         let [a, b, c] = mesh.triangle(t);
         let n = (b - a).cross(c - a).normalized();
-        s.push_str(&format!(
-            " facet normal {} {} {}\n  outer loop\n",
-            n.x, n.y, n.z
-        ));
+        s.push_str(&format!(" facet normal {} {} {}\n  outer loop\n", n.x, n.y, n.z));
         for v in [a, b, c] {
             s.push_str(&format!("   vertex {:e} {:e} {:e}\n", v.x, v.y, v.z));
         }
@@ -553,15 +464,9 @@ mod tests {
     #[test]
     fn parse_errors_name_the_line() {
         let err = parse_obj(b"v 0 0 0\nv 1 0 0\nf 1 2 7\n", Path::new("x.obj")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "x.obj:3: face index 7 out of range (1..=2 vertices so far)"
-        );
-        let err = parse_stl(
-            b"solid a\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 zz\n",
-            Path::new("a.stl"),
-        )
-        .unwrap_err();
+        assert_eq!(err.to_string(), "x.obj:3: face index 7 out of range (1..=2 vertices so far)");
+        let err = parse_stl(b"solid a\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 zz\n", Path::new("a.stl"))
+            .unwrap_err();
         assert_eq!(err.to_string(), "a.stl:4: bad vertex coordinate 'zz'");
     }
 }

@@ -69,7 +69,12 @@ impl CatalogueEntry {
 /// sample plant's layout and the stage reader all use it).
 pub const CATALOGUE: [CatalogueEntry; 3] = [
     CatalogueEntry { name: "abb-irb2400", manufacturer: "ABB", model: "IRB 2400/10", make: RobotModel::abb_irb2400 },
-    CatalogueEntry { name: "kuka-kr6-r700", manufacturer: "KUKA", model: "KR 6 R700 sixx", make: RobotModel::kuka_kr6_r700 },
+    CatalogueEntry {
+        name: "kuka-kr6-r700",
+        manufacturer: "KUKA",
+        model: "KR 6 R700 sixx",
+        make: RobotModel::kuka_kr6_r700,
+    },
     CatalogueEntry {
         name: "fanuc-r2000ic-165f",
         manufacturer: "FANUC",
@@ -218,32 +223,20 @@ impl RobotModel {
     /// Unreachable branches are filled with NaN. Angles are normalised to (-pi, pi].
     /// Branch index bits: 1 = elbow, 2 = shoulder (the second base angle), 4 = wrist flip.
     pub fn inverse(&self, tool_pose: &Iso3) -> [Joints; 8] {
-        let flange = if self.tool == Iso3::IDENTITY {
-            *tool_pose
-        } else {
-            tool_pose.mul(&self.tool.inverse())
-        };
+        let flange = if self.tool == Iso3::IDENTITY { *tool_pose } else { tool_pose.mul(&self.tool.inverse()) };
         opw_inverse(&self.params, &flange)
     }
 
     /// [`RobotModel::inverse`] for the limit-aware solvers: branches whose joints 1-3 have no value within
     /// their limits are left NaN without computing their wrist (no limit-aware result changes).
     fn inverse_in_limits(&self, tool_pose: &Iso3) -> [Joints; 8] {
-        let flange = if self.tool == Iso3::IDENTITY {
-            *tool_pose
-        } else {
-            tool_pose.mul(&self.tool.inverse())
-        };
-        opw_inverse_where(&self.params, &flange, |arm| {
-            (0..3).all(|j| turns_within(arm[j], self.limits[j]).len > 0)
-        })
+        let flange = if self.tool == Iso3::IDENTITY { *tool_pose } else { tool_pose.mul(&self.tool.inverse()) };
+        opw_inverse_where(&self.params, &flange, |arm| (0..3).all(|j| turns_within(arm[j], self.limits[j]).len > 0))
     }
 
     /// Whether `q` is within the joint limits.
     pub fn within_limits(&self, q: &Joints) -> bool {
-        q.iter()
-            .zip(&self.limits)
-            .all(|(&v, &(lo, hi))| v >= lo && v <= hi)
+        q.iter().zip(&self.limits).all(|(&v, &(lo, hi))| v >= lo && v <= hi)
     }
 
     /// Solutions within joint limits: every branch, with each joint also tried at +-2pi, +-4pi where the
@@ -280,10 +273,7 @@ impl RobotModel {
                     for &c in o[2].values() {
                         let d = (a - q[0]).abs() + (b - q[1]).abs() + (c - q[2]).abs();
                         if best.is_none_or(|(bd, _)| d < bd) {
-                            best = Some((
-                                d,
-                                [a, b, c, o[3].values[0], o[4].values[0], o[5].values[0]],
-                            ));
+                            best = Some((d, [a, b, c, o[3].values[0], o[4].values[0], o[5].values[0]]));
                         }
                     }
                 }
@@ -294,9 +284,7 @@ impl RobotModel {
 
     /// Whether any branch reaches `tool_pose` within joint limits (cheaper than listing them).
     pub fn reachable(&self, tool_pose: &Iso3) -> bool {
-        self.inverse_in_limits(tool_pose)
-            .iter()
-            .any(|sol| self.turn_options(sol).is_some())
+        self.inverse_in_limits(tool_pose).iter().any(|sol| self.turn_options(sol).is_some())
     }
 
     /// Each joint's values within its limits (the solution's angle plus whole turns), or `None` when the
@@ -356,11 +344,7 @@ fn expand(options: &[Turns; 6], j: usize, cur: &mut Joints, out: &mut Vec<Joints
 #[inline]
 pub fn wrap(a: f64) -> f64 {
     // Fast path for the few turns IK produces; `%` only for large inputs.
-    let mut x = if a.abs() > 8.0 * PI {
-        a % (2.0 * PI)
-    } else {
-        a
-    };
+    let mut x = if a.abs() > 8.0 * PI { a % (2.0 * PI) } else { a };
     while x > PI {
         x -= 2.0 * PI;
     }
@@ -377,11 +361,7 @@ pub fn opw_inverse(p: &OpwParams, pose: &Iso3) -> [Joints; 8] {
 
 /// [`opw_inverse`], leaving NaN (without computing the wrist) the branches whose joints 1-3 (user
 /// convention, normalised) fail `keep_arm`.
-fn opw_inverse_where(
-    p: &OpwParams,
-    pose: &Iso3,
-    keep_arm: impl Fn(&[f64; 3]) -> bool,
-) -> [Joints; 8] {
+fn opw_inverse_where(p: &OpwParams, pose: &Iso3, keep_arm: impl Fn(&[f64; 3]) -> bool) -> [Joints; 8] {
     let r = &pose.rot;
     let z = r.cols[2];
     let c = pose.trans - z * p.c4;
@@ -425,9 +405,7 @@ fn opw_inverse_where(
     for (k, &(t1, t2, t3)) in arms.iter().enumerate() {
         // Joints 1-3 are the same in both wrist branches of an arm.
         let arm = [t1, t2, t3];
-        if !keep_arm(&std::array::from_fn(|i| {
-            wrap((arm[i] + p.offsets[i]) * p.signs[i])
-        })) {
+        if !keep_arm(&std::array::from_fn(|i| wrap((arm[i] + p.offsets[i]) * p.signs[i]))) {
             continue;
         }
         let (s1, c1) = sc1[k / 2];
@@ -435,8 +413,7 @@ fn opw_inverse_where(
         let m = e02 * s23 * c1 + e12 * s23 * s1 + e22 * c23;
         let t5 = (1.0 - m * m).max(0.0).sqrt().atan2(m);
         let t4 = (e12 * c1 - e02 * s1).atan2(e02 * c23 * c1 + e12 * c23 * s1 - e22 * s23);
-        let t6 = (e01 * s23 * c1 + e11 * s23 * s1 + e21 * c23)
-            .atan2(-e00 * s23 * c1 - e10 * s23 * s1 - e20 * c23);
+        let t6 = (e01 * s23 * c1 + e11 * s23 * s1 + e21 * c23).atan2(-e00 * s23 * c1 - e10 * s23 * s1 - e20 * c23);
         let a = [t1, t2, t3, t4, t5, t6];
         let b = [t1, t2, t3, t4 + PI, -t5, t6 - PI];
         for (slot, th) in [(k, a), (k + 4, b)] {
@@ -469,9 +446,7 @@ mod tests {
         let pose = kuka.forward(&[0.2; 6]);
         let t = pose.trans;
         assert!(
-            (t.x - 0.7341169).abs() < 1e-6
-                && (t.y + 0.1520347).abs() < 1e-6
-                && (t.z - 0.182639).abs() < 1e-6,
+            (t.x - 0.7341169).abs() < 1e-6 && (t.y + 0.1520347).abs() < 1e-6 && (t.z - 0.182639).abs() < 1e-6,
             "{t:?}"
         );
         let expect = [

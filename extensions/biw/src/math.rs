@@ -11,26 +11,10 @@ pub struct Vec3 {
 }
 
 impl Vec3 {
-    pub const ZERO: Vec3 = Vec3 {
-        x: 0.0,
-        y: 0.0,
-        z: 0.0,
-    };
-    pub const X: Vec3 = Vec3 {
-        x: 1.0,
-        y: 0.0,
-        z: 0.0,
-    };
-    pub const Y: Vec3 = Vec3 {
-        x: 0.0,
-        y: 1.0,
-        z: 0.0,
-    };
-    pub const Z: Vec3 = Vec3 {
-        x: 0.0,
-        y: 0.0,
-        z: 1.0,
-    };
+    pub const ZERO: Vec3 = Vec3 { x: 0.0, y: 0.0, z: 0.0 };
+    pub const X: Vec3 = Vec3 { x: 1.0, y: 0.0, z: 0.0 };
+    pub const Y: Vec3 = Vec3 { x: 0.0, y: 1.0, z: 0.0 };
+    pub const Z: Vec3 = Vec3 { x: 0.0, y: 0.0, z: 1.0 };
 
     #[inline(always)]
     pub const fn new(x: f64, y: f64, z: f64) -> Self {
@@ -42,11 +26,7 @@ impl Vec3 {
     }
     #[inline(always)]
     pub fn cross(self, o: Vec3) -> Vec3 {
-        Vec3::new(
-            self.y * o.z - self.z * o.y,
-            self.z * o.x - self.x * o.z,
-            self.x * o.y - self.y * o.x,
-        )
+        Vec3::new(self.y * o.z - self.z * o.y, self.z * o.x - self.x * o.z, self.x * o.y - self.y * o.x)
     }
     #[inline(always)]
     pub fn norm2(self) -> f64 {
@@ -136,9 +116,7 @@ pub struct Mat3 {
 }
 
 impl Mat3 {
-    pub const IDENTITY: Mat3 = Mat3 {
-        cols: [Vec3::X, Vec3::Y, Vec3::Z],
-    };
+    pub const IDENTITY: Mat3 = Mat3 { cols: [Vec3::X, Vec3::Y, Vec3::Z] };
 
     pub fn from_cols(x: Vec3, y: Vec3, z: Vec3) -> Self {
         Mat3 { cols: [x, y, z] }
@@ -155,11 +133,7 @@ impl Mat3 {
     /// `self^T * v`.
     #[inline(always)]
     pub fn tmul_vec(&self, v: Vec3) -> Vec3 {
-        Vec3::new(
-            self.cols[0].dot(v),
-            self.cols[1].dot(v),
-            self.cols[2].dot(v),
-        )
+        Vec3::new(self.cols[0].dot(v), self.cols[1].dot(v), self.cols[2].dot(v))
     }
     pub fn transpose(&self) -> Mat3 {
         let c = &self.cols;
@@ -171,11 +145,7 @@ impl Mat3 {
     }
     #[inline]
     pub fn mul_mat(&self, o: &Mat3) -> Mat3 {
-        Mat3::from_cols(
-            self.mul_vec(o.cols[0]),
-            self.mul_vec(o.cols[1]),
-            self.mul_vec(o.cols[2]),
-        )
+        Mat3::from_cols(self.mul_vec(o.cols[0]), self.mul_vec(o.cols[1]), self.mul_vec(o.cols[2]))
     }
     /// Elementwise absolute value.
     pub fn abs(&self) -> Mat3 {
@@ -199,21 +169,9 @@ impl Mat3 {
         let (s, c) = angle.sin_cos();
         let t = 1.0 - c;
         Mat3::from_cols(
-            Vec3::new(
-                t * a.x * a.x + c,
-                t * a.x * a.y + s * a.z,
-                t * a.x * a.z - s * a.y,
-            ),
-            Vec3::new(
-                t * a.x * a.y - s * a.z,
-                t * a.y * a.y + c,
-                t * a.y * a.z + s * a.x,
-            ),
-            Vec3::new(
-                t * a.x * a.z + s * a.y,
-                t * a.y * a.z - s * a.x,
-                t * a.z * a.z + c,
-            ),
+            Vec3::new(t * a.x * a.x + c, t * a.x * a.y + s * a.z, t * a.x * a.z - s * a.y),
+            Vec3::new(t * a.x * a.y - s * a.z, t * a.y * a.y + c, t * a.y * a.z + s * a.x),
+            Vec3::new(t * a.x * a.z + s * a.y, t * a.y * a.z - s * a.x, t * a.z * a.z + c),
         )
     }
     /// Angle of the rotation `self^T * other` (radians, 0..pi).
@@ -245,21 +203,9 @@ impl Quat {
         let n = self.norm();
         let (w, x, y, z) = (self.w / n, self.x / n, self.y / n, self.z / n);
         Mat3::from_cols(
-            Vec3::new(
-                1.0 - 2.0 * (y * y + z * z),
-                2.0 * (x * y + w * z),
-                2.0 * (x * z - w * y),
-            ),
-            Vec3::new(
-                2.0 * (x * y - w * z),
-                1.0 - 2.0 * (x * x + z * z),
-                2.0 * (y * z + w * x),
-            ),
-            Vec3::new(
-                2.0 * (x * z + w * y),
-                2.0 * (y * z - w * x),
-                1.0 - 2.0 * (x * x + y * y),
-            ),
+            Vec3::new(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)),
+            Vec3::new(2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)),
+            Vec3::new(2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)),
         )
     }
     /// The quaternion of a rotation matrix (Shepperd's method).
@@ -315,25 +261,16 @@ impl Default for Iso3 {
 }
 
 impl Iso3 {
-    pub const IDENTITY: Iso3 = Iso3 {
-        rot: Mat3::IDENTITY,
-        trans: Vec3::ZERO,
-    };
+    pub const IDENTITY: Iso3 = Iso3 { rot: Mat3::IDENTITY, trans: Vec3::ZERO };
 
     pub fn new(rot: Mat3, trans: Vec3) -> Self {
         Iso3 { rot, trans }
     }
     pub fn translation(t: Vec3) -> Self {
-        Iso3 {
-            rot: Mat3::IDENTITY,
-            trans: t,
-        }
+        Iso3 { rot: Mat3::IDENTITY, trans: t }
     }
     pub fn rotation(rot: Mat3) -> Self {
-        Iso3 {
-            rot,
-            trans: Vec3::ZERO,
-        }
+        Iso3 { rot, trans: Vec3::ZERO }
     }
     #[inline(always)]
     pub fn apply(&self, p: Vec3) -> Vec3 {
@@ -346,16 +283,10 @@ impl Iso3 {
     /// `self * o`: apply `o` first, then `self`.
     #[inline]
     pub fn mul(&self, o: &Iso3) -> Iso3 {
-        Iso3 {
-            rot: self.rot.mul_mat(&o.rot),
-            trans: self.apply(o.trans),
-        }
+        Iso3 { rot: self.rot.mul_mat(&o.rot), trans: self.apply(o.trans) }
     }
     pub fn inverse(&self) -> Iso3 {
         let rt = self.rot.transpose();
-        Iso3 {
-            rot: rt,
-            trans: -rt.mul_vec(self.trans),
-        }
+        Iso3 { rot: rt, trans: -rt.mul_vec(self.trans) }
     }
 }

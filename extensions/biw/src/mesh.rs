@@ -17,9 +17,7 @@ impl TriMesh {
     /// A mesh from vertices and triangles; rejects out-of-range indices and non-finite coordinates.
     pub fn new(vertices: Vec<Vec3>, triangles: Vec<[u32; 3]>) -> Result<Self, BiwError> {
         if let Some(i) = vertices.iter().position(|v| !v.is_finite()) {
-            return Err(BiwError::InvalidMesh(format!(
-                "vertex {i} has a non-finite coordinate"
-            )));
+            return Err(BiwError::InvalidMesh(format!("vertex {i} has a non-finite coordinate")));
         }
         let n = vertices.len() as u64;
         for (t, tri) in triangles.iter().enumerate() {
@@ -29,21 +27,14 @@ impl TriMesh {
                 )));
             }
         }
-        Ok(TriMesh {
-            vertices,
-            triangles,
-        })
+        Ok(TriMesh { vertices, triangles })
     }
 
     /// The three corners of triangle `t`.
     #[inline(always)]
     pub fn triangle(&self, t: usize) -> [Vec3; 3] {
         let [a, b, c] = self.triangles[t];
-        [
-            self.vertices[a as usize],
-            self.vertices[b as usize],
-            self.vertices[c as usize],
-        ]
+        [self.vertices[a as usize], self.vertices[b as usize], self.vertices[c as usize]]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -52,22 +43,14 @@ impl TriMesh {
 
     /// This mesh with every vertex moved by `pose`.
     pub fn transformed(&self, pose: &Iso3) -> TriMesh {
-        TriMesh {
-            vertices: self.vertices.iter().map(|&v| pose.apply(v)).collect(),
-            triangles: self.triangles.clone(),
-        }
+        TriMesh { vertices: self.vertices.iter().map(|&v| pose.apply(v)).collect(), triangles: self.triangles.clone() }
     }
 
     /// Appends `other` (vertex indices are shifted).
     pub fn append(&mut self, other: &TriMesh) {
         let base = self.vertices.len() as u32;
         self.vertices.extend_from_slice(&other.vertices);
-        self.triangles.extend(
-            other
-                .triangles
-                .iter()
-                .map(|t| [t[0] + base, t[1] + base, t[2] + base]),
-        );
+        self.triangles.extend(other.triangles.iter().map(|t| [t[0] + base, t[1] + base, t[2] + base]));
     }
 
     /// True when every edge is shared by exactly two triangles with opposite orientation
@@ -84,9 +67,7 @@ impl TriMesh {
                 *e += 1;
             }
         }
-        edges
-            .iter()
-            .all(|(&(a, b), &n)| n == 1 && edges.get(&(b, a)) == Some(&1))
+        edges.iter().all(|(&(a, b), &n)| n == 1 && edges.get(&(b, a)) == Some(&1))
     }
 
     /// An axis-aligned box centred at the origin with the given half extents (12 triangles).
@@ -116,10 +97,7 @@ impl TriMesh {
             [3, 0, 4],
             [3, 4, 7],
         ];
-        TriMesh {
-            vertices,
-            triangles,
-        }
+        TriMesh { vertices, triangles }
     }
 
     /// A UV sphere of `radius` with `rings` latitude bands and `segments` longitude slices.
@@ -141,11 +119,7 @@ impl TriMesh {
             let phi = -PI / 2.0 + PI * i as f64 / rings as f64;
             ring_z.push((radius * phi.cos(), radius * phi.sin() - half_len));
         }
-        let start_upper = if half_len > 0.0 {
-            half_rings
-        } else {
-            half_rings + 1
-        };
+        let start_upper = if half_len > 0.0 { half_rings } else { half_rings + 1 };
         for i in start_upper..rings {
             let phi = -PI / 2.0 + PI * i as f64 / rings as f64;
             ring_z.push((radius * phi.cos(), radius * phi.sin() + half_len));
@@ -176,20 +150,11 @@ impl TriMesh {
         for s in 0..seg {
             triangles.push([top, last + s, last + (s + 1) % seg]);
         }
-        TriMesh {
-            vertices,
-            triangles,
-        }
+        TriMesh { vertices, triangles }
     }
 
     /// A capsule from point `a` to point `b` of `radius` (for robot links).
-    pub fn capsule_between(
-        a: Vec3,
-        b: Vec3,
-        radius: f64,
-        rings: usize,
-        segments: usize,
-    ) -> TriMesh {
+    pub fn capsule_between(a: Vec3, b: Vec3, radius: f64, rings: usize, segments: usize) -> TriMesh {
         let d = b - a;
         let len = d.norm();
         let local = TriMesh::capsule(radius, len * 0.5, rings, segments);
@@ -218,9 +183,6 @@ mod tests {
     #[test]
     fn rejects_bad_indices() {
         let err = TriMesh::new(vec![Vec3::ZERO], vec![[0, 1, 2]]).unwrap_err();
-        assert!(
-            err.to_string().contains("triangle 0 refers to vertex 1"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("triangle 0 refers to vertex 1"), "{err}");
     }
 }

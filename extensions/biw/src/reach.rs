@@ -15,9 +15,9 @@ pub mod kernel;
 #[cfg(feature = "cuda")]
 mod kernel_cuda;
 pub mod nearest;
+pub use backend::{check_points_with, suggest_base_shift_with};
 #[cfg(feature = "cuda")]
 pub use kernel_cuda::CudaReach;
-pub use backend::{check_points_with, suggest_base_shift_with};
 pub use nearest::nearest_reachable;
 
 /// A weld point in the robot base frame. The approach axis is the z axis of `pose` (the tool z axis).
@@ -38,10 +38,7 @@ pub struct ReachSettings {
 
 impl Default for ReachSettings {
     fn default() -> Self {
-        ReachSettings {
-            spin_tolerance: 10f64.to_radians(),
-            spin_step: 1f64.to_radians(),
-        }
+        ReachSettings { spin_tolerance: 10f64.to_radians(), spin_step: 1f64.to_radians() }
     }
 }
 
@@ -88,9 +85,7 @@ fn spun(pose: &Iso3, spin: f64) -> Iso3 {
 
 /// A within-limits configuration reaching `pose` with one of the allowed spins, if any.
 pub fn solve_with_spin(model: &RobotModel, pose: &Iso3, spins: &[f64]) -> Option<(Joints, f64)> {
-    spins
-        .iter()
-        .find_map(|&s| model.first_within_limits(&spun(pose, s)).map(|q| (q, s)))
+    spins.iter().find_map(|&s| model.first_within_limits(&spun(pose, s)).map(|q| (q, s)))
 }
 
 /// Whether `pose` is reachable with one of the allowed spins.
@@ -101,9 +96,7 @@ pub fn reachable_with_spin(model: &RobotModel, pose: &Iso3, spins: &[f64]) -> bo
 /// Checks one weld point; computes the out-of-reach distance when it is not reachable.
 pub fn check_point(model: &RobotModel, point: &WeldPoint, settings: &ReachSettings) -> PointReach {
     let spins = settings.spins();
-    verdict(point, solve_with_spin(model, &point.pose, &spins), || {
-        nearest_reachable(model, &point.pose, settings)
-    })
+    verdict(point, solve_with_spin(model, &point.pose, &spins), || nearest_reachable(model, &point.pose, settings))
 }
 
 /// The verdict for a point from its solution at an allowed spin, if any, and otherwise its nearest
@@ -144,15 +137,8 @@ pub(crate) fn verdict(
 }
 
 /// Checks many weld points in parallel.
-pub fn check_points(
-    model: &RobotModel,
-    points: &[WeldPoint],
-    settings: &ReachSettings,
-) -> Vec<PointReach> {
-    points
-        .par_iter()
-        .map(|p| check_point(model, p, settings))
-        .collect()
+pub fn check_points(model: &RobotModel, points: &[WeldPoint], settings: &ReachSettings) -> Vec<PointReach> {
+    points.par_iter().map(|p| check_point(model, p, settings)).collect()
 }
 
 /// The nearest reachable pose found for an unreachable point.
@@ -185,11 +171,8 @@ pub fn suggest_base_shift(
     resolution: f64,
 ) -> BaseShift {
     let spins = settings.spins();
-    let all_ok = |s: Vec3| {
-        points
-            .iter()
-            .all(|p| reachable_with_spin(model, &Iso3::new(p.pose.rot, p.pose.trans - s), &spins))
-    };
+    let all_ok =
+        |s: Vec3| points.iter().all(|p| reachable_with_spin(model, &Iso3::new(p.pose.rot, p.pose.trans - s), &spins));
     let found = base_shift_search(search_half, resolution, |cands| {
         Ok::<_, std::convert::Infallible>(first_feasible(cands, &all_ok))
     });
@@ -207,21 +190,11 @@ pub(crate) fn base_shift_search<E>(
     mut first_ok: impl FnMut(&[Vec3]) -> Result<Option<Vec3>, E>,
 ) -> Result<BaseShift, E> {
     let inside = |s: Vec3| {
-        s.x.abs() <= search_half.x + 1e-12
-            && s.y.abs() <= search_half.y + 1e-12
-            && s.z.abs() <= search_half.z + 1e-12
+        s.x.abs() <= search_half.x + 1e-12 && s.y.abs() <= search_half.y + 1e-12 && s.z.abs() <= search_half.z + 1e-12
     };
-    let none = BaseShift {
-        shift: None,
-        search_half,
-        resolution,
-    };
+    let none = BaseShift { shift: None, search_half, resolution };
     if first_ok(&[Vec3::ZERO])?.is_some() {
-        return Ok(BaseShift {
-            shift: Some(Vec3::ZERO),
-            search_half,
-            resolution,
-        });
+        return Ok(BaseShift { shift: Some(Vec3::ZERO), search_half, resolution });
     }
     // Coarse grid: about 20 cells along the largest axis.
     let mut h = (search_half.x.max(search_half.y).max(search_half.z) / 10.0).max(resolution);
@@ -260,11 +233,7 @@ pub(crate) fn base_shift_search<E>(
         }
         h = fine;
     }
-    Ok(BaseShift {
-        shift: Some(best),
-        search_half,
-        resolution,
-    })
+    Ok(BaseShift { shift: Some(best), search_half, resolution })
 }
 
 /// The first candidate (in order) that passes, testing in parallel chunks.
@@ -284,98 +253,51 @@ mod tests {
 
     #[test]
     fn spins_cover_the_tolerance() {
-        let s = ReachSettings {
-            spin_tolerance: 0.1,
-            spin_step: 0.04,
-        }
-        .spins();
+        let s = ReachSettings { spin_tolerance: 0.1, spin_step: 0.04 }.spins();
         assert_eq!(s.len(), 7);
         assert_eq!(s[0], 0.0);
-        assert!(
-            s.iter().any(|&a| (a - 0.1).abs() < 1e-15)
-                && s.iter().any(|&a| (a + 0.1).abs() < 1e-15)
-        );
+        assert!(s.iter().any(|&a| (a - 0.1).abs() < 1e-15) && s.iter().any(|&a| (a + 0.1).abs() < 1e-15));
     }
 }
 
 /// Reads weld points from CSV with the header `id,x,y,z,qw,qx,qy,qz` (metres and a unit quaternion in the
 /// robot base frame). Errors name the file, line and field.
-pub fn parse_points_csv(
-    text: &str,
-    path: &std::path::Path,
-) -> Result<Vec<WeldPoint>, crate::error::BiwError> {
+pub fn parse_points_csv(text: &str, path: &std::path::Path) -> Result<Vec<WeldPoint>, crate::error::BiwError> {
     use crate::error::BiwError;
     use crate::math::Quat;
-    let err = |line: usize, message: String| BiwError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let err = |line: usize, message: String| BiwError::Parse { path: path.to_path_buf(), line, message };
     const HEADER: [&str; 8] = ["id", "x", "y", "z", "qw", "qx", "qy", "qz"];
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| {
-        err(
-            1,
-            "empty file: expected the header id,x,y,z,qw,qx,qy,qz".into(),
-        )
-    })?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) =
+        lines.next().ok_or_else(|| err(1, "empty file: expected the header id,x,y,z,qw,qx,qy,qz".into()))?;
     let cols: Vec<&str> = header.split(',').map(|c| c.trim()).collect();
     if cols != HEADER {
-        return Err(err(
-            1,
-            format!(
-                "header must be id,x,y,z,qw,qx,qy,qz, got '{}'",
-                header.trim()
-            ),
-        ));
+        return Err(err(1, format!("header must be id,x,y,z,qw,qx,qy,qz, got '{}'", header.trim())));
     }
     let mut out = Vec::new();
     for (i, line) in lines {
         let lineno = i + 1;
         let fields: Vec<&str> = line.split(',').map(|c| c.trim()).collect();
         if fields.len() != 8 {
-            return Err(err(
-                lineno,
-                format!("expected 8 fields, got {}", fields.len()),
-            ));
+            return Err(err(lineno, format!("expected 8 fields, got {}", fields.len())));
         }
         if fields[0].is_empty() {
             return Err(err(lineno, "field 'id' is empty".into()));
         }
         let mut v = [0.0; 7];
         for k in 0..7 {
-            v[k] = fields[k + 1]
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| {
-                    err(
-                        lineno,
-                        format!(
-                            "field '{}': '{}' is not a finite number",
-                            HEADER[k + 1],
-                            fields[k + 1]
-                        ),
-                    )
-                })?;
+            v[k] = fields[k + 1].parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                err(lineno, format!("field '{}': '{}' is not a finite number", HEADER[k + 1], fields[k + 1]))
+            })?;
         }
         let q = Quat::new(v[3], v[4], v[5], v[6]);
         if (q.norm() - 1.0).abs() > 1e-3 {
             return Err(err(
                 lineno,
-                format!(
-                    "quaternion (qw,qx,qy,qz) has norm {:.6}, expected a unit quaternion",
-                    q.norm()
-                ),
+                format!("quaternion (qw,qx,qy,qz) has norm {:.6}, expected a unit quaternion", q.norm()),
             ));
         }
-        out.push(WeldPoint {
-            id: fields[0].to_string(),
-            pose: Iso3::new(q.to_mat3(), Vec3::new(v[0], v[1], v[2])),
-        });
+        out.push(WeldPoint { id: fields[0].to_string(), pose: Iso3::new(q.to_mat3(), Vec3::new(v[0], v[1], v[2])) });
     }
     Ok(out)
 }
@@ -395,19 +317,11 @@ mod csv_tests {
         assert!((pts[0].pose.rot.cols[2] - Vec3::new(0.0, 0.0, -1.0)).norm() < 1e-12);
         let bad = "id,x,y,z,qw,qx,qy,qz\nWP-1,0.5,zero,0.4,0,1,0,0\n";
         assert_eq!(
-            parse_points_csv(bad, Path::new("p.csv"))
-                .unwrap_err()
-                .to_string(),
+            parse_points_csv(bad, Path::new("p.csv")).unwrap_err().to_string(),
             "p.csv:2: field 'y': 'zero' is not a finite number"
         );
         let not_unit = "id,x,y,z,qw,qx,qy,qz\nWP-1,0.5,0,0.4,2,0,0,0\n";
-        assert!(parse_points_csv(not_unit, Path::new("p.csv"))
-            .unwrap_err()
-            .to_string()
-            .contains("unit quaternion"));
-        assert!(parse_points_csv("a,b\n", Path::new("p.csv"))
-            .unwrap_err()
-            .to_string()
-            .starts_with("p.csv:1: header"));
+        assert!(parse_points_csv(not_unit, Path::new("p.csv")).unwrap_err().to_string().contains("unit quaternion"));
+        assert!(parse_points_csv("a,b\n", Path::new("p.csv")).unwrap_err().to_string().starts_with("p.csv:1: header"));
     }
 }

@@ -59,61 +59,15 @@ impl StudyRobot {
         let scale = p.c2 + p.c3;
         let r_arm = 0.06 * scale;
         let r_wrist = 0.045 * scale;
-        let cap = |a: Vec3, b: Vec3, r: f64| {
-            Arc::new(Collider::new(TriMesh::capsule_between(a, b, r, 8, 16)))
-        };
+        let cap = |a: Vec3, b: Vec3, r: f64| Arc::new(Collider::new(TriMesh::capsule_between(a, b, r, 8, 16)));
         let shapes = [
-            (
-                0,
-                "base",
-                cap(Vec3::ZERO, Vec3::new(0.0, 0.0, p.c1 * 0.45), r_arm * 1.4),
-            ),
-            (
-                1,
-                "turret",
-                cap(
-                    Vec3::new(0.0, 0.0, p.c1 * 0.55),
-                    Vec3::new(p.a1, p.b, p.c1),
-                    r_arm * 1.1,
-                ),
-            ),
-            (
-                2,
-                "upper arm",
-                cap(Vec3::ZERO, Vec3::new(0.0, 0.0, p.c2), r_arm),
-            ),
-            (
-                3,
-                "elbow",
-                cap(Vec3::ZERO, Vec3::new(p.a2, 0.0, 0.0), r_arm * 0.9),
-            ),
-            (
-                4,
-                "forearm",
-                cap(
-                    Vec3::new(0.0, 0.0, 0.15 * p.c3),
-                    Vec3::new(0.0, 0.0, 0.85 * p.c3),
-                    r_wrist,
-                ),
-            ),
-            (
-                5,
-                "wrist",
-                cap(
-                    Vec3::new(0.0, 0.0, -0.02 * scale),
-                    Vec3::new(0.0, 0.0, 0.02 * scale),
-                    r_wrist * 0.8,
-                ),
-            ),
-            (
-                6,
-                "flange",
-                cap(
-                    Vec3::new(0.0, 0.0, 0.04 * scale),
-                    Vec3::new(0.0, 0.0, p.c4),
-                    r_wrist * 0.6,
-                ),
-            ),
+            (0, "base", cap(Vec3::ZERO, Vec3::new(0.0, 0.0, p.c1 * 0.45), r_arm * 1.4)),
+            (1, "turret", cap(Vec3::new(0.0, 0.0, p.c1 * 0.55), Vec3::new(p.a1, p.b, p.c1), r_arm * 1.1)),
+            (2, "upper arm", cap(Vec3::ZERO, Vec3::new(0.0, 0.0, p.c2), r_arm)),
+            (3, "elbow", cap(Vec3::ZERO, Vec3::new(p.a2, 0.0, 0.0), r_arm * 0.9)),
+            (4, "forearm", cap(Vec3::new(0.0, 0.0, 0.15 * p.c3), Vec3::new(0.0, 0.0, 0.85 * p.c3), r_wrist)),
+            (5, "wrist", cap(Vec3::new(0.0, 0.0, -0.02 * scale), Vec3::new(0.0, 0.0, 0.02 * scale), r_wrist * 0.8)),
+            (6, "flange", cap(Vec3::new(0.0, 0.0, 0.04 * scale), Vec3::new(0.0, 0.0, p.c4), r_wrist * 0.6)),
         ];
         shapes
             .into_iter()
@@ -132,11 +86,7 @@ impl StudyRobot {
         self.links
             .iter()
             .map(|l| {
-                let f = if l.link == 0 {
-                    Iso3::IDENTITY
-                } else {
-                    frames[(l.link - 1).min(5)]
-                };
+                let f = if l.link == 0 { Iso3::IDENTITY } else { frames[(l.link - 1).min(5)] };
                 self.base.mul(&f).mul(&l.offset)
             })
             .collect()
@@ -162,11 +112,7 @@ pub struct Obstacle {
 impl Obstacle {
     /// The region holding triangle `tri`, or the obstacle's name.
     pub fn region_of(&self, tri: u32) -> &str {
-        self.regions
-            .iter()
-            .find(|r| r.triangles.contains(&tri))
-            .map(|r| r.name.as_str())
-            .unwrap_or(&self.name)
+        self.regions.iter().find(|r| r.triangles.contains(&tri)).map(|r| r.name.as_str()).unwrap_or(&self.name)
     }
 }
 
@@ -187,10 +133,7 @@ pub struct StudySettings {
 
 impl Default for StudySettings {
     fn default() -> Self {
-        StudySettings {
-            near_miss_default: 0.010,
-            near_miss: HashMap::new(),
-        }
+        StudySettings { near_miss_default: 0.010, near_miss: HashMap::new() }
     }
 }
 
@@ -265,11 +208,27 @@ impl StudyReport {
             .map(|e| match e.kind {
                 EventKind::Clash => format!(
                     "station {}: {} {} penetrates {} ({}) by {:.1} mm at t={:.2} s (t={:.2}..{:.2} s)",
-                    e.station, e.robot, e.link, e.other, e.region, e.max_depth * 1000.0, e.worst_time, e.start_time, e.end_time
+                    e.station,
+                    e.robot,
+                    e.link,
+                    e.other,
+                    e.region,
+                    e.max_depth * 1000.0,
+                    e.worst_time,
+                    e.start_time,
+                    e.end_time
                 ),
                 EventKind::NearMiss => format!(
                     "station {}: {} {} passes {:.1} mm from {} ({}) at t={:.2} s (near miss, t={:.2}..{:.2} s)",
-                    e.station, e.robot, e.link, e.min_distance * 1000.0, e.other, e.region, e.worst_time, e.start_time, e.end_time
+                    e.station,
+                    e.robot,
+                    e.link,
+                    e.min_distance * 1000.0,
+                    e.other,
+                    e.region,
+                    e.worst_time,
+                    e.start_time,
+                    e.end_time
                 ),
             })
             .collect()
@@ -297,38 +256,19 @@ pub(crate) fn hit_of(
     other_pose: &Iso3,
 ) -> Hit {
     let intersect = d.intersect || inside;
-    let depth = if intersect {
-        penetration_depth(link, link_pose, other, other_pose)
-    } else {
-        0.0
-    };
-    Hit {
-        distance: if intersect { 0.0 } else { d.distance },
-        depth,
-        intersect,
-        point: d.point_a,
-        other_tri: d.tri_b,
-    }
+    let depth = if intersect { penetration_depth(link, link_pose, other, other_pose) } else { 0.0 };
+    Hit { distance: if intersect { 0.0 } else { d.distance }, depth, intersect, point: d.point_a, other_tri: d.tri_b }
 }
 
 /// A pair's hit on the CPU.
-pub(crate) fn cpu_hit(
-    link: &Collider,
-    link_pose: &Iso3,
-    other: &Collider,
-    other_pose: &Iso3,
-) -> Option<Hit> {
+pub(crate) fn cpu_hit(link: &Collider, link_pose: &Iso3, other: &Collider, other_pose: &Iso3) -> Option<Hit> {
     let d = mesh_distance(link, link_pose, other, other_pose)?;
     // A link entirely inside a closed obstacle (or the reverse) is a clash too.
     let inside = |x: &Collider, px: &Iso3, y: &Collider, py: &Iso3| {
-        y.mesh
-            .vertices
-            .first()
-            .is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
+        y.mesh.vertices.first().is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
     };
-    let inside = !d.intersect
-        && (inside(other, other_pose, link, link_pose)
-            || inside(link, link_pose, other, other_pose));
+    let inside =
+        !d.intersect && (inside(other, other_pose, link, link_pose) || inside(link, link_pose, other, other_pose));
     Some(hit_of(&d, inside, link, link_pose, other, other_pose))
 }
 
@@ -364,11 +304,7 @@ pub(crate) struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     pub(crate) fn new(st: &'a Station, settings: &StudySettings) -> Plan<'a> {
-        let mut times: Vec<f64> = st
-            .robots
-            .iter()
-            .flat_map(|r| r.trajectory.samples.iter().map(|s| s.time))
-            .collect();
+        let mut times: Vec<f64> = st.robots.iter().flat_map(|r| r.trajectory.samples.iter().map(|s| s.time)).collect();
         times.sort_by(|a, b| a.total_cmp(b));
         times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
         let mut pairs = Vec::new();
@@ -400,21 +336,11 @@ impl<'a> Plan<'a> {
             .map(|&t| {
                 st.robots
                     .iter()
-                    .map(|r| {
-                        r.trajectory
-                            .joints_at(t)
-                            .map(|q| r.link_poses(&q))
-                            .unwrap_or_default()
-                    })
+                    .map(|r| r.trajectory.joints_at(t).map(|q| r.link_poses(&q)).unwrap_or_default())
                     .collect()
             })
             .collect();
-        Plan {
-            st,
-            times,
-            pairs,
-            poses,
-        }
+        Plan { st, times, pairs, poses }
     }
 
     /// Number of queries (times x pairs).
@@ -436,10 +362,7 @@ impl<'a> Plan<'a> {
         let link = &*st.robots[pair.robot].links[pair.link].collider;
         let (other, other_pose) = match pair.other {
             Other::Obstacle(oi) => (&*st.obstacles[oi].collider, st.obstacles[oi].pose),
-            Other::Robot(rj, lj) => (
-                &*st.robots[rj].links[lj].collider,
-                *self.poses[ti][rj].get(lj)?,
-            ),
+            Other::Robot(rj, lj) => (&*st.robots[rj].links[lj].collider, *self.poses[ti][rj].get(lj)?),
         };
         Some((link, link_pose, other, other_pose))
     }
@@ -473,10 +396,7 @@ fn station_report(plan: &Plan, hits: &[Option<Hit>], report: &mut StudyReport) {
                 let o = &st.obstacles[oi];
                 (o.name.clone(), o.region_of(tri).to_string())
             }
-            Other::Robot(rj, lj) => (
-                st.robots[rj].name.clone(),
-                st.robots[rj].links[lj].name.clone(),
-            ),
+            Other::Robot(rj, lj) => (st.robots[rj].name.clone(), st.robots[rj].links[lj].name.clone()),
         }
     };
     let mut events: Vec<Event> = Vec::new();
@@ -495,16 +415,9 @@ fn station_report(plan: &Plan, hits: &[Option<Hit>], report: &mut StudyReport) {
                 continue;
             };
             let (other, region) = other_names(pair, h.other_tri);
-            for who in [
-                Some(pair.robot),
-                if let Other::Robot(rj, _) = pair.other {
-                    Some(rj)
-                } else {
-                    None
-                },
-            ]
-            .into_iter()
-            .flatten()
+            for who in [Some(pair.robot), if let Other::Robot(rj, _) = pair.other { Some(rj) } else { None }]
+                .into_iter()
+                .flatten()
             {
                 let w = &mut worst[who];
                 let place = format!("{} vs {} ({}) at t={:.2} s", link_name, other, region, t);
@@ -527,11 +440,8 @@ fn station_report(plan: &Plan, hits: &[Option<Hit>], report: &mut StudyReport) {
             match (&mut open, kind) {
                 (Some(e), Some(k)) if e.kind == k => {
                     e.end_time = t;
-                    let better = if k == EventKind::Clash {
-                        h.depth > e.max_depth
-                    } else {
-                        h.distance < e.min_distance
-                    };
+                    let better =
+                        if k == EventKind::Clash { h.depth > e.max_depth } else { h.distance < e.min_distance };
                     if better {
                         e.worst_time = t;
                         e.min_distance = h.distance;
@@ -565,22 +475,11 @@ fn station_report(plan: &Plan, hits: &[Option<Hit>], report: &mut StudyReport) {
             events.push(e);
         }
     }
-    events.sort_by(|a, b| {
-        a.start_time
-            .total_cmp(&b.start_time)
-            .then(a.robot.cmp(&b.robot))
-    });
+    events.sort_by(|a, b| a.start_time.total_cmp(&b.start_time).then(a.robot.cmp(&b.robot)));
     for (ri, r) in st.robots.iter().enumerate() {
-        let mine = events
-            .iter()
-            .filter(|e| e.robot == r.name || e.other == r.name);
-        let (clashes, near) = mine.fold((0, 0), |(c, n), e| {
-            if e.kind == EventKind::Clash {
-                (c + 1, n)
-            } else {
-                (c, n + 1)
-            }
-        });
+        let mine = events.iter().filter(|e| e.robot == r.name || e.other == r.name);
+        let (clashes, near) =
+            mine.fold((0, 0), |(c, n), e| if e.kind == EventKind::Clash { (c + 1, n) } else { (c, n + 1) });
         let w = &worst[ri];
         report.summaries.push(RobotSummary {
             station: st.name.clone(),
@@ -616,10 +515,7 @@ mod tests {
             name: "body".into(),
             collider: Arc::new(Collider::new(TriMesh::cuboid(Vec3::new(1.0, 1.0, 1.0)))),
             pose: Iso3::IDENTITY,
-            regions: vec![Region {
-                name: "roof".into(),
-                triangles: 2..4,
-            }],
+            regions: vec![Region { name: "roof".into(), triangles: 2..4 }],
         };
         assert_eq!(o.region_of(3), "roof");
         assert_eq!(o.region_of(5), "body");

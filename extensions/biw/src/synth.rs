@@ -30,11 +30,7 @@ impl Rng {
     /// A uniformly distributed unit vector.
     pub fn unit_vec(&mut self) -> Vec3 {
         loop {
-            let v = Vec3::new(
-                self.range(-1.0, 1.0),
-                self.range(-1.0, 1.0),
-                self.range(-1.0, 1.0),
-            );
+            let v = Vec3::new(self.range(-1.0, 1.0), self.range(-1.0, 1.0), self.range(-1.0, 1.0));
             let n = v.norm2();
             if n > 1e-6 && n <= 1.0 {
                 return v * (1.0 / n.sqrt());
@@ -44,21 +40,11 @@ impl Rng {
     /// A random rotation (uniform axis, uniform angle).
     pub fn rotation(&mut self) -> Mat3 {
         let axis = self.unit_vec();
-        Mat3::from_axis_angle(
-            axis,
-            self.range(-std::f64::consts::PI, std::f64::consts::PI),
-        )
+        Mat3::from_axis_angle(axis, self.range(-std::f64::consts::PI, std::f64::consts::PI))
     }
     /// A random pose with translation in a cube of half size `half`.
     pub fn pose(&mut self, half: f64) -> Iso3 {
-        Iso3::new(
-            self.rotation(),
-            Vec3::new(
-                self.range(-half, half),
-                self.range(-half, half),
-                self.range(-half, half),
-            ),
-        )
+        Iso3::new(self.rotation(), Vec3::new(self.range(-half, half), self.range(-half, half), self.range(-half, half)))
     }
 }
 
@@ -80,21 +66,14 @@ pub fn triangle_soup(rng: &mut Rng, n: usize, half: f64, size: f64) -> TriMesh {
     let mut vertices = Vec::with_capacity(3 * n);
     let mut triangles = Vec::with_capacity(n);
     for t in 0..n {
-        let c = Vec3::new(
-            rng.range(-half, half),
-            rng.range(-half, half),
-            rng.range(-half, half),
-        );
+        let c = Vec3::new(rng.range(-half, half), rng.range(-half, half), rng.range(-half, half));
         for _ in 0..3 {
             vertices.push(c + rng.unit_vec() * (size * rng.unit()));
         }
         let b = 3 * t as u32;
         triangles.push([b, b + 1, b + 2]);
     }
-    TriMesh {
-        vertices,
-        triangles,
-    }
+    TriMesh { vertices, triangles }
 }
 
 /// A flat rectangular panel in the plane spanned by `u` and `v` from `origin`, split into `nu` x `nv` cells
@@ -115,19 +94,14 @@ pub fn panel(origin: Vec3, u: Vec3, v: Vec3, nu: usize, nv: usize) -> TriMesh {
             triangles.push([a, a + w + 1, a + w]);
         }
     }
-    TriMesh {
-        vertices,
-        triangles,
-    }
+    TriMesh { vertices, triangles }
 }
 
 /// A synthetic body-in-white line for tests and benchmarks: an open sheet-metal body shell (roof, two sides
 /// with door and B-pillar regions, ~`resolution`-sized cells), a closed fixture, and two stations:
 /// "14" where R1 (ABB IRB 2400) welds the left side with a path that pushes 40 mm through the B-pillar and
 /// R2 welds the right side 6 mm short of contact; "21" where R3 (FANUC R-2000iC/165F) welds the roof.
-pub fn sample_biw_study(
-    resolution: f64,
-) -> Result<Vec<crate::study::Station>, crate::error::BiwError> {
+pub fn sample_biw_study(resolution: f64) -> Result<Vec<crate::study::Station>, crate::error::BiwError> {
     use crate::distance::Collider;
     use crate::kinematics::RobotModel;
     use crate::study::{Obstacle, Region, Station, StudyRobot};
@@ -140,10 +114,7 @@ pub fn sample_biw_study(
     let mut add = |name: &str, m: TriMesh, body: &mut TriMesh| {
         let start = body.triangles.len() as u32;
         body.append(&m);
-        regions.push(Region {
-            name: name.to_string(),
-            triangles: start..body.triangles.len() as u32,
-        });
+        regions.push(Region { name: name.to_string(), triangles: start..body.triangles.len() as u32 });
     };
     add(
         "roof",
@@ -158,11 +129,8 @@ pub fn sample_biw_study(
     );
     for (side, y) in [("left", half_w), ("right", -half_w)] {
         let h = roof - sill;
-        let spans = [
-            ("front door", -half_len, -0.1),
-            ("B-pillar reinforcement", -0.1, 0.1),
-            ("rear door", 0.1, half_len),
-        ];
+        let spans =
+            [("front door", -half_len, -0.1), ("B-pillar reinforcement", -0.1, 0.1), ("rear door", 0.1, half_len)];
         for (part, x0, x1) in spans {
             let m = panel(
                 Vec3::new(x0, y, sill),
@@ -174,12 +142,7 @@ pub fn sample_biw_study(
             add(&format!("{side} {part}"), m, &mut body);
         }
     }
-    let body = Obstacle {
-        name: "body".into(),
-        collider: Arc::new(Collider::new(body)),
-        pose: Iso3::IDENTITY,
-        regions,
-    };
+    let body = Obstacle { name: "body".into(), collider: Arc::new(Collider::new(body)), pose: Iso3::IDENTITY, regions };
     let fixture = Obstacle {
         name: "fixture".into(),
         collider: Arc::new(Collider::new(TriMesh::cuboid(Vec3::new(1.5, 0.5, 0.15)))),
@@ -200,33 +163,16 @@ pub fn sample_biw_study(
         let rot = Mat3::from_cols(y.cross(z), y, z);
         let inv = base.inverse();
         let at = |p: Vec3| inv.mul(&Iso3::new(rot, p));
-        let path = [
-            (0.0, at(from - z * 0.25)),
-            (1.0, at(from)),
-            (3.0, at(to)),
-            (3.5, at(to - z * 0.25)),
-        ];
+        let path = [(0.0, at(from - z * 0.25)), (1.0, at(from)), (3.0, at(to)), (3.5, at(to - z * 0.25))];
         let links = StudyRobot::default_links(&model);
         let seed = [0.0, 0.3, 0.0, 0.0, 0.8, 0.0];
         let tr = Trajectory::from_cartesian_path(&model, &path, 0.05, None, Some(seed), 0.5)?;
-        Ok(StudyRobot {
-            name: name.into(),
-            model,
-            base,
-            links,
-            trajectory: tr.trajectory,
-        })
+        Ok(StudyRobot { name: name.into(), model, base, links, trajectory: tr.trajectory })
     };
     let abb = RobotModel::abb_irb2400();
     let tip = 0.06 * (abb.params.c2 + abb.params.c3) * 0.045 / 0.06 * 0.6; // flange capsule radius
-    let r1_base = Iso3::new(
-        Mat3::rot_z(-std::f64::consts::FRAC_PI_2),
-        Vec3::new(0.0, 2.05, 0.3),
-    );
-    let r2_base = Iso3::new(
-        Mat3::rot_z(std::f64::consts::FRAC_PI_2),
-        Vec3::new(0.0, -2.05, 0.3),
-    );
+    let r1_base = Iso3::new(Mat3::rot_z(-std::f64::consts::FRAC_PI_2), Vec3::new(0.0, 2.05, 0.3));
+    let r2_base = Iso3::new(Mat3::rot_z(std::f64::consts::FRAC_PI_2), Vec3::new(0.0, -2.05, 0.3));
     let depth = 0.040;
     let r1 = robot(
         "R1",
@@ -246,28 +192,11 @@ pub fn sample_biw_study(
         Vec3::Y,
     )?;
     let fanuc = RobotModel::fanuc_r2000ic_165f();
-    let r3_base = Iso3::new(
-        Mat3::rot_z(-std::f64::consts::FRAC_PI_2),
-        Vec3::new(0.0, 2.4, 0.0),
-    );
-    let r3 = robot(
-        "R3",
-        fanuc,
-        r3_base,
-        Vec3::new(-0.4, 0.2, roof + 0.12),
-        Vec3::new(0.4, 0.2, roof + 0.12),
-        -Vec3::Z,
-    )?;
+    let r3_base = Iso3::new(Mat3::rot_z(-std::f64::consts::FRAC_PI_2), Vec3::new(0.0, 2.4, 0.0));
+    let r3 =
+        robot("R3", fanuc, r3_base, Vec3::new(-0.4, 0.2, roof + 0.12), Vec3::new(0.4, 0.2, roof + 0.12), -Vec3::Z)?;
     Ok(vec![
-        Station {
-            name: "14".into(),
-            robots: vec![r1, r2],
-            obstacles: vec![body.clone(), fixture.clone()],
-        },
-        Station {
-            name: "21".into(),
-            robots: vec![r3],
-            obstacles: vec![body, fixture],
-        },
+        Station { name: "14".into(), robots: vec![r1, r2], obstacles: vec![body.clone(), fixture.clone()] },
+        Station { name: "21".into(), robots: vec![r3], obstacles: vec![body, fixture] },
     ])
 }

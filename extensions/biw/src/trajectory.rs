@@ -25,17 +25,12 @@ pub struct Trajectory {
 impl Trajectory {
     /// Joint waypoints `(time, joints)` with strictly increasing times, linearly interpolated every `step`
     /// seconds (the last waypoint is always included).
-    pub fn from_joint_waypoints(
-        waypoints: &[(f64, Joints)],
-        step: f64,
-    ) -> Result<Trajectory, BiwError> {
+    pub fn from_joint_waypoints(waypoints: &[(f64, Joints)], step: f64) -> Result<Trajectory, BiwError> {
         if waypoints.is_empty() {
             return Err(BiwError::Trajectory("no waypoints".into()));
         }
         if !(step > 0.0) {
-            return Err(BiwError::Trajectory(format!(
-                "time step must be positive, got {step}"
-            )));
+            return Err(BiwError::Trajectory(format!("time step must be positive, got {step}")));
         }
         for (i, w) in waypoints.windows(2).enumerate() {
             if !(w[1].0 > w[0].0) {
@@ -56,16 +51,10 @@ impl Trajectory {
             while seg + 1 < waypoints.len() - 1 && t > waypoints[seg + 1].0 {
                 seg += 1;
             }
-            samples.push(Sample {
-                time: t,
-                joints: interpolate(waypoints, seg, t),
-            });
+            samples.push(Sample { time: t, joints: interpolate(waypoints, seg, t) });
         }
         if samples.last().is_some_and(|s| s.time < t1 - 1e-12) {
-            samples.push(Sample {
-                time: t1,
-                joints: waypoints[waypoints.len() - 1].1,
-            });
+            samples.push(Sample { time: t1, joints: waypoints[waypoints.len() - 1].1 });
         }
         Ok(Trajectory { samples })
     }
@@ -83,9 +72,7 @@ impl Trajectory {
         }
         let (a, b) = (&s[i - 1], &s[i]);
         let u = (t - a.time) / (b.time - a.time);
-        Some(std::array::from_fn(|j| {
-            a.joints[j] + (b.joints[j] - a.joints[j]) * u
-        }))
+        Some(std::array::from_fn(|j| a.joints[j] + (b.joints[j] - a.joints[j]) * u))
     }
 
     /// A Cartesian path of tool poses `(time, pose)` in the robot base frame, interpolated every `step`
@@ -110,20 +97,13 @@ impl Trajectory {
         let first = model.inverse(&poses[0].1);
         let branch = match branch {
             Some(b) if b < 8 => b,
-            Some(b) => {
-                return Err(BiwError::Trajectory(format!(
-                    "branch {b} does not exist (0..8)"
-                )))
-            }
+            Some(b) => return Err(BiwError::Trajectory(format!("branch {b} does not exist (0..8)"))),
             None => (0..8)
                 .filter_map(|b| nearest_turn(model, &first[b], &seed).map(|q| (b, dist(&q, &seed))))
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(b, _)| b)
                 .ok_or_else(|| {
-                    BiwError::Trajectory(format!(
-                        "first pose (t={}) is unreachable within joint limits",
-                        poses[0].0
-                    ))
+                    BiwError::Trajectory(format!("first pose (t={}) is unreachable within joint limits", poses[0].0))
                 })?,
         };
         let mut samples = Vec::with_capacity(poses.len());
@@ -131,7 +111,9 @@ impl Trajectory {
         for (i, (t, pose)) in poses.iter().enumerate() {
             let sol = model.inverse(pose)[branch];
             let q = nearest_turn(model, &sol, &prev).ok_or_else(|| {
-                BiwError::Trajectory(format!("pose at t={t:.3} s (sample {i}) is unreachable on branch {branch} within joint limits"))
+                BiwError::Trajectory(format!(
+                    "pose at t={t:.3} s (sample {i}) is unreachable on branch {branch} within joint limits"
+                ))
             })?;
             if i > 0 {
                 let jump = (0..6).map(|j| (q[j] - prev[j]).abs()).fold(0.0, f64::max);
@@ -142,16 +124,10 @@ impl Trajectory {
                     )));
                 }
             }
-            samples.push(Sample {
-                time: *t,
-                joints: q,
-            });
+            samples.push(Sample { time: *t, joints: q });
             prev = q;
         }
-        Ok(CartesianTrajectory {
-            trajectory: Trajectory { samples },
-            branch,
-        })
+        Ok(CartesianTrajectory { trajectory: Trajectory { samples }, branch })
     }
 }
 
@@ -193,18 +169,13 @@ fn interpolate(w: &[(f64, Joints)], seg: usize, t: f64) -> Joints {
 
 fn interpolate_poses(path: &[(f64, Iso3)], step: f64) -> Result<Vec<(f64, Iso3)>, BiwError> {
     if !(step > 0.0) {
-        return Err(BiwError::Trajectory(format!(
-            "time step must be positive, got {step}"
-        )));
+        return Err(BiwError::Trajectory(format!("time step must be positive, got {step}")));
     }
     let mut out = vec![path[0]];
     for (i, w) in path.windows(2).enumerate() {
         let (t0, t1) = (w[0].0, w[1].0);
         if !(t1 > t0) {
-            return Err(BiwError::Trajectory(format!(
-                "path pose {} time {t1} is not after pose {i} time {t0}",
-                i + 1
-            )));
+            return Err(BiwError::Trajectory(format!("path pose {} time {t1} is not after pose {i} time {t0}", i + 1)));
         }
         let (q0, mut q1) = (Quat::from_mat3(&w[0].1.rot), Quat::from_mat3(&w[1].1.rot));
         if q0.w * q1.w + q0.x * q1.x + q0.y * q1.y + q0.z * q1.z < 0.0 {
@@ -223,17 +194,9 @@ fn interpolate_poses(path: &[(f64, Iso3)], step: f64) -> Result<Vec<(f64, Iso3)>
 fn slerp(a: Quat, b: Quat, u: f64) -> Quat {
     let d = (a.w * b.w + a.x * b.x + a.y * b.y + a.z * b.z).clamp(-1.0, 1.0);
     let th = d.acos();
-    let (wa, wb) = if th < 1e-9 {
-        (1.0 - u, u)
-    } else {
-        (((1.0 - u) * th).sin() / th.sin(), (u * th).sin() / th.sin())
-    };
-    Quat::new(
-        wa * a.w + wb * b.w,
-        wa * a.x + wb * b.x,
-        wa * a.y + wb * b.y,
-        wa * a.z + wb * b.z,
-    )
+    let (wa, wb) =
+        if th < 1e-9 { (1.0 - u, u) } else { (((1.0 - u) * th).sin() / th.sin(), (u * th).sin() / th.sin()) };
+    Quat::new(wa * a.w + wb * b.w, wa * a.x + wb * b.x, wa * a.y + wb * b.y, wa * a.z + wb * b.z)
 }
 
 #[cfg(test)]
@@ -243,19 +206,13 @@ mod tests {
 
     #[test]
     fn joint_waypoints_interpolate_at_step() {
-        let tr = Trajectory::from_joint_waypoints(
-            &[(0.0, [0.0; 6]), (1.0, [1.0; 6]), (1.5, [0.0; 6])],
-            0.25,
-        )
-        .unwrap();
+        let tr = Trajectory::from_joint_waypoints(&[(0.0, [0.0; 6]), (1.0, [1.0; 6]), (1.5, [0.0; 6])], 0.25).unwrap();
         let times: Vec<f64> = tr.samples.iter().map(|s| s.time).collect();
         assert_eq!(times, vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]);
         assert!((tr.samples[1].joints[0] - 0.25).abs() < 1e-12);
         assert!((tr.samples[5].joints[3] - 0.5).abs() < 1e-12);
         assert!((tr.joints_at(1.125).unwrap()[2] - 0.75).abs() < 1e-12);
-        assert!(
-            Trajectory::from_joint_waypoints(&[(0.0, [0.0; 6]), (0.0, [1.0; 6])], 0.1).is_err()
-        );
+        assert!(Trajectory::from_joint_waypoints(&[(0.0, [0.0; 6]), (0.0, [1.0; 6])], 0.1).is_err());
     }
 
     #[test]

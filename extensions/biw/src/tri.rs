@@ -101,12 +101,7 @@ pub fn tri_tri(s: &[Vec3; 3], t: &[Vec3; 3]) -> TriTri {
                 let mut a = (s[(i + 2) % 3] - p).dot(vec);
                 let mut b = (t[(j + 2) % 3] - q).dot(vec);
                 if a <= 0.0 && b >= 0.0 {
-                    return TriTri {
-                        dist2: dd,
-                        p,
-                        q,
-                        intersect: dd == 0.0,
-                    };
+                    return TriTri { dist2: dd, p, q, intersect: dd == 0.0 };
                 }
                 let pp = v.dot(vec);
                 if a < 0.0 {
@@ -125,57 +120,28 @@ pub fn tri_tri(s: &[Vec3; 3], t: &[Vec3; 3]) -> TriTri {
         return r;
     }
     if let Some(r) = vertex_face(t, &tv, s, &mut shown_disjoint) {
-        return TriTri {
-            dist2: r.dist2,
-            p: r.q,
-            q: r.p,
-            intersect: r.intersect,
-        };
+        return TriTri { dist2: r.dist2, p: r.q, q: r.p, intersect: r.intersect };
     }
     if shown_disjoint || mindd == 0.0 {
-        return TriTri {
-            dist2: mindd,
-            p: min_p,
-            q: min_q,
-            intersect: mindd == 0.0,
-        };
+        return TriTri { dist2: mindd, p: min_p, q: min_q, intersect: mindd == 0.0 };
     }
     // Not shown disjoint: the triangles cross, unless degenerate input fooled the tests.
     if let Some(x) = crossing_point(s, t) {
-        return TriTri {
-            dist2: 0.0,
-            p: x,
-            q: x,
-            intersect: true,
-        };
+        return TriTri { dist2: 0.0, p: x, q: x, intersect: true };
     }
-    TriTri {
-        dist2: mindd,
-        p: min_p,
-        q: min_q,
-        intersect: false,
-    }
+    TriTri { dist2: mindd, p: min_p, q: min_q, intersect: false }
 }
 
 /// Vertex of `t` against the face of `s`: returns the answer when the closest vertex on one side of the
 /// plane projects inside `s`.
 #[inline]
-fn vertex_face(
-    s: &[Vec3; 3],
-    sv: &[Vec3; 3],
-    t: &[Vec3; 3],
-    shown_disjoint: &mut bool,
-) -> Option<TriTri> {
+fn vertex_face(s: &[Vec3; 3], sv: &[Vec3; 3], t: &[Vec3; 3], shown_disjoint: &mut bool) -> Option<TriTri> {
     let sn = sv[0].cross(sv[1]);
     let snl = sn.dot(sn);
     if snl <= 1e-30 {
         return None;
     }
-    let tp = [
-        (s[0] - t[0]).dot(sn),
-        (s[0] - t[1]).dot(sn),
-        (s[0] - t[2]).dot(sn),
-    ];
+    let tp = [(s[0] - t[0]).dot(sn), (s[0] - t[1]).dot(sn), (s[0] - t[2]).dot(sn)];
     let point = if tp[0] > 0.0 && tp[1] > 0.0 && tp[2] > 0.0 {
         Some(if tp[0] < tp[1] {
             if tp[0] < tp[2] {
@@ -212,12 +178,7 @@ fn vertex_face(
     {
         let p = x + sn * (tp[k] / snl);
         let d = p - x;
-        return Some(TriTri {
-            dist2: d.dot(d),
-            p,
-            q: x,
-            intersect: false,
-        });
+        return Some(TriTri { dist2: d.dot(d), p, q: x, intersect: false });
     }
     None
 }
@@ -342,11 +303,7 @@ mod tests {
         let t = [v(1.0, 1.0, -1.0), v(1.0, 1.0, 1.0), v(2.0, 2.0, 0.0)];
         let r = tri_tri(&s, &t);
         // Closest: edge (1,0)-(0,1) of s (point (0.5,0.5,0)) to edge x=y=1 of t.
-        assert!(
-            (r.dist2.sqrt() - (0.5f64 * 0.5 * 2.0).sqrt()).abs() < 1e-12,
-            "{}",
-            r.dist2.sqrt()
-        );
+        assert!((r.dist2.sqrt() - (0.5f64 * 0.5 * 2.0).sqrt()).abs() < 1e-12, "{}", r.dist2.sqrt());
     }
 
     #[test]
@@ -361,16 +318,8 @@ mod tests {
     #[test]
     fn closest_point_regions() {
         let tri = [v(0.0, 0.0, 0.0), v(1.0, 0.0, 0.0), v(0.0, 1.0, 0.0)];
-        assert!(
-            (closest_point_on_triangle(v(0.2, 0.2, 3.0), &tri) - v(0.2, 0.2, 0.0)).norm() < 1e-15
-        );
-        assert_eq!(
-            closest_point_on_triangle(v(-1.0, -1.0, 0.0), &tri),
-            v(0.0, 0.0, 0.0)
-        );
-        assert_eq!(
-            closest_point_on_triangle(v(1.0, 1.0, 0.0), &tri),
-            v(0.5, 0.5, 0.0)
-        );
+        assert!((closest_point_on_triangle(v(0.2, 0.2, 3.0), &tri) - v(0.2, 0.2, 0.0)).norm() < 1e-15);
+        assert_eq!(closest_point_on_triangle(v(-1.0, -1.0, 0.0), &tri), v(0.0, 0.0, 0.0));
+        assert_eq!(closest_point_on_triangle(v(1.0, 1.0, 0.0), &tri), v(0.5, 0.5, 0.0));
     }
 }

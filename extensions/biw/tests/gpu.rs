@@ -9,12 +9,11 @@
 use std::sync::Arc;
 
 use twinloom_biw::distance::{Collider, Query};
-use twinloom_biw::study::{check_parity, compare_reports, host_distance_batch, KernelResult, Parity};
 use twinloom_biw::math::{Iso3, Vec3};
 use twinloom_biw::mesh::TriMesh;
+use twinloom_biw::study::{check_parity, compare_reports, host_distance_batch, KernelResult, Parity};
 use twinloom_biw::study::{
-    run_study, run_study_on, run_study_with, study_queries, Obstacle, StudyBackend, StudyReport,
-    StudySettings,
+    run_study, run_study_on, run_study_with, study_queries, Obstacle, StudyBackend, StudyReport, StudySettings,
 };
 use twinloom_biw::synth::{blob, sample_biw_study, triangle_soup, Rng};
 
@@ -55,23 +54,10 @@ fn random_queries<'a>(rng: &mut Rng, all: &'a [Collider; 6]) -> Vec<Query<'a>> {
         let b = shapes[(rng.next_u64() % shapes.len() as u64) as usize];
         // B's centre 0 to 1.2 m from A's: nested (one inside the other), touching, crossing, well apart.
         let pose_a = rng.pose(0.5);
-        let pose_b = pose_a.mul(&Iso3::new(
-            rng.rotation(),
-            rng.unit_vec() * rng.range(0.0, 1.2),
-        ));
-        queries.push(Query {
-            a,
-            pose_a,
-            b,
-            pose_b,
-        });
+        let pose_b = pose_a.mul(&Iso3::new(rng.rotation(), rng.unit_vec() * rng.range(0.0, 1.2)));
+        queries.push(Query { a, pose_a, b, pose_b });
     }
-    queries.push(Query {
-        a: big,
-        pose_a: Iso3::IDENTITY,
-        b: empty,
-        pose_b: Iso3::IDENTITY,
-    });
+    queries.push(Query { a: big, pose_a: Iso3::IDENTITY, b: empty, pose_b: Iso3::IDENTITY });
     queries
 }
 
@@ -85,14 +71,8 @@ fn host_kernel_matches_rust_on_random_mesh_pairs() {
     // The batch covers every verdict: apart, intersecting, and nested without touching.
     assert!(found.iter().filter(|d| d.intersect).count() > 50);
     assert!(found.iter().filter(|d| !d.intersect).count() > 50);
-    assert!(
-        kernel.iter().filter(|k| k.inside).count() > 5,
-        "no nested pair"
-    );
-    assert!(
-        kernel.last().unwrap().distance.is_none(),
-        "an empty mesh has no distance"
-    );
+    assert!(kernel.iter().filter(|k| k.inside).count() > 5, "no nested pair");
+    assert!(kernel.last().unwrap().distance.is_none(), "an empty mesh has no distance");
     assert!(parity.max_diff <= TOL);
 }
 
@@ -104,15 +84,9 @@ fn host_kernel_matches_rust_on_the_synthetic_line() {
     assert!(queries.len() > 1000, "{} queries", queries.len());
     let kernel = host_distance_batch(&queries);
     compare("synthetic line", &queries, &kernel);
-    assert!(
-        kernel
-            .iter()
-            .any(|k| k.distance.is_some_and(|d| d.intersect)),
-        "the planted clash"
-    );
+    assert!(kernel.iter().any(|k| k.distance.is_some_and(|d| d.intersect)), "the planted clash");
     let cpu = run_study(&stations, &settings);
-    let host =
-        run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
+    let host = run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
     assert_same_report(&cpu, &host);
     // Without a GPU, the selected device is the CPU and the study is the CPU study.
     let device = twinloom_gpu::select(twinloom_gpu::GpuMode::Off).unwrap();
@@ -133,11 +107,7 @@ fn staircase(n: usize) -> TriMesh {
     for i in 0..n {
         let x = 0.01 * 2f64.powi(i as i32);
         let b = vertices.len() as u32;
-        vertices.extend([
-            Vec3::new(x, 0.0, 0.0),
-            Vec3::new(x, 0.01, 0.0),
-            Vec3::new(x, 0.0, 0.01),
-        ]);
+        vertices.extend([Vec3::new(x, 0.0, 0.0), Vec3::new(x, 0.01, 0.0), Vec3::new(x, 0.0, 0.01)]);
         triangles.push([b, b + 1, b + 2]);
     }
     TriMesh::new(vertices, triangles).expect("staircase mesh")
@@ -158,12 +128,7 @@ fn overflowing_queries_fall_back_to_the_cpu() {
     let deep = Arc::new(Collider::new(staircase(400)));
     assert!(depth(&deep, 0) > 80, "depth {}", depth(&deep, 0));
     let probe = Collider::new(TriMesh::cuboid(Vec3::new(0.02, 0.02, 0.02)));
-    let q = Query {
-        a: &probe,
-        pose_a: Iso3::translation(Vec3::new(0.0, 0.0, 0.05)),
-        b: &deep,
-        pose_b: Iso3::IDENTITY,
-    };
+    let q = Query { a: &probe, pose_a: Iso3::translation(Vec3::new(0.0, 0.0, 0.05)), b: &deep, pose_b: Iso3::IDENTITY };
     let k = host_distance_batch(std::slice::from_ref(&q));
     assert!(k[0].overflow && k[0].distance.is_none(), "{k:?}");
     // In a study, such queries are recomputed on the CPU: the report is the CPU report.
@@ -175,23 +140,12 @@ fn overflowing_queries_fall_back_to_the_cpu() {
         pose: Iso3::translation(Vec3::new(-0.2, 0.9, 0.9)),
         regions: Vec::new(),
     });
-    let settings = StudySettings {
-        near_miss_default: 0.5,
-        ..StudySettings::default()
-    };
-    let overflowed = host_distance_batch(&study_queries(&stations, &settings))
-        .iter()
-        .filter(|k| k.overflow)
-        .count();
+    let settings = StudySettings { near_miss_default: 0.5, ..StudySettings::default() };
+    let overflowed = host_distance_batch(&study_queries(&stations, &settings)).iter().filter(|k| k.overflow).count();
     assert!(overflowed > 0);
     let cpu = run_study(&stations, &settings);
-    assert!(
-        cpu.events.iter().any(|e| e.other == "staircase"),
-        "{:#?}",
-        cpu.describe()
-    );
-    let host =
-        run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
+    assert!(cpu.events.iter().any(|e| e.other == "staircase"), "{:#?}", cpu.describe());
+    let host = run_study_with(&stations, &settings, &StudyBackend::HostKernel).expect("host kernel study");
     assert_same_report(&cpu, &host);
 }
 
@@ -209,10 +163,7 @@ fn the_kernel_compiles_with_nvrtc_where_it_is_installed() {
     let entry = format!(".entry {}(", twinloom_biw::study::KERNEL_FUNCTION);
     assert!(ptx.contains(&entry), "no {entry} in the PTX");
     // No fused multiply-adds: the device rounds like the CPU.
-    assert!(
-        !ptx.contains("fma.rn.f64"),
-        "the PTX contracts multiply-adds"
-    );
+    assert!(!ptx.contains("fma.rn.f64"), "the PTX contracts multiply-adds");
 }
 
 /// With the `cuda` feature, where a GPU is present: the CUDA launch against the Rust path, per query on the
@@ -239,11 +190,7 @@ fn gpu_kernel_matches_rust_when_present() {
     // The device gives the host kernel's verdicts, query by query.
     let host = host_distance_batch(&queries);
     for (i, (g, h)) in kernel.iter().zip(&host).enumerate() {
-        assert_eq!(
-            g.distance.map(|d| d.intersect),
-            h.distance.map(|d| d.intersect),
-            "query {i}"
-        );
+        assert_eq!(g.distance.map(|d| d.intersect), h.distance.map(|d| d.intersect), "query {i}");
         assert_eq!(g.inside, h.inside, "query {i}");
     }
     let stations = sample_biw_study(0.05).expect("sample study");
@@ -251,11 +198,8 @@ fn gpu_kernel_matches_rust_when_present() {
     let queries = study_queries(&stations, &settings);
     compare("GPU: synthetic line", &queries, &on_gpu(&queries));
     let cpu = run_study(&stations, &settings);
-    let on_device = run_study_on(
-        &stations,
-        &settings,
-        &twinloom_gpu::Device::Cuda(twinloom_gpu::CudaDevice::new(gpu.clone())),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let on_device =
+        run_study_on(&stations, &settings, &twinloom_gpu::Device::Cuda(twinloom_gpu::CudaDevice::new(gpu.clone())))
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_same_report(&cpu, &on_device);
 }

@@ -7,9 +7,7 @@ use twinloom_biw::synth::Rng;
 
 fn pose_error(a: &Iso3, b: &Iso3) -> (f64, f64) {
     // Rotation error as the largest difference of matrix entries (acos-based angles lose precision near 0).
-    let dr = (0..3)
-        .map(|c| (a.rot.cols[c] - b.rot.cols[c]).abs())
-        .fold(0.0f64, |m, v| m.max(v.x).max(v.y).max(v.z));
+    let dr = (0..3).map(|c| (a.rot.cols[c] - b.rot.cols[c]).abs()).fold(0.0f64, |m, v| m.max(v.x).max(v.y).max(v.z));
     ((a.trans - b.trans).norm(), dr)
 }
 
@@ -28,11 +26,7 @@ fn round_trip(model: &RobotModel, seed: u64) {
         let mut found = false;
         for s in sols.iter().filter(|s| !s[0].is_nan()) {
             let (dp, dr) = pose_error(&model.forward(s), &pose);
-            assert!(
-                dp <= 1e-9,
-                "{}: position error {dp} for {s:?} (q {q:?})",
-                model.name
-            );
+            assert!(dp <= 1e-9, "{}: position error {dp} for {s:?} (q {q:?})", model.name);
             assert!(dr <= 1e-9, "{}: rotation error {dr} for {s:?}", model.name);
             if (0..6).all(|j| wrap(s[j] - q[j]).abs() < 1e-7) {
                 found = true;
@@ -41,13 +35,7 @@ fn round_trip(model: &RobotModel, seed: u64) {
         assert!(found, "{}: original {q:?} not among {sols:?}", model.name);
         // The limit-aware solver returns the original exactly (turns included).
         let within = model.inverse_within_limits(&pose);
-        assert!(
-            within
-                .iter()
-                .any(|s| (0..6).all(|j| (s[j] - q[j]).abs() < 1e-7)),
-            "{}: {q:?}",
-            model.name
-        );
+        assert!(within.iter().any(|s| (0..6).all(|j| (s[j] - q[j]).abs() < 1e-7)), "{}: {q:?}", model.name);
         assert!(within.iter().all(|s| model.within_limits(s)));
     }
 }
@@ -77,11 +65,7 @@ fn round_trip_with_tool_frame() {
 fn eight_distinct_branches_for_a_generic_pose() {
     let m = RobotModel::abb_irb2400();
     let pose = m.forward(&[0.3, 0.2, -0.1, 0.5, 0.7, -0.4]);
-    let sols: Vec<_> = m
-        .inverse(&pose)
-        .into_iter()
-        .filter(|s| !s[0].is_nan())
-        .collect();
+    let sols: Vec<_> = m.inverse(&pose).into_iter().filter(|s| !s[0].is_nan()).collect();
     assert_eq!(sols.len(), 8);
     for i in 0..8 {
         for j in 0..i {

@@ -24,25 +24,14 @@ fn sample_line_finds_planted_clash_and_near_miss() {
     assert_eq!(clash.link, "flange");
     assert!(clash.region.starts_with("left"), "{}", clash.region);
     // The flange capsule tip is pushed 40 mm through the panel.
-    assert!(
-        (clash.max_depth - 0.040).abs() < 0.002,
-        "depth {}",
-        clash.max_depth
-    );
+    assert!((clash.max_depth - 0.040).abs() < 0.002, "depth {}", clash.max_depth);
     let near = report
         .events
         .iter()
         .find(|e| e.robot == "R2" && e.kind == EventKind::NearMiss && e.other == "body")
         .expect("R2 near miss");
-    assert!(
-        (near.min_distance - 0.006).abs() < 0.0005,
-        "clearance {}",
-        near.min_distance
-    );
-    assert!(!report
-        .events
-        .iter()
-        .any(|e| e.robot == "R2" && e.kind == EventKind::Clash));
+    assert!((near.min_distance - 0.006).abs() < 0.0005, "clearance {}", near.min_distance);
+    assert!(!report.events.iter().any(|e| e.robot == "R2" && e.kind == EventKind::Clash));
     let r2 = report.summaries.iter().find(|s| s.robot == "R2").unwrap();
     assert_eq!(r2.clashes, 0);
     assert!(r2.near_misses >= 1);

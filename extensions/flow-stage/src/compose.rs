@@ -19,14 +19,10 @@ pub fn open(root: &Path) -> Result<LayerStack, StageError> {
 /// The strongest default of the attribute `name` on `prim` (`None` when no layer authors one).
 pub fn value(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<Value>, StageError> {
     let attr_path = format!("{prim}.{name}");
-    stack
-        .value(&attr_path)
-        .map_err(usd(format!("reading {attr_path}")))
+    stack.value(&attr_path).map_err(usd(format!("reading {attr_path}")))
 }
 
 /// A metadata field of the root layer itself (`metersPerUnit`, `upAxis`, `defaultPrim`, …).
 pub fn root_metadata(stack: &LayerStack, key: &str) -> Result<Option<Value>, StageError> {
-    stack
-        .root_metadata(key)
-        .map_err(usd(format!("reading {key} of {}", stack.root().display())))
+    stack.root_metadata(key).map_err(usd(format!("reading {key} of {}", stack.root().display())))
 }

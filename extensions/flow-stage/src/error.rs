@@ -25,27 +25,13 @@ pub enum StageError {
     NoLines(String),
     /// A value the model needs is not authored.
     #[error("{prim}: missing {attribute}: {why}")]
-    MissingAttribute {
-        prim: String,
-        attribute: String,
-        why: String,
-    },
+    MissingAttribute { prim: String, attribute: String, why: String },
     /// An attribute holds a value of the wrong type.
     #[error("{prim}: {attribute} must be {expected}, not {found}")]
-    WrongType {
-        prim: String,
-        attribute: String,
-        expected: String,
-        found: String,
-    },
+    WrongType { prim: String, attribute: String, expected: String, found: String },
     /// An attribute holds a value of the right type that makes no sense (negative capacity, …).
     #[error("{prim}: {attribute} = {value}: {message}")]
-    InvalidValue {
-        prim: String,
-        attribute: String,
-        value: String,
-        message: String,
-    },
+    InvalidValue { prim: String, attribute: String, value: String, message: String },
     /// The prims of a line do not form a serial line (no stations, two links in a row, …).
     #[error("{prim}: {message}")]
     InvalidLine { prim: String, message: String },

@@ -68,11 +68,7 @@ pub fn find_lines(stack: &LayerStack) -> Vec<String> {
         if stack.has_api(&path, schema::LINE) {
             out.push(path.clone());
         }
-        let children: Vec<String> = stack
-            .children(&path)
-            .iter()
-            .map(|c| join(&path, c))
-            .collect();
+        let children: Vec<String> = stack.children(&path).iter().map(|c| join(&path, c)).collect();
         todo.extend(children.into_iter().rev());
     }
     out
@@ -80,10 +76,7 @@ pub fn find_lines(stack: &LayerStack) -> Vec<String> {
 
 /// Whether the line prim has at least one child with `TwinloomStationAPI` applied.
 pub fn has_stations(stack: &LayerStack, line: &str) -> bool {
-    stack
-        .children(line)
-        .iter()
-        .any(|c| stack.has_api(&join(line, c), schema::STATION))
+    stack.children(line).iter().any(|c| stack.has_api(&join(line, c), schema::STATION))
 }
 
 fn name_of(prim: &str) -> String {
@@ -91,16 +84,9 @@ fn name_of(prim: &str) -> String {
 }
 
 /// Reads the line at `prim` into a model.
-pub fn read_line(
-    stack: &LayerStack,
-    prim: &str,
-    horizon: Horizon,
-) -> Result<StageLine, StageError> {
+pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<StageLine, StageError> {
     if !stack.has_spec(prim) {
-        return Err(StageError::NoSuchPrim {
-            stage: stack.root().display().to_string(),
-            prim: prim.to_string(),
-        });
+        return Err(StageError::NoSuchPrim { stage: stack.root().display().to_string(), prim: prim.to_string() });
     }
     if !stack.has_api(prim, schema::LINE) {
         let ty = stack.type_name(prim);
@@ -110,10 +96,7 @@ pub fn read_line(
             if ty.is_empty() { "none" } else { &ty },
             if apis.is_empty() { "none".to_string() } else { apis.join(", ") }
         );
-        return Err(StageError::NotALine {
-            prim: prim.to_string(),
-            found,
-        });
+        return Err(StageError::NotALine { prim: prim.to_string(), found });
     }
     let mut notes = Vec::new();
     let mut stations: Vec<Station> = Vec::new();
@@ -147,11 +130,8 @@ pub fn read_line(
                     ),
                 });
             }
-            let link = if is(schema::BUFFER) {
-                read_buffer(stack, &path)?
-            } else {
-                read_conveyor(stack, &path, &mut notes)?
-            };
+            let link =
+                if is(schema::BUFFER) { read_buffer(stack, &path)? } else { read_conveyor(stack, &path, &mut notes)? };
             pending = Some((path, link));
         }
     }
@@ -159,9 +139,7 @@ pub fn read_line(
         outside.push(p);
     }
     for p in outside {
-        notes.push(format!(
-            "{p}: before the first or after the last station, not part of the model"
-        ));
+        notes.push(format!("{p}: before the first or after the last station, not part of the model"));
     }
     if stations.is_empty() {
         return Err(StageError::InvalidLine {
@@ -178,16 +156,8 @@ pub fn read_line(
         calendar: None,
         stations,
     };
-    model.validate().map_err(|source| StageError::Model {
-        line: prim.to_string(),
-        source,
-    })?;
-    Ok(StageLine {
-        prim: prim.to_string(),
-        stations: prims,
-        model,
-        notes,
-    })
+    model.validate().map_err(|source| StageError::Model { line: prim.to_string(), source })?;
+    Ok(StageLine { prim: prim.to_string(), stations: prims, model, notes })
 }
 
 /// A float or double attribute.
@@ -229,28 +199,18 @@ fn invalid(prim: &str, name: &str, value: impl ToString, message: &str) -> Stage
 }
 
 fn missing(prim: &str, name: &str, why: &str) -> StageError {
-    StageError::MissingAttribute {
-        prim: prim.to_string(),
-        attribute: name.to_string(),
-        why: why.to_string(),
-    }
+    StageError::MissingAttribute { prim: prim.to_string(), attribute: name.to_string(), why: why.to_string() }
 }
 
 /// A real attribute that must be finite and >= 0 when authored.
 fn non_negative(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
     match real(stack, prim, name)? {
-        Some(v) if !(v >= 0.0 && v.is_finite()) => {
-            Err(invalid(prim, name, v, "must be a finite number >= 0"))
-        }
+        Some(v) if !(v >= 0.0 && v.is_finite()) => Err(invalid(prim, name, v, "must be a finite number >= 0")),
         v => Ok(v),
     }
 }
 
-fn read_station(
-    stack: &LayerStack,
-    prim: &str,
-    notes: &mut Vec<String>,
-) -> Result<Station, StageError> {
+fn read_station(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Result<Station, StageError> {
     let mean = match non_negative(stack, prim, attr::CYCLE_TIME)? {
         Some(t) if t > 0.0 => t,
         _ => match non_negative(stack, prim, attr::TAKT_TIME)? {
@@ -266,10 +226,7 @@ fn read_station(
                 return Err(missing(
                     prim,
                     attr::CYCLE_TIME,
-                    &format!(
-                        "a station needs a cycle time > 0 in seconds (or, failing that, {} > 0)",
-                        attr::TAKT_TIME
-                    ),
+                    &format!("a station needs a cycle time > 0 in seconds (or, failing that, {} > 0)", attr::TAKT_TIME),
                 ))
             }
         },
@@ -278,10 +235,7 @@ fn read_station(
         Some(sd) if sd > 0.0 => Dist::Normal { mean, sd },
         _ => Dist::Const { value: mean },
     };
-    let failures = match (
-        non_negative(stack, prim, MTBF)?,
-        non_negative(stack, prim, MTTR)?,
-    ) {
+    let failures = match (non_negative(stack, prim, MTBF)?, non_negative(stack, prim, MTTR)?) {
         (None, None) => None,
         (Some(mtbf), Some(mttr)) => {
             if !(mtbf > 0.0) {
@@ -290,97 +244,39 @@ fn read_station(
             if !(mttr > 0.0) {
                 return Err(invalid(prim, MTTR, mttr, "must be > 0"));
             }
-            Some(Failures {
-                mtbf_s: mtbf,
-                mttr: Dist::Exp { mean: mttr },
-            })
+            Some(Failures { mtbf_s: mtbf, mttr: Dist::Exp { mean: mttr } })
         }
-        (Some(_), None) => {
-            return Err(missing(
-                prim,
-                MTTR,
-                &format!("{MTBF} is authored, failures need both"),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(missing(
-                prim,
-                MTBF,
-                &format!("{MTTR} is authored, failures need both"),
-            ))
-        }
+        (Some(_), None) => return Err(missing(prim, MTTR, &format!("{MTBF} is authored, failures need both"))),
+        (None, Some(_)) => return Err(missing(prim, MTBF, &format!("{MTTR} is authored, failures need both"))),
     };
-    Ok(Station {
-        name: name_of(prim),
-        time,
-        time_by_variant: Default::default(),
-        failures,
-        next: None,
-    })
+    Ok(Station { name: name_of(prim), time, time_by_variant: Default::default(), failures, next: None })
 }
 
 fn capacity(stack: &LayerStack, prim: &str, what: &str) -> Result<usize, StageError> {
     let c = int(stack, prim, attr::CAPACITY)?.ok_or_else(|| {
-        missing(
-            prim,
-            attr::CAPACITY,
-            &format!("a {what} between stations needs its number of places"),
-        )
+        missing(prim, attr::CAPACITY, &format!("a {what} between stations needs its number of places"))
     })?;
     usize::try_from(c).map_err(|_| invalid(prim, attr::CAPACITY, c, "must be >= 0"))
 }
 
 fn read_buffer(stack: &LayerStack, prim: &str) -> Result<Link, StageError> {
-    Ok(Link {
-        capacity: capacity(stack, prim, "buffer")?,
-        transport_s: 0.0,
-    })
+    Ok(Link { capacity: capacity(stack, prim, "buffer")?, transport_s: 0.0 })
 }
 
-fn read_conveyor(
-    stack: &LayerStack,
-    prim: &str,
-    notes: &mut Vec<String>,
-) -> Result<Link, StageError> {
+fn read_conveyor(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Result<Link, StageError> {
     let capacity = capacity(stack, prim, "conveyor")?;
-    let length = non_negative(stack, prim, attr::LENGTH)?.ok_or_else(|| {
-        missing(
-            prim,
-            attr::LENGTH,
-            "a conveyor between stations needs its length",
-        )
-    })?;
+    let length = non_negative(stack, prim, attr::LENGTH)?
+        .ok_or_else(|| missing(prim, attr::LENGTH, "a conveyor between stations needs its length"))?;
     if length == 0.0 {
-        return Ok(Link {
-            capacity,
-            transport_s: 0.0,
-        });
+        return Ok(Link { capacity, transport_s: 0.0 });
     }
     let speed = match non_negative(stack, prim, attr::SPEED)? {
         Some(s) if s > 0.0 => s,
-        Some(s) => {
-            return Err(invalid(
-                prim,
-                attr::SPEED,
-                s,
-                "a conveyor between stations must move (m/s > 0)",
-            ))
-        }
-        None => {
-            return Err(missing(
-                prim,
-                attr::SPEED,
-                "a conveyor between stations needs its speed in m/s",
-            ))
-        }
+        Some(s) => return Err(invalid(prim, attr::SPEED, s, "a conveyor between stations must move (m/s > 0)")),
+        None => return Err(missing(prim, attr::SPEED, "a conveyor between stations needs its speed in m/s")),
     };
     if capacity == 0 {
-        return Err(invalid(
-            prim,
-            attr::CAPACITY,
-            0,
-            "a conveyor with a length needs room for at least one unit",
-        ));
+        return Err(invalid(prim, attr::CAPACITY, 0, "a conveyor with a length needs room for at least one unit"));
     }
     let mpu = match root_metadata(stack, "metersPerUnit")? {
         Some(Value::Double(m)) if m > 0.0 && m.is_finite() => m,
@@ -393,8 +289,5 @@ fn read_conveyor(
             DEFAULT_METERS_PER_UNIT
         }
     };
-    Ok(Link {
-        capacity,
-        transport_s: length * mpu / speed,
-    })
+    Ok(Link { capacity, transport_s: length * mpu / speed })
 }

@@ -29,13 +29,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            lines: Vec::new(),
-            replications: 10,
-            seed: 1,
-            horizon_h: 240.0,
-            warmup_h: 24.0,
-        }
+        Options { lines: Vec::new(), replications: 10, seed: 1, horizon_h: 240.0, warmup_h: 24.0 }
     }
 }
 
@@ -49,17 +43,12 @@ pub struct LineResult {
 impl LineResult {
     /// Index of the bottleneck station (active-period method over all replications).
     pub fn bottleneck(&self) -> Option<usize> {
-        self.summary
-            .stations
-            .iter()
-            .position(|s| s.name == self.summary.bottleneck)
+        self.summary.stations.iter().position(|s| s.name == self.summary.bottleneck)
     }
 
     /// Prim path of the bottleneck station.
     pub fn bottleneck_prim(&self) -> Option<&str> {
-        self.bottleneck()
-            .and_then(|i| self.line.stations.get(i))
-            .map(String::as_str)
+        self.bottleneck().and_then(|i| self.line.stations.get(i)).map(String::as_str)
     }
 }
 
@@ -101,24 +90,17 @@ impl Study {
 
 /// Where results go by default: `flow-results.usda` next to the stage.
 pub fn default_results_path(stage: &Path) -> PathBuf {
-    stage
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("flow-results.usda")
+    stage.parent().unwrap_or(Path::new(".")).join("flow-results.usda")
 }
 
 /// Reads the stage's lines and simulates them. The stage's layers are closed again before it returns.
 pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
     let stack = compose::open(stage)?;
-    let horizon = Horizon {
-        horizon_h: options.horizon_h,
-        warmup_h: options.warmup_h,
-    };
+    let horizon = Horizon { horizon_h: options.horizon_h, warmup_h: options.warmup_h };
     let mut skipped = Vec::new();
     let prims = if options.lines.is_empty() {
-        let (with, without): (Vec<String>, Vec<String>) = find_lines(&stack)
-            .into_iter()
-            .partition(|l| has_stations(&stack, l));
+        let (with, without): (Vec<String>, Vec<String>) =
+            find_lines(&stack).into_iter().partition(|l| has_stations(&stack, l));
         skipped = without;
         if with.is_empty() {
             return Err(StageError::NoLines(stage.display().to_string()));
@@ -127,10 +109,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
     } else {
         options.lines.clone()
     };
-    let read: Vec<StageLine> = prims
-        .iter()
-        .map(|p| read_line(&stack, p, horizon))
-        .collect::<Result<_, _>>()?;
+    let read: Vec<StageLine> = prims.iter().map(|p| read_line(&stack, p, horizon)).collect::<Result<_, _>>()?;
     let mut root_metadata = Vec::new();
     for key in ["defaultPrim", "upAxis", "metersPerUnit"] {
         if let Some(v) = compose::root_metadata(&stack, key)? {
@@ -141,19 +120,9 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
     drop(stack);
     let mut lines = Vec::with_capacity(read.len());
     for line in read {
-        let sim = Sim::new(&line.model).map_err(|source| StageError::Model {
-            line: line.prim.clone(),
-            source,
-        })?;
+        let sim = Sim::new(&line.model).map_err(|source| StageError::Model { line: line.prim.clone(), source })?;
         let (summary, _) = replicate(&sim, options.replications.max(1), options.seed);
         lines.push(LineResult { line, summary });
     }
-    Ok(Study {
-        stage: stage.to_path_buf(),
-        layers,
-        options: options.clone(),
-        root_metadata,
-        skipped,
-        lines,
-    })
+    Ok(Study { stage: stage.to_path_buf(), layers, options: options.clone(), root_metadata, skipped, lines })
 }

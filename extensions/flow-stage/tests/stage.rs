@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use twinloom_flow_stage::{
-    analyze, default_results_path, write_results, Options, StageError, Study,
-};
+use twinloom_flow_stage::{analyze, default_results_path, write_results, Options, StageError, Study};
 use twinloom_plant_layout::write_layout;
 use twinloom_tests::{check_output, python, TempDir};
 use twinloom_usd::{AttributeDef, Layer, Specifier, UpAxis, Value, ValueType};
@@ -33,8 +31,7 @@ fn write_root(dir: &Path, name: &str, sublayers: &[&str]) -> PathBuf {
 
 fn set(l: &mut Layer, prim: &str, name: &str, value: Value) {
     let def = AttributeDef::new(name, value.value_type());
-    l.set_attribute(prim, &def, &value)
-        .unwrap_or_else(|e| panic!("{prim}.{name}: {e}"));
+    l.set_attribute(prim, &def, &value).unwrap_or_else(|e| panic!("{prim}.{name}: {e}"));
 }
 
 /// A plant element as the layout writes it: an `Xform` with its element API schema applied.
@@ -59,12 +56,7 @@ fn test_plant(edit: impl FnOnce(&mut Layer)) -> (TempDir, PathBuf) {
     };
     station(&mut l, 0);
     element(&mut l, &format!("{LINE}/Buffer1"), schema::BUFFER);
-    set(
-        &mut l,
-        &format!("{LINE}/Buffer1"),
-        attr::CAPACITY,
-        Value::Int(2),
-    );
+    set(&mut l, &format!("{LINE}/Buffer1"), attr::CAPACITY, Value::Int(2));
     station(&mut l, 1);
     let c = format!("{LINE}/Conveyor1");
     element(&mut l, &c, schema::CONVEYOR);
@@ -72,14 +64,12 @@ fn test_plant(edit: impl FnOnce(&mut Layer)) -> (TempDir, PathBuf) {
     set(&mut l, &c, attr::LENGTH, Value::Double(12.0));
     station(&mut l, 2);
     edit(&mut l);
-    l.export_atomic(&dir.path().join("layout.usda"))
-        .expect("write layout");
+    l.export_atomic(&dir.path().join("layout.usda")).expect("write layout");
 
     let mut live = Layer::create_anonymous("live", "usda").expect("layer");
     live.define_prim(&c, Specifier::Over, "").unwrap();
     set(&mut live, &c, attr::SPEED, Value::Double(0.1));
-    live.export_atomic(&dir.path().join("live.usda"))
-        .expect("write live");
+    live.export_atomic(&dir.path().join("live.usda")).expect("write live");
     let root = write_root(dir.path(), "plant.usda", &["./live.usda", "./layout.usda"]);
     (dir, root)
 }
@@ -143,22 +133,13 @@ fn read_back(stage: &Path, results: &Path) -> ReadBack {
     let mut r = ReadBack::default();
     for l in text.lines() {
         let f: Vec<&str> = l.split(' ').collect();
-        let num = |i: usize| {
-            f[i].parse::<f64>()
-                .unwrap_or_else(|_| panic!("number in {l:?}"))
-        };
+        let num = |i: usize| f[i].parse::<f64>().unwrap_or_else(|_| panic!("number in {l:?}"));
         match f[0] {
             "line" => {
-                r.lines.insert(
-                    f[1].into(),
-                    (f[2].into(), num(3), f.get(4).copied().unwrap_or("").into()),
-                );
+                r.lines.insert(f[1].into(), (f[2].into(), num(3), f.get(4).copied().unwrap_or("").into()));
             }
             "station" => {
-                r.stations.insert(
-                    f[1].into(),
-                    (f[2].into(), num(3), num(4), num(5), f[6] == "True", num(7)),
-                );
+                r.stations.insert(f[1].into(), (f[2].into(), num(3), num(4), num(5), f[6] == "True", num(7)));
             }
             "meta" => r.meta = f[1..].join(" "),
             _ => panic!("unexpected output {l:?}"),
@@ -178,19 +159,11 @@ fn deterministic_line_matches_the_closed_form_and_reads_back_with_usd_core() {
     assert_eq!(study.lines.len(), 1);
     let r = &study.lines[0];
     assert_eq!(r.line.prim, LINE);
-    assert_eq!(
-        r.line.stations,
-        ["/Plant/Line/S1", "/Plant/Line/S2", "/Plant/Line/S3"]
-    );
+    assert_eq!(r.line.stations, ["/Plant/Line/S1", "/Plant/Line/S2", "/Plant/Line/S3"]);
     // The links as read: buffer of 2 after S1; conveyor after S2 with 12 m / 0.1 m/s = 120 s (speed from
     // the live layer), 3 carriers.
-    let links: Vec<_> = r
-        .line
-        .model
-        .stations
-        .iter()
-        .map(|s| s.next.clone().map(|l| (l.capacity, l.transport_s)))
-        .collect();
+    let links: Vec<_> =
+        r.line.model.stations.iter().map(|s| s.next.clone().map(|l| (l.capacity, l.transport_s))).collect();
     assert_eq!(links, [Some((2, 0.0)), Some((3, 120.0)), None]);
     assert!(r.line.notes.is_empty(), "{:?}", r.line.notes);
 
@@ -198,25 +171,14 @@ fn deterministic_line_matches_the_closed_form_and_reads_back_with_usd_core() {
     // slowest station is always busy, the one before it blocked and the one after it starved for the rest.
     let max = CYCLE_TIMES.iter().map(|c| c.1).fold(0.0, f64::max);
     let expected = 3600.0 / max;
-    assert!(
-        close(r.summary.throughput_per_h.mean, expected, 0.02),
-        "throughput {}",
-        r.summary.throughput_per_h.mean
-    );
+    assert!(close(r.summary.throughput_per_h.mean, expected, 0.02), "throughput {}", r.summary.throughput_per_h.mean);
     assert_eq!(r.bottleneck_prim(), Some("/Plant/Line/S2"));
     let s = &r.summary.stations;
     for (st, (name, t)) in s.iter().zip(CYCLE_TIMES) {
         assert!(close(st.utilisation.mean, t / max, 1e-3), "{name}: {st:?}");
         // Upstream of the bottleneck the rest of the time is blocked, downstream it is starved.
-        let (blocked, starved) = if name == "S1" {
-            (1.0 - t / max, 0.0)
-        } else {
-            (0.0, 1.0 - t / max)
-        };
-        assert!(
-            close(st.blocked.mean, blocked, 1e-3) && close(st.starved.mean, starved, 1e-3),
-            "{name}: {st:?}"
-        );
+        let (blocked, starved) = if name == "S1" { (1.0 - t / max, 0.0) } else { (0.0, 1.0 - t / max) };
+        assert!(close(st.blocked.mean, blocked, 1e-3) && close(st.starved.mean, starved, 1e-3), "{name}: {st:?}");
     }
 
     let results = default_results_path(&root);
@@ -234,20 +196,13 @@ fn deterministic_line_matches_the_closed_form_and_reads_back_with_usd_core() {
         assert_eq!(*is_b, name == "S2", "{name}");
         assert_eq!(*ct, t);
         assert!(close(*util, t / max, 1e-3), "{name} utilisation {util}");
-        let (want_blocked, want_starved) = if name == "S1" {
-            (1.0 - t / max, 0.0)
-        } else {
-            (0.0, 1.0 - t / max)
-        };
+        let (want_blocked, want_starved) = if name == "S1" { (1.0 - t / max, 0.0) } else { (0.0, 1.0 - t / max) };
         assert!(
             close(*blocked, want_blocked, 1e-3) && close(*starved, want_starved, 1e-3),
             "{name}: {blocked} {starved}"
         );
     }
-    assert_eq!(
-        back.meta,
-        format!("7 3 {LINE} {} 0", root.canonicalize().unwrap().display())
-    );
+    assert_eq!(back.meta, format!("7 3 {LINE} {} 0", root.canonicalize().unwrap().display()));
 }
 
 #[test]
@@ -256,21 +211,13 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     let (_dir, root) = test_plant(|l| l.remove_spec("/Plant/Line/S2.twinloom:cycleTime").unwrap());
     let err = analyze(&root, &quick(&[])).unwrap_err();
     match &err {
-        StageError::MissingAttribute {
-            prim, attribute, ..
-        } => {
-            assert_eq!(
-                (prim.as_str(), attribute.as_str()),
-                ("/Plant/Line/S2", attr::CYCLE_TIME)
-            );
+        StageError::MissingAttribute { prim, attribute, .. } => {
+            assert_eq!((prim.as_str(), attribute.as_str()), ("/Plant/Line/S2", attr::CYCLE_TIME));
         }
         other => panic!("expected a missing attribute, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(
-        text.contains("/Plant/Line/S2") && text.contains("twinloom:cycleTime"),
-        "{text}"
-    );
+    assert!(text.contains("/Plant/Line/S2") && text.contains("twinloom:cycleTime"), "{text}");
 
     // A takt time stands in for a missing cycle time, and says so.
     let (_dir, root) = test_plant(|l| {
@@ -279,30 +226,17 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     });
     let study = analyze(&root, &quick(&[])).expect("study with a takt time");
     let r = &study.lines[0];
+    assert!(close(r.summary.throughput_per_h.mean, 40.0, 0.02), "{}", r.summary.throughput_per_h.mean);
     assert!(
-        close(r.summary.throughput_per_h.mean, 40.0, 0.02),
-        "{}",
-        r.summary.throughput_per_h.mean
-    );
-    assert!(
-        r.line
-            .notes
-            .iter()
-            .any(|n| n.contains("/Plant/Line/S2") && n.contains("twinloom:taktTime")),
+        r.line.notes.iter().any(|n| n.contains("/Plant/Line/S2") && n.contains("twinloom:taktTime")),
         "{:?}",
         r.line.notes
     );
 
     // A buffer capacity of the wrong type.
     let (_dir, root) = test_plant(|l| {
-        l.remove_spec("/Plant/Line/Buffer1.twinloom:capacity")
-            .unwrap();
-        set(
-            l,
-            "/Plant/Line/Buffer1",
-            attr::CAPACITY,
-            Value::String("two".into()),
-        );
+        l.remove_spec("/Plant/Line/Buffer1.twinloom:capacity").unwrap();
+        set(l, "/Plant/Line/Buffer1", attr::CAPACITY, Value::String("two".into()));
     });
     let err = analyze(&root, &quick(&[])).unwrap_err();
     assert!(
@@ -310,16 +244,10 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
         if prim == "/Plant/Line/Buffer1" && attribute == attr::CAPACITY),
         "{err:?}"
     );
-    assert!(
-        err.to_string().contains("must be an int, not string"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("must be an int, not string"), "{err}");
 
     // A conveyor between stations without a length.
-    let (_dir, root) = test_plant(|l| {
-        l.remove_spec("/Plant/Line/Conveyor1.twinloom:length")
-            .unwrap()
-    });
+    let (_dir, root) = test_plant(|l| l.remove_spec("/Plant/Line/Conveyor1.twinloom:length").unwrap());
     let err = analyze(&root, &quick(&[])).unwrap_err();
     assert!(
         matches!(&err, StageError::MissingAttribute { prim, attribute, .. }
@@ -335,17 +263,11 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
         "{err:?}"
     );
     let err = analyze(&root, &quick(&["/Plant/Nowhere"])).unwrap_err();
-    assert!(
-        err.to_string().contains("no prim at /Plant/Nowhere"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no prim at /Plant/Nowhere"), "{err}");
 }
 
 fn bytes_of(dir: &Path, names: &[&str]) -> Vec<Vec<u8>> {
-    names
-        .iter()
-        .map(|n| std::fs::read(dir.join(n)).expect("read plant file"))
-        .collect()
+    names.iter().map(|n| std::fs::read(dir.join(n)).expect("read plant file")).collect()
 }
 
 #[test]
@@ -356,17 +278,9 @@ fn the_plant_files_stay_byte_identical() {
     let study = analyze(&root, &quick(&[])).expect("study");
     // Refused: the root, a live layer (spelled another way), the layout.
     std::fs::create_dir_all(dir.path().join("sub")).unwrap();
-    for out in [
-        root.clone(),
-        dir.path().join("./live.usda"),
-        dir.path().join("sub/../layout.usda"),
-    ] {
+    for out in [root.clone(), dir.path().join("./live.usda"), dir.path().join("sub/../layout.usda")] {
         let err = write_results(&study, &out).unwrap_err();
-        assert!(
-            matches!(err, StageError::WouldOverwriteStage { .. }),
-            "{}: {err:?}",
-            out.display()
-        );
+        assert!(matches!(err, StageError::WouldOverwriteStage { .. }), "{}: {err:?}", out.display());
     }
     write_results(&study, &default_results_path(&root)).expect("write results");
     write_results(&study, &dir.path().join("other.usda")).expect("write results with --out");
@@ -378,16 +292,7 @@ fn the_plant_files_stay_byte_identical() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(
-        files,
-        [
-            "flow-results.usda",
-            "layout.usda",
-            "live.usda",
-            "other.usda",
-            "plant.usda"
-        ]
-    );
+    assert_eq!(files, ["flow-results.usda", "layout.usda", "live.usda", "other.usda", "plant.usda"]);
 }
 
 /// The sample plant's layout (`twinloom-plant-layout`) under a root `plant.usda`.
@@ -399,14 +304,7 @@ fn sample_plant() -> (TempDir, PathBuf) {
 }
 
 fn throughput(study: &Study, line: &str) -> f64 {
-    study
-        .lines
-        .iter()
-        .find(|l| l.line.prim == line)
-        .expect("line simulated")
-        .summary
-        .throughput_per_h
-        .mean
+    study.lines.iter().find(|l| l.line.prim == line).expect("line simulated").summary.throughput_per_h.mean
 }
 
 #[test]
@@ -420,14 +318,7 @@ fn sample_plant_lines_and_a_what_if_that_slows_one_station() {
     let study = analyze(&root, &quick(&[])).expect("study of the sample plant");
     let prims: Vec<&str> = study.lines.iter().map(|l| l.line.prim.as_str()).collect();
     assert_eq!(prims, ["/Plant/BIW/Line", "/Plant/Assembly/Line"]);
-    assert_eq!(
-        study.skipped,
-        [
-            "/Plant/Paint/Pretreatment",
-            "/Plant/Paint/Booths",
-            "/Plant/Paint/Oven"
-        ]
-    );
+    assert_eq!(study.skipped, ["/Plant/Paint/Pretreatment", "/Plant/Paint/Booths", "/Plant/Paint/Oven"]);
     assert_eq!(study.lines[0].line.stations.len(), 6);
     assert_eq!(study.lines[1].line.stations.len(), 12);
     for l in &study.lines {
@@ -437,17 +328,10 @@ fn sample_plant_lines_and_a_what_if_that_slows_one_station() {
             l.line.prim,
             l.summary.throughput_per_h.mean
         );
-        assert!(
-            l.line.notes.iter().any(|n| n.contains("twinloom:taktTime")),
-            "{:?}",
-            l.line.notes
-        );
+        assert!(l.line.notes.iter().any(|n| n.contains("twinloom:taktTime")), "{:?}", l.line.notes);
         // The line-long conveyor comes before the first station: reported, not modelled.
         assert!(
-            l.line
-                .notes
-                .iter()
-                .any(|n| n.starts_with(&format!("{}/Conveyor:", l.line.prim))),
+            l.line.notes.iter().any(|n| n.starts_with(&format!("{}/Conveyor:", l.line.prim))),
             "{:?}",
             l.line.notes
         );
@@ -457,19 +341,9 @@ fn sample_plant_lines_and_a_what_if_that_slows_one_station() {
     let mut over = Layer::create_anonymous("whatif", "usda").expect("layer");
     let st5 = "/Plant/Assembly/Line/Station05";
     over.define_prim(st5, Specifier::Over, "").unwrap();
-    over.set_attribute(
-        st5,
-        &AttributeDef::new(attr::CYCLE_TIME, ValueType::Double),
-        &Value::Double(75.0),
-    )
-    .unwrap();
-    over.export_atomic(&dir.path().join("slow-station05.usda"))
-        .unwrap();
-    let whatif = write_root(
-        dir.path(),
-        "whatif.usda",
-        &["./slow-station05.usda", "./plant.usda"],
-    );
+    over.set_attribute(st5, &AttributeDef::new(attr::CYCLE_TIME, ValueType::Double), &Value::Double(75.0)).unwrap();
+    over.export_atomic(&dir.path().join("slow-station05.usda")).unwrap();
+    let whatif = write_root(dir.path(), "whatif.usda", &["./slow-station05.usda", "./plant.usda"]);
     let study = analyze(&whatif, &quick(&["/Plant/Assembly/Line"])).expect("what-if study");
     assert!(
         close(throughput(&study, "/Plant/Assembly/Line"), 48.0, 0.02),
@@ -490,26 +364,15 @@ fn sample_plant_lines_and_a_what_if_that_slows_one_station() {
     eprintln!("portable: {portable}");
     assert!(portable["prims_compared"].as_u64().is_some_and(|n| n > 300), "{portable}");
     let (_, tput, bottleneck) = &back.lines["/Plant/Assembly/Line"];
-    assert!(
-        close(*tput, 48.0, 0.02) && bottleneck == st5,
-        "{tput} {bottleneck}"
-    );
+    assert!(close(*tput, 48.0, 0.02) && bottleneck == st5, "{tput} {bottleneck}");
     assert_eq!(back.stations.len(), 12);
-    let flagged: Vec<&String> = back
-        .stations
-        .iter()
-        .filter(|s| s.1 .4)
-        .map(|s| s.0)
-        .collect();
+    let flagged: Vec<&String> = back.stations.iter().filter(|s| s.1 .4).map(|s| s.0).collect();
     assert_eq!(flagged, [st5]);
     assert_eq!(back.stations[st5].5, 75.0);
     assert!(back.stations.values().all(|s| s.0 == schema::STATION));
     // The layer says what produced it: the what-if root, one line, and a note per defaulted value (the
     // 11 stations at takt) and the conveyor left out.
-    let meta = format!(
-        "7 3 /Plant/Assembly/Line {} 12",
-        whatif.canonicalize().unwrap().display()
-    );
+    let meta = format!("7 3 /Plant/Assembly/Line {} 12", whatif.canonicalize().unwrap().display());
     assert_eq!(back.meta, meta);
 }
 
@@ -524,40 +387,17 @@ fn variability_and_failures_from_the_flow_input_attributes() {
         set(l, "/Plant/Line/S2", MTBF, Value::Double(3600.0));
         set(l, "/Plant/Line/S2", MTTR, Value::Double(360.0));
     });
-    let options = Options {
-        horizon_h: 400.0,
-        replications: 4,
-        ..quick(&[])
-    };
+    let options = Options { horizon_h: 400.0, replications: 4, ..quick(&[]) };
     let study = analyze(&root, &options).expect("study");
     let r = &study.lines[0];
-    assert_eq!(
-        r.line.model.stations[0].time,
-        Dist::Normal {
-            mean: 40.0,
-            sd: 5.0
-        }
-    );
-    assert_eq!(
-        r.line.model.stations[1].failures,
-        Some(Failures {
-            mtbf_s: 3600.0,
-            mttr: Dist::Exp { mean: 360.0 }
-        })
-    );
+    assert_eq!(r.line.model.stations[0].time, Dist::Normal { mean: 40.0, sd: 5.0 });
+    assert_eq!(r.line.model.stations[1].failures, Some(Failures { mtbf_s: 3600.0, mttr: Dist::Exp { mean: 360.0 } }));
     // The bottleneck is up MTBF / (MTBF + MTTR) of the time and the line loses what it loses.
     let availability = 3600.0 / (3600.0 + 360.0);
     let expected = 3600.0 / 72.0 * availability;
     let got = r.summary.throughput_per_h.mean;
-    assert!(
-        (got - expected).abs() < 0.02 * expected,
-        "throughput {got}, expected {expected:.2}"
-    );
-    assert!(
-        close(r.summary.stations[1].down.mean, 1.0 - availability, 0.01),
-        "{:?}",
-        r.summary.stations[1]
-    );
+    assert!((got - expected).abs() < 0.02 * expected, "throughput {got}, expected {expected:.2}");
+    assert!(close(r.summary.stations[1].down.mean, 1.0 - availability, 0.01), "{:?}", r.summary.stations[1]);
     assert_eq!(r.bottleneck_prim(), Some("/Plant/Line/S2"));
 
     // Failures need both values.

@@ -65,9 +65,7 @@ print(events[0], time.perf_counter() - t0)
 
 fn simpy(args: &[&str]) -> (f64, f64) {
     let out = twinloom_tests::run_python(SIMPY, args);
-    let mut it = out
-        .split_whitespace()
-        .map(|x| x.parse::<f64>().unwrap_or(f64::NAN));
+    let mut it = out.split_whitespace().map(|x| x.parse::<f64>().unwrap_or(f64::NAN));
     (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
 }
 
@@ -77,10 +75,7 @@ fn station(name: String, next: Option<usize>) -> Station {
         time: Dist::Exp { mean: 50.0 },
         time_by_variant: BTreeMap::new(),
         failures: None,
-        next: next.map(|capacity| Link {
-            capacity,
-            transport_s: 0.0,
-        }),
+        next: next.map(|capacity| Link { capacity, transport_s: 0.0 }),
     }
 }
 
@@ -91,9 +86,7 @@ fn mm1(jobs: f64) -> LineModel {
         name: "mm1".into(),
         horizon_h: jobs * 60.0 / 3600.0,
         warmup_h: 0.0,
-        source: Source::Arrivals {
-            interarrival: Dist::Exp { mean: 60.0 },
-        },
+        source: Source::Arrivals { interarrival: Dist::Exp { mean: 60.0 } },
         variants: vec![],
         calendar: None,
         stations: vec![s],
@@ -109,9 +102,7 @@ fn serial(jobs: f64, stations: usize, buffer: usize) -> LineModel {
         source: Source::Saturated,
         variants: vec![],
         calendar: None,
-        stations: (0..stations)
-            .map(|i| station(format!("s{i}"), (i + 1 < stations).then_some(buffer)))
-            .collect(),
+        stations: (0..stations).map(|i| station(format!("s{i}"), (i + 1 < stations).then_some(buffer))).collect(),
     }
 }
 
@@ -135,10 +126,7 @@ fn emit(v: serde_json::Value) {
 }
 
 fn main() {
-    let prefix = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .unwrap_or_default();
+    let prefix = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     let want = |name: &str| name.starts_with(&prefix);
     let jobs = 200_000.0f64;
     let jobs = jobs as u64;
@@ -152,12 +140,7 @@ fn main() {
         (
             "des_events_per_s_line",
             serial(1_000_000.0, 5, 2),
-            vec![
-                "line".into(),
-                (jobs / 5).to_string(),
-                "5".into(),
-                "2".into(),
-            ],
+            vec!["line".into(), (jobs / 5).to_string(), "5".into(), "2".into()],
             "5 exponential stations (mean 50 s), 2 buffer places between, saturated source",
         ),
     ];
@@ -174,10 +157,8 @@ fn main() {
             (ev / s, ev)
         });
         if let Some((rate, events)) = ours_rate {
-            emit(
-                json!({"name": name, "value": rate, "unit": "events/s", "events": events, "model": what,
-                "speedup_vs_simpy": base.map(|(r, _)| rate / r)}),
-            );
+            emit(json!({"name": name, "value": rate, "unit": "events/s", "events": events, "model": what,
+                "speedup_vs_simpy": base.map(|(r, _)| rate / r)}));
         }
         if let Some((r, ev)) = base {
             emit(
@@ -197,24 +178,12 @@ fn main() {
 fn maxplus_line() -> MaxPlusLine {
     let time = |i: usize| match i % 3 {
         0 => Dist::Exp { mean: 50.0 },
-        1 => Dist::Lognormal {
-            mean: 48.0,
-            sd: 15.0,
-        },
-        _ => Dist::Normal {
-            mean: 52.0,
-            sd: 8.0,
-        },
+        1 => Dist::Lognormal { mean: 48.0, sd: 15.0 },
+        _ => Dist::Normal { mean: 52.0, sd: 8.0 },
     };
     MaxPlusLine {
         name: "maxplus-10".into(),
-        stations: (0..10)
-            .map(|i| MpStation {
-                name: format!("s{i}"),
-                time: time(i),
-                buffer_after: 2,
-            })
-            .collect(),
+        stations: (0..10).map(|i| MpStation { name: format!("s{i}"), time: time(i), buffer_after: 2 }).collect(),
         jobs: 10_000,
         warmup_jobs: 1_000,
     }
@@ -247,13 +216,11 @@ fn maxplus(want: &dyn Fn(&str) -> bool) {
     if want("maxplus_reps_per_s_cpu") {
         // The event engine on the same line and about the same number of jobs, for comparison.
         let des = des_reps_per_s(&line, cpu.throughput_per_h.mean);
-        emit(
-            json!({"name": "maxplus_reps_per_s_cpu", "value": reps as f64 / secs, "unit": "replications/s",
+        emit(json!({"name": "maxplus_reps_per_s_cpu", "value": reps as f64 / secs, "unit": "replications/s",
             "replications": reps, "threads": rayon::current_num_threads(), "model": what,
             "throughput_per_h": cpu.throughput_per_h.mean, "throughput_ci95": cpu.throughput_per_h.ci95,
             "station_steps_per_s": (reps as u64 * line.jobs * 10) as f64 / secs,
-            "des_reps_per_s": des, "speedup_vs_des": reps as f64 / secs / des}),
-        );
+            "des_reps_per_s": des, "speedup_vs_des": reps as f64 / secs / des}));
     }
     if want_gpu {
         maxplus_gpu(&line, &cpu, what);
@@ -278,10 +245,7 @@ fn des_reps_per_s(line: &MaxPlusLine, throughput_per_h: f64) -> f64 {
                 time: s.time,
                 time_by_variant: BTreeMap::new(),
                 failures: None,
-                next: Some(Link {
-                    capacity: s.buffer_after,
-                    transport_s: 0.0,
-                }),
+                next: Some(Link { capacity: s.buffer_after, transport_s: 0.0 }),
             })
             .collect(),
     };
@@ -318,13 +282,11 @@ fn maxplus_gpu(line: &MaxPlusLine, cpu: &MaxPlusSummary, what: &str) {
     let (secs, runs) = best_of_3(|| kernel.runs(line, reps, 1).unwrap_or_else(|e| panic!("{e}")));
     let g = summarize(line, &runs, 1, format!("gpu ({name})"));
     let c = cpu.throughput_per_h;
-    emit(
-        json!({"name": "maxplus_reps_per_s_gpu", "value": reps as f64 / secs, "unit": "replications/s",
+    emit(json!({"name": "maxplus_reps_per_s_gpu", "value": reps as f64 / secs, "unit": "replications/s",
         "replications": reps, "device": name, "model": what,
         "throughput_per_h": g.throughput_per_h.mean, "throughput_ci95": g.throughput_per_h.ci95,
         "cpu_throughput_per_h": c.mean, "cpu_ci95": c.ci95,
-        "gpu_mean_in_cpu_ci": (g.throughput_per_h.mean - c.mean).abs() <= c.ci95}),
-    );
+        "gpu_mean_in_cpu_ci": (g.throughput_per_h.mean - c.mean).abs() <= c.ci95}));
 }
 
 /// Scholl's 269 SALBP-1 instances with the test's step limit: the total of the single-threaded solve times (one
@@ -336,11 +298,9 @@ fn salbp1_scholl() {
     let mut cases = Vec::new();
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let (Some(g), Some(c), Some(opt)) = (
-            f.first(),
-            f.get(1).and_then(|x| x.parse::<u64>().ok()),
-            f.get(2).and_then(|x| x.parse::<usize>().ok()),
-        ) else {
+        let (Some(g), Some(c), Some(opt)) =
+            (f.first(), f.get(1).and_then(|x| x.parse::<u64>().ok()), f.get(2).and_then(|x| x.parse::<usize>().ok()))
+        else {
             continue;
         };
         if !graphs.contains_key(*g) {
@@ -354,19 +314,9 @@ fn salbp1_scholl() {
     let limit = 50_000_000u64;
     let solve = |(g, c, opt): &(String, u64, usize)| {
         let t0 = Instant::now();
-        let b = solve_salbp1(
-            &graphs[g],
-            *c,
-            &Options {
-                time_limit: None,
-                step_limit: Some(limit),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        (
-            t0.elapsed().as_secs_f64(),
-            b.optimal && b.stations.len() == *opt,
-        )
+        let b = solve_salbp1(&graphs[g], *c, &Options { time_limit: None, step_limit: Some(limit) })
+            .unwrap_or_else(|e| panic!("{e}"));
+        (t0.elapsed().as_secs_f64(), b.optimal && b.stations.len() == *opt)
     };
     let serial: Vec<(f64, bool)> = cases.iter().map(solve).collect();
     let total: f64 = serial.iter().map(|r| r.0).sum();
@@ -375,11 +325,9 @@ fn salbp1_scholl() {
     let t0 = Instant::now();
     let parallel_proven = cases.par_iter().map(solve).filter(|r| r.1).count();
     let parallel = t0.elapsed().as_secs_f64();
-    emit(
-        json!({"name": "salbp1_scholl_total_s", "value": total, "unit": "s", "instances": cases.len(),
+    emit(json!({"name": "salbp1_scholl_total_s", "value": total, "unit": "s", "instances": cases.len(),
         "proven_optimal": proven, "slowest_instance_s": slowest, "step_limit_per_instance": limit,
         "parallel_wall_s": parallel, "parallel_threads": rayon::current_num_threads(),
         "parallel_proven_optimal": parallel_proven,
-        "reference": "BB&R (Sewell & Jacobson) 32.7 s CPU for all 269, all proven"}),
-    );
+        "reference": "BB&R (Sewell & Jacobson) 32.7 s CPU for all 269, all proven"}));
 }

@@ -10,11 +10,7 @@ pub enum FlowError {
     Io { path: String, err: std::io::Error },
     /// A syntax or value error at a given line of an input file.
     #[error("{file}:{line}: {msg}")]
-    Parse {
-        file: String,
-        line: usize,
-        msg: String,
-    },
+    Parse { file: String, line: usize, msg: String },
     /// An instance or model that parses but is not meaningful (names the field).
     #[error("{what}: {msg}")]
     Invalid { what: String, msg: String },
@@ -25,17 +21,10 @@ pub enum FlowError {
 
 impl FlowError {
     pub(crate) fn parse(file: &str, line: usize, msg: impl Into<String>) -> Self {
-        FlowError::Parse {
-            file: file.to_string(),
-            line,
-            msg: msg.into(),
-        }
+        FlowError::Parse { file: file.to_string(), line, msg: msg.into() }
     }
     pub(crate) fn invalid(what: impl Into<String>, msg: impl Into<String>) -> Self {
-        FlowError::Invalid {
-            what: what.into(),
-            msg: msg.into(),
-        }
+        FlowError::Invalid { what: what.into(), msg: msg.into() }
     }
 }
 

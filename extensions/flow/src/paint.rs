@@ -136,10 +136,7 @@ fn positive(model: &str, field: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(FlowError::invalid(
-            format!("paint model {model:?}: {field}"),
-            format!("{v} must be positive"),
-        ))
+        Err(FlowError::invalid(format!("paint model {model:?}: {field}"), format!("{v} must be positive")))
     }
 }
 
@@ -165,10 +162,7 @@ impl PaintModel {
             positive(n, f, v)?;
         }
         if !(0.0..1.0).contains(&b.recirculation) {
-            return Err(FlowError::invalid(
-                format!("paint model {n:?}: booth.recirculation"),
-                "must be in [0, 1)",
-            ));
+            return Err(FlowError::invalid(format!("paint model {n:?}: booth.recirculation"), "must be in [0, 1)"));
         }
         if self.oven.exhaust_m3_h < 0.0 || self.oven.shell_loss_w_k < 0.0 {
             return Err(FlowError::invalid(
@@ -177,10 +171,7 @@ impl PaintModel {
             ));
         }
         if self.bodies.is_empty() {
-            return Err(FlowError::invalid(
-                format!("paint model {n:?}: bodies"),
-                "at least one body variant",
-            ));
+            return Err(FlowError::invalid(format!("paint model {n:?}: bodies"), "at least one body variant"));
         }
         for (i, body) in self.bodies.iter().enumerate() {
             positive(n, &format!("bodies[{i}].mass_kg"), body.mass_kg)?;
@@ -200,16 +191,12 @@ impl PaintModel {
         // Booth: air volume flow Q = v_air · floor area; fan power Q·Δp/η; heating of the fresh share.
         let q = b.air_velocity_m_s * b.length_m * b.width_m;
         let fan_kw = q * b.fan_pressure_pa / b.fan_efficiency / 1000.0;
-        let heat_kw = AIR_DENSITY
-            * AIR_CP
-            * q
-            * (1.0 - b.recirculation)
-            * (b.supply_temp_c - b.outside_temp_c).max(0.0)
-            / b.heater_efficiency;
+        let heat_kw =
+            AIR_DENSITY * AIR_CP * q * (1.0 - b.recirculation) * (b.supply_temp_c - b.outside_temp_c).max(0.0)
+                / b.heater_efficiency;
         let booth_kw = fan_kw + heat_kw;
         // Oven: continuous exhaust heating and shell losses, plus the heat each body takes up.
-        let exhaust_kw = AIR_DENSITY * AIR_CP * o.exhaust_m3_h / 3600.0
-            * (o.setpoint_c - o.outside_temp_c).max(0.0);
+        let exhaust_kw = AIR_DENSITY * AIR_CP * o.exhaust_m3_h / 3600.0 * (o.setpoint_c - o.outside_temp_c).max(0.0);
         let shell_kw = o.shell_loss_w_k * (o.setpoint_c - o.outside_temp_c).max(0.0) / 1000.0;
         let dwell_min = o.length_m / v;
         let share_sum: f64 = self.bodies.iter().map(|x| x.share).sum();
@@ -218,24 +205,16 @@ impl PaintModel {
         let mut ok_share = 0.0;
         let mut max_speed = f64::INFINITY;
         for body in &self.bodies {
-            let temp = |t: f64| {
-                o.setpoint_c - (o.setpoint_c - o.body_in_temp_c) * (-t / body.tau_min).exp()
-            };
+            let temp = |t: f64| o.setpoint_c - (o.setpoint_c - o.body_in_temp_c) * (-t / body.tau_min).exp();
             let peak = temp(dwell_min);
             // Time to reach the cure temperature, if the setpoint allows it at all.
             let reach = (o.setpoint_c > o.cure_temp_c).then(|| {
-                body.tau_min
-                    * ((o.setpoint_c - o.body_in_temp_c) / (o.setpoint_c - o.cure_temp_c))
-                        .ln()
-                        .max(0.0)
+                body.tau_min * ((o.setpoint_c - o.body_in_temp_c) / (o.setpoint_c - o.cure_temp_c)).ln().max(0.0)
             });
             let at_temp = reach.map_or(0.0, |r| (dwell_min - r).max(0.0));
             let ok = at_temp >= o.cure_time_min && peak <= o.max_temp_c;
             max_speed = max_speed.min(match reach {
-                Some(r)
-                    if o.setpoint_c <= o.max_temp_c
-                        || temp(r + o.cure_time_min) <= o.max_temp_c =>
-                {
+                Some(r) if o.setpoint_c <= o.max_temp_c || temp(r + o.cure_time_min) <= o.max_temp_c => {
                     o.length_m / (r + o.cure_time_min)
                 }
                 _ => 0.0,
@@ -243,17 +222,9 @@ impl PaintModel {
             if ok {
                 ok_share += body.share / share_sum;
             }
-            body_kwh += body.share / share_sum
-                * body.mass_kg
-                * o.body_cp_kj_kg_k
-                * (peak - o.body_in_temp_c).max(0.0)
-                / 3600.0;
-            cure.push(CureCheck {
-                body: body.name.clone(),
-                time_at_temp_min: at_temp,
-                peak_temp_c: peak,
-                ok,
-            });
+            body_kwh +=
+                body.share / share_sum * body.mass_kg * o.body_cp_kj_kg_k * (peak - o.body_in_temp_c).max(0.0) / 3600.0;
+            cure.push(CureCheck { body: body.name.clone(), time_at_temp_min: at_temp, peak_temp_c: peak, ok });
         }
         let oven_kw = (exhaust_kw + shell_kw) / o.burner_efficiency;
         let body_kwh = body_kwh / o.burner_efficiency;
@@ -281,10 +252,7 @@ impl PaintModel {
         let or = |xs: Vec<f64>, x: f64| if xs.is_empty() { vec![x] } else { xs };
         let mut out = Vec::new();
         for v in or(w.conveyor_m_min, self.conveyor_m_min) {
-            for a in or(
-                w.booth_air_velocity_m_s.clone(),
-                self.booth.air_velocity_m_s,
-            ) {
+            for a in or(w.booth_air_velocity_m_s.clone(), self.booth.air_velocity_m_s) {
                 for t in or(w.oven_setpoint_c.clone(), self.oven.setpoint_c) {
                     let mut m = self.clone();
                     m.conveyor_m_min = v;

@@ -23,22 +23,16 @@ pub struct FlowModel {
 }
 
 fn parse_table(name: &str, text: &str) -> Result<Table> {
-    text.parse::<Table>()
-        .map_err(|e| toml_error(name, text, &e))
+    text.parse::<Table>().map_err(|e| toml_error(name, text, &e))
 }
 
 fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> FlowError {
-    let line = e.span().map_or(1, |s| {
-        text[..s.start.min(text.len())].matches('\n').count() + 1
-    });
+    let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     FlowError::parse(name, line, e.message().to_string())
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|err| FlowError::Io {
-        path: path.display().to_string(),
-        err,
-    })
+    std::fs::read_to_string(path).map_err(|err| FlowError::Io { path: path.display().to_string(), err })
 }
 
 /// Merges `over` into `base` (see the module doc).
@@ -67,9 +61,7 @@ pub fn merge(base: &mut Table, over: &Table) {
 }
 
 fn named(a: &[Value]) -> bool {
-    !a.is_empty()
-        && a.iter()
-            .all(|x| x.as_table().is_some_and(|t| t.contains_key("name")))
+    !a.is_empty() && a.iter().all(|x| x.as_table().is_some_and(|t| t.contains_key("name")))
 }
 
 /// Parses a model from text, with an optional scenario text merged over it.
@@ -82,18 +74,13 @@ pub fn parse_model(name: &str, text: &str, scenario: Option<(&str, &str)>) -> Re
         }
         None => name.to_string(),
     };
-    let model: FlowModel = Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| match scenario {
-            // Spans refer to the merged document; without a scenario they are lines of the file.
-            None => toml_error(name, text, &e),
-            Some(_) => FlowError::invalid(&label, e.message().to_string()),
-        })?;
+    let model: FlowModel = Value::Table(table).try_into().map_err(|e: toml::de::Error| match scenario {
+        // Spans refer to the merged document; without a scenario they are lines of the file.
+        None => toml_error(name, text, &e),
+        Some(_) => FlowError::invalid(&label, e.message().to_string()),
+    })?;
     if model.line.is_none() && model.paint.is_none() {
-        return Err(FlowError::invalid(
-            &label,
-            "the model has neither a [line] nor a [paint] table",
-        ));
+        return Err(FlowError::invalid(&label, "the model has neither a [line] nor a [paint] table"));
     }
     if let Some(l) = &model.line {
         l.validate()?;
@@ -109,9 +96,5 @@ pub fn read_model(path: &Path, scenario: Option<&Path>) -> Result<FlowModel> {
     let text = read(path)?;
     let stext = scenario.map(read).transpose()?;
     let sname = scenario.map(|p| p.display().to_string());
-    parse_model(
-        &path.display().to_string(),
-        &text,
-        sname.as_deref().zip(stext.as_deref()),
-    )
+    parse_model(&path.display().to_string(), &text, sname.as_deref().zip(stext.as_deref()))
 }

@@ -3,41 +3,21 @@
 
 use std::path::PathBuf;
 
-use twinloom_flow::salbp::{
-    read_instance, solve_salbp1, solve_salbp2, station_report, Instance, Options, Zoning,
-};
+use twinloom_flow::salbp::{read_instance, solve_salbp1, solve_salbp2, station_report, Instance, Options, Zoning};
 
 fn data(f: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(f)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(f)
 }
 
 /// Fewest stations for cycle time `c` by DP over precedence-closed task sets (None when infeasible).
 fn brute_force(inst: &Instance, c: u64) -> Option<usize> {
     let n = inst.len();
     let full = (1usize << n) - 1;
-    let closed = |s: usize| {
-        inst.precedences
-            .iter()
-            .all(|&(a, b)| s >> b & 1 == 0 || s >> a & 1 == 1)
-    };
-    let load = |s: usize| {
-        (0..n)
-            .filter(|&j| s >> j & 1 == 1)
-            .map(|j| inst.times[j])
-            .sum::<u64>()
-    };
+    let closed = |s: usize| inst.precedences.iter().all(|&(a, b)| s >> b & 1 == 0 || s >> a & 1 == 1);
+    let load = |s: usize| (0..n).filter(|&j| s >> j & 1 == 1).map(|j| inst.times[j]).sum::<u64>();
     let zoning_ok = |l: usize| {
-        inst.zoning
-            .together
-            .iter()
-            .all(|&(a, b)| (l >> a & 1) == (l >> b & 1))
-            && inst
-                .zoning
-                .apart
-                .iter()
-                .all(|&(a, b)| !(l >> a & 1 == 1 && l >> b & 1 == 1))
+        inst.zoning.together.iter().all(|&(a, b)| (l >> a & 1) == (l >> b & 1))
+            && inst.zoning.apart.iter().all(|&(a, b)| !(l >> a & 1 == 1 && l >> b & 1 == 1))
     };
     let mut f = vec![usize::MAX; full + 1];
     f[0] = 0;
@@ -101,9 +81,7 @@ fn salbp2_matches_brute_force() {
         let inst = read_instance(&data(&format!("scholl/{g}"))).unwrap();
         for m in 1..=inst.len() {
             let b = solve_salbp2(&inst, m, &Options::default()).unwrap();
-            let best = (1..=inst.total_time())
-                .find(|&c| brute_force(&inst, c).is_some_and(|k| k <= m))
-                .unwrap();
+            let best = (1..=inst.total_time()).find(|&c| brute_force(&inst, c).is_some_and(|k| k <= m)).unwrap();
             assert!(b.optimal, "{g} m={m}");
             assert_eq!(b.balance.cycle_time, best, "{g} m={m}");
             assert_eq!(b.cycle_time_lower_bound, best);
@@ -132,18 +110,11 @@ fn zero_time_tasks_and_a_zero_cycle_time() {
         for c in tmax.max(1)..=i.total_time().max(1) {
             let b = solve_salbp1(i, c, &Options::default()).unwrap();
             assert!(b.optimal, "{:?} c={c}", i.times);
-            assert_eq!(
-                Some(b.stations.len()),
-                brute_force(i, c),
-                "{:?} c={c}",
-                i.times
-            );
+            assert_eq!(Some(b.stations.len()), brute_force(i, c), "{:?} c={c}", i.times);
             check_balance(i, c, &b.stations);
         }
     }
-    let e = solve_salbp1(&cases[0], 0, &Options::default())
-        .unwrap_err()
-        .to_string();
+    let e = solve_salbp1(&cases[0], 0, &Options::default()).unwrap_err().to_string();
     assert!(e.contains("cycle time"), "{e}");
 }
 
@@ -151,29 +122,14 @@ fn zero_time_tasks_and_a_zero_cycle_time() {
 fn zoning_constraints_are_respected_and_optimal() {
     let base = read_instance(&data("scholl/JACKSON.IN2")).unwrap();
     let cases = [
-        Zoning {
-            together: vec![(5, 8)],
-            apart: vec![],
-        },
-        Zoning {
-            together: vec![],
-            apart: vec![(1, 2), (3, 4), (6, 7)],
-        },
-        Zoning {
-            together: vec![(1, 4), (7, 9)],
-            apart: vec![(0, 1), (8, 10)],
-        },
+        Zoning { together: vec![(5, 8)], apart: vec![] },
+        Zoning { together: vec![], apart: vec![(1, 2), (3, 4), (6, 7)] },
+        Zoning { together: vec![(1, 4), (7, 9)], apart: vec![(0, 1), (8, 10)] },
     ];
     for z in cases {
-        let inst = Instance {
-            zoning: z.clone(),
-            ..base.clone()
-        };
+        let inst = Instance { zoning: z.clone(), ..base.clone() };
         for c in [10, 13, 21] {
-            match (
-                solve_salbp1(&inst, c, &Options::default()),
-                brute_force(&inst, c),
-            ) {
+            match (solve_salbp1(&inst, c, &Options::default()), brute_force(&inst, c)) {
                 (Ok(b), Some(k)) => {
                     assert!(b.optimal);
                     assert_eq!(b.stations.len(), k, "{z:?} c={c}");
@@ -185,16 +141,8 @@ fn zoning_constraints_are_respected_and_optimal() {
         }
     }
     // Must-share tasks 1 and 11 (the whole chain between them) cannot fit a cycle time of 7.
-    let inst = Instance {
-        zoning: Zoning {
-            together: vec![(0, 10)],
-            apart: vec![],
-        },
-        ..base
-    };
-    let e = solve_salbp1(&inst, 7, &Options::default())
-        .unwrap_err()
-        .to_string();
+    let inst = Instance { zoning: Zoning { together: vec![(0, 10)], apart: vec![] }, ..base };
+    let e = solve_salbp1(&inst, 7, &Options::default()).unwrap_err().to_string();
     assert!(e.contains("no feasible assignment"), "{e}");
 }
 
@@ -212,15 +160,10 @@ fn in2_reader_handles_the_traps_of_the_data_set() {
     // ARC111 has a non-UTF-8 byte and arcs in free text after the end mark; all files use CRLF.
     let arc = read_instance(&data("scholl/ARC111.IN2")).unwrap();
     assert_eq!(arc.len(), 111);
-    assert!(
-        !arc.precedences.contains(&(42, 90)),
-        "text after -1,-1 must be ignored"
-    );
+    assert!(!arc.precedences.contains(&(42, 90)), "text after -1,-1 must be ignored");
     let scholl = read_instance(&data("scholl/SCHOLL.IN2")).unwrap();
     assert_eq!(scholl.len(), 297);
-    let e = read_instance(&data("scholl/NOPE.IN2"))
-        .unwrap_err()
-        .to_string();
+    let e = read_instance(&data("scholl/NOPE.IN2")).unwrap_err().to_string();
     assert!(e.contains("NOPE.IN2"), "{e}");
 }
 

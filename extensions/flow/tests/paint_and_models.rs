@@ -36,12 +36,7 @@ fn shop() -> PaintModel {
             shell_loss_w_k: 100.0,
             burner_efficiency: 1.0,
         },
-        bodies: vec![Body {
-            name: "car".into(),
-            share: 1.0,
-            mass_kg: 400.0,
-            tau_min: 10.0,
-        }],
+        bodies: vec![Body { name: "car".into(), share: 1.0, mass_kg: 400.0, tau_min: 10.0 }],
         whatif: None,
     }
 }
@@ -94,8 +89,7 @@ fn what_if_grid_over_setpoints() {
     assert_eq!(rows.len(), 12);
     // Hotter oven: more energy per car and longer time at temperature; faster conveyor: less booth energy per car.
     for w in rows.windows(2).filter(|w| {
-        w[0].conveyor_m_min == w[1].conveyor_m_min
-            && w[0].booth_air_velocity_m_s == w[1].booth_air_velocity_m_s
+        w[0].conveyor_m_min == w[1].conveyor_m_min && w[0].booth_air_velocity_m_s == w[1].booth_air_velocity_m_s
     }) {
         assert!(w[1].oven_kwh_per_car > w[0].oven_kwh_per_car);
         assert!(w[1].cure[0].time_at_temp_min > w[0].cure[0].time_at_temp_min);
@@ -135,24 +129,17 @@ time = { dist = "const", value = 45.0 }
     assert_eq!(l1.stations[0], l0.stations[0]);
     let t0 = Sim::new(&l0).unwrap().run(1, 0).throughput_per_h;
     let t1 = Sim::new(&l1).unwrap().run(1, 0).throughput_per_h;
-    assert!(
-        (t0 - 40.0).abs() < 0.02 && (t1 - 60.0).abs() < 0.02,
-        "{t0} {t1}"
-    );
+    assert!((t0 - 40.0).abs() < 0.02 && (t1 - 60.0).abs() < 0.02, "{t0} {t1}");
 }
 
 #[test]
 fn model_errors_name_file_line_and_field() {
-    let e = parse_model("m.toml", "[line]\nname = \"x\"\nhorizon_h = \n", None)
-        .unwrap_err()
-        .to_string();
+    let e = parse_model("m.toml", "[line]\nname = \"x\"\nhorizon_h = \n", None).unwrap_err().to_string();
     assert!(e.starts_with("m.toml:3:"), "{e}");
     let bad = MODEL.replace("value = 90.0", "value = -90.0");
     let e = parse_model("m.toml", &bad, None).unwrap_err().to_string();
     assert!(e.contains("stations[1] (b).time"), "{e}");
-    let e = parse_model("m.toml", "[other]\nx = 1\n", None)
-        .unwrap_err()
-        .to_string();
+    let e = parse_model("m.toml", "[other]\nx = 1\n", None).unwrap_err().to_string();
     assert!(e.contains("other"), "{e}");
 }
 
@@ -164,29 +151,14 @@ fn sample_plant_models_run() {
     assert_eq!(line.stations.len(), 12);
     let (s, _) = replicate(&Sim::new(&line).unwrap(), 4, 1);
     // Working hours only: a 60 s takt minus losses; every station below full utilisation.
-    assert!(
-        s.throughput_per_h.mean > 50.0 && s.throughput_per_h.mean < 66.0,
-        "{:?}",
-        s.throughput_per_h
-    );
+    assert!(s.throughput_per_h.mean > 50.0 && s.throughput_per_h.mean < 66.0, "{:?}", s.throughput_per_h);
     assert!(s.stations.iter().all(|st| st.utilisation.mean < 1.0));
-    let sc = read_model(
-        &dir.join("assembly_line.toml"),
-        Some(&dir.join("scenarios/faster_alignment.toml")),
-    )
-    .unwrap();
-    assert_eq!(
-        sc.line.unwrap().stations[9].time,
-        Dist::Const { value: 45.0 }
-    );
+    let sc = read_model(&dir.join("assembly_line.toml"), Some(&dir.join("scenarios/faster_alignment.toml"))).unwrap();
+    assert_eq!(sc.line.unwrap().stations[9].time, Dist::Const { value: 45.0 });
     let paint = read_model(&dir.join("paint_shop.toml"), None).unwrap();
     let p = paint.paint.unwrap();
     assert_eq!(p.what_if().unwrap().len(), 18);
-    let hot = read_model(
-        &dir.join("paint_shop.toml"),
-        Some(&dir.join("scenarios/oven_175.toml")),
-    )
-    .unwrap();
+    let hot = read_model(&dir.join("paint_shop.toml"), Some(&dir.join("scenarios/oven_175.toml"))).unwrap();
     assert_eq!(hot.paint.unwrap().oven.setpoint_c, 175.0);
     assert!(paint.line.is_some());
 }

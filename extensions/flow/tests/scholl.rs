@@ -21,30 +21,15 @@ fn check_feasible(inst: &Instance, c: u64, stations: &[Vec<usize>]) {
     let mut at = vec![usize::MAX; inst.len()];
     for (s, tasks) in stations.iter().enumerate() {
         let load: u64 = tasks.iter().map(|&j| inst.times[j]).sum();
-        assert!(
-            load <= c,
-            "{} c={c}: station {} load {load}",
-            inst.name,
-            s + 1
-        );
+        assert!(load <= c, "{} c={c}: station {} load {load}", inst.name, s + 1);
         for &j in tasks {
             assert_eq!(at[j], usize::MAX, "{}: task {} twice", inst.name, j + 1);
             at[j] = s;
         }
     }
-    assert!(
-        at.iter().all(|&s| s != usize::MAX),
-        "{}: a task is unassigned",
-        inst.name
-    );
+    assert!(at.iter().all(|&s| s != usize::MAX), "{}: a task is unassigned", inst.name);
     for &(a, b) in &inst.precedences {
-        assert!(
-            at[a] <= at[b],
-            "{} c={c}: precedence {}->{} violated",
-            inst.name,
-            a + 1,
-            b + 1
-        );
+        assert!(at[a] <= at[b], "{} c={c}: precedence {}->{} violated", inst.name, a + 1, b + 1);
     }
 }
 
@@ -58,29 +43,17 @@ fn all_269_scholl_instances_proven_optimal() {
     let start = Instant::now();
     for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
-        let (graph, c, opt): (&str, u64, usize) =
-            (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
+        let (graph, c, opt): (&str, u64, usize) = (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
         let inst = graphs
             .entry(graph.to_string())
             .or_insert_with(|| read_instance(&data().join("scholl").join(graph)).unwrap());
         let t0 = Instant::now();
-        let opts = Options {
-            time_limit: None,
-            step_limit: Some(STEPS),
-        };
+        let opts = Options { time_limit: None, step_limit: Some(STEPS) };
         let b = solve_salbp1(inst, c, &opts).unwrap();
         let dt = t0.elapsed().as_secs_f64();
         check_feasible(inst, c, &b.stations);
-        assert!(
-            b.stations.len() >= opt,
-            "{graph} c={c}: {} stations beat the proven optimum {opt}",
-            b.stations.len()
-        );
-        assert!(
-            b.lower_bound <= opt,
-            "{graph} c={c}: lower bound {} above the optimum {opt}",
-            b.lower_bound
-        );
+        assert!(b.stations.len() >= opt, "{graph} c={c}: {} stations beat the proven optimum {opt}", b.stations.len());
+        assert!(b.lower_bound <= opt, "{graph} c={c}: lower bound {} above the optimum {opt}", b.lower_bound);
         if b.optimal {
             assert_eq!(b.stations.len(), opt, "{graph} c={c}: claimed optimal");
             assert_eq!(b.lower_bound, opt, "{graph} c={c}: lower bound");
@@ -96,10 +69,7 @@ fn all_269_scholl_instances_proven_optimal() {
         }
         count += 1;
     }
-    eprintln!(
-        "{count} instances in {:.1} s; over 0.25 s: {slow:#?}",
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("{count} instances in {:.1} s; over 0.25 s: {slow:#?}", start.elapsed().as_secs_f64());
     assert_eq!(count, 269);
     assert!(unproven.is_empty(), "not proven optimal: {unproven:#?}");
 }
@@ -111,10 +81,7 @@ fn all_269_scholl_instances_proven_optimal() {
 #[ignore]
 fn selected_instances() {
     let only = std::env::var("SALBP_ONLY").unwrap_or_default();
-    let steps = std::env::var("SALBP_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(STEPS);
+    let steps = std::env::var("SALBP_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(STEPS);
     let wanted = |graph: &str, c: u64| {
         only.split(',').any(|w| {
             let mut it = w.split(':');
@@ -126,17 +93,13 @@ fn selected_instances() {
     let start = Instant::now();
     for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
-        let (graph, c, opt): (&str, u64, usize) =
-            (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
+        let (graph, c, opt): (&str, u64, usize) = (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
         if !wanted(graph, c) {
             continue;
         }
         let inst = read_instance(&data().join("scholl").join(graph)).unwrap();
         let t0 = Instant::now();
-        let opts = Options {
-            time_limit: None,
-            step_limit: Some(steps),
-        };
+        let opts = Options { time_limit: None, step_limit: Some(steps) };
         let b = solve_salbp1(&inst, c, &opts).unwrap();
         check_feasible(&inst, c, &b.stations);
         let wrong = b.stations.len() < opt || b.lower_bound > opt;

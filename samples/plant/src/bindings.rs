@@ -59,7 +59,15 @@ impl DemoBinding {
     }
 }
 
-fn binding(signal: String, prim: String, attribute: &str, value_type: ValueType, scale: f64, offset: f64, unit: &'static str) -> DemoBinding {
+fn binding(
+    signal: String,
+    prim: String,
+    attribute: &str,
+    value_type: ValueType,
+    scale: f64,
+    offset: f64,
+    unit: &'static str,
+) -> DemoBinding {
     DemoBinding { signal, prim, attribute: attribute.to_string(), value_type, scale, offset, unit }
 }
 
@@ -74,7 +82,15 @@ pub fn link_prim(robot_prim: &str, j: usize) -> String {
 }
 
 fn state_binding(signal_base: &str, prim: &str) -> DemoBinding {
-    binding(format!("{signal_base}/State"), format!("{prim}/{STATE_DRUM}"), STATE_DRUM_OP, ValueType::Float, DEGREES_PER_STATE, 0.0, "")
+    binding(
+        format!("{signal_base}/State"),
+        format!("{prim}/{STATE_DRUM}"),
+        STATE_DRUM_OP,
+        ValueType::Float,
+        DEGREES_PER_STATE,
+        0.0,
+        "",
+    )
 }
 
 /// Every binding of the demo, in a stable order: BIW (stations, robots), paint, assembly.
@@ -82,7 +98,15 @@ pub fn demo_bindings() -> Vec<DemoBinding> {
     let mut out = Vec::new();
     for st in biw_stations() {
         out.push(state_binding(&st.signal_base, &st.prim));
-        out.push(binding(format!("{}/CycleTime", st.signal_base), st.prim.clone(), attr::CYCLE_TIME, ValueType::Double, 1.0, 0.0, "s"));
+        out.push(binding(
+            format!("{}/CycleTime", st.signal_base),
+            st.prim.clone(),
+            attr::CYCLE_TIME,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "s",
+        ));
         for r in &st.robots {
             let links = r.kind.links();
             for (j, link) in links.iter().enumerate() {
@@ -102,15 +126,47 @@ pub fn demo_bindings() -> Vec<DemoBinding> {
         let prim = plant::paint_prim("Booths", name);
         let base = format!("Plant/Paint/Booths/{name}");
         out.push(state_binding(&base, &prim));
-        out.push(binding(format!("{base}/Temperature"), prim.clone(), attr::TEMPERATURE, ValueType::Double, 1.0, 0.0, "degC"));
+        out.push(binding(
+            format!("{base}/Temperature"),
+            prim.clone(),
+            attr::TEMPERATURE,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "degC",
+        ));
         out.push(binding(format!("{base}/Humidity"), prim.clone(), attr::HUMIDITY, ValueType::Double, 1.0, 0.0, "%RH"));
-        out.push(binding(format!("{base}/DownDraft"), prim, attr::DOWNDRAFT_VELOCITY, ValueType::Double, 1.0, 0.0, "m/s"));
+        out.push(binding(
+            format!("{base}/DownDraft"),
+            prim,
+            attr::DOWNDRAFT_VELOCITY,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "m/s",
+        ));
     }
     for z in 1..=OVEN_ZONES.len() {
         let prim = format!("{PAINT}/Oven/Zone{z:02}");
         let base = format!("Plant/Paint/Oven/Zone{z:02}");
-        out.push(binding(format!("{base}/Temperature"), prim.clone(), attr::TEMPERATURE, ValueType::Double, 1.0, 0.0, "degC"));
-        out.push(binding(format!("{base}/Setpoint"), prim, attr::TEMPERATURE_SETPOINT, ValueType::Double, 1.0, 0.0, "degC"));
+        out.push(binding(
+            format!("{base}/Temperature"),
+            prim.clone(),
+            attr::TEMPERATURE,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "degC",
+        ));
+        out.push(binding(
+            format!("{base}/Setpoint"),
+            prim,
+            attr::TEMPERATURE_SETPOINT,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "degC",
+        ));
     }
     for name in PAINT_CONVEYORS {
         // The simulator serves m/min; the schema's speed is m/s.
@@ -126,9 +182,33 @@ pub fn demo_bindings() -> Vec<DemoBinding> {
     }
     for st in assembly_stations() {
         out.push(state_binding(&st.signal_base, &st.prim));
-        out.push(binding(format!("{}/CycleTime", st.signal_base), st.prim.clone(), attr::CYCLE_TIME, ValueType::Double, 1.0, 0.0, "s"));
-        out.push(binding(format!("{}/Vin", st.signal_base), st.prim.clone(), attr::CURRENT_VIN, ValueType::String, 1.0, 0.0, ""));
-        out.push(binding(format!("{}/Order", st.signal_base), st.prim.clone(), attr::CURRENT_ORDER, ValueType::String, 1.0, 0.0, ""));
+        out.push(binding(
+            format!("{}/CycleTime", st.signal_base),
+            st.prim.clone(),
+            attr::CYCLE_TIME,
+            ValueType::Double,
+            1.0,
+            0.0,
+            "s",
+        ));
+        out.push(binding(
+            format!("{}/Vin", st.signal_base),
+            st.prim.clone(),
+            attr::CURRENT_VIN,
+            ValueType::String,
+            1.0,
+            0.0,
+            "",
+        ));
+        out.push(binding(
+            format!("{}/Order", st.signal_base),
+            st.prim.clone(),
+            attr::CURRENT_ORDER,
+            ValueType::String,
+            1.0,
+            0.0,
+            "",
+        ));
     }
     out.push(binding(
         "Plant/Assembly/Line/Takt".into(),

@@ -179,7 +179,8 @@ pub fn body(opt: &BodyOptions) -> Body {
     let (na, nr) = (opt.along.max(2), opt.around.max(4));
     let opt = BodyOptions { along: na, around: nr, ..*opt };
     let metal = metal_cells(&opt);
-    let grid = |i: usize, j: usize| (LENGTH * i as f32 / na as f32, std::f32::consts::TAU * (j % nr) as f32 / nr as f32);
+    let grid =
+        |i: usize, j: usize| (LENGTH * i as f32 / na as f32, std::f32::consts::TAU * (j % nr) as f32 / nr as f32);
     // Vertex ids, made on first use so unused grid corners leave no points: outer and inner sheet.
     let mut ids: Vec<[Option<u32>; 2]> = vec![[None, None]; (na + 1) * nr];
     let mut mesh = TriMesh::default();
@@ -222,7 +223,8 @@ pub fn body(opt: &BodyOptions) -> Body {
                 }
             }
             if border && opt.openings {
-                let (x, t) = (LENGTH * (i as f32 + 0.5) / na as f32, std::f32::consts::TAU * (j as f32 + 0.5) / nr as f32);
+                let (x, t) =
+                    (LENGTH * (i as f32 + 0.5) / na as f32, std::f32::consts::TAU * (j as f32 + 0.5) / nr as f32);
                 welds.push(WeldPoint { position: skin(x, t), normal: skin_normal(x, t) });
             }
         }

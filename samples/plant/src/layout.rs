@@ -208,7 +208,14 @@ impl Writer {
     }
 
     /// An `Xform` (a plant element, given its API schema, or a plain one) placed with translate and yaw.
-    fn placed(&mut self, path: &str, type_or_schema: &str, kind: Option<&str>, at: [f32; 3], yaw_deg: f32) -> Result<(), LayoutError> {
+    fn placed(
+        &mut self,
+        path: &str,
+        type_or_schema: &str,
+        kind: Option<&str>,
+        at: [f32; 3],
+        yaw_deg: f32,
+    ) -> Result<(), LayoutError> {
         self.prim(path, type_or_schema, kind)?;
         if yaw_deg == 0.0 {
             self.xform(path, at, &[])
@@ -290,7 +297,13 @@ impl Writer {
 
 /// A state lamp: a post with an open-top housing holding a five-sided drum; face `k` of the drum has
 /// the colour of state code `k`, and turning the drum by `72° × state` about X brings that face up.
-fn state_lamp(w: &mut Writer, path: &str, kind: Option<&str>, at: [f32; 3], initial_state: i32) -> Result<(), LayoutError> {
+fn state_lamp(
+    w: &mut Writer,
+    path: &str,
+    kind: Option<&str>,
+    at: [f32; 3],
+    initial_state: i32,
+) -> Result<(), LayoutError> {
     const R: f32 = 0.2;
     const HALF: f32 = 0.45;
     const HEIGHT: f32 = 3.0;
@@ -406,7 +419,13 @@ fn quat_z_to(n: [f32; 3]) -> [f32; 4] {
     q.map(|c| c / len)
 }
 
-fn weld_points(w: &mut Writer, body_path: &str, welds: &[WeldPoint], station: &plant::BiwStation, variant: Variant) -> Result<(), LayoutError> {
+fn weld_points(
+    w: &mut Writer,
+    body_path: &str,
+    welds: &[WeldPoint],
+    station: &plant::BiwStation,
+    variant: Variant,
+) -> Result<(), LayoutError> {
     let scope = format!("{body_path}/WeldPoints");
     w.prim(&scope, "Scope", None)?;
     // Station s welds every 6th flange point starting at s, spread over the body.
@@ -452,7 +471,9 @@ fn biw(w: &mut Writer, biw_body: &crate::body::Body, variant: Variant) -> Result
         let fixture = format!("{}/Fixture", st.prim);
         w.placed(&fixture, schema::EQUIPMENT, Some("component"), [0.0; 3], 0.0)?;
         let mut frame = cuboid([-2.2, -0.75, 0.25], [2.2, 0.75, 0.35]);
-        for (x, y) in [(-1.6, -0.6), (-1.6, 0.6), (1.4, -0.6), (1.4, 0.6), (-0.2, -0.7), (-0.2, 0.7), (0.6, -0.7), (0.6, 0.7)] {
+        for (x, y) in
+            [(-1.6, -0.6), (-1.6, 0.6), (1.4, -0.6), (1.4, 0.6), (-0.2, -0.7), (-0.2, 0.7), (0.6, -0.7), (0.6, 0.7)]
+        {
             // Locating posts up to just under the floor pan (its underside is 0.25 m up the body), each
             // with a clamp head.
             frame.append(&cuboid([x - 0.05, y - 0.05, 0.35], [x + 0.05, y + 0.05, BODY_Z + 0.24]));
@@ -515,7 +536,12 @@ fn paint(w: &mut Writer) -> Result<(), LayoutError> {
         // Hotter zones are drawn redder.
         let heat = ((*sp as f32 - 100.0) / 100.0).clamp(0.0, 1.0);
         let zone = cuboid([-2.45, -2.3, 0.0], [2.45, 2.3, 3.6]);
-        w.mesh(&format!("{path}/Geom"), &zone, &[[0.6 + 0.35 * heat, 0.45 - 0.25 * heat, 0.3 - 0.2 * heat]], Shading::Flat)?;
+        w.mesh(
+            &format!("{path}/Geom"),
+            &zone,
+            &[[0.6 + 0.35 * heat, 0.45 - 0.25 * heat, 0.3 - 0.2 * heat]],
+            Shading::Flat,
+        )?;
     }
     let conveyors = format!("{}/Conveyors", plant::PAINT);
     w.prim(&conveyors, "Scope", Some("group"))?;
@@ -580,7 +606,10 @@ pub fn build_layout_variant(geometry_sublayer: &str, variant: Variant) -> Result
     w.layer.set_meters_per_unit(1.0).map_err(usd("metersPerUnit"))?;
     w.layer.set_kilograms_per_unit(1.0).map_err(usd("kilogramsPerUnit"))?;
     w.layer
-        .set_custom_layer_data("creator", &Value::String(format!("twinloom-plant-layout {}", env!("CARGO_PKG_VERSION"))))
+        .set_custom_layer_data(
+            "creator",
+            &Value::String(format!("twinloom-plant-layout {}", env!("CARGO_PKG_VERSION"))),
+        )
         .map_err(usd("customLayerData"))?;
     w.layer
         .set_documentation("Twinloom sample plant layout: building, BIW line, paint shop, assembly line.")
@@ -655,7 +684,8 @@ mod tests {
         // On the B-pillar (x 2.67 m along the body) on the -Y side, inside the reinforcement's span.
         assert!((p[0] - 2.67).abs() < 1e-4 && p[1] < -0.85, "{p:?}");
         assert!(p[2] > REINFORCEMENT_Z[0] as f64 && p[2] < REINFORCEMENT_Z[1] as f64, "{p:?}");
-        let targets = layout.layout.relationship_targets(&format!("{station}/Body/WeldPoints/W002.twinloom:weld:robot")).unwrap();
+        let targets =
+            layout.layout.relationship_targets(&format!("{station}/Body/WeldPoints/W002.twinloom:weld:robot")).unwrap();
         assert_eq!(targets, vec![format!("{station}/R01")]);
         // The current body has neither.
         let current = build_layout("./layout_geometry.usdc").unwrap();

@@ -24,6 +24,7 @@ pub mod robot;
 pub use bindings::{demo_bindings, DemoBinding};
 pub use error::LayoutError;
 pub use layout::{
-    b_pillar_reinforcement, build_layout, build_layout_variant, geometry_file_name, write_layout, write_layout_variant, Layout,
-    LayoutSummary, Variant, BODY_Z, HOME_DEG, MOVED_WELDS, REINFORCEMENT_PROUD, REINFORCEMENT_X, REINFORCEMENT_Z, WELDS_PER_STATION,
+    b_pillar_reinforcement, build_layout, build_layout_variant, geometry_file_name, write_layout, write_layout_variant,
+    Layout, LayoutSummary, Variant, BODY_Z, HOME_DEG, MOVED_WELDS, REINFORCEMENT_PROUD, REINFORCEMENT_X,
+    REINFORCEMENT_Z, WELDS_PER_STATION,
 };

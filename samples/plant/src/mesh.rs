@@ -64,8 +64,7 @@ impl TriMesh {
                 *directed.entry((t[k], t[(k + 1) % 3])).or_insert(0) += 1;
             }
         }
-        !self.triangles.is_empty()
-            && directed.iter().all(|(&(a, b), &n)| n == 1 && directed.get(&(b, a)) == Some(&1))
+        !self.triangles.is_empty() && directed.iter().all(|(&(a, b), &n)| n == 1 && directed.get(&(b, a)) == Some(&1))
     }
 
     /// The enclosed volume (divergence theorem); positive for an outward-oriented closed mesh.
@@ -74,7 +73,8 @@ impl TriMesh {
             .iter()
             .map(|t| {
                 let [a, b, c] = t.map(|i| self.points[i as usize].map(f64::from));
-                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]))
+                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
                     / 6.0
             })
             .sum()
@@ -91,7 +91,13 @@ impl TriMesh {
 /// A closed box spanning `min`..`max`.
 pub fn cuboid(min: [f32; 3], max: [f32; 3]) -> TriMesh {
     let points = (0..8)
-        .map(|i| [if i & 1 == 0 { min[0] } else { max[0] }, if i & 2 == 0 { min[1] } else { max[1] }, if i & 4 == 0 { min[2] } else { max[2] }])
+        .map(|i| {
+            [
+                if i & 1 == 0 { min[0] } else { max[0] },
+                if i & 2 == 0 { min[1] } else { max[1] },
+                if i & 4 == 0 { min[2] } else { max[2] },
+            ]
+        })
         .collect();
     let mut m = TriMesh { points, triangles: Vec::new() };
     // Faces counter-clockwise seen from outside: -Z, +Z, -Y, +Y, -X, +X.

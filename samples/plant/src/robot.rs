@@ -39,7 +39,8 @@ impl RobotType {
     /// A robot type from `twinloom-biw`'s robot catalogue (the one place names, designations and the
     /// published parameter sets live).
     pub fn from_catalogue(name: &str) -> RobotType {
-        let e = CatalogueEntry::by_name(name).unwrap_or_else(|| panic!("{name} is not in twinloom-biw's robot catalogue"));
+        let e =
+            CatalogueEntry::by_name(name).unwrap_or_else(|| panic!("{name} is not in twinloom-biw's robot catalogue"));
         let (manufacturer, model, m) = (e.manufacturer, e.model, e.model());
         let p = &m.params;
         let deg = |x: f64| x.to_degrees() as f32;
@@ -62,15 +63,13 @@ impl RobotType {
 }
 
 /// FANUC R-2000iC/165F, a spot-welding robot (`RobotModel::fanuc_r2000ic_165f`).
-pub static FANUC_R2000IC_165F: LazyLock<RobotType> =
-    LazyLock::new(|| RobotType::from_catalogue("fanuc-r2000ic-165f"));
+pub static FANUC_R2000IC_165F: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_catalogue("fanuc-r2000ic-165f"));
 
 /// ABB IRB 2400/10 (`RobotModel::abb_irb2400`).
 pub static ABB_IRB2400: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_catalogue("abb-irb2400"));
 
 /// KUKA KR 6 R700 sixx (`RobotModel::kuka_kr6_r700`).
-pub static KUKA_KR6_R700: LazyLock<RobotType> =
-    LazyLock::new(|| RobotType::from_catalogue("kuka-kr6-r700"));
+pub static KUKA_KR6_R700: LazyLock<RobotType> = LazyLock::new(|| RobotType::from_catalogue("kuka-kr6-r700"));
 
 /// Rotation axis of a joint's op in its link frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +128,8 @@ impl RobotType {
     /// The six moving links, J1 first.
     pub fn links(&self) -> [Link; 6] {
         let w = self.thickness();
-        let [a1, a2, b, c1, c2, c3, c4] = [self.a1, self.a2, self.b, self.c1, self.c2, self.c3, self.c4].map(|x| x as f32);
+        let [a1, a2, b, c1, c2, c3, c4] =
+            [self.a1, self.a2, self.b, self.c1, self.c2, self.c3, self.c4].map(|x| x as f32);
         // Link 1: turret on J1 and the shoulder housing out to J2.
         let mut l1 = cylinder_z(1.15 * w, 0.35 * c1, 0.7 * c1, 24);
         l1.append(&cuboid([-0.9 * w, -w, 0.6 * c1], [a1 + 0.8 * w, w, c1 + 0.5 * w]));

@@ -20,7 +20,9 @@ fn every_bound_signal_exists_in_the_simulator_with_its_unit() {
         let info = infos.get(b.signal.as_str()).unwrap_or_else(|| panic!("{} is not a simulator signal", b.signal));
         assert_eq!(info.unit, b.unit, "unit of {}", b.signal);
         let compatible = match info.value_type {
-            SimType::Double | SimType::Int32 | SimType::Int64 => matches!(b.value_type, ValueType::Float | ValueType::Double),
+            SimType::Double | SimType::Int32 | SimType::Int64 => {
+                matches!(b.value_type, ValueType::Float | ValueType::Double)
+            }
             SimType::String => b.value_type == ValueType::String,
             SimType::Boolean => b.value_type == ValueType::Bool,
         };
@@ -29,7 +31,8 @@ fn every_bound_signal_exists_in_the_simulator_with_its_unit() {
     // Every robot joint and every station state of the simulator drives the layout.
     for info in model.infos() {
         let p = info.path.as_str();
-        let joint = p.starts_with("Plant/BIW/") && p.rsplit('/').next().is_some_and(|l| l.len() == 2 && l.starts_with('J'));
+        let joint =
+            p.starts_with("Plant/BIW/") && p.rsplit('/').next().is_some_and(|l| l.len() == 2 && l.starts_with('J'));
         let station_state = (p.starts_with("Plant/BIW/Station") || p.starts_with("Plant/Assembly/Station"))
             && p.ends_with("/State")
             && p.matches('/').count() == 3;

@@ -279,4 +279,3 @@ fn robot_links_follow_opw_forward_kinematics() {
     // Float rotate ops and float points: agreement to well under a millimetre.
     assert!(worst < 1e-4, "{out}");
 }
-

@@ -57,11 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     // Without --secure the server has no certificate on purpose: keep async-opcua's complaints about
     // that out of the default log.
-    let default_filter = if a.secure {
-        "info"
-    } else {
-        "info,opcua_crypto=off,opcua_server::server=error"
-    };
+    let default_filter = if a.secure { "info" } else { "info,opcua_crypto=off,opcua_server::server=error" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
@@ -114,10 +110,8 @@ async fn main() -> anyhow::Result<()> {
         None => tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?,
     }
     let st = sim.stats();
-    let (ticks, changes) = (
-        st.ticks.load(std::sync::atomic::Ordering::Relaxed),
-        st.changes.load(std::sync::atomic::Ordering::Relaxed),
-    );
+    let (ticks, changes) =
+        (st.ticks.load(std::sync::atomic::Ordering::Relaxed), st.changes.load(std::sync::atomic::Ordering::Relaxed));
     sim.shutdown().await;
     println!("stopped after {ticks} ticks, {changes} value changes");
     Ok(())

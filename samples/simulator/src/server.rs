@@ -50,17 +50,8 @@ impl Simulator {
 
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
-            .map_err(|e| SimError::Bind {
-                addr: format!("{}:{}", config.host, config.port),
-                source: e,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| SimError::Bind {
-                addr: config.host.clone(),
-                source: e,
-            })?
-            .port();
+            .map_err(|e| SimError::Bind { addr: format!("{}:{}", config.host, config.port), source: e })?;
+        let port = listener.local_addr().map_err(|e| SimError::Bind { addr: config.host.clone(), source: e })?.port();
         let endpoint_url = format!("opc.tcp://{}:{}/", config.host, port);
 
         let (server, handle) = builder(&config, port)?.build().map_err(SimError::Server)?;
@@ -117,10 +108,7 @@ impl Simulator {
 
 fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
     let mut user_ids = vec![ANONYMOUS_USER_TOKEN_ID.to_string()];
-    let pki = config
-        .pki_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("twinloom-plant-sim-pki"));
+    let pki = config.pki_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("twinloom-plant-sim-pki"));
     let mut b = ServerBuilder::new()
         .application_name("Twinloom plant simulator")
         .application_uri("urn:twinloom:plant-sim:server")
@@ -136,10 +124,7 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
         .max_chunk_count(4096)
         .max_array_length(10_000_000)
         .with_node_manager(simple_node_manager(
-            NamespaceMetadata {
-                namespace_uri: NAMESPACE_URI.to_owned(),
-                ..Default::default()
-            },
+            NamespaceMetadata { namespace_uri: NAMESPACE_URI.to_owned(), ..Default::default() },
             "plant",
         ));
     for (i, (user, pass)) in config.users.iter().enumerate() {
@@ -157,12 +142,7 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
         b = b
             .add_endpoint(
                 "basic256sha256_sign",
-                ServerEndpoint::new(
-                    "/",
-                    SecurityPolicy::Basic256Sha256,
-                    MessageSecurityMode::Sign,
-                    &user_ids,
-                ),
+                ServerEndpoint::new("/", SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign, &user_ids),
             )
             .add_endpoint(
                 "basic256sha256_sign_encrypt",

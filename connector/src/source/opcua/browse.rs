@@ -72,20 +72,10 @@ pub(super) async fn browse_tree(
     root: NodeId,
     max_depth: u32,
 ) -> Result<Vec<BrowsedNode>, SourceError> {
-    let err = |node: &NodeId, reason: String| SourceError::Browse {
-        node: node.to_string(),
-        reason,
-    };
-    let attrs = [
-        AttributeId::BrowseName,
-        AttributeId::DisplayName,
-        AttributeId::NodeClass,
-    ];
+    let err = |node: &NodeId, reason: String| SourceError::Browse { node: node.to_string(), reason };
+    let attrs = [AttributeId::BrowseName, AttributeId::DisplayName, AttributeId::NodeClass];
     let reads: Vec<ReadValueId> = attrs.iter().map(|a| read_id(&root, *a)).collect();
-    let vals = session
-        .read(&reads, TimestampsToReturn::Neither, 0.0)
-        .await
-        .map_err(|e| err(&root, e.to_string()))?;
+    let vals = session.read(&reads, TimestampsToReturn::Neither, 0.0).await.map_err(|e| err(&root, e.to_string()))?;
     let status = vals.get(2).map(|v| v.status()).unwrap_or_default();
     if !status.is_good() {
         return Err(err(&root, format!("the server does not know this node ({status})")));
@@ -132,10 +122,7 @@ pub(super) async fn browse_tree(
                     result_mask: 0x3F,
                 })
                 .collect();
-            let results = session
-                .browse(&descs, 0, None)
-                .await
-                .map_err(|e| err(&ids[chunk[0]], e.to_string()))?;
+            let results = session.browse(&descs, 0, None).await.map_err(|e| err(&ids[chunk[0]], e.to_string()))?;
             for (&parent, result) in chunk.iter().zip(results) {
                 let mut result: BrowseResult = result;
                 loop {
@@ -164,10 +151,7 @@ pub(super) async fn browse_tree(
                     if cp.is_null_or_empty() {
                         break;
                     }
-                    let more = session
-                        .browse_next(false, &[cp])
-                        .await
-                        .map_err(|e| err(&ids[parent], e.to_string()))?;
+                    let more = session.browse_next(false, &[cp]).await.map_err(|e| err(&ids[parent], e.to_string()))?;
                     match more.into_iter().next() {
                         Some(r) => result = r,
                         None => break,
@@ -183,21 +167,16 @@ pub(super) async fn browse_tree(
 
 /// Reads each variable's data type and value rank.
 async fn fill_data_types(session: &Session, nodes: &mut [BrowsedNode], ids: &[NodeId]) -> Result<(), SourceError> {
-    let vars: Vec<usize> = (0..nodes.len())
-        .filter(|&i| nodes[i].kind == NodeKind::Variable)
-        .collect();
+    let vars: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].kind == NodeKind::Variable).collect();
     for chunk in vars.chunks(CHUNK / 2) {
         let reads: Vec<ReadValueId> = chunk
             .iter()
             .flat_map(|&i| [read_id(&ids[i], AttributeId::DataType), read_id(&ids[i], AttributeId::ValueRank)])
             .collect();
-        let vals = session
-            .read(&reads, TimestampsToReturn::Neither, 0.0)
-            .await
-            .map_err(|e| SourceError::Browse {
-                node: ids[chunk[0]].to_string(),
-                reason: format!("reading data types: {e}"),
-            })?;
+        let vals = session.read(&reads, TimestampsToReturn::Neither, 0.0).await.map_err(|e| SourceError::Browse {
+            node: ids[chunk[0]].to_string(),
+            reason: format!("reading data types: {e}"),
+        })?;
         for (&i, v) in chunk.iter().zip(vals.chunks(2)) {
             if let Some(Variant::NodeId(t)) = &v[0].value {
                 nodes[i].data_type = Some(data_type_name(t));

@@ -33,10 +33,7 @@ pub struct MonitoredNode {
 
 impl MonitoredNode {
     pub fn new(signal: u32, node_id: impl Into<String>) -> Self {
-        MonitoredNode {
-            signal,
-            node_id: node_id.into(),
-        }
+        MonitoredNode { signal, node_id: node_id.into() }
     }
 }
 
@@ -52,11 +49,7 @@ pub struct RejectedNode {
 
 impl fmt::Display for RejectedNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "OPC UA node {} (signal {}): {} [{}]",
-            self.node_id, self.signal, self.message, self.reason
-        )
+        write!(f, "OPC UA node {} (signal {}): {} [{}]", self.node_id, self.signal, self.message, self.reason)
     }
 }
 
@@ -88,12 +81,7 @@ pub(super) async fn subscribe(
     let mut report = SubscribeReport::default();
     let reject = |n: &MonitoredNode, reason: ErrorReason, message: String, report: &mut SubscribeReport| {
         counters.count_error(reason);
-        let r = RejectedNode {
-            signal: n.signal,
-            node_id: n.node_id.clone(),
-            reason,
-            message,
-        };
+        let r = RejectedNode { signal: n.signal, node_id: n.node_id.clone(), reason, message };
         tracing::warn!("{r}");
         report.rejected.push(r);
     };
@@ -118,11 +106,8 @@ pub(super) async fn subscribe(
                 })
             })
             .collect();
-        let vals = src
-            .session()
-            .read(&reads, TimestampsToReturn::Neither, 0.0)
-            .await
-            .map_err(|e| SourceError::Subscribe {
+        let vals =
+            src.session().read(&reads, TimestampsToReturn::Neither, 0.0).await.map_err(|e| SourceError::Subscribe {
                 endpoint: src.endpoint().to_owned(),
                 reason: format!("reading node attributes: {e}"),
             })?;
@@ -134,12 +119,7 @@ pub(super) async fn subscribe(
                 } else {
                     ErrorReason::SubscribeFailed
                 };
-                reject(
-                    n,
-                    reason,
-                    format!("the server does not know this node ({class_status})"),
-                    &mut report,
-                );
+                reject(n, reason, format!("the server does not know this node ({class_status})"), &mut report);
                 continue;
             }
             let class = match &v[0].value {
@@ -147,12 +127,7 @@ pub(super) async fn subscribe(
                 _ => NodeClass::Unspecified,
             };
             if class != NodeClass::Variable {
-                reject(
-                    n,
-                    ErrorReason::WrongType,
-                    format!("is a {class:?} node, not a variable"),
-                    &mut report,
-                );
+                reject(n, ErrorReason::WrongType, format!("is a {class:?} node, not a variable"), &mut report);
                 continue;
             }
             let data_type = match &v[1].value {
@@ -243,15 +218,7 @@ async fn create_group(
     let keep_alive = 20;
     let sub_id = src
         .session()
-        .create_subscription(
-            cfg.publishing_interval,
-            keep_alive * 30,
-            keep_alive,
-            0,
-            0,
-            true,
-            deliver,
-        )
+        .create_subscription(cfg.publishing_interval, keep_alive * 30, keep_alive, 0, 0, true, deliver)
         .await
         .map_err(|e| fail("creating a subscription", e.to_string()))?;
     report.subscription_ids.push(sub_id);
@@ -305,20 +272,9 @@ async fn create_group(
 fn is_numeric(t: &NodeId) -> bool {
     use DataTypeId as D;
     t.namespace == 0
-        && [
-            D::SByte,
-            D::Byte,
-            D::Int16,
-            D::UInt16,
-            D::Int32,
-            D::UInt32,
-            D::Int64,
-            D::UInt64,
-            D::Float,
-            D::Double,
-        ]
-        .iter()
-        .any(|d| t.as_u32() == Some(*d as u32))
+        && [D::SByte, D::Byte, D::Int16, D::UInt16, D::Int32, D::UInt32, D::Int64, D::UInt64, D::Float, D::Double]
+            .iter()
+            .any(|d| t.as_u32() == Some(*d as u32))
 }
 
 /// The subscription callback: one publish response → one batch.
@@ -362,7 +318,8 @@ impl OnSubscriptionNotificationCore for Deliver {
             if let Some(change) = obj.inner_as::<DataChangeNotification>() {
                 batch.reserve(change.monitored_items.as_ref().map_or(0, |m| m.len()));
                 for item in change.monitored_items.iter().flatten() {
-                    let Some(&signal) = (item.client_handle as usize).checked_sub(1).and_then(|i| self.signals.get(i)) else {
+                    let Some(&signal) = (item.client_handle as usize).checked_sub(1).and_then(|i| self.signals.get(i))
+                    else {
                         continue;
                     };
                     match sample_of(signal, &item.value) {
@@ -370,7 +327,10 @@ impl OnSubscriptionNotificationCore for Deliver {
                         Err(e) => {
                             self.counters.count_error(ErrorReason::WrongType);
                             if self.warned.insert(signal) {
-                                let node = items.get(item.client_handle).map(|m| m.item_to_monitor().node_id.to_string()).unwrap_or_default();
+                                let node = items
+                                    .get(item.client_handle)
+                                    .map(|m| m.item_to_monitor().node_id.to_string())
+                                    .unwrap_or_default();
                                 tracing::warn!(node = %node, signal, "OPC UA node sent a {} value, which no twin attribute takes; skipped", e.0);
                             }
                         }

@@ -3,11 +3,11 @@
 //! reachable spin per point, the nearest-pose grid, the pattern searches, the base-shift candidates);
 //! the host merges and picks exactly as the CPU path does, so every backend gives the same results.
 
+use super::kernel::{iso_words, ClimbResult, HostReach, ReachJob, ReachKernels};
 use super::nearest::{start_of, STARTS};
 use super::{base_shift_search, check_points, suggest_base_shift, verdict};
 use super::{BaseShift, Nearest, PointReach, ReachSettings, WeldPoint};
 use crate::error::BiwError;
-use super::kernel::{iso_words, ClimbResult, HostReach, ReachJob, ReachKernels};
 use crate::kinematics::RobotModel;
 use crate::math::{Iso3, Vec3};
 use crate::study::StudyBackend;
@@ -45,21 +45,10 @@ pub fn suggest_base_shift_with(
     backend: &StudyBackend,
 ) -> Result<BaseShift, BiwError> {
     match backend {
-        StudyBackend::Cpu => Ok(suggest_base_shift(
-            model,
-            points,
-            settings,
-            search_half,
-            resolution,
-        )),
-        StudyBackend::HostKernel => base_shift_on(
-            &HostReach::default(),
-            model,
-            points,
-            settings,
-            search_half,
-            resolution,
-        ),
+        StudyBackend::Cpu => Ok(suggest_base_shift(model, points, settings, search_half, resolution)),
+        StudyBackend::HostKernel => {
+            base_shift_on(&HostReach::default(), model, points, settings, search_half, resolution)
+        }
         StudyBackend::Cuda(gpu) => {
             #[cfg(feature = "cuda")]
             return base_shift_on(&super::CudaReach(gpu.gpu()), model, points, settings, search_half, resolution);
@@ -108,22 +97,12 @@ pub fn check_points_on(
         for (t, &i) in unreachable.iter().enumerate() {
             // The first strictly nearest end in start order, as the CPU path picks it.
             let mut best: ClimbResult = None;
-            for e in owner
-                .iter()
-                .zip(&ends)
-                .filter(|(&o, _)| o == t)
-                .filter_map(|(_, e)| *e)
-            {
+            for e in owner.iter().zip(&ends).filter(|(&o, _)| o == t).filter_map(|(_, e)| *e) {
                 if best.is_none_or(|b| e.0 < b.0) {
                     best = Some(e);
                 }
             }
-            nearest[i] = best.map(|(distance, position, spin, joints)| Nearest {
-                distance,
-                position,
-                spin,
-                joints,
-            });
+            nearest[i] = best.map(|(distance, position, spin, joints)| Nearest { distance, position, spin, joints });
         }
     }
     let spins = settings.spins();

@@ -11,17 +11,10 @@ use crate::reach::nearest::{merge_nearest, NearestPlan, STARTS};
 use crate::reach::ReachSettings;
 
 /// The kernel source: kernels/math.h then kernels/reach.cu (`Gpu::compile` prepends twinloom-gpu's prelude).
-pub const REACH_KERNEL_SOURCE: &str = concat!(
-    include_str!("../../kernels/math.h"),
-    include_str!("../../kernels/reach.cu")
-);
+pub const REACH_KERNEL_SOURCE: &str =
+    concat!(include_str!("../../kernels/math.h"), include_str!("../../kernels/reach.cu"));
 /// The kernel's CUDA entry points: solve, shift, grid, climb.
-pub const REACH_KERNEL_FUNCTIONS: [&str; 4] = [
-    "tl_reach_solve",
-    "tl_reach_shift",
-    "tl_reach_grid",
-    "tl_reach_climb",
-];
+pub const REACH_KERNEL_FUNCTIONS: [&str; 4] = ["tl_reach_solve", "tl_reach_shift", "tl_reach_grid", "tl_reach_climb"];
 
 /// Grid cells per kernel item (each with every spin value).
 pub(crate) const GRID_RUN: u32 = 16;
@@ -107,12 +100,7 @@ impl ReachJob {
         rm.extend((model.tool.trans + Vec3::Z * p.c4).to_array());
         rm.push(plan.tol);
         debug_assert_eq!(rm.len(), 57);
-        let dims = [
-            count(plan.steps[0]),
-            count(plan.steps[1]),
-            count(plan.steps[2]),
-            count(plan.spin_vals.len()),
-        ];
+        let dims = [count(plan.steps[0]), count(plan.steps[1]), count(plan.steps[2]), count(plan.spin_vals.len())];
         ReachJob {
             rm,
             spins: settings.spins(),
@@ -134,9 +122,7 @@ impl ReachJob {
 pub(crate) fn iso_words(p: &Iso3) -> [f64; 12] {
     let [c0, c1, c2] = p.rot.cols;
     let t = p.trans;
-    [
-        c0.x, c0.y, c0.z, c1.x, c1.y, c1.z, c2.x, c2.y, c2.z, t.x, t.y, t.z,
-    ]
+    [c0.x, c0.y, c0.z, c1.x, c1.y, c1.z, c2.x, c2.y, c2.z, t.x, t.y, t.z]
 }
 
 /// A count or index in the kernel's 32 bits.
@@ -155,17 +141,11 @@ pub trait ReachKernels {
     /// Per point (12 doubles each, no base shift): [`Solved`].
     fn solve(&self, job: &ReachJob, poses: &[f64]) -> Result<Vec<Solved>, BiwError>;
     /// Per shift: whether every point is reachable from the shifted base.
-    fn shifts(&self, job: &ReachJob, poses: &[f64], shifts: &[Vec3])
-        -> Result<Vec<bool>, BiwError>;
+    fn shifts(&self, job: &ReachJob, poses: &[f64], shifts: &[Vec3]) -> Result<Vec<bool>, BiwError>;
     /// Per target: the grid's nearest reachable poses (distance, grid index), at most 6, nearest first.
     fn grid(&self, job: &ReachJob, targets: &[f64]) -> Result<Vec<Vec<(f64, usize)>>, BiwError>;
     /// Per start ([`START_F`] doubles each): the pattern search's end.
-    fn climb(
-        &self,
-        job: &ReachJob,
-        targets: &[f64],
-        starts: &[f64],
-    ) -> Result<Vec<ClimbResult>, BiwError>;
+    fn climb(&self, job: &ReachJob, targets: &[f64], starts: &[f64]) -> Result<Vec<ClimbResult>, BiwError>;
     /// Base-shift candidates per [`ReachKernels::shifts`] call (the search stops at the first feasible one).
     fn shift_chunk(&self) -> usize;
 }
@@ -174,11 +154,7 @@ pub trait ReachKernels {
 pub(crate) fn decode_solved(spin: &[i32], q: &[f64]) -> Vec<Solved> {
     spin.iter()
         .zip(q.chunks_exact(6))
-        .map(|(&k, q)| {
-            usize::try_from(k)
-                .ok()
-                .map(|k| (k, std::array::from_fn(|j| q[j])))
-        })
+        .map(|(&k, q)| usize::try_from(k).ok().map(|k| (k, std::array::from_fn(|j| q[j]))))
         .collect()
 }
 
@@ -187,9 +163,7 @@ pub(crate) fn decode_shifts(ok: &[u32], np: usize) -> Vec<bool> {
     if np == 0 {
         return vec![true; ok.len()];
     }
-    ok.chunks_exact(np)
-        .map(|c| c.iter().all(|&v| v == 1))
-        .collect()
+    ok.chunks_exact(np).map(|c| c.iter().all(|&v| v == 1)).collect()
 }
 
 /// Per target, the 6 nearest of its runs' lists (`runs` lists of 6 per target).
@@ -197,30 +171,14 @@ pub(crate) fn decode_grid(d: &[f64], i: &[u32], runs: usize) -> Vec<Vec<(f64, us
     let per_target = runs * STARTS;
     d.chunks(per_target.max(1))
         .zip(i.chunks(per_target.max(1)))
-        .map(|(d, i)| {
-            merge_nearest(
-                d.iter()
-                    .zip(i)
-                    .filter(|(d, _)| d.is_finite())
-                    .map(|(&d, &i)| (d, i as usize)),
-            )
-        })
+        .map(|(d, i)| merge_nearest(d.iter().zip(i).filter(|(d, _)| d.is_finite()).map(|(&d, &i)| (d, i as usize))))
         .collect()
 }
 
 /// Decodes the climb kernel's outputs.
 pub(crate) fn decode_climbs(out: &[f64]) -> Vec<ClimbResult> {
     out.chunks_exact(CLIMB_F)
-        .map(|o| {
-            (!o[0].is_nan()).then(|| {
-                (
-                    o[0],
-                    Vec3::new(o[1], o[2], o[3]),
-                    o[4],
-                    std::array::from_fn(|j| o[5 + j]),
-                )
-            })
-        })
+        .map(|o| (!o[0].is_nan()).then(|| (o[0], Vec3::new(o[1], o[2], o[3]), o[4], std::array::from_fn(|j| o[5 + j]))))
         .collect()
 }
 
@@ -243,52 +201,42 @@ impl ReachKernels for HostReach {
         let n = poses.len() / 12;
         let mut spin = vec![0i32; n];
         let mut q = vec![0.0; 6 * n];
-        spin.par_chunks_mut(1)
-            .zip(q.par_chunks_mut(6))
-            .zip(poses.par_chunks(12))
-            .for_each(|((s, q), p)| {
-                // SAFETY: one pose of 12 doubles, outputs for one point; rm, spins in the job's layout.
-                unsafe {
-                    tl_reach_solve_host(
-                        job.rm.as_ptr(),
-                        p.as_ptr(),
-                        1,
-                        job.spins.as_ptr(),
-                        count(job.spins.len()),
-                        s.as_mut_ptr(),
-                        q.as_mut_ptr(),
-                    )
-                }
-            });
+        spin.par_chunks_mut(1).zip(q.par_chunks_mut(6)).zip(poses.par_chunks(12)).for_each(|((s, q), p)| {
+            // SAFETY: one pose of 12 doubles, outputs for one point; rm, spins in the job's layout.
+            unsafe {
+                tl_reach_solve_host(
+                    job.rm.as_ptr(),
+                    p.as_ptr(),
+                    1,
+                    job.spins.as_ptr(),
+                    count(job.spins.len()),
+                    s.as_mut_ptr(),
+                    q.as_mut_ptr(),
+                )
+            }
+        });
         Ok(decode_solved(&spin, &q))
     }
 
-    fn shifts(
-        &self,
-        job: &ReachJob,
-        poses: &[f64],
-        shifts: &[Vec3],
-    ) -> Result<Vec<bool>, BiwError> {
+    fn shifts(&self, job: &ReachJob, poses: &[f64], shifts: &[Vec3]) -> Result<Vec<bool>, BiwError> {
         let np = poses.len() / 12;
         let flat: Vec<f64> = shifts.iter().flat_map(|s| s.to_array()).collect();
         let mut ok = vec![0u32; shifts.len() * np];
-        ok.par_chunks_mut(np.max(1))
-            .zip(flat.par_chunks(3))
-            .for_each(|(o, s)| {
-                // SAFETY: np poses, one shift, np outputs; rm, spins in the job's layout.
-                unsafe {
-                    tl_reach_shift_host(
-                        job.rm.as_ptr(),
-                        poses.as_ptr(),
-                        count(np),
-                        s.as_ptr(),
-                        1,
-                        job.spins.as_ptr(),
-                        count(job.spins.len()),
-                        o.as_mut_ptr(),
-                    )
-                }
-            });
+        ok.par_chunks_mut(np.max(1)).zip(flat.par_chunks(3)).for_each(|(o, s)| {
+            // SAFETY: np poses, one shift, np outputs; rm, spins in the job's layout.
+            unsafe {
+                tl_reach_shift_host(
+                    job.rm.as_ptr(),
+                    poses.as_ptr(),
+                    count(np),
+                    s.as_ptr(),
+                    1,
+                    job.spins.as_ptr(),
+                    count(job.spins.len()),
+                    o.as_mut_ptr(),
+                )
+            }
+        });
         Ok(decode_shifts(&ok, np))
     }
 
@@ -297,54 +245,44 @@ impl ReachKernels for HostReach {
         let nt = targets.len() / 12;
         let mut d = vec![0.0; nt * runs * STARTS];
         let mut idx = vec![0u32; nt * runs * STARTS];
-        d.par_chunks_mut(STARTS)
-            .zip(idx.par_chunks_mut(STARTS))
-            .enumerate()
-            .for_each(|(item, (d, i))| {
-                let (t, r) = (item / runs, item % runs);
-                // SAFETY: one target pose, one run's 6 outputs; the grid arrays in the job's layout.
-                unsafe {
-                    tl_reach_grid_host(
-                        job.rm.as_ptr(),
-                        targets[12 * t..].as_ptr(),
-                        job.axes.as_ptr(),
-                        job.dims.as_ptr(),
-                        job.spin_vals.as_ptr(),
-                        GRID_RUN,
-                        count(r),
-                        1,
-                        d.as_mut_ptr(),
-                        i.as_mut_ptr(),
-                    )
-                }
-            });
+        d.par_chunks_mut(STARTS).zip(idx.par_chunks_mut(STARTS)).enumerate().for_each(|(item, (d, i))| {
+            let (t, r) = (item / runs, item % runs);
+            // SAFETY: one target pose, one run's 6 outputs; the grid arrays in the job's layout.
+            unsafe {
+                tl_reach_grid_host(
+                    job.rm.as_ptr(),
+                    targets[12 * t..].as_ptr(),
+                    job.axes.as_ptr(),
+                    job.dims.as_ptr(),
+                    job.spin_vals.as_ptr(),
+                    GRID_RUN,
+                    count(r),
+                    1,
+                    d.as_mut_ptr(),
+                    i.as_mut_ptr(),
+                )
+            }
+        });
         Ok(decode_grid(&d, &idx, runs))
     }
 
-    fn climb(
-        &self,
-        job: &ReachJob,
-        targets: &[f64],
-        starts: &[f64],
-    ) -> Result<Vec<ClimbResult>, BiwError> {
+    fn climb(&self, job: &ReachJob, targets: &[f64], starts: &[f64]) -> Result<Vec<ClimbResult>, BiwError> {
         let n = starts.len() / START_F;
         let mut out = vec![0.0; n * CLIMB_F];
-        out.par_chunks_mut(CLIMB_F)
-            .zip(starts.par_chunks(START_F))
-            .for_each(|(o, s)| {
-                // SAFETY: one start (its target index is within `targets`, built with it), one result.
-                unsafe {
-                    tl_reach_climb_host(
-                        job.rm.as_ptr(),
-                        targets.as_ptr(),
-                        job.h0.as_ptr(),
-                        s.as_ptr(),
-                        1,
-                        self.climb_lanes,
-                        o.as_mut_ptr(),
-                    )
-                }
-            });
+        out.par_chunks_mut(CLIMB_F).zip(starts.par_chunks(START_F)).for_each(|(o, s)| {
+            // SAFETY: one start (its target index is within `targets`, built with it), one result.
+            unsafe {
+                tl_reach_climb_host(
+                    job.rm.as_ptr(),
+                    targets.as_ptr(),
+                    job.h0.as_ptr(),
+                    s.as_ptr(),
+                    1,
+                    self.climb_lanes,
+                    o.as_mut_ptr(),
+                )
+            }
+        });
         Ok(decode_climbs(&out))
     }
 

@@ -32,36 +32,16 @@ impl NearestPlan {
     pub fn new(model: &RobotModel, settings: &ReachSettings) -> NearestPlan {
         let tol = settings.spin_tolerance.clamp(0.0, PI);
         let steps = [36usize, 28, 28];
-        let spin_n = if tol > 0.0 {
-            ((2.0 * tol) / 10f64.to_radians()).ceil().max(2.0) as usize
-        } else {
-            1
-        };
+        let spin_n = if tol > 0.0 { ((2.0 * tol) / 10f64.to_radians()).ceil().max(2.0) as usize } else { 1 };
         let spin_vals: Vec<f64> = if spin_n == 1 {
             vec![0.0]
         } else {
-            (0..=spin_n)
-                .map(|k| -tol + 2.0 * tol * k as f64 / spin_n as f64)
-                .collect()
+            (0..=spin_n).map(|k| -tol + 2.0 * tol * k as f64 / spin_n as f64).collect()
         };
-        let axes = std::array::from_fn(|j| {
-            (0..steps[j])
-                .map(|i| lerp(model.limits[j], i, steps[j]))
-                .collect()
-        });
+        let axes = std::array::from_fn(|j| (0..steps[j]).map(|i| lerp(model.limits[j], i, steps[j])).collect());
         let span = |j: usize| (model.limits[j].1 - model.limits[j].0) / steps[j] as f64;
-        let h3 = if tol > 0.0 {
-            2.0 * tol / spin_n as f64
-        } else {
-            0.0
-        };
-        NearestPlan {
-            tol,
-            steps,
-            axes,
-            spin_vals,
-            h0: [span(0), span(1), span(2), h3],
-        }
+        let h3 = if tol > 0.0 { 2.0 * tol / spin_n as f64 } else { 0.0 };
+        NearestPlan { tol, steps, axes, spin_vals, h0: [span(0), span(1), span(2), h3] }
     }
 
     /// Grid cells (joints 1-3); each is tried with every spin value.
@@ -72,11 +52,7 @@ impl NearestPlan {
     /// Joints 1-3 of a grid cell (cells in the order joint 1, 2, 3, the last fastest).
     pub fn cell(&self, cell: usize) -> [f64; 3] {
         let [_, n1, n2] = self.steps;
-        [
-            self.axes[0][cell / (n1 * n2)],
-            self.axes[1][(cell / n2) % n1],
-            self.axes[2][cell % n2],
-        ]
+        [self.axes[0][cell / (n1 * n2)], self.axes[1][(cell / n2) % n1], self.axes[2][cell % n2]]
     }
 }
 
@@ -138,9 +114,7 @@ impl<'a> SearchPoint<'a> {
 
     /// Distance to the target and position of a pose, when it is reachable.
     fn reached(&self, pose: &Iso3) -> Option<(f64, Vec3)> {
-        self.model
-            .reachable(pose)
-            .then(|| ((pose.trans - self.target.trans).norm(), pose.trans))
+        self.model.reachable(pose).then(|| ((pose.trans - self.target.trans).norm(), pose.trans))
     }
 
     /// Distance to the target and position of a reachable search point.
@@ -159,8 +133,7 @@ impl<'a> SearchPoint<'a> {
 pub(crate) fn grid_starts(plan: &NearestPlan, at: &SearchPoint<'_>) -> Vec<(f64, usize)> {
     let ns = plan.spin_vals.len();
     // `distance(q, s)` for every grid point, with each cell's wrist and each spin's rotations computed once.
-    let rotations: Vec<Option<(Mat3, Mat3)>> =
-        plan.spin_vals.iter().map(|&s| at.rotation(s)).collect();
+    let rotations: Vec<Option<(Mat3, Mat3)>> = plan.spin_vals.iter().map(|&s| at.rotation(s)).collect();
     let found: Vec<Vec<(f64, usize)>> = (0..plan.cells())
         .into_par_iter()
         .with_min_len(16)
@@ -209,12 +182,7 @@ pub(crate) type ClimbEnd = (f64, Vec3, [f64; 3], f64);
 
 /// The pattern search from (q, s): steps along each axis in turn (minus, then plus), keeping any
 /// improvement; the steps halve when none improves, down to 1e-7 rad on joint 1.
-pub(crate) fn climb(
-    plan: &NearestPlan,
-    at: &SearchPoint<'_>,
-    q0: [f64; 3],
-    s0: f64,
-) -> Option<ClimbEnd> {
+pub(crate) fn climb(plan: &NearestPlan, at: &SearchPoint<'_>, q0: [f64; 3], s0: f64) -> Option<ClimbEnd> {
     let (mut q, mut s) = (q0, s0);
     let (mut d, mut pos) = at.distance(q, s)?;
     let mut h = plan.h0;
@@ -251,12 +219,10 @@ pub(crate) fn climb(
 
 /// The first strictly nearest of the searches' ends (in start order).
 pub(crate) fn best_end(ends: impl IntoIterator<Item = Option<ClimbEnd>>) -> Option<ClimbEnd> {
-    ends.into_iter()
-        .flatten()
-        .fold(None, |best: Option<ClimbEnd>, e| match best {
-            Some(b) if e.0 >= b.0 => Some(b),
-            _ => Some(e),
-        })
+    ends.into_iter().flatten().fold(None, |best: Option<ClimbEnd>, e| match best {
+        Some(b) if e.0 >= b.0 => Some(b),
+        _ => Some(e),
+    })
 }
 
 /// Nearest reachable tool position with the point's approach direction (and an allowed spin).
@@ -265,11 +231,7 @@ pub(crate) fn best_end(ends: impl IntoIterator<Item = Option<ClimbEnd>>) -> Opti
 /// from the best candidates. Each candidate is verified by the full IK within all six joint limits, so
 /// the result is always a truly reachable pose (an upper bound of the exact distance, accurate to well
 /// under a millimetre in practice).
-pub fn nearest_reachable(
-    model: &RobotModel,
-    target: &Iso3,
-    settings: &ReachSettings,
-) -> Option<Nearest> {
+pub fn nearest_reachable(model: &RobotModel, target: &Iso3, settings: &ReachSettings) -> Option<Nearest> {
     let plan = NearestPlan::new(model, settings);
     let at = SearchPoint::new(model, target, plan.tol);
     let starts = grid_starts(&plan, &at);
@@ -282,10 +244,5 @@ pub fn nearest_reachable(
         })
         .collect();
     let (distance, position, q, spin) = best_end(ends)?;
-    Some(Nearest {
-        distance,
-        position,
-        spin,
-        joints: at.joints(q, spin)?,
-    })
+    Some(Nearest { distance, position, spin, joints: at.joints(q, spin)? })
 }

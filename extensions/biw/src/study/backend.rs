@@ -12,11 +12,7 @@ use twinloom_gpu::Device;
 pub use twinloom_gpu::Backend as StudyBackend;
 
 /// Runs the collision study on the device [`twinloom_gpu::select`] chose (the CPU path when it is the CPU).
-pub fn run_study_on(
-    stations: &[Station],
-    settings: &StudySettings,
-    device: &Device,
-) -> Result<StudyReport, BiwError> {
+pub fn run_study_on(stations: &[Station], settings: &StudySettings, device: &Device) -> Result<StudyReport, BiwError> {
     run_study_with(stations, settings, &StudyBackend::for_device(device))
 }
 
@@ -30,9 +26,7 @@ pub fn run_study_with(
     let plans: Vec<Plan> = stations.iter().map(|st| Plan::new(st, settings)).collect();
     let hits = match backend {
         StudyBackend::Cpu => plans.iter().map(Plan::cpu_hits).collect(),
-        StudyBackend::HostKernel => {
-            super::kernel::study_hits(&plans, |b| Ok(super::kernel::run_host(b)))?
-        }
+        StudyBackend::HostKernel => super::kernel::study_hits(&plans, |b| Ok(super::kernel::run_host(b)))?,
         StudyBackend::Cuda(gpu) => {
             #[cfg(feature = "cuda")]
             let hits = super::kernel::study_hits(&plans, |b| super::run_cuda(gpu.gpu(), b))?;
@@ -56,12 +50,7 @@ pub fn study_queries<'a>(stations: &'a [Station], settings: &StudySettings) -> V
             let plan = Plan::new(st, settings);
             (0..plan.len())
                 .filter_map(|k| plan.query(k))
-                .map(|(a, pose_a, b, pose_b)| Query {
-                    a,
-                    pose_a,
-                    b,
-                    pose_b,
-                })
+                .map(|(a, pose_a, b, pose_b)| Query { a, pose_a, b, pose_b })
                 .collect::<Vec<_>>()
         })
         .collect()

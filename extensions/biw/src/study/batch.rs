@@ -9,10 +9,7 @@ use crate::bvh::LEAF_SIZE;
 use crate::distance::{Collider, Distance};
 use crate::math::{Iso3, Vec3};
 
-const _: () = assert!(
-    LEAF_SIZE <= 4,
-    "kernels/study.cu sizes its per-leaf buffers for 4 triangles (TL_LEAF_MAX)"
-);
+const _: () = assert!(LEAF_SIZE <= 4, "kernels/study.cu sizes its per-leaf buffers for 4 triangles (TL_LEAF_MAX)");
 
 /// Result flags (`out_u[3i + 2]`), as in kernels/study.cu.
 const FOUND: u32 = 1;
@@ -62,19 +59,8 @@ impl<'a> Batch<'a> {
     }
 
     /// Adds the query "`a` at `pose_a` against `b` at `pose_b`" and returns its index.
-    pub fn push(
-        &mut self,
-        a: &'a Collider,
-        pose_a: &Iso3,
-        b: &'a Collider,
-        pose_b: &Iso3,
-    ) -> usize {
-        let q = [
-            self.collider(a),
-            self.pose(pose_a),
-            self.collider(b),
-            self.pose(pose_b),
-        ];
+    pub fn push(&mut self, a: &'a Collider, pose_a: &Iso3, b: &'a Collider, pose_b: &Iso3) -> usize {
+        let q = [self.collider(a), self.pose(pose_a), self.collider(b), self.pose(pose_b)];
         self.query.extend(q);
         self.len() - 1
     }
@@ -113,9 +99,7 @@ impl<'a> Batch<'a> {
     fn pose(&mut self, p: &Iso3) -> u32 {
         let [c0, c1, c2] = p.rot.cols;
         let t = p.trans;
-        let v = [
-            c0.x, c0.y, c0.z, c1.x, c1.y, c1.z, c2.x, c2.y, c2.z, t.x, t.y, t.z,
-        ];
+        let v = [c0.x, c0.y, c0.z, c1.x, c1.y, c1.z, c2.x, c2.y, c2.z, t.x, t.y, t.z];
         let next = index(self.pose.len() / 12);
         let id = *self.poses.entry(v.map(f64::to_bits)).or_insert(next);
         if id == next {
@@ -145,11 +129,7 @@ pub(crate) fn decode(out_f: &[f64], out_u: &[u32]) -> Vec<KernelResult> {
                 tri_a: u[0],
                 tri_b: u[1],
             });
-            KernelResult {
-                distance,
-                inside: flags & INSIDE != 0,
-                overflow: flags & OVERFLOW != 0,
-            }
+            KernelResult { distance, inside: flags & INSIDE != 0, overflow: flags & OVERFLOW != 0 }
         })
         .collect()
 }

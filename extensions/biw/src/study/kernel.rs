@@ -16,10 +16,7 @@ use crate::error::BiwError;
 use crate::study::{cpu_hit, hit_of, Hit, Plan};
 
 /// The kernel source: kernels/math.h then kernels/study.cu (`Gpu::compile` prepends twinloom-gpu's prelude).
-pub const KERNEL_SOURCE: &str = concat!(
-    include_str!("../../kernels/math.h"),
-    include_str!("../../kernels/study.cu")
-);
+pub const KERNEL_SOURCE: &str = concat!(include_str!("../../kernels/math.h"), include_str!("../../kernels/study.cu"));
 /// The kernel's CUDA entry point (one thread per query).
 pub const KERNEL_FUNCTION: &str = "tl_biw_study";
 

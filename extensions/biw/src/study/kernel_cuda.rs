@@ -4,9 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use twinloom_gpu::cudarc::driver::{
-    CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
-};
+use twinloom_gpu::cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg};
 use twinloom_gpu::{Gpu, GpuError};
 
 use super::batch::{decode, Batch, KernelResult, OUT_F, OUT_U};
@@ -28,38 +26,20 @@ pub(crate) fn compiled(
     source: &str,
     functions: &[&str],
 ) -> Result<Vec<CudaFunction>, BiwError> {
-    cell.get_or_init(|| {
-        gpu.compile(kernel, source, functions)
-            .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(|message| {
-        BiwError::Gpu(GpuError::Compile {
-            kernel: kernel.into(),
-            message,
-        })
-    })
+    cell.get_or_init(|| gpu.compile(kernel, source, functions).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|message| BiwError::Gpu(GpuError::Compile { kernel: kernel.into(), message }))
 }
 
 /// One thread per item, `BLOCK` threads per block; `what` names the items in the error.
 pub(crate) fn per_item(items: usize, what: &str) -> Result<LaunchConfig, BiwError> {
-    let n = u32::try_from(items).map_err(|_| {
-        BiwError::InvalidInput(format!("{items} {what}: more than one GPU launch takes"))
-    })?;
-    Ok(LaunchConfig {
-        grid_dim: (n.div_ceil(BLOCK), 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
-    })
+    let n = u32::try_from(items)
+        .map_err(|_| BiwError::InvalidInput(format!("{items} {what}: more than one GPU launch takes")))?;
+    Ok(LaunchConfig { grid_dim: (n.div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 })
 }
 
 pub(crate) fn driver(what: &'static str) -> impl Fn(DriverError) -> BiwError {
-    move |e| {
-        BiwError::Gpu(GpuError::Driver {
-            what: what.to_string(),
-            message: e.to_string(),
-        })
-    }
+    move |e| BiwError::Gpu(GpuError::Driver { what: what.to_string(), message: e.to_string() })
 }
 
 /// Copies `v` to the device (one zero element when empty: the driver refuses empty allocations).
@@ -68,11 +48,9 @@ pub(crate) fn upload<T: twinloom_gpu::cudarc::driver::DeviceRepr + Default + Clo
     v: &[T],
 ) -> Result<CudaSlice<T>, BiwError> {
     if v.is_empty() {
-        s.clone_htod(&[T::default()][..])
-            .map_err(driver("copying the study data to the GPU"))
+        s.clone_htod(&[T::default()][..]).map_err(driver("copying the study data to the GPU"))
     } else {
-        s.clone_htod(v)
-            .map_err(driver("copying the study data to the GPU"))
+        s.clone_htod(v).map_err(driver("copying the study data to the GPU"))
     }
 }
 
@@ -85,13 +63,7 @@ pub fn run_cuda(gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<KernelResult>, BiwEr
     let cfg = per_item(n, "study queries")?;
     let n32 = n as u32; // per_item checked that it fits
     static COMPILED: Compiled = OnceLock::new();
-    let f = &compiled(
-        &COMPILED,
-        gpu,
-        "biw_study",
-        KERNEL_SOURCE,
-        &[KERNEL_FUNCTION],
-    )?[0];
+    let f = &compiled(&COMPILED, gpu, "biw_study", KERNEL_SOURCE, &[KERNEL_FUNCTION])?[0];
     let s = gpu.stream();
     let node_f = upload(s, &batch.node_f)?;
     let node_u = upload(s, &batch.node_u)?;
@@ -123,7 +95,6 @@ pub fn run_cuda(gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<KernelResult>, BiwEr
     let read = driver("copying the study results from the GPU");
     let host_f = s.clone_dtoh(&out_f).map_err(&read)?;
     let host_u = s.clone_dtoh(&out_u).map_err(&read)?;
-    s.synchronize()
-        .map_err(driver("waiting for the study kernel"))?;
+    s.synchronize().map_err(driver("waiting for the study kernel"))?;
     Ok(decode(&host_f, &host_u))
 }

@@ -24,28 +24,16 @@ pub struct Parity {
 /// The study's inside verdict in Rust: not intersecting, and the first vertex of one mesh is inside the other.
 fn rust_inside(q: &Query<'_>, d: &Distance) -> bool {
     let inside = |x: &Collider, px: &Iso3, y: &Collider, py: &Iso3| {
-        y.mesh
-            .vertices
-            .first()
-            .is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
+        y.mesh.vertices.first().is_some_and(|&v| x.contains_local(px.apply_inv(py.apply(v))))
     };
-    !d.intersect
-        && (inside(q.b, &q.pose_b, q.a, &q.pose_a) || inside(q.a, &q.pose_a, q.b, &q.pose_b))
+    !d.intersect && (inside(q.b, &q.pose_b, q.a, &q.pose_a) || inside(q.a, &q.pose_a, q.b, &q.pose_b))
 }
 
 /// Compares `kernel` with the Rust path on `queries` (on all threads). `Err` names the first query whose
 /// verdicts (found, intersect, inside) differ or whose distance or closest points differ by more than `tol`.
-pub fn check_parity(
-    queries: &[Query<'_>],
-    kernel: &[KernelResult],
-    tol: f64,
-) -> Result<Parity, String> {
+pub fn check_parity(queries: &[Query<'_>], kernel: &[KernelResult], tol: f64) -> Result<Parity, String> {
     if queries.len() != kernel.len() {
-        return Err(format!(
-            "{} queries but {} kernel results",
-            queries.len(),
-            kernel.len()
-        ));
+        return Err(format!("{} queries but {} kernel results", queries.len(), kernel.len()));
     }
     let per_query: Vec<Result<Parity, String>> = queries
         .par_iter()
@@ -53,21 +41,12 @@ pub fn check_parity(
         .enumerate()
         .with_min_len(4)
         .map(|(i, (q, k))| {
-            let one = Parity {
-                queries: 1,
-                ..Parity::default()
-            };
+            let one = Parity { queries: 1, ..Parity::default() };
             if k.overflow {
-                return Ok(Parity {
-                    overflowed: 1,
-                    ..one
-                });
+                return Ok(Parity { overflowed: 1, ..one });
             }
             match (mesh_distance(q.a, &q.pose_a, q.b, &q.pose_b), k.distance) {
-                (None, None) => Ok(Parity {
-                    bit_identical: 1,
-                    ..one
-                }),
+                (None, None) => Ok(Parity { bit_identical: 1, ..one }),
                 (Some(r), Some(g)) => {
                     let diffs = [
                         (r.distance - g.distance).abs(),
@@ -76,20 +55,11 @@ pub fn check_parity(
                     ];
                     let diff = diffs.into_iter().fold(0.0, f64::max);
                     // `all(<= tol)` also fails on NaN.
-                    if r.intersect != g.intersect
-                        || rust_inside(q, &r) != k.inside
-                        || !diffs.iter().all(|d| *d <= tol)
+                    if r.intersect != g.intersect || rust_inside(q, &r) != k.inside || !diffs.iter().all(|d| *d <= tol)
                     {
-                        return Err(format!(
-                            "query {i}: rust {r:?} (inside {}), kernel {k:?}",
-                            rust_inside(q, &r)
-                        ));
+                        return Err(format!("query {i}: rust {r:?} (inside {}), kernel {k:?}", rust_inside(q, &r)));
                     }
-                    Ok(Parity {
-                        bit_identical: usize::from(r == g),
-                        max_diff: diff,
-                        ..one
-                    })
+                    Ok(Parity { bit_identical: usize::from(r == g), max_diff: diff, ..one })
                 }
                 (r, _) => Err(format!("query {i}: rust {r:?}, kernel {k:?}")),
             }
@@ -141,31 +111,13 @@ pub fn compare_reports(expected: &StudyReport, got: &StudyReport, tol: f64) -> R
         }
     }
     if expected.summaries.len() != got.summaries.len() {
-        return Err(format!(
-            "{} summaries expected, {} found",
-            expected.summaries.len(),
-            got.summaries.len()
-        ));
+        return Err(format!("{} summaries expected, {} found", expected.summaries.len(), got.summaries.len()));
     }
     for (e, g) in expected.summaries.iter().zip(&got.summaries) {
-        let same = (
-            &e.station,
-            &e.robot,
-            e.samples,
-            e.clashes,
-            e.near_misses,
-            &e.worst,
-        ) == (
-            &g.station,
-            &g.robot,
-            g.samples,
-            g.clashes,
-            g.near_misses,
-            &g.worst,
-        );
+        let same = (&e.station, &e.robot, e.samples, e.clashes, e.near_misses, &e.worst)
+            == (&g.station, &g.robot, g.samples, g.clashes, g.near_misses, &g.worst);
         let close = (e.max_depth - g.max_depth).abs() <= tol
-            && (e.min_clearance == g.min_clearance
-                || (e.min_clearance - g.min_clearance).abs() <= tol);
+            && (e.min_clearance == g.min_clearance || (e.min_clearance - g.min_clearance).abs() <= tol);
         if !same || !close {
             return Err(format!("summary {e:?} expected, {g:?} found"));
         }

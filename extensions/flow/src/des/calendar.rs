@@ -32,11 +32,7 @@ pub struct Calendar {
 impl Calendar {
     /// Always working.
     pub fn always() -> Self {
-        Calendar {
-            period: f64::INFINITY,
-            windows: vec![(0.0, f64::INFINITY)],
-            per_period: f64::INFINITY,
-        }
+        Calendar { period: f64::INFINITY, windows: vec![(0.0, f64::INFINITY)], per_period: f64::INFINITY }
     }
 
     /// Builds the calendar; errors name the offending shift or break.
@@ -48,9 +44,7 @@ impl Calendar {
         let mut on: Vec<(f64, f64)> = Vec::new();
         for (i, &[a, b]) in spec.shifts.iter().enumerate() {
             if !(0.0 <= a && a < b && b <= p) {
-                return Err(format!(
-                    "shifts[{i}] = [{a}, {b}] must satisfy 0 <= start < end <= period_h"
-                ));
+                return Err(format!("shifts[{i}] = [{a}, {b}] must satisfy 0 <= start < end <= period_h"));
             }
             on.push((a, b));
         }
@@ -64,29 +58,17 @@ impl Calendar {
         }
         for (i, &[a, b]) in spec.breaks.iter().enumerate() {
             if !(0.0 <= a && a < b && b <= p) {
-                return Err(format!(
-                    "breaks[{i}] = [{a}, {b}] must satisfy 0 <= start < end <= period_h"
-                ));
+                return Err(format!("breaks[{i}] = [{a}, {b}] must satisfy 0 <= start < end <= period_h"));
             }
-            merged = merged
-                .into_iter()
-                .flat_map(|(s, e)| [(s, e.min(a)), (s.max(b), e)])
-                .filter(|(s, e)| s < e)
-                .collect();
+            merged =
+                merged.into_iter().flat_map(|(s, e)| [(s, e.min(a)), (s.max(b), e)]).filter(|(s, e)| s < e).collect();
         }
         if merged.is_empty() {
             return Err("the calendar has no working time".into());
         }
-        let windows: Vec<(f64, f64)> = merged
-            .into_iter()
-            .map(|(a, b)| (a * 3600.0, b * 3600.0))
-            .collect();
+        let windows: Vec<(f64, f64)> = merged.into_iter().map(|(a, b)| (a * 3600.0, b * 3600.0)).collect();
         let per_period = windows.iter().map(|(a, b)| b - a).sum();
-        Ok(Calendar {
-            period: p * 3600.0,
-            windows,
-            per_period,
-        })
+        Ok(Calendar { period: p * 3600.0, windows, per_period })
     }
 
     /// Working seconds in `[0, t)`.
@@ -96,12 +78,7 @@ impl Calendar {
         }
         let k = (t / self.period).floor();
         let r = t - k * self.period;
-        k * self.per_period
-            + self
-                .windows
-                .iter()
-                .map(|&(a, b)| (r.min(b) - a).max(0.0))
-                .sum::<f64>()
+        k * self.per_period + self.windows.iter().map(|&(a, b)| (r.min(b) - a).max(0.0)).sum::<f64>()
     }
 
     /// Working seconds in `[a, b)`.

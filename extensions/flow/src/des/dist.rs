@@ -69,9 +69,7 @@ impl Dist {
             Dist::Const { value } => value >= 0.0,
             Dist::Exp { mean } => mean > 0.0,
             Dist::Uniform { min, max } => 0.0 <= min && min <= max,
-            Dist::Triangular { min, mode, max } => {
-                0.0 <= min && min <= mode && mode <= max && min < max
-            }
+            Dist::Triangular { min, mode, max } => 0.0 <= min && min <= mode && mode <= max && min < max,
             Dist::Normal { mean, sd } | Dist::Lognormal { mean, sd } => mean > 0.0 && sd >= 0.0,
             Dist::Erlang { mean, k } => mean > 0.0 && k >= 1,
         };
@@ -79,12 +77,8 @@ impl Dist {
             Dist::Const { value } => value.is_finite(),
             Dist::Exp { mean } | Dist::Erlang { mean, .. } => mean.is_finite(),
             Dist::Uniform { min, max } => min.is_finite() && max.is_finite(),
-            Dist::Triangular { min, mode, max } => {
-                min.is_finite() && mode.is_finite() && max.is_finite()
-            }
-            Dist::Normal { mean, sd } | Dist::Lognormal { mean, sd } => {
-                mean.is_finite() && sd.is_finite()
-            }
+            Dist::Triangular { min, mode, max } => min.is_finite() && mode.is_finite() && max.is_finite(),
+            Dist::Normal { mean, sd } | Dist::Lognormal { mean, sd } => mean.is_finite() && sd.is_finite(),
         };
         if ok && finite {
             Ok(())

@@ -143,9 +143,8 @@ impl Sim {
     pub fn new(model: &LineModel) -> Result<Self> {
         model.validate()?;
         let calendar = match &model.calendar {
-            Some(c) => Calendar::from_spec(c).map_err(|e| {
-                crate::FlowError::invalid(format!("model {:?}: calendar", model.name), e)
-            })?,
+            Some(c) => Calendar::from_spec(c)
+                .map_err(|e| crate::FlowError::invalid(format!("model {:?}: calendar", model.name), e))?,
             None => Calendar::always(),
         };
         let total: f64 = model.variants.iter().map(|v| v.share).sum();
@@ -158,11 +157,7 @@ impl Sim {
                 acc
             })
             .collect();
-        Ok(Sim {
-            model: model.clone(),
-            calendar,
-            cum_shares,
-        })
+        Ok(Sim { model: model.clone(), calendar, cum_shares })
     }
 
     /// The model simulated.
@@ -179,18 +174,9 @@ impl Sim {
             .iter()
             .map(|s| {
                 let times = (0..nv)
-                    .map(|v| {
-                        m.variants
-                            .get(v)
-                            .and_then(|x| s.time_by_variant.get(&x.name))
-                            .copied()
-                            .unwrap_or(s.time)
-                    })
+                    .map(|v| m.variants.get(v).and_then(|x| s.time_by_variant.get(&x.name)).copied().unwrap_or(s.time))
                     .collect();
-                let link = s.next.clone().unwrap_or(crate::des::model::Link {
-                    capacity: 0,
-                    transport_s: 0.0,
-                });
+                let link = s.next.clone().unwrap_or(crate::des::model::Link { capacity: 0, transport_s: 0.0 });
                 Sta {
                     times,
                     failures: s.failures.as_ref().map(|f| (f.mtbf_s, f.mttr)),
@@ -236,11 +222,7 @@ impl Sim {
 impl Run<'_> {
     fn push(&mut self, t: f64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Item {
-            t,
-            seq: self.seq,
-            ev,
-        });
+        self.heap.push(Item { t, seq: self.seq, ev });
     }
 
     fn clip(&self, t: f64) -> f64 {
@@ -248,9 +230,7 @@ impl Run<'_> {
     }
 
     fn working(&self, a: f64, b: f64) -> f64 {
-        self.sim
-            .calendar
-            .working_between(self.clip(a), self.clip(b))
+        self.sim.calendar.working_between(self.clip(a), self.clip(b))
     }
 
     fn set_state(&mut self, i: usize, new: State, now: f64) {
@@ -270,10 +250,7 @@ impl Run<'_> {
 
     fn close_active(&mut self, i: usize, now: f64) {
         if now > self.warm {
-            let len = self
-                .sim
-                .calendar
-                .working_between(self.st[i].active_since, now);
+            let len = self.sim.calendar.working_between(self.st[i].active_since, now);
             self.st[i].active_sum += len;
             self.st[i].active_n += 1;
         }
@@ -322,10 +299,7 @@ impl Run<'_> {
                 Source::Saturated => {
                     let variant = self.sample_variant();
                     self.wip(now, 1);
-                    Job {
-                        variant,
-                        arrived: now,
-                    }
+                    Job { variant, arrived: now }
                 }
                 Source::Arrivals { .. } => match self.queue.pop_front() {
                     Some(j) => j,
@@ -420,10 +394,7 @@ impl Run<'_> {
                 Ev::Arrival => {
                     let variant = self.sample_variant();
                     self.wip(t, 1);
-                    self.queue.push_back(Job {
-                        variant,
-                        arrived: t,
-                    });
+                    self.queue.push_back(Job { variant, arrived: t });
                     if let Source::Arrivals { interarrival } = self.sim.model.source {
                         let next = t + interarrival.sample(&mut self.rng);
                         self.push(next, Ev::Arrival);
@@ -440,9 +411,7 @@ impl Run<'_> {
                 Ev::Fail(i) => {
                     let i = i as usize;
                     self.set_state(i, State::Down, t);
-                    let repair = self.st[i]
-                        .failures
-                        .map_or(0.0, |(_, d)| d.sample(&mut self.rng));
+                    let repair = self.st[i].failures.map_or(0.0, |(_, d)| d.sample(&mut self.rng));
                     let at = self.sim.calendar.advance(t, repair);
                     self.push(at, Ev::Repaired(i as u32));
                 }
@@ -481,36 +450,21 @@ impl Run<'_> {
                 down: s.acc[State::Down as usize] / window,
                 blocked: s.acc[State::Blocked as usize] / window,
                 starved: s.acc[State::Starved as usize] / window,
-                mean_active_period_s: if s.active_n > 0 {
-                    s.active_sum / s.active_n as f64
-                } else {
-                    0.0
-                },
+                mean_active_period_s: if s.active_n > 0 { s.active_sum / s.active_n as f64 } else { 0.0 },
                 jobs: s.jobs,
             })
             .collect();
         let bottleneck = stations
             .iter()
             .enumerate()
-            .max_by(|a, b| {
-                a.1.mean_active_period_s
-                    .total_cmp(&b.1.mean_active_period_s)
-            })
+            .max_by(|a, b| a.1.mean_active_period_s.total_cmp(&b.1.mean_active_period_s))
             .map_or(0, |(i, _)| i);
         RunStats {
             throughput_per_h: self.completed as f64 / (window / 3600.0),
             completed: self.completed,
             wip: self.wip_area / (end - self.warm),
-            mean_queue_wait_s: if self.started > 0 {
-                self.wait_sum / self.started as f64
-            } else {
-                0.0
-            },
-            mean_flow_time_s: if self.completed > 0 {
-                self.flow_sum / self.completed as f64
-            } else {
-                0.0
-            },
+            mean_queue_wait_s: if self.started > 0 { self.wait_sum / self.started as f64 } else { 0.0 },
+            mean_flow_time_s: if self.completed > 0 { self.flow_sum / self.completed as f64 } else { 0.0 },
             bottleneck,
             stations,
             events: self.events,

@@ -97,16 +97,10 @@ impl MaxPlusLine {
     /// Checks the line; errors name the line and the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: String, msg: String| {
-            Err(FlowError::invalid(
-                format!("max-plus line {:?}: {field}", self.name),
-                msg,
-            ))
+            Err(FlowError::invalid(format!("max-plus line {:?}: {field}", self.name), msg))
         };
         if self.stations.is_empty() {
-            return bad(
-                "stations".into(),
-                "a line needs at least one station".into(),
-            );
+            return bad("stations".into(), "a line needs at least one station".into());
         }
         for (i, s) in self.stations.iter().enumerate() {
             if let Err(e) = s.time.check() {
@@ -114,18 +108,12 @@ impl MaxPlusLine {
             }
         }
         if self.stations.iter().all(|s| s.time.mean() <= 0.0) {
-            return bad(
-                "stations".into(),
-                "every service time is 0: the line has no cycle time".into(),
-            );
+            return bad("stations".into(), "every service time is 0: the line has no cycle time".into());
         }
         if self.jobs <= self.warmup_jobs {
             return bad(
                 "jobs".into(),
-                format!(
-                    "{} jobs leave none after the {} warm-up jobs",
-                    self.jobs, self.warmup_jobs
-                ),
+                format!("{} jobs leave none after the {} warm-up jobs", self.jobs, self.warmup_jobs),
             );
         }
         Ok(())
@@ -159,22 +147,10 @@ impl MaxPlusLine {
             }
             let link = s.next.as_ref();
             if link.is_some_and(|l| l.transport_s > 0.0) && i + 1 < model.stations.len() {
-                return unsupported(&format!(
-                    "stations[{i}] ({}).next is a conveyor (transport_s > 0)",
-                    s.name
-                ));
+                return unsupported(&format!("stations[{i}] ({}).next is a conveyor (transport_s > 0)", s.name));
             }
-            let time = model
-                .variants
-                .first()
-                .and_then(|v| s.time_by_variant.get(&v.name))
-                .copied()
-                .unwrap_or(s.time);
-            stations.push(MpStation {
-                name: s.name.clone(),
-                time,
-                buffer_after: link.map_or(0, |l| l.capacity),
-            });
+            let time = model.variants.first().and_then(|v| s.time_by_variant.get(&v.name)).copied().unwrap_or(s.time);
+            stations.push(MpStation { name: s.name.clone(), time, buffer_after: link.map_or(0, |l| l.capacity) });
         }
         let slowest = stations.iter().map(|s| s.time.mean()).fold(0.0, f64::max);
         if slowest <= 0.0 {
@@ -182,12 +158,7 @@ impl MaxPlusLine {
         }
         let warmup_jobs = (model.warmup_h * 3600.0 / slowest).round() as u64;
         let measured = ((model.horizon_h * 3600.0 / slowest).round() as u64).max(1);
-        let line = MaxPlusLine {
-            name: model.name.clone(),
-            stations,
-            jobs: warmup_jobs + measured,
-            warmup_jobs,
-        };
+        let line = MaxPlusLine { name: model.name.clone(), stations, jobs: warmup_jobs + measured, warmup_jobs };
         line.validate()?;
         Ok(line)
     }
@@ -222,11 +193,7 @@ impl MaxPlusLine {
                 let start = max(up, ring[i][prev]);
                 let s = self.stations[i].time.sample(&mut rng);
                 let done = start + s;
-                let d = if i + 1 < n {
-                    max(done, ring[i + 1][pos[i + 1]])
-                } else {
-                    done
-                };
+                let d = if i + 1 < n { max(done, ring[i + 1][pos[i + 1]]) } else { done };
                 ring[i][pos[i]] = d;
                 if i == 0 {
                     released = start;
@@ -250,9 +217,8 @@ impl MaxPlusLine {
             }
         }
         // Each station's window runs from its departure of job warmup-1 (or 0) to that of the last job.
-        let window: Vec<f64> = (0..n)
-            .map(|i| ring[i][if pos[i] == 0 { size[i] - 1 } else { pos[i] - 1 }] - t0[i])
-            .collect();
+        let window: Vec<f64> =
+            (0..n).map(|i| ring[i][if pos[i] == 0 { size[i] - 1 } else { pos[i] - 1 }] - t0[i]).collect();
         let m = (self.jobs - self.warmup_jobs) as f64;
         let last = window[n - 1];
         MpRun {
@@ -277,10 +243,7 @@ fn max(a: f64, b: f64) -> f64 {
 /// Runs `n` replications on the CPU in parallel; replication `r` uses stream `r` of `seed`.
 pub fn runs_cpu(line: &MaxPlusLine, n: usize, seed: u64) -> Result<Vec<MpRun>> {
     line.validate()?;
-    Ok((0..n.max(1) as u64)
-        .into_par_iter()
-        .map(|r| line.simulate(seed, r))
-        .collect())
+    Ok((0..n.max(1) as u64).into_par_iter().map(|r| line.simulate(seed, r)).collect())
 }
 
 /// Runs `n` replications on `device` (the GPU when it is one, else the CPU) and summarises them.

@@ -34,16 +34,9 @@ impl Params {
     pub fn of(line: &MaxPlusLine) -> Result<Params> {
         line.validate()?;
         let n = line.stations.len();
-        let over = |msg: String| {
-            Err(FlowError::invalid(
-                format!("max-plus line {:?}", line.name),
-                msg,
-            ))
-        };
+        let over = |msg: String| Err(FlowError::invalid(format!("max-plus line {:?}", line.name), msg));
         if n > MAX_STATIONS {
-            return over(format!(
-                "{n} stations: the max-plus kernel takes at most {MAX_STATIONS}"
-            ));
+            return over(format!("{n} stations: the max-plus kernel takes at most {MAX_STATIONS}"));
         }
         let slots: usize = 1 + line.stations[..n - 1]
             .iter()
@@ -69,21 +62,11 @@ impl Params {
             kind.push(k);
             par.extend(p);
         }
-        let mut cap: Vec<u32> = line.stations[..n - 1]
-            .iter()
-            .map(|s| s.buffer_after as u32)
-            .collect();
+        let mut cap: Vec<u32> = line.stations[..n - 1].iter().map(|s| s.buffer_after as u32).collect();
         if cap.is_empty() {
             cap.push(0);
         }
-        Ok(Params {
-            kind,
-            par,
-            cap,
-            stations: n as u32,
-            jobs: line.jobs,
-            warmup: line.warmup_jobs,
-        })
+        Ok(Params { kind, par, cap, stations: n as u32, jobs: line.jobs, warmup: line.warmup_jobs })
     }
 
     /// Doubles per replication in the kernel's output.
@@ -170,13 +153,8 @@ mod gpu {
 
     const BLOCK: u32 = 128;
 
-    fn driver(
-        what: &'static str,
-    ) -> impl Fn(twinloom_gpu::cudarc::driver::DriverError) -> GpuError {
-        move |e| GpuError::Driver {
-            what: what.to_string(),
-            message: e.to_string(),
-        }
+    fn driver(what: &'static str) -> impl Fn(twinloom_gpu::cudarc::driver::DriverError) -> GpuError {
+        move |e| GpuError::Driver { what: what.to_string(), message: e.to_string() }
     }
 
     /// The compiled kernel on a GPU (compile once, run many lines).
@@ -199,27 +177,16 @@ mod gpu {
         /// Replications `0..n` of `seed`, one GPU thread each.
         pub fn runs(&self, line: &MaxPlusLine, n: usize, seed: u64) -> Result<Vec<MpRun>> {
             let p = Params::of(line)?;
-            let reps = u32::try_from(n.max(1)).map_err(|_| {
-                FlowError::invalid("replications", format!("{n} is more than one launch takes"))
-            })?;
+            let reps = u32::try_from(n.max(1))
+                .map_err(|_| FlowError::invalid("replications", format!("{n} is more than one launch takes")))?;
             let stream = self.gpu.stream();
-            let kind = stream
-                .clone_htod(&p.kind)
-                .map_err(driver("uploading kinds"))?;
-            let par = stream
-                .clone_htod(&p.par)
-                .map_err(driver("uploading parameters"))?;
-            let cap = stream
-                .clone_htod(&p.cap)
-                .map_err(driver("uploading buffers"))?;
-            let mut out = stream
-                .alloc_zeros::<f64>(p.row() * reps as usize)
-                .map_err(driver("allocating the results"))?;
-            let cfg = LaunchConfig {
-                grid_dim: (reps.div_ceil(BLOCK), 1, 1),
-                block_dim: (BLOCK, 1, 1),
-                shared_mem_bytes: 0,
-            };
+            let kind = stream.clone_htod(&p.kind).map_err(driver("uploading kinds"))?;
+            let par = stream.clone_htod(&p.par).map_err(driver("uploading parameters"))?;
+            let cap = stream.clone_htod(&p.cap).map_err(driver("uploading buffers"))?;
+            let mut out =
+                stream.alloc_zeros::<f64>(p.row() * reps as usize).map_err(driver("allocating the results"))?;
+            let cfg =
+                LaunchConfig { grid_dim: (reps.div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
             let first = 0u64;
             let mut launch = stream.launch_builder(&self.func);
             launch
@@ -236,12 +203,8 @@ mod gpu {
             // SAFETY: the arguments match `maxplus_reps` in order and type (three device arrays of the
             // lengths `Params` documents, u32 n, four u64, u32 reps, and reps rows of 3 + 2n doubles).
             unsafe { launch.launch(cfg) }.map_err(driver("launching maxplus_reps"))?;
-            let rows = stream
-                .clone_dtoh(&out)
-                .map_err(driver("copying results back"))?;
-            stream
-                .synchronize()
-                .map_err(driver("waiting for maxplus_reps"))?;
+            let rows = stream.clone_dtoh(&out).map_err(driver("copying results back"))?;
+            stream.synchronize().map_err(driver("waiting for maxplus_reps"))?;
             Ok(rows.chunks_exact(p.row()).map(|r| p.unpack(r)).collect())
         }
     }

@@ -86,26 +86,15 @@ pub struct LineModel {
 impl LineModel {
     /// Checks the model; errors name the model and the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: String, msg: String| {
-            Err(FlowError::invalid(
-                format!("model {:?}: {field}", self.name),
-                msg,
-            ))
-        };
+        let bad = |field: String, msg: String| Err(FlowError::invalid(format!("model {:?}: {field}", self.name), msg));
         if !(self.horizon_h > 0.0 && self.horizon_h.is_finite()) {
-            return bad(
-                "horizon_h".into(),
-                format!("{} must be positive", self.horizon_h),
-            );
+            return bad("horizon_h".into(), format!("{} must be positive", self.horizon_h));
         }
         if !(self.warmup_h >= 0.0 && self.warmup_h.is_finite()) {
             return bad("warmup_h".into(), format!("{} must be >= 0", self.warmup_h));
         }
         if self.stations.is_empty() {
-            return bad(
-                "stations".into(),
-                "a line needs at least one station".into(),
-            );
+            return bad("stations".into(), "a line needs at least one station".into());
         }
         if let Source::Arrivals { interarrival } = &self.source {
             if let Err(e) = interarrival.check() {
@@ -117,10 +106,7 @@ impl LineModel {
         }
         for (i, v) in self.variants.iter().enumerate() {
             if !(v.share >= 0.0 && v.share.is_finite()) {
-                return bad(
-                    format!("variants[{i}].share"),
-                    format!("{} must be >= 0", v.share),
-                );
+                return bad(format!("variants[{i}].share"), format!("{} must be >= 0", v.share));
             }
         }
         if !self.variants.is_empty() && self.variants.iter().map(|v| v.share).sum::<f64>() <= 0.0 {
@@ -146,10 +132,7 @@ impl LineModel {
             }
             if let Some(f) = &s.failures {
                 if !(f.mtbf_s > 0.0 && f.mtbf_s.is_finite()) {
-                    return bad(
-                        at("failures.mtbf_s"),
-                        format!("{} must be positive", f.mtbf_s),
-                    );
+                    return bad(at("failures.mtbf_s"), format!("{} must be positive", f.mtbf_s));
                 }
                 if let Err(e) = f.mttr.check() {
                     return bad(at("failures.mttr"), e);
@@ -157,16 +140,10 @@ impl LineModel {
             }
             if let Some(l) = &s.next {
                 if !(l.transport_s >= 0.0 && l.transport_s.is_finite()) {
-                    return bad(
-                        at("next.transport_s"),
-                        format!("{} must be >= 0", l.transport_s),
-                    );
+                    return bad(at("next.transport_s"), format!("{} must be >= 0", l.transport_s));
                 }
                 if l.transport_s > 0.0 && l.capacity == 0 {
-                    return bad(
-                        at("next.capacity"),
-                        "a conveyor needs a capacity of at least 1".into(),
-                    );
+                    return bad(at("next.capacity"), "a conveyor needs a capacity of at least 1".into());
                 }
             }
         }

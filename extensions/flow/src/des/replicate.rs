@@ -15,9 +15,8 @@ pub struct Estimate {
 
 /// Two-sided 97.5 % quantiles of Student's t for 1..=30 degrees of freedom.
 const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
 impl Estimate {
@@ -30,10 +29,7 @@ impl Estimate {
         }
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let t = T975.get(n - 2).copied().unwrap_or(1.96);
-        Estimate {
-            mean,
-            ci95: t * (var / n as f64).sqrt(),
-        }
+        Estimate { mean, ci95: t * (var / n as f64).sqrt() }
     }
 }
 
@@ -68,10 +64,7 @@ pub struct Summary {
 /// Runs `n` replications in parallel; replication `r` uses stream `r` of `seed`, so results do not depend on
 /// the number of threads.
 pub fn replicate(sim: &Sim, n: usize, seed: u64) -> (Summary, Vec<RunStats>) {
-    let runs: Vec<RunStats> = (0..n.max(1) as u64)
-        .into_par_iter()
-        .map(|r| sim.run(seed, r))
-        .collect();
+    let runs: Vec<RunStats> = (0..n.max(1) as u64).into_par_iter().map(|r| sim.run(seed, r)).collect();
     (summarize(&runs, seed), runs)
 }
 
@@ -86,17 +79,12 @@ fn summarize(runs: &[RunStats], seed: u64) -> Summary {
             blocked: est(&|r| r.stations[i].blocked),
             starved: est(&|r| r.stations[i].starved),
             mean_active_period_s: est(&|r| r.stations[i].mean_active_period_s),
-            bottleneck_share: runs.iter().filter(|r| r.bottleneck == i).count() as f64
-                / runs.len() as f64,
+            bottleneck_share: runs.iter().filter(|r| r.bottleneck == i).count() as f64 / runs.len() as f64,
         })
         .collect();
     let bottleneck = stations
         .iter()
-        .max_by(|a, b| {
-            a.mean_active_period_s
-                .mean
-                .total_cmp(&b.mean_active_period_s.mean)
-        })
+        .max_by(|a, b| a.mean_active_period_s.mean.total_cmp(&b.mean_active_period_s.mean))
         .map_or_else(String::new, |s| s.name.clone());
     Summary {
         replications: runs.len(),

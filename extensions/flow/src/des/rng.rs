@@ -19,14 +19,7 @@ impl Rng {
     /// A generator for `seed`; `stream` separates independent replications of one seed.
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut x = seed ^ stream.wrapping_mul(0xd134_2543_de82_ef95);
-        Rng {
-            s: [
-                splitmix(&mut x),
-                splitmix(&mut x),
-                splitmix(&mut x),
-                splitmix(&mut x),
-            ],
-        }
+        Rng { s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)] }
     }
 
     pub fn next_u64(&mut self) -> u64 {

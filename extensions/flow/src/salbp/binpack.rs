@@ -164,22 +164,12 @@ impl BinPacking {
         if bins < known.lb {
             return Ok(false);
         }
-        let total: u64 = counts
-            .iter()
-            .zip(&self.sizes)
-            .map(|(&k, &s)| k as u64 * s)
-            .sum();
+        let total: u64 = counts.iter().zip(&self.sizes).map(|(&k, &s)| k as u64 * s).sum();
         // Idle room the bins can leave in all: the first bin may waste no more than that.
         let waste = bins as u64 * self.c - total;
         counts[first] -= 1;
         let room = self.c - self.sizes[first];
-        let bin = Bin {
-            room,
-            smallest_left: u64::MAX,
-            waste,
-            bins: bins - 1,
-            first_taken: self.taken.len(),
-        };
+        let bin = Bin { room, smallest_left: u64::MAX, waste, bins: bins - 1, first_taken: self.taken.len() };
         let found = self.complete(counts, first, bin);
         counts[first] += 1;
         let found = found?;
@@ -197,10 +187,8 @@ impl BinPacking {
     /// sizes first), each followed by packing what is left into `bin.bins` bins.
     fn complete(&mut self, counts: &mut [u8], from: usize, bin: Bin) -> Result<bool, OutOfSteps> {
         self.charge(1)?;
-        let fitting: u64 = (from..counts.len())
-            .filter(|&i| self.sizes[i] <= bin.room)
-            .map(|i| counts[i] as u64 * self.sizes[i])
-            .sum();
+        let fitting: u64 =
+            (from..counts.len()).filter(|&i| self.sizes[i] <= bin.room).map(|i| counts[i] as u64 * self.sizes[i]).sum();
         if bin.room > bin.waste + fitting {
             return Ok(false);
         }
@@ -216,11 +204,7 @@ impl BinPacking {
         for take in (0..=most).rev() {
             let inner = Bin {
                 room: bin.room - take as u64 * self.sizes[i],
-                smallest_left: if take < all {
-                    self.sizes[i]
-                } else {
-                    bin.smallest_left
-                },
+                smallest_left: if take < all { self.sizes[i] } else { bin.smallest_left },
                 ..bin
             };
             counts[i] -= take;
@@ -262,23 +246,15 @@ impl BinPacking {
             let x = self.sizes[i] as usize;
             counts[i] > 0
                 && x <= total + room as usize
-                && (bits::any_in(&self.one, x.saturating_sub(room as usize), x)
-                    || bits::get(&self.two, x))
+                && (bits::any_in(&self.one, x.saturating_sub(room as usize), x) || bits::get(&self.two, x))
         })
     }
 
     /// Lower and upper bounds of a multiset, computed only as far as needed to answer for `bins` bins: the
     /// work bound, then first fit decreasing, then Martello and Toth's L2 and the quarter-weight bound.
     fn bounds(&mut self, counts: &[u8], bins: u32) -> Known {
-        let total: u64 = counts
-            .iter()
-            .zip(&self.sizes)
-            .map(|(&k, &s)| k as u64 * s)
-            .sum();
-        let mut known = Known {
-            lb: ceil_div(total, self.c) as u32,
-            ub: u32::MAX,
-        };
+        let total: u64 = counts.iter().zip(&self.sizes).map(|(&k, &s)| k as u64 * s).sum();
+        let mut known = Known { lb: ceil_div(total, self.c) as u32, ub: u32::MAX };
         #[cfg(test)]
         if self.plain {
             return known;
@@ -288,8 +264,7 @@ impl BinPacking {
         }
         self.items.clear();
         for (i, &k) in counts.iter().enumerate() {
-            self.items
-                .extend(std::iter::repeat_n(self.sizes[i], k as usize));
+            self.items.extend(std::iter::repeat_n(self.sizes[i], k as usize));
         }
         known.ub = first_fit_decreasing(&self.items, self.c);
         if known.ub <= bins {
@@ -355,12 +330,7 @@ impl<'a> PackingBound<'a> {
     /// True when the tasks that `for_each_task` lists (of total time `work`) cannot be packed into `bins` bins;
     /// with the steps spent. Asks only when less than a bin's worth of room is left over (otherwise the bin
     /// packing is seldom tight).
-    pub fn fails(
-        &mut self,
-        for_each_task: impl FnOnce(&mut dyn FnMut(usize)),
-        work: u64,
-        bins: u32,
-    ) -> (bool, u64) {
+    pub fn fails(&mut self, for_each_task: impl FnOnce(&mut dyn FnMut(usize)), work: u64, bins: u32) -> (bool, u64) {
         if !self.enabled || work + self.c <= bins as u64 * self.c {
             return (false, 0);
         }
@@ -371,10 +341,7 @@ impl<'a> PackingBound<'a> {
                 counts[i] += 1;
             }
         });
-        let (fits, steps) = self
-            .packing
-            .borrow_mut()
-            .fits(&mut self.counts, bins, STEPS_PER_CALL);
+        let (fits, steps) = self.packing.borrow_mut().fits(&mut self.counts, bins, STEPS_PER_CALL);
         self.calls += 1;
         let cut = fits == Some(false);
         if cut {
@@ -392,12 +359,7 @@ impl<'a> PackingBound<'a> {
 #[cfg(test)]
 pub(crate) fn exact_bins(items: &[u64], c: u64) -> u32 {
     let n = items.len();
-    let load = |m: usize| {
-        (0..n)
-            .filter(|&i| m >> i & 1 == 1)
-            .map(|i| items[i])
-            .sum::<u64>()
-    };
+    let load = |m: usize| (0..n).filter(|&i| m >> i & 1 == 1).map(|i| items[i]).sum::<u64>();
     let mut best = vec![u32::MAX; 1 << n];
     best[0] = 0;
     for m in 1..1usize << n {
@@ -442,11 +404,7 @@ mod tests {
             // Ask around the optimum, in an order that exercises the memory.
             for bins in [opt, opt.saturating_sub(1), opt + 1, opt.saturating_sub(2)] {
                 let (fits, _) = bp.fits(&mut counts, bins, u64::MAX);
-                assert_eq!(
-                    fits,
-                    Some(bins >= opt),
-                    "round {round}: {items:?} c={c} bins={bins} opt={opt}"
-                );
+                assert_eq!(fits, Some(bins >= opt), "round {round}: {items:?} c={c} bins={bins} opt={opt}");
             }
         }
     }

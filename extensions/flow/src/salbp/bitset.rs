@@ -97,11 +97,7 @@ pub mod bits {
     pub fn shift_or(dst: &mut [u64], src: &[u64], by: usize) {
         let (words, b) = (by / 64, by % 64);
         for k in (words..dst.len()).rev() {
-            let carry = if b > 0 && k > words {
-                src[k - words - 1] >> (64 - b)
-            } else {
-                0
-            };
+            let carry = if b > 0 && k > words { src[k - words - 1] >> (64 - b) } else { 0 };
             dst[k] |= (src[k - words] << b) | carry;
         }
     }
@@ -111,11 +107,7 @@ pub mod bits {
         let (words, b) = (by / 64, by % 64);
         // From the top down, every source word is read before it is written.
         for k in (words..s.len()).rev() {
-            let carry = if b > 0 && k > words {
-                s[k - words - 1] >> (64 - b)
-            } else {
-                0
-            };
+            let carry = if b > 0 && k > words { s[k - words - 1] >> (64 - b) } else { 0 };
             s[k] |= (s[k - words] << b) | carry;
         }
     }
@@ -179,8 +171,7 @@ impl Hasher for WordHasher {
 }
 
 /// A `HashMap` keyed by task sets.
-pub type SetMap<const W: usize, V> =
-    std::collections::HashMap<Set<W>, V, BuildHasherDefault<WordHasher>>;
+pub type SetMap<const W: usize, V> = std::collections::HashMap<Set<W>, V, BuildHasherDefault<WordHasher>>;
 
 #[cfg(test)]
 mod tests {
@@ -201,9 +192,7 @@ mod tests {
                 }
             }
             let by = next(len as u64 + 10) as usize;
-            let shifted: Vec<bool> = (0..len)
-                .map(|i| plain[i] || (i >= by && plain[i - by]))
-                .collect();
+            let shifted: Vec<bool> = (0..len).map(|i| plain[i] || (i >= by && plain[i - by])).collect();
             let mut a = v.clone();
             bits::shift_or(&mut a, &v, by);
             let mut b = v.clone();

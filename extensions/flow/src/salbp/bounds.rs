@@ -76,11 +76,7 @@ pub fn martello_toth_l2_sorted(ts: &[u64], c: u64) -> u64 {
         }
         let (n1, n2) = ((n - big) as u64, (big - half) as u64);
         let free = n2 * c - medium_sum;
-        let extra = if small_sum > free {
-            ceil_div(small_sum - free, c)
-        } else {
-            0
-        };
+        let extra = if small_sum > free { ceil_div(small_sum - free, c) } else { 0 };
         best = best.max(n1 + n2 + extra);
         if i == 0 {
             break;
@@ -171,16 +167,8 @@ mod tests {
         let mut best = ceil_div(total, c);
         for k in std::iter::once(0).chain(items.iter().copied().filter(|&t| 2 * t <= c)) {
             let n1 = items.iter().filter(|&&t| t > c - k).count() as u64;
-            let j2: Vec<u64> = items
-                .iter()
-                .copied()
-                .filter(|&t| 2 * t > c && t <= c - k)
-                .collect();
-            let s3: u64 = items
-                .iter()
-                .copied()
-                .filter(|&t| t >= k && 2 * t <= c)
-                .sum();
+            let j2: Vec<u64> = items.iter().copied().filter(|&t| 2 * t > c && t <= c - k).collect();
+            let s3: u64 = items.iter().copied().filter(|&t| t >= k && 2 * t <= c).sum();
             let free = j2.len() as u64 * c - j2.iter().sum::<u64>();
             best = best.max(n1 + j2.len() as u64 + ceil_div(s3.saturating_sub(free), c));
         }
@@ -198,18 +186,13 @@ mod tests {
             let opt = u64::from(crate::salbp::binpack::exact_bins(&items, c));
             let lb = quarter_weight_bound(&items, c);
             assert!(lb <= opt, "{items:?} c={c}: bound {lb} > optimum {opt}");
-            assert_eq!(
-                martello_toth_l2(&items, c),
-                naive_l2(&items, c),
-                "{items:?} c={c}"
-            );
+            assert_eq!(martello_toth_l2(&items, c), naive_l2(&items, c), "{items:?} c={c}");
         }
         // Wee-Mag's times at c = 49: the bound reaches the optimum 32 that LB1-LB3 and L2 miss.
         let wee_mag = [
-            23, 24, 25, 26, 23, 22, 6, 22, 23, 21, 22, 15, 5, 23, 4, 26, 21, 5, 24, 25, 26, 26, 24,
-            27, 20, 23, 25, 13, 3, 11, 21, 22, 21, 22, 25, 8, 22, 24, 22, 21, 6, 26, 22, 6, 21, 25,
-            11, 22, 21, 25, 22, 22, 23, 22, 22, 25, 23, 21, 22, 22, 22, 22, 21, 27, 23, 2, 26, 25,
-            24, 22, 24, 4, 22, 10, 25,
+            23, 24, 25, 26, 23, 22, 6, 22, 23, 21, 22, 15, 5, 23, 4, 26, 21, 5, 24, 25, 26, 26, 24, 27, 20, 23, 25, 13,
+            3, 11, 21, 22, 21, 22, 25, 8, 22, 24, 22, 21, 6, 26, 22, 6, 21, 25, 11, 22, 21, 25, 22, 22, 23, 22, 22, 25,
+            23, 21, 22, 22, 22, 22, 21, 27, 23, 2, 26, 25, 24, 22, 24, 4, 22, 10, 25,
         ];
         let mut items = wee_mag.to_vec();
         items.sort_unstable_by(|a, b| b.cmp(a));

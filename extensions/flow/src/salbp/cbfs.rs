@@ -47,12 +47,7 @@ pub struct Cbfs<'a, const W: usize> {
 }
 
 impl<'a, const W: usize> Cbfs<'a, W> {
-    pub fn new(
-        dir: &'a Dir<W>,
-        packing: &'a RefCell<BinPacking>,
-        m: u32,
-        deadline: Option<Instant>,
-    ) -> Self {
+    pub fn new(dir: &'a Dir<W>, packing: &'a RefCell<BinPacking>, m: u32, deadline: Option<Instant>) -> Self {
         let mut dec = Decide::new(dir, packing, m, deadline);
         dec.collect = Some(Vec::new());
         dec.load_cap = LOAD_CAP;
@@ -145,9 +140,7 @@ impl<'a, const W: usize> Cbfs<'a, W> {
     /// The best entry of the next non-empty queue in turn, with its station count.
     fn next_entry(&mut self) -> Option<(usize, Entry)> {
         let levels = self.queues.len();
-        let k = (0..levels)
-            .map(|i| (self.level + i) % levels)
-            .find(|&k| !self.queues[k].is_empty())?;
+        let k = (0..levels).map(|i| (self.level + i) % levels).find(|&k| !self.queues[k].is_empty())?;
         self.level = (k + 1) % levels;
         Some((k, self.queues[k].pop()?))
     }

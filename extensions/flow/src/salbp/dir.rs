@@ -67,9 +67,7 @@ impl<const W: usize> Dir<W> {
             x
         };
         let pw: Vec<u64> = (0..n).map(|j| t[j] + work(&succ_all[j])).collect();
-        let e = (0..n)
-            .map(|j| ceil_div(t[j] + work(&pred_all[j]), c) as u32)
-            .collect();
+        let e = (0..n).map(|j| ceil_div(t[j] + work(&pred_all[j]), c) as u32).collect();
         let q = pw.iter().map(|&p| ceil_div(p, c) as u32).collect();
         let (w2, w3) = t.iter().map(|&x| sixths(x, c)).unzip();
         let (apart, together) = zoning(inst, &pos);
@@ -168,12 +166,7 @@ impl<const W: usize> Dir<W> {
     /// `scratch` is reused between calls.
     pub fn bin_bound(&self, done: &Set<W>, scratch: &mut Vec<u64>) -> u32 {
         scratch.clear();
-        scratch.extend(
-            self.by_time
-                .iter()
-                .filter(|&&j| !bs::contains(done, j))
-                .map(|&j| self.t[j]),
-        );
+        scratch.extend(self.by_time.iter().filter(|&&j| !bs::contains(done, j)).map(|&j| self.t[j]));
         let l2 = martello_toth_l2_sorted(scratch, self.c);
         scratch.reverse();
         l2.max(quarter_weight_bound(scratch, self.c)) as u32
@@ -190,9 +183,7 @@ impl<const W: usize> Dir<W> {
 
     /// True when a station load respects the must-share pairs (both or neither in the load).
     pub fn together_ok(&self, load: &Set<W>) -> bool {
-        self.together
-            .iter()
-            .all(|&(a, b)| bs::contains(load, a) == bs::contains(load, b))
+        self.together.iter().all(|&(a, b)| bs::contains(load, a) == bs::contains(load, b))
     }
 
     /// Jackson's dominance rule: a load is dominated when a task `i` in it, with no successor in the load, can
@@ -222,10 +213,7 @@ impl<const W: usize> Dir<W> {
     /// a Jackson swap each make a balance smaller, so a smallest optimal balance breaks none of the rules.
     pub fn sinks_too_early(&self, assigned: &Set<W>, load: &Set<W>) -> bool {
         !bs::intersects(load, &self.has_succ)
-            && bs::intersects(
-                &bs::minus(&bs::minus(&self.full, assigned), load),
-                &self.has_succ,
-            )
+            && bs::intersects(&bs::minus(&bs::minus(&self.full, assigned), load), &self.has_succ)
     }
 }
 
@@ -238,12 +226,7 @@ fn zoning<const W: usize>(inst: &Instance, pos: &[usize]) -> (Vec<Set<W>>, Vec<(
         bs::insert(&mut apart[pos[a]], pos[b]);
         bs::insert(&mut apart[pos[b]], pos[a]);
     }
-    let together = inst
-        .zoning
-        .together
-        .iter()
-        .map(|&(a, b)| (pos[a], pos[b]))
-        .collect();
+    let together = inst.zoning.together.iter().map(|&(a, b)| (pos[a], pos[b])).collect();
     (apart, together)
 }
 

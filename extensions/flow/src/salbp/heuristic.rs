@@ -13,13 +13,7 @@ pub const ALPHAS: [f64; 2] = [0.0, 0.005];
 /// Hoffmann's heuristic with the load cost weight `alpha`, enumerating at most `per_station` partial loads
 /// per station. Returns the station loads in order, or None when zoning blocks every load.
 pub fn hoffmann<const W: usize>(d: &Dir<W>, alpha: f64, per_station: u64) -> Option<Vec<Set<W>>> {
-    let mut chooser = Chooser {
-        d,
-        alpha,
-        assigned: [0u64; W],
-        best: None,
-        budget: 0,
-    };
+    let mut chooser = Chooser { d, alpha, assigned: [0u64; W], best: None, budget: 0 };
     let mut loads = Vec::new();
     while chooser.assigned != d.full {
         chooser.best = None;

@@ -73,10 +73,7 @@ impl Instance {
             }
         }
         if self.topological_order().is_none() {
-            return Err(FlowError::invalid(
-                format!("{}: precedence", self.name),
-                "the precedence graph has a cycle",
-            ));
+            return Err(FlowError::invalid(format!("{}: precedence", self.name), "the precedence graph has a cycle"));
         }
         Ok(())
     }
@@ -90,10 +87,8 @@ impl Instance {
             succ[a].push(b);
             indeg[b] += 1;
         }
-        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
-            .filter(|&i| indeg[i] == 0)
-            .map(std::cmp::Reverse)
-            .collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+            (0..n).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(std::cmp::Reverse(i)) = ready.pop() {
             order.push(i);
@@ -109,9 +104,6 @@ impl Instance {
 
     /// The same instance with every precedence arc reversed (balancing the line from its end).
     pub fn reversed(&self) -> Instance {
-        Instance {
-            precedences: self.precedences.iter().map(|&(a, b)| (b, a)).collect(),
-            ..self.clone()
-        }
+        Instance { precedences: self.precedences.iter().map(|&(a, b)| (b, a)).collect(), ..self.clone() }
     }
 }

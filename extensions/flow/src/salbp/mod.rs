@@ -23,9 +23,7 @@ pub use solve::{solve_salbp1, solve_salbp2, Balance, Balance2, Options};
 pub(crate) fn test_rng(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut state = seed;
     move |m: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 33) % m
     }
 }

@@ -11,15 +11,9 @@ use crate::salbp::instance::{Instance, Zoning};
 
 /// Reads an instance from a file, choosing the format by extension (`.alb`, otherwise `.IN2`).
 pub fn read_instance(path: &Path) -> Result<Instance> {
-    let bytes = std::fs::read(path).map_err(|err| FlowError::Io {
-        path: path.display().to_string(),
-        err,
-    })?;
+    let bytes = std::fs::read(path).map_err(|err| FlowError::Io { path: path.display().to_string(), err })?;
     let name = path.display().to_string();
-    let is_alb = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("alb"));
+    let is_alb = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("alb"));
     if is_alb {
         parse_alb(&name, &bytes)
     } else {
@@ -29,41 +23,27 @@ pub fn read_instance(path: &Path) -> Result<Instance> {
 
 /// Lines as (1-based number, trimmed text), tolerant to CRLF and non-UTF-8 bytes.
 fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, String)> + '_ {
-    bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, String::from_utf8_lossy(l).trim().to_string()))
+    bytes.split(|&b| b == b'\n').enumerate().map(|(i, l)| (i + 1, String::from_utf8_lossy(l).trim().to_string()))
 }
 
 fn number<T: std::str::FromStr>(file: &str, line: usize, text: &str, what: &str) -> Result<T> {
-    text.trim()
-        .parse()
-        .map_err(|_| FlowError::parse(file, line, format!("expected {what}, found {text:?}")))
+    text.trim().parse().map_err(|_| FlowError::parse(file, line, format!("expected {what}, found {text:?}")))
 }
 
 fn pair(file: &str, line: usize, text: &str) -> Result<(i64, i64)> {
     let mut it = text.split(',');
     match (it.next(), it.next(), it.next()) {
-        (Some(a), Some(b), None) => Ok((
-            number(file, line, a, "a task number")?,
-            number(file, line, b, "a task number")?,
-        )),
-        _ => Err(FlowError::parse(
-            file,
-            line,
-            format!("expected a precedence pair `i,j`, found {text:?}"),
-        )),
+        (Some(a), Some(b), None) => {
+            Ok((number(file, line, a, "a task number")?, number(file, line, b, "a task number")?))
+        }
+        _ => Err(FlowError::parse(file, line, format!("expected a precedence pair `i,j`, found {text:?}"))),
     }
 }
 
 fn arc(file: &str, line: usize, (a, b): (i64, i64), n: usize) -> Result<(usize, usize)> {
     let ok = |x: i64| x >= 1 && (x as usize) <= n;
     if !ok(a) || !ok(b) {
-        return Err(FlowError::parse(
-            file,
-            line,
-            format!("precedence {a},{b} names a task outside 1..={n}"),
-        ));
+        return Err(FlowError::parse(file, line, format!("precedence {a},{b} names a task outside 1..={n}")));
     }
     Ok((a as usize - 1, b as usize - 1))
 }
@@ -71,19 +51,13 @@ fn arc(file: &str, line: usize, (a, b): (i64, i64), n: usize) -> Result<(usize, 
 /// Parses Scholl's `.IN2`: the task count, one time per line, then `i,j` pairs up to `-1,-1`.
 pub fn parse_in2(file: &str, bytes: &[u8]) -> Result<Instance> {
     let mut it = lines(bytes).filter(|(_, l)| !l.is_empty());
-    let (l0, first) = it
-        .next()
-        .ok_or_else(|| FlowError::parse(file, 1, "empty file: expected the number of tasks"))?;
+    let (l0, first) = it.next().ok_or_else(|| FlowError::parse(file, 1, "empty file: expected the number of tasks"))?;
     let n: usize = number(file, l0, &first, "the number of tasks")?;
     let mut times = Vec::with_capacity(n);
     for k in 0..n {
-        let (line, text) = it.next().ok_or_else(|| {
-            FlowError::parse(
-                file,
-                l0 + k + 1,
-                format!("file ends after {k} of {n} task times"),
-            )
-        })?;
+        let (line, text) = it
+            .next()
+            .ok_or_else(|| FlowError::parse(file, l0 + k + 1, format!("file ends after {k} of {n} task times")))?;
         times.push(number(file, line, &text, "a task time")?);
     }
     let mut precedences = Vec::new();
@@ -100,13 +74,7 @@ pub fn parse_in2(file: &str, bytes: &[u8]) -> Result<Instance> {
         let last = lines(bytes).count();
         return Err(FlowError::parse(file, last, "missing end mark `-1,-1`"));
     }
-    let inst = Instance {
-        name: file.to_string(),
-        times,
-        precedences,
-        cycle_time: None,
-        zoning: Zoning::default(),
-    };
+    let inst = Instance { name: file.to_string(), times, precedences, cycle_time: None, zoning: Zoning::default() };
     inst.validate()?;
     Ok(inst)
 }
@@ -143,71 +111,34 @@ pub fn parse_alb(file: &str, bytes: &[u8]) -> Result<Instance> {
                         number(file, line, a, "a task number")?,
                         number(file, line, b, "a task time")?,
                     )),
-                    _ => {
-                        return Err(FlowError::parse(
-                            file,
-                            line,
-                            format!("expected `task time`, found {text:?}"),
-                        ))
-                    }
+                    _ => return Err(FlowError::parse(file, line, format!("expected `task time`, found {text:?}"))),
                 }
             }
             "<precedence relations>" => arcs.push((line, pair(file, line, &text)?)),
-            "" => {
-                return Err(FlowError::parse(
-                    file,
-                    line,
-                    format!("text before the first section tag: {text:?}"),
-                ))
-            }
+            "" => return Err(FlowError::parse(file, line, format!("text before the first section tag: {text:?}"))),
             _ => {}
         }
     }
     if !ended {
-        return Err(FlowError::parse(
-            file,
-            lines(bytes).count(),
-            "missing end mark `<end>`",
-        ));
+        return Err(FlowError::parse(file, lines(bytes).count(), "missing end mark `<end>`"));
     }
     let n = n.ok_or_else(|| FlowError::parse(file, 1, "missing section <number of tasks>"))?;
     let mut t = vec![None; n];
     for (line, task, time) in times {
         if task == 0 || task > n {
-            return Err(FlowError::parse(
-                file,
-                line,
-                format!("task {task} outside 1..={n}"),
-            ));
+            return Err(FlowError::parse(file, line, format!("task {task} outside 1..={n}")));
         }
         if t[task - 1].replace(time).is_some() {
-            return Err(FlowError::parse(
-                file,
-                line,
-                format!("task {task} has two times"),
-            ));
+            return Err(FlowError::parse(file, line, format!("task {task} has two times")));
         }
     }
     let times = t
         .into_iter()
         .enumerate()
-        .map(|(i, x)| {
-            x.ok_or_else(|| {
-                FlowError::invalid(file, format!("task {} has no time in <task times>", i + 1))
-            })
-        })
+        .map(|(i, x)| x.ok_or_else(|| FlowError::invalid(file, format!("task {} has no time in <task times>", i + 1))))
         .collect::<Result<Vec<_>>>()?;
-    let precedences = arcs
-        .into_iter()
-        .map(|(line, p)| arc(file, line, p, n))
-        .collect::<Result<Vec<_>>>()?;
-    let inst = Instance {
-        name: file.to_string(),
-        times,
-        precedences,
-        cycle_time,
-        zoning: Zoning::default(),
-    };
+    let precedences = arcs.into_iter().map(|(line, p)| arc(file, line, p, n)).collect::<Result<Vec<_>>>()?;
+    let inst = Instance { name: file.to_string(), times, precedences, cycle_time, zoning: Zoning::default() };
     inst.validate()?;
     Ok(inst)
 }
@@ -226,21 +157,13 @@ mod tests {
 
     #[test]
     fn in2_errors_name_file_and_line() {
-        let e = parse_in2("bad.IN2", b"2\n5\nx\n-1,-1\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse_in2("bad.IN2", b"2\n5\nx\n-1,-1\n").unwrap_err().to_string();
         assert_eq!(e, "bad.IN2:3: expected a task time, found \"x\"");
-        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,3\n-1,-1\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,3\n-1,-1\n").unwrap_err().to_string();
         assert_eq!(e, "bad.IN2:4: precedence 1,3 names a task outside 1..=2");
-        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,2\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,2\n").unwrap_err().to_string();
         assert!(e.contains("missing end mark"), "{e}");
-        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,2\n2,1\n-1,-1\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse_in2("bad.IN2", b"2\n5\n6\n1,2\n2,1\n-1,-1\n").unwrap_err().to_string();
         assert!(e.contains("cycle"), "{e}");
     }
 
@@ -252,12 +175,7 @@ mod tests {
         assert_eq!(inst.times, vec![10, 20, 30]);
         assert_eq!(inst.cycle_time, Some(1000));
         assert_eq!(inst.precedences, vec![(0, 1), (1, 2)]);
-        let e = parse_alb(
-            "y.alb",
-            b"<number of tasks>\n2\n<task times>\n1 5\n3 4\n<end>\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let e = parse_alb("y.alb", b"<number of tasks>\n2\n<task times>\n1 5\n3 4\n<end>\n").unwrap_err().to_string();
         assert_eq!(e, "y.alb:5: task 3 outside 1..=2");
     }
 }

@@ -32,10 +32,8 @@ pub fn station_report(b: &Balance, times: &[u64], strain: Option<&[f64]>) -> Vec
         .enumerate()
         .map(|(s, tasks)| {
             let load: u64 = tasks.iter().map(|&j| times[j]).sum();
-            let weighted: f64 = tasks
-                .iter()
-                .map(|&j| times[j] as f64 * strain.and_then(|w| w.get(j)).copied().unwrap_or(1.0))
-                .sum();
+            let weighted: f64 =
+                tasks.iter().map(|&j| times[j] as f64 * strain.and_then(|w| w.get(j)).copied().unwrap_or(1.0)).sum();
             let longest = tasks.iter().map(|&j| times[j]).max().unwrap_or(0) as f64;
             StationReport {
                 station: s + 1,

@@ -66,12 +66,7 @@ pub struct Decide<'a, const W: usize> {
 
 impl<'a, const W: usize> Decide<'a, W> {
     /// The search on `dir` for `m` stations; `packing` is the instance's bin-packing memory (shared).
-    pub fn new(
-        dir: &'a Dir<W>,
-        packing: &'a RefCell<BinPacking>,
-        m: u32,
-        deadline: Option<Instant>,
-    ) -> Self {
+    pub fn new(dir: &'a Dir<W>, packing: &'a RefCell<BinPacking>, m: u32, deadline: Option<Instant>) -> Self {
         let mut lmask = vec![[0u64; W]; m as usize + 2];
         for (s, mask) in lmask.iter_mut().enumerate() {
             for j in 0..dir.n {
@@ -106,9 +101,7 @@ impl<'a, const W: usize> Decide<'a, W> {
     /// True when the root state already fails the bounds.
     pub(crate) fn root_fails(&self) -> bool {
         let d = self.dir;
-        d.total > self.m as u64 * d.c
-            || bs::intersects(&self.lmask[0], &d.full)
-            || d.lb_rest(&[0u64; W]) > self.m
+        d.total > self.m as u64 * d.c || bs::intersects(&self.lmask[0], &d.full) || d.lb_rest(&[0u64; W]) > self.m
     }
 
     /// Sets the step limit to `budget` more steps.
@@ -137,19 +130,10 @@ impl<'a, const W: usize> Decide<'a, W> {
         // join a load whose next task is numbered j or more).
         let mut suffix = vec![0u64; d.n + 1];
         for j in (0..d.n).rev() {
-            suffix[j] = suffix[j + 1]
-                + if bs::contains(&joinable, j) {
-                    d.t[j]
-                } else {
-                    0
-                };
+            suffix[j] = suffix[j + 1] + if bs::contains(&joinable, j) { d.t[j] } else { 0 };
         }
         // Depth-first search needs a table per station on its path; best-first expands one state at a time.
-        let level = if self.collect.is_some() {
-            0
-        } else {
-            k as usize
-        };
+        let level = if self.collect.is_some() { 0 } else { k as usize };
         let mut sums = std::mem::take(&mut self.sums[level]);
         subset_sums(d, &joinable, &mut sums);
         self.loads_generated = 0;
@@ -172,13 +156,7 @@ impl<'a, const W: usize> Decide<'a, W> {
     /// fill it to at least `need` (load-maximal ones only, unless zoning is present), and continues the search
     /// from each, trying tasks of higher positional weight first. `avail`: the unplaced tasks whose
     /// predecessors are all placed (kept up to date as tasks join the load, so only those are scanned).
-    fn gen(
-        &mut self,
-        open: &mut OpenStation<W>,
-        load_t: u64,
-        start: usize,
-        avail: &Set<W>,
-    ) -> Outcome {
+    fn gen(&mut self, open: &mut OpenStation<W>, load_t: u64, start: usize, avail: &Set<W>) -> Outcome {
         self.steps += 1;
         if self.steps > self.step_limit {
             return Outcome::Abort;
@@ -283,9 +261,7 @@ impl<'a, const W: usize> Decide<'a, W> {
             return true;
         }
         let work_left = d.total - d.work(done);
-        let (fails, steps) = self
-            .packing
-            .fails(|f| bs::for_each(&open, f), work_left, left);
+        let (fails, steps) = self.packing.fails(|f| bs::for_each(&open, f), work_left, left);
         self.steps += steps;
         fails
     }
@@ -313,11 +289,7 @@ impl<const W: usize> OpenStation<'_, W> {
             return true;
         }
         let row = &self.sums[start * self.words..(start + 1) * self.words];
-        bits::any_in(
-            row,
-            (self.need - load_t) as usize,
-            (c - load_t) as usize + 1,
-        )
+        bits::any_in(row, (self.need - load_t) as usize, (c - load_t) as usize + 1)
     }
 }
 
@@ -351,17 +323,8 @@ mod tests {
     fn brute_force(inst: &Instance, c: u64) -> usize {
         let n = inst.len();
         let full = (1usize << n) - 1;
-        let closed = |s: usize| {
-            inst.precedences
-                .iter()
-                .all(|&(a, b)| s >> b & 1 == 0 || s >> a & 1 == 1)
-        };
-        let load = |s: usize| {
-            (0..n)
-                .filter(|&j| s >> j & 1 == 1)
-                .map(|j| inst.times[j])
-                .sum::<u64>()
-        };
+        let closed = |s: usize| inst.precedences.iter().all(|&(a, b)| s >> b & 1 == 0 || s >> a & 1 == 1);
+        let load = |s: usize| (0..n).filter(|&j| s >> j & 1 == 1).map(|j| inst.times[j]).sum::<u64>();
         let mut f = vec![usize::MAX; full + 1];
         f[0] = 0;
         for s in 0..=full {
@@ -383,9 +346,7 @@ mod tests {
     /// A random instance: `n` tasks, times up to `tmax` (one in eight zero), arcs `i -> j` (i < j) with
     /// probability `p` percent.
     fn random_instance(next: &mut impl FnMut(u64) -> u64, n: usize, tmax: u64, p: u64) -> Instance {
-        let times = (0..n)
-            .map(|_| if next(8) == 0 { 0 } else { 1 + next(tmax) })
-            .collect();
+        let times = (0..n).map(|_| if next(8) == 0 { 0 } else { 1 + next(tmax) }).collect();
         let mut precedences = Vec::new();
         for j in 0..n {
             for i in 0..j {
@@ -394,13 +355,7 @@ mod tests {
                 }
             }
         }
-        Instance {
-            name: "random".into(),
-            times,
-            precedences,
-            cycle_time: None,
-            zoning: Zoning::default(),
-        }
+        Instance { name: "random".into(), times, precedences, cycle_time: None, zoning: Zoning::default() }
     }
 
     /// Checks station loads of `d` (first station first) against the instance.
@@ -410,10 +365,7 @@ mod tests {
             assert!(d.work(l) <= c);
             bs::for_each(l, |j| station[d.orig[j]] = s);
         }
-        assert!(
-            station.iter().all(|&s| s != usize::MAX),
-            "a task is left out"
-        );
+        assert!(station.iter().all(|&s| s != usize::MAX), "a task is left out");
         for &(a, b) in &inst.precedences {
             assert!(station[a] <= station[b], "precedence {a} -> {b}");
         }
@@ -430,12 +382,7 @@ mod tests {
             let inst = random_instance(&mut next, n, tmax, p);
             let tmax = inst.times.iter().copied().max().unwrap_or(0).max(1);
             let total = inst.total_time();
-            for c in [
-                tmax,
-                tmax + 1,
-                tmax.max((tmax + total) / 4),
-                tmax.max(total / 3),
-            ] {
+            for c in [tmax, tmax + 1, tmax.max((tmax + total) / 4), tmax.max(total / 3)] {
                 let opt = brute_force(&inst, c) as u32;
                 for (graph, reversed) in [(inst.clone(), false), (inst.reversed(), true)] {
                     let d = Dir::<1>::new(&graph, c);
@@ -443,8 +390,7 @@ mod tests {
                     for m in opt.saturating_sub(2).max(1)..=opt + 1 {
                         let mut dfs = Decide::new(&d, &packing, m, None);
                         let r = dfs.run(u64::MAX);
-                        let what =
-                            format!("round {round} reversed {reversed} c={c} m={m} opt={opt}");
+                        let what = format!("round {round} reversed {reversed} c={c} m={m} opt={opt}");
                         assert_eq!(r == Outcome::Found, m >= opt, "depth-first, {what}");
                         if r == Outcome::Found {
                             let mut loads = dfs.loads.clone();

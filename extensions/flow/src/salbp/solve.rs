@@ -195,8 +195,7 @@ impl<const W: usize> Solver<W> {
 
     /// Steps left under the step limit.
     fn steps_left(&self) -> u64 {
-        self.step_limit
-            .map_or(u64::MAX, |s| s.saturating_sub(self.steps))
+        self.step_limit.map_or(u64::MAX, |s| s.saturating_sub(self.steps))
     }
 
     /// Can all tasks go on `m` stations? Takes turns between a best-first search on the graph and one on its
@@ -220,11 +219,7 @@ impl<const W: usize> Solver<W> {
                     let dir = search.decide().dir;
                     *search = Search::Depth(Decide::new(dir, packing, m, deadline));
                 }
-                let share = if *reversed == reverse_first {
-                    budget
-                } else {
-                    budget / OTHER_DIRECTION_SHARE
-                };
+                let share = if *reversed == reverse_first { budget } else { budget / OTHER_DIRECTION_SHARE };
                 let before = search.decide().steps;
                 let out = search.run(share.min(left));
                 let d = search.decide();
@@ -250,11 +245,8 @@ impl<const W: usize> Solver<W> {
     /// Sewell and Jacobson's choice of direction: the one with fewer tasks that can go on each of the first
     /// five stations (by earliest stations), multiplied over the five.
     fn reverse_looks_easier(&self) -> bool {
-        let candidates = |d: &Dir<W>| {
-            (1..=5u32)
-                .map(|s| d.e.iter().filter(|&&e| e <= s).count() as f64)
-                .product::<f64>()
-        };
+        let candidates =
+            |d: &Dir<W>| (1..=5u32).map(|s| d.e.iter().filter(|&&e| e <= s).count() as f64).product::<f64>();
         candidates(&self.rev) < candidates(&self.fwd)
     }
 
@@ -283,13 +275,7 @@ impl<const W: usize> Solver<W> {
                 format!("no feasible assignment found for cycle time {c} (zoning constraints)"),
             )
         })?;
-        Ok(Balance {
-            cycle_time: c,
-            optimal: stations.len() == lb,
-            lower_bound: lb,
-            stations,
-            nodes: self.steps,
-        })
+        Ok(Balance { cycle_time: c, optimal: stations.len() == lb, lower_bound: lb, stations, nodes: self.steps })
     }
 }
 
@@ -299,10 +285,7 @@ fn check(inst: &Instance, c: u64) -> Result<()> {
         return Err(FlowError::invalid(&inst.name, "no tasks"));
     }
     if c == 0 {
-        return Err(FlowError::invalid(
-            &inst.name,
-            "the cycle time must be positive",
-        ));
+        return Err(FlowError::invalid(&inst.name, "the cycle time must be positive"));
     }
     if let Some((j, &t)) = inst.times.iter().enumerate().find(|(_, &t)| t > c) {
         return Err(FlowError::invalid(
@@ -328,12 +311,7 @@ macro_rules! by_width {
     };
 }
 
-fn salbp1_w<const W: usize>(
-    inst: &Instance,
-    c: u64,
-    deadline: Option<Instant>,
-    steps: Option<u64>,
-) -> Result<Balance> {
+fn salbp1_w<const W: usize>(inst: &Instance, c: u64, deadline: Option<Instant>, steps: Option<u64>) -> Result<Balance> {
     Solver::<W>::new(inst, c, deadline, steps).salbp1(inst, c)
 }
 
@@ -347,10 +325,7 @@ pub fn solve_salbp1(inst: &Instance, c: u64, opts: &Options) -> Result<Balance> 
 /// Solves SALBP-2 (shortest cycle time for `m` stations) exactly by bisection over cycle times.
 pub fn solve_salbp2(inst: &Instance, m: usize, opts: &Options) -> Result<Balance2> {
     if m == 0 {
-        return Err(FlowError::invalid(
-            &inst.name,
-            "the number of stations must be at least 1",
-        ));
+        return Err(FlowError::invalid(&inst.name, "the number of stations must be at least 1"));
     }
     inst.validate()?;
     let deadline = opts.time_limit.map(|d| Instant::now() + d);
@@ -358,15 +333,8 @@ pub fn solve_salbp2(inst: &Instance, m: usize, opts: &Options) -> Result<Balance
     let mut sorted = inst.times.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     // Two of the m + 1 longest tasks share a station.
-    let pair = if sorted.len() > m {
-        sorted[m - 1] + sorted[m]
-    } else {
-        0
-    };
-    let mut lo = tmax
-        .max(ceil_div(inst.total_time(), m as u64))
-        .max(pair)
-        .max(1);
+    let pair = if sorted.len() > m { sorted[m - 1] + sorted[m] } else { 0 };
+    let mut lo = tmax.max(ceil_div(inst.total_time(), m as u64)).max(pair).max(1);
     let mut hi = inst.total_time().max(lo);
     let mut best: Option<Balance> = None;
     let mut optimal = true;
@@ -374,14 +342,7 @@ pub fn solve_salbp2(inst: &Instance, m: usize, opts: &Options) -> Result<Balance
     let mut step = 1u64;
     let mut probe = lo;
     loop {
-        let b = solve_salbp1(
-            inst,
-            probe,
-            &Options {
-                time_limit: Some(Duration::ZERO),
-                step_limit: Some(0),
-            },
-        )?;
+        let b = solve_salbp1(inst, probe, &Options { time_limit: Some(Duration::ZERO), step_limit: Some(0) })?;
         if b.stations.len() <= m {
             hi = probe;
             best = Some(b);
@@ -400,14 +361,7 @@ pub fn solve_salbp2(inst: &Instance, m: usize, opts: &Options) -> Result<Balance
             optimal = false;
             break;
         }
-        let b = solve_salbp1(
-            inst,
-            mid,
-            &Options {
-                time_limit: left,
-                step_limit: opts.step_limit,
-            },
-        )?;
+        let b = solve_salbp1(inst, mid, &Options { time_limit: left, step_limit: opts.step_limit })?;
         if b.stations.len() <= m {
             hi = mid;
             best = Some(b);
@@ -420,14 +374,7 @@ pub fn solve_salbp2(inst: &Instance, m: usize, opts: &Options) -> Result<Balance
     }
     let balance = match best {
         Some(b) => b,
-        None => solve_salbp1(
-            inst,
-            hi,
-            &Options {
-                time_limit: Some(Duration::ZERO),
-                step_limit: Some(0),
-            },
-        )?,
+        None => solve_salbp1(inst, hi, &Options { time_limit: Some(Duration::ZERO), step_limit: Some(0) })?,
     };
     Ok(Balance2 {
         stations_count: m,

@@ -138,11 +138,7 @@ impl AssemblyLine {
             if self.rng.unit() < ANDON_PROB_PER_CYCLE {
                 st.andon_left = self.rng.range(5.0, 40.0);
             }
-            let (vin, order) = st
-                .vehicle
-                .as_ref()
-                .map(|(v, o)| (v.as_str(), o.as_str()))
-                .unwrap_or(("", ""));
+            let (vin, order) = st.vehicle.as_ref().map(|(v, o)| (v.as_str(), o.as_str())).unwrap_or(("", ""));
             sig.set_text(st.sig_vin, vin);
             sig.set_text(st.sig_order, order);
             if !vin.is_empty() {

@@ -12,14 +12,8 @@ const PROGRAMS: usize = 3;
 const TRANSFER_S: f64 = 3.0;
 const WELD_S: f64 = 0.6;
 /// Joint limits in degrees (J1..J6) of a typical 6-axis spot-welding robot.
-const LIMITS: [(f64, f64); 6] = [
-    (-170.0, 170.0),
-    (-60.0, 85.0),
-    (-120.0, 70.0),
-    (-180.0, 180.0),
-    (-120.0, 120.0),
-    (-270.0, 270.0),
-];
+const LIMITS: [(f64, f64); 6] =
+    [(-170.0, 170.0), (-60.0, 85.0), (-120.0, 70.0), (-180.0, 180.0), (-120.0, 120.0), (-270.0, 270.0)];
 const HOME: [f64; 6] = [0.0, -30.0, 30.0, 0.0, 45.0, 0.0];
 const ROBOT_FAULTS: &[i32] = &[1012, 2040, 2041, 3301];
 const STATION_FAULTS: &[i32] = &[501, 502, 610];
@@ -162,16 +156,10 @@ impl Robot {
                 Phase::Welding { step, elapsed } => {
                     welding = true;
                     if elapsed + dt < WELD_S {
-                        Phase::Welding {
-                            step,
-                            elapsed: elapsed + dt,
-                        }
+                        Phase::Welding { step, elapsed: elapsed + dt }
                     } else {
                         self.from = self.q;
-                        Phase::Moving {
-                            step: step + 1,
-                            elapsed: 0.0,
-                        }
+                        Phase::Moving { step: step + 1, elapsed: 0.0 }
                     }
                 }
                 Phase::Done => Phase::Done,
@@ -197,22 +185,10 @@ impl Robot {
             let vel = (self.q[k] - before) / dt;
             speed2 += vel * vel;
             sig.set_f64(self.sig_joints[k], round_to(self.q[k], 3));
-            let gravity = if k == 1 || k == 2 {
-                120.0 * self.q[k].to_radians().cos()
-            } else {
-                5.0
-            };
-            let torque = if vel == 0.0 && !welding {
-                gravity
-            } else {
-                gravity + 0.8 * vel + self.rng.noise(1.5)
-            };
+            let gravity = if k == 1 || k == 2 { 120.0 * self.q[k].to_radians().cos() } else { 5.0 };
+            let torque = if vel == 0.0 && !welding { gravity } else { gravity + 0.8 * vel + self.rng.noise(1.5) };
             sig.set_f64(self.sig_torques[k], round_to(torque, 1));
-            let heat = if vel.abs() > 0.0 {
-                0.02 * vel.abs().min(60.0)
-            } else {
-                0.0
-            };
+            let heat = if vel.abs() > 0.0 { 0.02 * vel.abs().min(60.0) } else { 0.0 };
             self.temps[k] += (35.0 + heat * 20.0 - self.temps[k]) * 0.002;
             sig.set_f64(self.sig_temps[k], round_to(self.temps[k], 1));
         }

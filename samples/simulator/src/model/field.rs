@@ -7,12 +7,7 @@ use crate::rng::hash_unit;
 
 /// Sensors per zone folder (`Plant/Field/Z0001/S0000001`).
 pub const ZONE_SIZE: usize = 1000;
-const KINDS: [(&str, f64, f64); 4] = [
-    ("mm/s", 2.0, 1.5),
-    ("degC", 40.0, 5.0),
-    ("bar", 6.0, 0.4),
-    ("A", 12.0, 3.0),
-];
+const KINDS: [(&str, f64, f64); 4] = [("mm/s", 2.0, 1.5), ("degC", 40.0, 5.0), ("bar", 6.0, 0.4), ("A", 12.0, 3.0)];
 
 /// All field sensors.
 #[derive(Debug)]
@@ -29,11 +24,7 @@ impl FieldSensors {
         let first = sig.len() as SignalId;
         for i in 0..count {
             let (unit, base, _) = KINDS[i % KINDS.len()];
-            sig.add(
-                format!("Plant/Field/Z{:04}/S{:07}", i / ZONE_SIZE + 1, i + 1),
-                unit,
-                SimValue::Double(base),
-            );
+            sig.add(format!("Plant/Field/Z{:04}/S{:07}", i / ZONE_SIZE + 1, i + 1), unit, SimValue::Double(base));
         }
         FieldSensors {
             first,

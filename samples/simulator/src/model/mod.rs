@@ -45,14 +45,7 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig {
-            seed: 1,
-            tick_s: 0.1,
-            signals: 2000,
-            field_period_ticks: 1,
-            mtbf_scale: 1.0,
-            shift_s: 480.0,
-        }
+        ModelConfig { seed: 1, tick_s: 0.1, signals: 2000, field_period_ticks: 1, mtbf_scale: 1.0, shift_s: 480.0 }
     }
 }
 
@@ -72,15 +65,7 @@ pub(crate) struct FaultProcess {
 impl FaultProcess {
     pub fn new(mut rng: Rng, mtbf_s: f64, mttr_s: f64, codes: &'static [i32]) -> Self {
         let to_failure = rng.exp(mtbf_s);
-        FaultProcess {
-            rng,
-            mtbf_s,
-            mttr_s,
-            to_failure,
-            to_repair: 0.0,
-            codes,
-            code: 0,
-        }
+        FaultProcess { rng, mtbf_s, mttr_s, to_failure, to_repair: 0.0, codes, code: 0 }
     }
 
     /// Advances by `dt` seconds; failures only accrue while `working`. Returns true while faulted.
@@ -156,16 +141,7 @@ impl PlantModel {
         let wanted_field = cfg.signals.saturating_sub(signals.len());
         let field = field::FieldSensors::new(&mut signals, cfg, wanted_field);
         signals.clear_changes();
-        PlantModel {
-            cfg: cfg.clone(),
-            tick: 0,
-            signals,
-            shift,
-            biw,
-            paint,
-            assembly,
-            field,
-        }
+        PlantModel { cfg: cfg.clone(), tick: 0, signals, shift, biw, paint, assembly, field }
     }
 
     /// Advances the plant by one tick and returns the signals whose value changed.
@@ -177,8 +153,7 @@ impl PlantModel {
         let on_break = self.shift.step(&mut self.signals, t);
         self.biw.step(&mut self.signals, dt, on_break);
         if self.tick.is_multiple_of(5) {
-            self.paint
-                .step(&mut self.signals, dt * 5.0, t, self.tick.is_multiple_of(10));
+            self.paint.step(&mut self.signals, dt * 5.0, t, self.tick.is_multiple_of(10));
         }
         self.assembly.step(&mut self.signals, dt, on_break);
         self.field.step(&mut self.signals, self.tick);
@@ -226,15 +201,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_values_other_seed_differs() {
-        let cfg = ModelConfig {
-            seed: 42,
-            ..Default::default()
-        };
+        let cfg = ModelConfig { seed: 42, ..Default::default() };
         let (mut a, mut b) = (PlantModel::new(&cfg), PlantModel::new(&cfg));
-        let mut c = PlantModel::new(&ModelConfig {
-            seed: 43,
-            ..cfg.clone()
-        });
+        let mut c = PlantModel::new(&ModelConfig { seed: 43, ..cfg.clone() });
         for _ in 0..300 {
             let ca = a.step().to_vec();
             assert_eq!(ca, b.step());
@@ -246,10 +215,7 @@ mod tests {
 
     #[test]
     fn robots_move_smoothly_and_weld_and_stations_cycle() {
-        let mut m = PlantModel::new(&ModelConfig {
-            seed: 3,
-            ..Default::default()
-        });
+        let mut m = PlantModel::new(&ModelConfig { seed: 3, ..Default::default() });
         let id = |m: &PlantModel, p: &str| m.infos().iter().position(|i| i.path == p).unwrap();
         let j1 = id(&m, "Plant/BIW/Station01/R01/J1");
         let welds = id(&m, "Plant/BIW/Station01/R01/WeldCount");
@@ -270,10 +236,7 @@ mod tests {
 
     #[test]
     fn scale_reaches_the_requested_signal_count() {
-        let m = PlantModel::new(&ModelConfig {
-            signals: 50_000,
-            ..Default::default()
-        });
+        let m = PlantModel::new(&ModelConfig { signals: 50_000, ..Default::default() });
         assert_eq!(m.infos().len(), 50_000);
     }
 }

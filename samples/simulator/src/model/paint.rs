@@ -4,14 +4,8 @@
 use super::{round_to, ModelConfig, SignalId, Signals, SimValue};
 use crate::rng::Rng;
 
-const TANKS: [(&str, f64); 6] = [
-    ("Degrease", 55.0),
-    ("Rinse1", 30.0),
-    ("Phosphate", 50.0),
-    ("Rinse2", 25.0),
-    ("Ecoat", 32.0),
-    ("Rinse3", 25.0),
-];
+const TANKS: [(&str, f64); 6] =
+    [("Degrease", 55.0), ("Rinse1", 30.0), ("Phosphate", 50.0), ("Rinse2", 25.0), ("Ecoat", 32.0), ("Rinse3", 25.0)];
 const BOOTHS: [&str; 6] = ["Sealer", "Primer", "Base1", "Base2", "Clear1", "Clear2"];
 const OVEN_ZONES: [f64; 6] = [140.0, 160.0, 175.0, 180.0, 170.0, 120.0];
 const CONVEYORS: [(&str, f64); 3] = [("Pretreatment", 4.5), ("Booths", 5.0), ("Oven", 4.0)];
@@ -38,14 +32,7 @@ impl Lagged {
         noise: f64,
         decimals: i32,
     ) -> Self {
-        Lagged {
-            sig: sig.add(path, unit, SimValue::Double(sp)),
-            x: sp,
-            sp,
-            tau_s,
-            noise,
-            decimals,
-        }
+        Lagged { sig: sig.add(path, unit, SimValue::Double(sp)), x: sp, sp, tau_s, noise, decimals }
     }
 
     fn step(&mut self, sig: &mut Signals, rng: &mut Rng, dt: f64) {
@@ -78,48 +65,16 @@ impl PaintShop {
         let mut lagged = Vec::new();
         for (name, temp) in TANKS {
             let b = format!("Plant/Paint/Pretreatment/{name}");
-            lagged.push(Lagged::new(
-                sig,
-                format!("{b}/Temperature"),
-                "degC",
-                temp,
-                60.0,
-                0.05,
-                2,
-            ));
-            lagged.push(Lagged::new(
-                sig,
-                format!("{b}/Conductivity"),
-                "uS/cm",
-                800.0,
-                120.0,
-                2.0,
-                1,
-            ));
+            lagged.push(Lagged::new(sig, format!("{b}/Temperature"), "degC", temp, 60.0, 0.05, 2));
+            lagged.push(Lagged::new(sig, format!("{b}/Conductivity"), "uS/cm", 800.0, 120.0, 2.0, 1));
             lagged.push(Lagged::new(sig, format!("{b}/Level"), "%", 85.0, 300.0, 0.05, 2));
         }
         let mut booth_states = Vec::new();
         for name in BOOTHS {
             let b = format!("Plant/Paint/Booths/{name}");
-            lagged.push(Lagged::new(
-                sig,
-                format!("{b}/Temperature"),
-                "degC",
-                23.0,
-                30.0,
-                0.03,
-                2,
-            ));
+            lagged.push(Lagged::new(sig, format!("{b}/Temperature"), "degC", 23.0, 30.0, 0.03, 2));
             lagged.push(Lagged::new(sig, format!("{b}/Humidity"), "%RH", 65.0, 30.0, 0.1, 1));
-            lagged.push(Lagged::new(
-                sig,
-                format!("{b}/AirFlow"),
-                "m3/h",
-                90_000.0,
-                10.0,
-                150.0,
-                0,
-            ));
+            lagged.push(Lagged::new(sig, format!("{b}/AirFlow"), "m3/h", 90_000.0, 10.0, 150.0, 0));
             lagged.push(Lagged::new(sig, format!("{b}/DownDraft"), "m/s", 0.35, 10.0, 0.002, 3));
             booth_states.push(sig.add(format!("{b}/State"), "", SimValue::Int(1)));
         }
@@ -132,14 +87,7 @@ impl PaintShop {
         let conveyors = CONVEYORS
             .iter()
             .map(|(name, speed)| {
-                (
-                    sig.add(
-                        format!("Plant/Paint/Conveyor/{name}/Speed"),
-                        "m/min",
-                        SimValue::Double(*speed),
-                    ),
-                    *speed,
-                )
+                (sig.add(format!("Plant/Paint/Conveyor/{name}/Speed"), "m/min", SimValue::Double(*speed)), *speed)
             })
             .collect();
         let meters = (0..METERS)
@@ -153,14 +101,7 @@ impl PaintShop {
                 }
             })
             .collect();
-        PaintShop {
-            rng: Rng::new(cfg.seed, 4000),
-            lagged,
-            oven_setpoints,
-            booth_states,
-            conveyors,
-            meters,
-        }
+        PaintShop { rng: Rng::new(cfg.seed, 4000), lagged, oven_setpoints, booth_states, conveyors, meters }
     }
 
     /// Advances by `dt` model seconds at model time `t`; meters update when `meters_due`.

@@ -79,11 +79,7 @@ impl Signals {
     /// Adds a signal with its initial value; returns its id.
     pub fn add(&mut self, path: String, unit: &'static str, initial: SimValue) -> SignalId {
         let id = self.infos.len() as SignalId;
-        self.infos.push(SignalInfo {
-            path,
-            value_type: initial.value_type(),
-            unit,
-        });
+        self.infos.push(SignalInfo { path, value_type: initial.value_type(), unit });
         self.values.push(initial);
         id
     }
