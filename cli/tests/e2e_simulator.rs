@@ -11,9 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use twinloom_connector as service;
 use twinloom_connector::Config;
-use twinloom_connector::Shutdown;
-use twinloom_connector::{self as service, Started};
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
 use twinloom_tests::{
     check_output, http_get, omni_asset_validate, python, run_python, workspace_root, ChildGuard, TempDir,
@@ -119,18 +118,8 @@ prim = "/Plant/Assembly"
     // child processes of the real binary (the saved layers checked below come from them).
     cfg.stage_writer = Some(env!("CARGO_BIN_EXE_twinloom").into());
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let service = rt.spawn(service::run(
-        cfg,
-        Shutdown::when(async {
-            let _ = stop_rx.await;
-        }),
-        move |s| {
-            let _ = started_tx.send(s);
-        },
-    ));
-    let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
+    let service = service::spawn(rt.handle(), cfg).expect("service started");
+    let started = service.started.clone();
     assert!(started.signals_bound > 500, "{}", started.signals_bound);
     let addr = started.listen;
 
@@ -204,8 +193,7 @@ prim = "/Plant/Assembly"
     assert_eq!((summary["errors"].as_u64(), summary["pongs"].as_u64()), (Some(2), Some(1)), "{summary}");
     assert!(summary["deltas"].as_u64().unwrap() > 10, "{summary}");
 
-    let _ = stop_tx.send(());
-    let run = rt.block_on(service).unwrap().expect("service run");
+    let run = service.stop(rt.handle()).expect("service run");
     assert_eq!(run.samples_rejected, 0);
     rt.block_on(sim.shutdown());
 

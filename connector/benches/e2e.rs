@@ -17,8 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use twinloom_connector::Config;
-use twinloom_connector::Shutdown;
-use twinloom_connector::{self as service, RunSummary, Started};
+use twinloom_connector::{self as service, RunSummary};
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 
 /// The same allocator as the `twinloom` binary.
@@ -151,18 +150,8 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
         .expect("simulator");
     std::thread::sleep(Duration::from_millis(500));
     let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(
-        cfg,
-        Shutdown::when(async {
-            let _ = stop_rx.await;
-        }),
-        move |s| {
-            let _ = started_tx.send(s);
-        },
-    ));
-    let started = started_rx.recv_timeout(Duration::from_secs(600)).expect("service start");
+    let svc = service::spawn(rt.handle(), cfg).expect("service start");
+    let started = svc.started.clone();
     let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
     let recording = Arc::new(AtomicBool::new(false));
     let cl = rt.spawn(client(started.listen, cstop_rx, recording.clone()));
@@ -177,8 +166,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let elapsed = t0.elapsed().as_secs_f64();
     let _ = cstop_tx.send(true);
     let client = rt.block_on(cl).expect("client");
-    let _ = stop_tx.send(());
-    let summary = rt.block_on(svc).expect("join").expect("service");
+    let summary = svc.stop(rt.handle()).expect("service");
     sim_rt.block_on(sim.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
     Run { summary, client, sim_changes, samples_window, seconds: elapsed }

@@ -33,6 +33,6 @@ pub use config::{
 pub use layer_save::write_layer;
 pub use memory::tune_allocator;
 pub use sample::{Quality, Sample, SampleBatch, Value};
-pub use service::{run, RunSummary, ServiceError, Started};
+pub use service::{run, spawn, RunSummary, Running, ServiceError, Started};
 pub use shutdown::Shutdown;
 pub use stage::{read_spec as read_root_spec, write_root, BoundAttribute, RootStage};

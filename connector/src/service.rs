@@ -279,6 +279,60 @@ async fn close_sources(sources: Vec<(String, OpcUaSource)>) {
     .await;
 }
 
+/// Stops every writer: each flushes its last tick (published to live clients) and saves its layer. The
+/// saves block, so they run off the runtime's workers (live clients keep being served meanwhile).
+async fn stop_writers(writers: Vec<shop_writer::ShopWriterHandle>) {
+    if let Err(e) = tokio::task::spawn_blocking(move || writers.into_iter().for_each(|w| w.stop())).await {
+        tracing::error!("stopping the writers: {e}");
+    }
+}
+
+/// The service running on a runtime it does not own (a program or test that hosts it): [`spawn`] starts
+/// it and returns once it is up, [`Running::stop`] stops it and returns what the run did.
+pub struct Running {
+    /// What the service told once it was up.
+    pub started: Started,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<RunSummary, ServiceError>>,
+}
+
+/// Starts [`run`] on `rt` and waits until it is up; a run that fails before that returns its error.
+/// Call it from outside the runtime (it blocks).
+pub fn spawn(rt: &tokio::runtime::Handle, cfg: Config) -> Result<Running, ServiceError> {
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let shutdown = Shutdown::when(async {
+        let _ = stop_rx.await;
+    });
+    let task = rt.spawn(run(cfg, shutdown, move |s| {
+        let _ = started_tx.send(s);
+    }));
+    match started_rx.recv() {
+        Ok(started) => Ok(Running { started, stop, task }),
+        // The run ended before it was up (the sender went with it): its result says why.
+        Err(_) => match join(rt, task) {
+            Err(e) => Err(e),
+            Ok(_) => Err(ServiceError::StoppedDuringStartup),
+        },
+    }
+}
+
+impl Running {
+    /// Stops the service (as a signal would) and waits for the run's summary. Blocks.
+    pub fn stop(self, rt: &tokio::runtime::Handle) -> Result<RunSummary, ServiceError> {
+        let _ = self.stop.send(());
+        join(rt, self.task)
+    }
+}
+
+/// The run's result; a panic in the service task is carried on to the caller.
+fn join(
+    rt: &tokio::runtime::Handle,
+    task: tokio::task::JoinHandle<Result<RunSummary, ServiceError>>,
+) -> Result<RunSummary, ServiceError> {
+    rt.block_on(task).unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// The connector service. `shutdown` says when it should stop (every step of the shutdown is bounded, see
 /// [`crate::shutdown`]); `on_started` is told once it is up. A stop before the service is up ends it with
 /// [`ServiceError::StoppedDuringStartup`].
@@ -366,9 +420,7 @@ pub async fn run(
     let subscribed = stop.unless_stopped(subscribe_all(&sources, &table, &tx, &metrics)).await;
     let Some(subscribed) = subscribed else {
         tracing::info!("stopped while subscribing: saving the layers");
-        for w in writers {
-            w.stop();
-        }
+        stop_writers(writers).await;
         return Err(ServiceError::StoppedDuringStartup);
     };
     subscribed?;
@@ -447,10 +499,7 @@ pub async fn run(
         tracing::warn!("second signal: saving the layers without waiting for sources");
     }
     ingest.abort();
-    // Each writer flushes its last tick (published to live clients) and saves its layer.
-    if let Err(e) = tokio::task::spawn_blocking(move || writers.into_iter().for_each(|w| w.stop())).await {
-        tracing::error!("stopping the writers: {e}");
-    }
+    stop_writers(writers).await;
     // Live clients get what is left to send, then a close frame; the server stops.
     let _ = stop_tx.send(true);
     let closed = stop.unless_hurried(tokio::time::timeout(CLIENTS_CLOSE_TIMEOUT, &mut server)).await;

@@ -8,9 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use twinloom_connector as service;
 use twinloom_connector::Config;
-use twinloom_connector::Shutdown;
-use twinloom_connector::{self as service, Started};
 use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
 
 fn start_peer(port: u16) -> ChildGuard {
@@ -88,18 +87,8 @@ prim = "/Plant/Unicode"
     std::fs::write(&cfg_path, &cfg_text).unwrap();
     let cfg = Config::load(&cfg_path).expect("config");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(
-        cfg,
-        Shutdown::when(async {
-            let _ = stop_rx.await;
-        }),
-        move |s| {
-            let _ = started_tx.send(s);
-        },
-    ));
-    let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
+    let svc = service::spawn(rt.handle(), cfg).expect("service started");
+    let started = svc.started.clone();
     // Line 1 has 9 variables of which Blob (ByteString) is refused and Recipe (an array) left out; plus
     // Cell A's Torque and Motor speed.
     assert_eq!(started.signals_bound, 9, "bound {}", started.signals_bound);
@@ -117,8 +106,7 @@ prim = "/Plant/Unicode"
     wait_until("values after the restart", 30, || metric(addr, "twinloom_samples_accepted_total") > before + 20.0);
     assert!(metric(addr, "twinloom_source_reconnects_total{source=\"peer\"}") >= 1.0);
 
-    let _ = stop_tx.send(());
-    let run = rt.block_on(svc).unwrap().expect("service run");
+    let run = svc.stop(rt.handle()).expect("service run");
     assert_eq!(run.samples_rejected, 0);
     // The certificate store is where docs/configuration.md says (no pki_dir key: <stage dir>/.pki).
     assert!(dir.path().join("stage/.pki/own").is_dir(), "no certificate store in stage/.pki");

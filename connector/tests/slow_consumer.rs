@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use twinloom_connector as service;
 use twinloom_connector::Config;
-use twinloom_connector::Shutdown;
-use twinloom_connector::{self as service, Started};
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::{metric, TempDir};
 
@@ -70,18 +69,8 @@ fn a_client_that_stops_reading_never_stalls_ingestion_and_is_told_to_resync() {
         sim.endpoint_url()
     );
     let cfg = Config::parse(&text, &dir.path().join("twinloom.toml")).expect("config");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let svc = rt.spawn(service::run(
-        cfg,
-        Shutdown::when(async {
-            let _ = stop_rx.await;
-        }),
-        move |s| {
-            let _ = started_tx.send(s);
-        },
-    ));
-    let started = started_rx.recv_timeout(Duration::from_secs(60)).expect("service started");
+    let svc = service::spawn(rt.handle(), cfg).expect("service started");
+    let started = svc.started.clone();
     let url = format!("ws://{}/v1/live", started.listen);
 
     rt.block_on(async {
@@ -107,7 +96,6 @@ fn a_client_that_stops_reading_never_stalls_ingestion_and_is_told_to_resync() {
         let _ = sleeper.send(Message::Close(None)).await;
         let _ = reader.send(Message::Close(None)).await;
     });
-    let _ = stop_tx.send(());
-    rt.block_on(svc).expect("join").expect("service");
+    svc.stop(rt.handle()).expect("service");
     rt.block_on(sim.shutdown());
 }

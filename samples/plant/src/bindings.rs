@@ -182,33 +182,22 @@ pub fn demo_bindings() -> Vec<DemoBinding> {
     }
     for st in assembly_stations() {
         out.push(state_binding(&st.signal_base, &st.prim));
-        out.push(binding(
-            format!("{}/CycleTime", st.signal_base),
-            st.prim.clone(),
-            attr::CYCLE_TIME,
-            ValueType::Double,
-            1.0,
-            0.0,
-            "s",
-        ));
-        out.push(binding(
-            format!("{}/Vin", st.signal_base),
-            st.prim.clone(),
-            attr::CURRENT_VIN,
-            ValueType::String,
-            1.0,
-            0.0,
-            "",
-        ));
-        out.push(binding(
-            format!("{}/Order", st.signal_base),
-            st.prim.clone(),
-            attr::CURRENT_ORDER,
-            ValueType::String,
-            1.0,
-            0.0,
-            "",
-        ));
+        let signals = [
+            ("CycleTime", attr::CYCLE_TIME, ValueType::Double, "s"),
+            ("Vin", attr::CURRENT_VIN, ValueType::String, ""),
+            ("Order", attr::CURRENT_ORDER, ValueType::String, ""),
+        ];
+        for (signal, attribute, value_type, unit) in signals {
+            out.push(binding(
+                format!("{}/{signal}", st.signal_base),
+                st.prim.clone(),
+                attribute,
+                value_type,
+                1.0,
+                0.0,
+                unit,
+            ));
+        }
     }
     out.push(binding(
         "Plant/Assembly/Line/Takt".into(),
