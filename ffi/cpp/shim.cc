@@ -416,7 +416,9 @@ rust::Vec<rust::String> Layer::custom_layer_data_keys() const {
 FfiValue Layer::get_custom_layer_data(rust::Str key_path) const {
     std::string k = S(key_path);
     return Guarded([&] { return std::string("get customLayerData " + k); }, [&] {
-        const VtValue* v = layer_->GetCustomLayerData().GetValueAtPath(k, ":");
+        // GetCustomLayerData returns a copy: keep it alive while the pointer into it is read.
+        const VtDictionary d = layer_->GetCustomLayerData();
+        const VtValue* v = d.GetValueAtPath(k, ":");
         return v ? FromVt(*v, "") : FfiValue{};
     });
 }
