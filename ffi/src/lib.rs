@@ -5,7 +5,9 @@
 //!   value types a plant needs, relationships, defaults and time samples, reading specs back, removing specs;
 //! - [`LayerWriter`] + [`Tick`]: the hot path — attributes interned once into handles, a whole tick of typed
 //!   values applied in one FFI call inside one SdfChangeBlock;
-//! - [`LayerStack`] ([`stack`]): a root layer and its sublayers composed just enough to read a plant stage.
+//! - [`LayerStack`] ([`stack`]): a root layer and its sublayers composed just enough to read a plant stage;
+//! - [`kit`]: what the `*-stage` crates share on top: typed reads that name prim and attribute in their
+//!   errors, one [`kit::StageError`], and a results-layer writer that never writes over the stage it read.
 //!
 //! OpenUSD's diagnostics come back as [`UsdError`] values carrying OpenUSD's text; nothing aborts.
 //! The OpenUSD plugins (file formats, asset resolver) are registered by [`init`], which every constructor
@@ -13,6 +15,7 @@
 
 mod bridge;
 mod error;
+pub mod kit;
 mod layer;
 pub mod stack;
 mod value;

@@ -3,7 +3,7 @@
 //! `--gpu auto|on|off` selects: the CUDA GPU, or the CPU on all cores), and report the outcome as
 //! plain-language sentences and as JSON (schema in docs/biw.md).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -12,8 +12,10 @@ use twinloom_biw::reach::ReachSettings;
 use twinloom_biw::study::{run_study_with, Event, EventKind, RobotSummary, Station, StudyBackend, StudySettings};
 use twinloom_gpu::Device;
 
-use crate::compose;
-use crate::error::StageError;
+use twinloom_usd::kit::Stage;
+
+use crate::error::Error;
+use crate::geometry;
 use crate::program::{build_program, study_robot, ProgramSettings, RobotProgram};
 use crate::read::{read_stations, StageStation};
 
@@ -47,7 +49,7 @@ impl Default for Options {
 /// The device the study (reach checks and collision study) runs on: the CUDA GPU when this build has the `cuda` feature and one is
 /// present (and the mode allows it), otherwise the CPU with the reason; `on` without a GPU is an error
 /// saying what is missing.
-pub fn select_device(mode: GpuMode) -> Result<Device, StageError> {
+pub fn select_device(mode: GpuMode) -> Result<Device, Error> {
     Ok(twinloom_gpu::select(mode)?)
 }
 
@@ -89,6 +91,8 @@ impl StationResult {
 #[derive(Clone, Debug)]
 pub struct Analysis {
     pub stage: String,
+    /// Every layer of the stage (canonical paths, strongest first): results never go to one of these.
+    pub layers: Vec<PathBuf>,
     /// Where the reach checks and the collision study ran: `cpu` or `gpu (<device name>)`.
     pub device: String,
     /// Why the CPU ran it although the mode allowed the GPU (`None` on the GPU).
@@ -108,14 +112,14 @@ pub struct Analysis {
 
 /// Reads the stage and runs the analysis, reach checks and collision study on the device `options.gpu`
 /// selects.
-pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, StageError> {
+pub fn analyze(stage: &Path, options: &Options) -> Result<Analysis, Error> {
     let device = select_device(options.gpu)?;
     analyze_on(stage, options, &device)
 }
 
 /// Reads the stage and runs the analysis with reach checks and collision study on `device`
 /// ([`select_device`]).
-pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<Analysis, StageError> {
+pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<Analysis, Error> {
     let backend = StudyBackend::for_device(device);
     #[allow(irrefutable_let_patterns)] // Device has one variant without the `cuda` feature
     let device_reason = if let Device::Cpu { reason } = device {
@@ -133,8 +137,9 @@ pub fn analyze_on(stage: &Path, options: &Options, device: &Device) -> Result<An
 /// Reads the stage and runs the analysis, reach checks and collision study, on `backend` (e.g.
 /// [`StudyBackend::HostKernel`]: the GPU's kernels compiled for the host, for comparisons with the CPU).
 /// `device_reason` is left `None`.
-pub fn analyze_with(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Analysis, StageError> {
-    let Prepared { mut results, study, root_prim, root_xform, started, reach_s } = prepare(stage, options, backend)?;
+pub fn analyze_with(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Analysis, Error> {
+    let Prepared { mut results, study, layers, root_prim, root_xform, started, reach_s } =
+        prepare(stage, options, backend)?;
     let collision_started = Instant::now();
     let report = run_study_with(&study, &study_settings(options), backend)?;
     let collision_s = collision_started.elapsed().as_secs_f64();
@@ -144,6 +149,7 @@ pub fn analyze_with(stage: &Path, options: &Options, backend: &StudyBackend) -> 
     }
     Ok(Analysis {
         stage: stage.display().to_string(),
+        layers,
         device: backend.label(),
         device_reason: None,
         near_miss: options.near_miss,
@@ -158,7 +164,7 @@ pub fn analyze_with(stage: &Path, options: &Options, backend: &StudyBackend) -> 
 
 /// The collision study's input as [`analyze`] builds it (stations with the robots' weld-program
 /// trajectories), and its settings: for running the study on other backends and comparing them.
-pub fn study_input(stage: &Path, options: &Options) -> Result<(Vec<Station>, StudySettings), StageError> {
+pub fn study_input(stage: &Path, options: &Options) -> Result<(Vec<Station>, StudySettings), Error> {
     Ok((prepare(stage, options, &StudyBackend::Cpu)?.study, study_settings(options)))
 }
 
@@ -170,6 +176,7 @@ fn study_settings(options: &Options) -> StudySettings {
 struct Prepared {
     results: Vec<StationResult>,
     study: Vec<Station>,
+    layers: Vec<PathBuf>,
     root_prim: String,
     root_xform: Iso3,
     /// When the reach checks and programs started.
@@ -178,25 +185,23 @@ struct Prepared {
     reach_s: f64,
 }
 
-fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Prepared, StageError> {
-    let (stations, root_prim, root_xform) = {
-        let stack = compose::open(stage)?;
+fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Prepared, Error> {
+    let (stations, layers, root_prim, root_xform) = {
+        let stack = Stage::open(stage)?;
         let mut stations = read_stations(&stack)?;
         if !options.stations.is_empty() {
             if let Some(missing) = options.stations.iter().find(|n| !stations.iter().any(|s| &s.name == *n)) {
-                return Err(StageError::Invalid {
-                    prim: stage.display().to_string(),
-                    message: format!(
-                        "no BIW station named {missing} (stations: {})",
-                        stations.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
+                return Err(Error::NoSuchStation {
+                    stage: stage.display().to_string(),
+                    name: missing.clone(),
+                    known: stations.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
                 });
             }
             stations.retain(|s| options.stations.contains(&s.name));
         }
         let root_prim = stations[0].prim.split('/').nth(1).map(|r| format!("/{r}")).unwrap_or_else(|| "/".into());
-        let root_xform = compose::world_xform(&stack, &root_prim)?;
-        (stations, root_prim, root_xform)
+        let root_xform = geometry::world_xform(&stack, &root_prim)?;
+        (stations, stack.layer_paths().to_vec(), root_prim, root_xform)
     };
     let started = Instant::now();
     let mut reach_s = 0.0;
@@ -212,7 +217,7 @@ fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Pr
                 reach_s += program.reach_s;
                 Ok(program)
             })
-            .collect::<Result<_, StageError>>()?;
+            .collect::<Result<_, Error>>()?;
         let unassigned =
             st.welds.iter().filter(|w| !st.robots.iter().any(|r| r.prim == w.robot)).map(|w| w.id.clone()).collect();
         study.push(Station {
@@ -222,7 +227,7 @@ fn prepare(stage: &Path, options: &Options, backend: &StudyBackend) -> Result<Pr
         });
         results.push(StationResult { station: st, programs, summaries: Vec::new(), events: Vec::new(), unassigned });
     }
-    Ok(Prepared { results, study, root_prim, root_xform, started, reach_s })
+    Ok(Prepared { results, study, layers, root_prim, root_xform, started, reach_s })
 }
 
 impl Analysis {

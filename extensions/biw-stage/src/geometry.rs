@@ -1,75 +1,32 @@
-//! The stage as the BIW study reads it: `twinloom_usd`'s [`LayerStack`] (the root layer and its
-//! sublayers, strongest first, composed just enough: prim children and types, attribute defaults and
-//! relationship targets take the strongest opinion; references, payloads, variants and time samples are
-//! not composed), and on top of it what only this study needs: typed attribute reads, transforms
-//! evaluated from the `xformOpOrder` ops the layout authors (translate, rotateX/Y/Z, orient, scale,
-//! transform) and meshes.
+//! The geometry the BIW study reads from a stage (the shared stage kit's [`Stage`]: the root layer and its
+//! sublayers, strongest opinion first): transforms evaluated from the `xformOpOrder` ops the layout
+//! authors (translate, rotateX/Y/Z, orient, unit scale, transform) and meshes, fan-triangulated.
 
 // `!(x > 0.0)` is deliberate: it is also true for NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-use std::path::Path;
-
 use twinloom_biw::math::{Iso3, Mat3, Quat, Vec3};
-pub use twinloom_usd::stack::{join, LayerStack};
+use twinloom_usd::kit::{Stage, StageError};
 use twinloom_usd::Value;
 
-use crate::error::{invalid, usd, StageError};
-
-/// Opens the layer stack of the stage `root`.
-pub fn open(root: &Path) -> Result<LayerStack, StageError> {
-    LayerStack::open(root).map_err(usd(format!("opening {}", root.display())))
-}
-
-/// The strongest default value of the attribute `attr_path` (`/Prim.name`).
-pub fn value(stack: &LayerStack, attr_path: &str) -> Result<Option<Value>, StageError> {
-    stack.value(attr_path).map_err(usd(format!("reading {attr_path}")))
-}
-
-/// A real-valued attribute (float or double).
-pub fn real(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
-    match value(stack, &format!("{prim}.{name}"))? {
-        None => Ok(None),
-        Some(Value::Double(v)) => Ok(Some(v)),
-        Some(Value::Float(v)) => Ok(Some(v as f64)),
-        Some(other) => Err(invalid(prim, format!("{name} must be a float or double, not {:?}", other.value_type()))),
-    }
-}
-
-/// A six-element real array attribute (`double[]` or `int[]`).
-pub fn six(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<[f64; 6]>, StageError> {
-    let v: Vec<f64> = match value(stack, &format!("{prim}.{name}"))? {
-        None => return Ok(None),
-        Some(Value::DoubleArray(v)) => v,
-        Some(Value::FloatArray(v)) => v.into_iter().map(f64::from).collect(),
-        Some(Value::IntArray(v)) => v.into_iter().map(f64::from).collect(),
-        Some(other) => return Err(invalid(prim, format!("{name} must be an array, not {:?}", other.value_type()))),
-    };
-    let arr: [f64; 6] =
-        v.try_into().map_err(|v: Vec<f64>| invalid(prim, format!("{name} must have 6 values, has {}", v.len())))?;
-    Ok(Some(arr))
+fn invalid(prim: &str, message: impl Into<String>) -> StageError {
+    StageError::invalid(prim, message)
 }
 
 /// The prim's local transform (to its parent) from its `xformOpOrder`; identity without one.
-pub fn local_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
-    let order = match value(stack, &format!("{prim}.xformOpOrder"))? {
-        None => return Ok(Iso3::IDENTITY),
-        Some(Value::TokenArray(t)) => t,
-        Some(other) => {
-            return Err(invalid(prim, format!("xformOpOrder must be token[], not {:?}", other.value_type())))
-        }
-    };
+pub fn local_xform(stack: &Stage, prim: &str) -> Result<Iso3, StageError> {
+    let Some(order) = stack.tokens(prim, "xformOpOrder")? else { return Ok(Iso3::IDENTITY) };
     let mut m = Iso3::IDENTITY;
     for op in &order {
-        let v = value(stack, &format!("{prim}.{op}"))?
-            .ok_or_else(|| invalid(prim, format!("{op} is in xformOpOrder but has no value")))?;
+        let v =
+            stack.value(prim, op)?.ok_or_else(|| invalid(prim, format!("{op} is in xformOpOrder but has no value")))?;
         m = m.mul(&op_transform(prim, op, &v)?);
     }
     Ok(m)
 }
 
 /// The prim's transform to the world: the product of the local transforms from the root down.
-pub fn world_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
+pub fn world_xform(stack: &Stage, prim: &str) -> Result<Iso3, StageError> {
     let mut m = Iso3::IDENTITY;
     let mut path = String::new();
     for part in prim.split('/').filter(|p| !p.is_empty()) {
@@ -81,12 +38,12 @@ pub fn world_xform(stack: &LayerStack, prim: &str) -> Result<Iso3, StageError> {
 }
 
 /// A `Mesh` prim's points and triangles (polygons fan-triangulated), in the prim's own frame.
-pub fn mesh(stack: &LayerStack, prim: &str) -> Result<twinloom_biw::TriMesh, StageError> {
-    let points = match value(stack, &format!("{prim}.points"))? {
+pub fn mesh(stack: &Stage, prim: &str) -> Result<twinloom_biw::TriMesh, StageError> {
+    let points = match stack.value(prim, "points")? {
         Some(Value::Point3fArray(p)) | Some(Value::Float3Array(p)) => p,
         _ => return Err(invalid(prim, "Mesh without point3f[] points")),
     };
-    let ints = |name: &str| match value(stack, &format!("{prim}.{name}")) {
+    let ints = |name: &str| match stack.value(prim, name) {
         Ok(Some(Value::IntArray(v))) => Ok(v),
         Ok(_) => Err(invalid(prim, format!("Mesh without int[] {name}"))),
         Err(e) => Err(e),
@@ -118,7 +75,7 @@ fn real3(prim: &str, op: &str, v: &Value) -> Result<Vec3, StageError> {
     match v {
         Value::Double3(a) => Ok(Vec3::new(a[0], a[1], a[2])),
         Value::Float3(a) => Ok(Vec3::new(a[0] as f64, a[1] as f64, a[2] as f64)),
-        other => Err(invalid(prim, format!("{op} must be a double3 or float3, not {:?}", other.value_type()))),
+        other => Err(StageError::wrong_type(prim, op, "a double3 or float3", other)),
     }
 }
 
@@ -129,7 +86,7 @@ fn op_transform(prim: &str, op: &str, v: &Value) -> Result<Iso3, StageError> {
     let angle = || match v {
         Value::Float(a) => Ok((*a as f64).to_radians()),
         Value::Double(a) => Ok(a.to_radians()),
-        other => Err(invalid(prim, format!("{op} must be a float or double, not {:?}", other.value_type()))),
+        other => Err(StageError::wrong_type(prim, op, "a float or double", other)),
     };
     Ok(match kind {
         "translate" => Iso3::translation(real3(prim, op, v)?),
@@ -140,9 +97,7 @@ fn op_transform(prim: &str, op: &str, v: &Value) -> Result<Iso3, StageError> {
             let q = match v {
                 Value::Quatf(q) => q.map(f64::from),
                 Value::Quatd(q) => *q,
-                other => {
-                    return Err(invalid(prim, format!("{op} must be a quatf or quatd, not {:?}", other.value_type())))
-                }
+                other => return Err(StageError::wrong_type(prim, op, "a quatf or quatd", other)),
             };
             let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
             if !(n > 0.0) {
@@ -162,7 +117,7 @@ fn op_transform(prim: &str, op: &str, v: &Value) -> Result<Iso3, StageError> {
         }
         "transform" => match v {
             Value::Matrix4d(m) => matrix_to_iso(prim, op, m)?,
-            other => return Err(invalid(prim, format!("{op} must be a matrix4d, not {:?}", other.value_type()))),
+            other => return Err(StageError::wrong_type(prim, op, "a matrix4d", other)),
         },
         _ => return Err(invalid(prim, format!("unsupported xform op {op}"))),
     })

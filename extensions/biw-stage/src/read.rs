@@ -16,8 +16,15 @@ use twinloom_biw::study::{LinkGeometry, Obstacle};
 use twinloom_usd::Value;
 use twinloom_usd_schemas::{attr, schema};
 
-use crate::compose::{self, join, matrix_to_iso, LayerStack};
-use crate::error::{invalid, StageError};
+use twinloom_usd::kit::{Stage, StageError};
+use twinloom_usd::stack::join;
+
+use crate::error::Error;
+use crate::geometry::{self, matrix_to_iso};
+
+fn invalid(prim: &str, message: impl Into<String>) -> StageError {
+    StageError::invalid(prim, message)
+}
 
 /// A robot as the stage describes it.
 #[derive(Clone, Debug)]
@@ -60,7 +67,7 @@ const WELD_INDEX: &str = "twinloom:weld:index";
 const WELD_ROBOT: &str = "twinloom:weld:robot";
 
 /// Every station with robots, in stage order.
-pub fn read_stations(stack: &LayerStack) -> Result<Vec<StageStation>, StageError> {
+pub fn read_stations(stack: &Stage) -> Result<Vec<StageStation>, Error> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
@@ -72,12 +79,12 @@ pub fn read_stations(stack: &LayerStack) -> Result<Vec<StageStation>, StageError
         todo.extend(children.into_iter().rev());
     }
     if out.is_empty() {
-        return Err(StageError::NoStations(stack.root().display().to_string()));
+        return Err(Error::NoStations(stack.root().display().to_string()));
     }
     Ok(out)
 }
 
-fn read_station(stack: &LayerStack, prim: &str, children: &[String]) -> Result<StageStation, StageError> {
+fn read_station(stack: &Stage, prim: &str, children: &[String]) -> Result<StageStation, StageError> {
     let mut robots = Vec::new();
     let mut obstacles = Vec::new();
     let mut welds = Vec::new();
@@ -95,25 +102,25 @@ fn read_station(stack: &LayerStack, prim: &str, children: &[String]) -> Result<S
 
 /// Meshes (as obstacles named by their path below the station) and weld points below `path`.
 fn collect(
-    stack: &LayerStack,
+    stack: &Stage,
     station: &str,
     path: &str,
     obstacles: &mut Vec<Obstacle>,
     welds: &mut Vec<StageWeld>,
 ) -> Result<(), StageError> {
     if stack.type_name(path) == "Mesh" {
-        let mesh = compose::mesh(stack, path)?;
+        let mesh = geometry::mesh(stack, path)?;
         if !mesh.is_empty() {
             let name = path.strip_prefix(station).unwrap_or(path).trim_start_matches('/').to_string();
             obstacles.push(Obstacle {
                 name,
                 collider: Arc::new(Collider::new(mesh)),
-                pose: compose::world_xform(stack, path)?,
+                pose: geometry::world_xform(stack, path)?,
                 regions: Vec::new(),
             });
         }
     }
-    if let Some(approach) = compose::value(stack, &format!("{path}.{WELD_APPROACH}"))? {
+    if let Some(approach) = stack.value(path, WELD_APPROACH)? {
         welds.push(read_weld(stack, path, &approach)?);
     }
     for c in stack.children(path) {
@@ -122,22 +129,20 @@ fn collect(
     Ok(())
 }
 
-fn read_weld(stack: &LayerStack, path: &str, approach: &Value) -> Result<StageWeld, StageError> {
+fn read_weld(stack: &Stage, path: &str, approach: &Value) -> Result<StageWeld, StageError> {
     let a = match approach {
         Value::Vector3f(v) | Value::Float3(v) => Vec3::new(v[0] as f64, v[1] as f64, v[2] as f64),
         Value::Double3(v) => Vec3::new(v[0], v[1], v[2]),
-        other => {
-            return Err(invalid(path, format!("{WELD_APPROACH} must be a vector3f, not {:?}", other.value_type())))
-        }
+        other => return Err(StageError::wrong_type(path, WELD_APPROACH, "a vector3f", other)),
     };
     if !(a.norm() > 1e-9) {
         return Err(invalid(path, format!("{WELD_APPROACH} is a zero vector")));
     }
-    let world = compose::world_xform(stack, path)?;
+    let world = geometry::world_xform(stack, path)?;
     // The approach is authored in the weld's parent frame (like its translate).
     let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
-    let z = compose::world_xform(stack, parent)?.rot.mul_vec(a).normalized();
-    let index = match compose::value(stack, &format!("{path}.{WELD_INDEX}"))? {
+    let z = geometry::world_xform(stack, parent)?.rot.mul_vec(a).normalized();
+    let index = match stack.value(path, WELD_INDEX)? {
         Some(Value::Int(i)) => i,
         _ => 0,
     };
@@ -160,12 +165,12 @@ fn model_name(model: &str) -> String {
     CatalogueEntry::by_designation(model).map_or_else(|| model.to_string(), |e| e.name.to_string())
 }
 
-fn read_robot(stack: &LayerStack, prim: &str) -> Result<StageRobot, StageError> {
+fn read_robot(stack: &Stage, prim: &str) -> Result<StageRobot, StageError> {
     let need = |name: &str| -> Result<f64, StageError> {
-        compose::real(stack, prim, name)?.ok_or_else(|| invalid(prim, format!("robot without {name}")))
+        stack.real(prim, name)?.ok_or_else(|| invalid(prim, format!("robot without {name}")))
     };
     let six = |name: &str, default: [f64; 6]| -> Result<[f64; 6], StageError> {
-        Ok(compose::six(stack, prim, name)?.unwrap_or(default))
+        Ok(stack.reals_n(prim, name)?.unwrap_or(default))
     };
     let offsets = six(attr::OPW_OFFSETS, [0.0; 6])?;
     let signs = six(attr::OPW_SIGN_CORRECTIONS, [1.0; 6])?;
@@ -193,23 +198,23 @@ fn read_robot(stack: &LayerStack, prim: &str) -> Result<StageRobot, StageError> 
         limits[j] = (lower[j].to_radians(), upper[j].to_radians());
     }
     let frame = |name: &str| -> Result<Iso3, StageError> {
-        match compose::value(stack, &format!("{prim}.{name}"))? {
+        match stack.value(prim, name)? {
             Some(Value::Matrix4d(m)) => matrix_to_iso(prim, name, &m),
             None => Ok(Iso3::IDENTITY),
-            Some(other) => Err(invalid(prim, format!("{name} must be a matrix4d, not {:?}", other.value_type()))),
+            Some(other) => Err(StageError::wrong_type(prim, name, "a matrix4d", &other)),
         }
     };
     let (base_frame, tool) = (frame(attr::BASE_FRAME)?, frame(attr::TOOL_FRAME)?);
-    let model_attr = match compose::value(stack, &format!("{prim}.{}", attr::MODEL))? {
+    let model_attr = match stack.value(prim, attr::MODEL)? {
         Some(Value::String(s)) | Some(Value::Token(s)) => s,
         _ => "opw robot".into(),
     };
     let model = RobotModel { name: model_name(&model_attr), params, limits, tool };
-    let home = match compose::six(stack, prim, attr::JOINT_POSITIONS)? {
+    let home = match stack.reals_n(prim, attr::JOINT_POSITIONS)? {
         Some(q) => q.map(f64::to_radians),
         None => [0.0; 6],
     };
-    let base = compose::world_xform(stack, prim)?.mul(&base_frame);
+    let base = geometry::world_xform(stack, prim)?.mul(&base_frame);
     let mut links = Vec::new();
     link_geometry(stack, prim, 0, base_frame.inverse(), &mut links)?;
     if links.is_empty() {
@@ -222,7 +227,7 @@ fn read_robot(stack: &LayerStack, prim: &str) -> Result<StageRobot, StageError> 
 /// Meshes below `path`: a child named `Link1`…`Link6` starts that link's frame; anything else is placed
 /// by its transform in the current link's frame.
 fn link_geometry(
-    stack: &LayerStack,
+    stack: &Stage,
     path: &str,
     link: usize,
     offset: Iso3,
@@ -232,10 +237,10 @@ fn link_geometry(
         let child = join(path, &c);
         let (child_link, child_offset) = match c.strip_prefix("Link").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if (1..=6).contains(&n) => (n, Iso3::IDENTITY),
-            _ => (link, offset.mul(&compose::local_xform(stack, &child)?)),
+            _ => (link, offset.mul(&geometry::local_xform(stack, &child)?)),
         };
         if stack.type_name(&child) == "Mesh" {
-            let mesh = compose::mesh(stack, &child)?;
+            let mesh = geometry::mesh(stack, &child)?;
             if !mesh.is_empty() {
                 // Name a `Geom` mesh after its parent (`Link3`, `Tool`, `Base`).
                 let name = if c == "Geom" { path.rsplit('/').next().unwrap_or(&c).to_string() } else { c.clone() };

@@ -13,7 +13,7 @@ use twinloom_biw::reach::{check_point, WeldPoint};
 use twinloom_biw::study::{check_parity, compare_reports, host_distance_batch};
 use twinloom_biw::study::{run_study, run_study_with, study_queries, EventKind, StudyBackend, StudyReport};
 use twinloom_biw_stage::{
-    analyze, analyze_with, select_device, study_input, write_results, Analysis, GpuMode, Options, StageError,
+    analyze, analyze_with, select_device, study_input, write_results, Analysis, Error, GpuMode, Options, StageError,
 };
 use twinloom_gpu::Device;
 use twinloom_plant_layout::{write_layout_variant, Variant, REINFORCEMENT_PROUD};
@@ -127,6 +127,15 @@ fn new_variant_clashes_with_the_reinforcement_and_misses_the_moved_weld() {
     assert!(text.contains("Station01: R01 weld path penetrates Body/BPillarReinforcement by"), "{text}");
     assert!(text.contains("Station01: weld point W002 is "), "{text}");
 
+    // Results never go over a layer of the stage they were computed from (the root, the layout spelled
+    // another way), and the refused files stay byte-identical.
+    for out in [root.clone(), dir.path().join("./layout.usda")] {
+        let before = std::fs::read(&out).unwrap();
+        let err = write_results(&a, &out).unwrap_err();
+        assert!(matches!(err, StageError::WouldOverwriteStage { .. }), "{}: {err:?}", out.display());
+        assert_eq!(std::fs::read(&out).unwrap(), before, "{} changed", out.display());
+    }
+
     // results.usda, composed with the plant, read back with usd-core and validated.
     let results = dir.path().join("results.usda");
     let markers = write_results(&a, &results).expect("write results");
@@ -220,7 +229,7 @@ fn gpu_on_without_a_gpu_is_a_clear_error_and_auto_falls_back_to_the_cpu() {
     assert!(!reason.is_empty());
     let options = Options { gpu: GpuMode::On, ..Options::default() };
     let err = analyze(Path::new("does-not-matter.usda"), &options).unwrap_err();
-    assert!(matches!(err, StageError::Gpu(_)), "{err:?}");
+    assert!(matches!(err, Error::Gpu(_)), "{err:?}");
     assert_eq!(err.to_string(), format!("--gpu on, but {reason}"));
     if cfg!(feature = "cuda") {
         assert!(reason.contains("libcuda") || reason.contains("nvrtc") || reason.contains("device"), "{reason}");

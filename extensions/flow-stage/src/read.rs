@@ -22,11 +22,12 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use twinloom_flow::des::{Dist, Failures, LineModel, Link, Source, Station};
+use twinloom_usd::kit::{Stage, StageError};
+use twinloom_usd::stack::join;
 use twinloom_usd::Value;
 use twinloom_usd_schemas::{attr, schema};
 
-use crate::compose::{join, root_metadata, value, LayerStack};
-use crate::error::StageError;
+use crate::error::Error;
 
 /// Custom input attribute: standard deviation of a station's cycle time in seconds.
 pub const CYCLE_TIME_SD: &str = "twinloom:flow:cycleTimeSd";
@@ -61,7 +62,7 @@ pub struct Horizon {
 }
 
 /// Every prim of the stage with `TwinloomLineAPI` applied, depth first in namespace order.
-pub fn find_lines(stack: &LayerStack) -> Vec<String> {
+pub fn find_lines(stack: &Stage) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(path) = todo.pop() {
@@ -75,7 +76,7 @@ pub fn find_lines(stack: &LayerStack) -> Vec<String> {
 }
 
 /// Whether the line prim has at least one child with `TwinloomStationAPI` applied.
-pub fn has_stations(stack: &LayerStack, line: &str) -> bool {
+pub fn has_stations(stack: &Stage, line: &str) -> bool {
     stack.children(line).iter().any(|c| stack.has_api(&join(line, c), schema::STATION))
 }
 
@@ -84,10 +85,8 @@ fn name_of(prim: &str) -> String {
 }
 
 /// Reads the line at `prim` into a model.
-pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<StageLine, StageError> {
-    if !stack.has_spec(prim) {
-        return Err(StageError::NoSuchPrim { stage: stack.root().display().to_string(), prim: prim.to_string() });
-    }
+pub fn read_line(stack: &Stage, prim: &str, horizon: Horizon) -> Result<StageLine, Error> {
+    stack.expect_prim(prim)?;
     if !stack.has_api(prim, schema::LINE) {
         let ty = stack.type_name(prim);
         let apis = stack.api_schemas(prim);
@@ -96,7 +95,7 @@ pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<Sta
             if ty.is_empty() { "none" } else { &ty },
             if apis.is_empty() { "none".to_string() } else { apis.join(", ") }
         );
-        return Err(StageError::NotALine { prim: prim.to_string(), found });
+        return Err(Error::NotALine { prim: prim.to_string(), found });
     }
     let mut notes = Vec::new();
     let mut stations: Vec<Station> = Vec::new();
@@ -122,7 +121,7 @@ pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<Sta
                 continue;
             }
             if let Some((first, _)) = &pending {
-                return Err(StageError::InvalidLine {
+                return Err(Error::InvalidLine {
                     prim: prim.to_string(),
                     message: format!(
                         "{first} and {path} both follow station {}; a station has at most one buffer or conveyor after it",
@@ -142,7 +141,7 @@ pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<Sta
         notes.push(format!("{p}: before the first or after the last station, not part of the model"));
     }
     if stations.is_empty() {
-        return Err(StageError::InvalidLine {
+        return Err(Error::InvalidLine {
             prim: prim.to_string(),
             message: "the line has no station children (prims with TwinloomStationAPI)".into(),
         });
@@ -156,61 +155,21 @@ pub fn read_line(stack: &LayerStack, prim: &str, horizon: Horizon) -> Result<Sta
         calendar: None,
         stations,
     };
-    model.validate().map_err(|source| StageError::Model { line: prim.to_string(), source })?;
+    model.validate().map_err(|source| Error::Model { line: prim.to_string(), source })?;
     Ok(StageLine { prim: prim.to_string(), stations: prims, model, notes })
 }
 
-/// A float or double attribute.
-fn real(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
-    match value(stack, prim, name)? {
-        None => Ok(None),
-        Some(Value::Double(v)) => Ok(Some(v)),
-        Some(Value::Float(v)) => Ok(Some(v as f64)),
-        Some(other) => Err(wrong_type(prim, name, "a double", &other)),
-    }
-}
-
-/// An int attribute.
-fn int(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<i64>, StageError> {
-    match value(stack, prim, name)? {
-        None => Ok(None),
-        Some(Value::Int(v)) => Ok(Some(v as i64)),
-        Some(Value::Int64(v)) => Ok(Some(v)),
-        Some(other) => Err(wrong_type(prim, name, "an int", &other)),
-    }
-}
-
-fn wrong_type(prim: &str, name: &str, expected: &str, found: &Value) -> StageError {
-    StageError::WrongType {
-        prim: prim.to_string(),
-        attribute: name.to_string(),
-        expected: expected.to_string(),
-        found: found.value_type().sdf_name().to_string(),
-    }
-}
-
-fn invalid(prim: &str, name: &str, value: impl ToString, message: &str) -> StageError {
-    StageError::InvalidValue {
-        prim: prim.to_string(),
-        attribute: name.to_string(),
-        value: value.to_string(),
-        message: message.to_string(),
-    }
-}
-
-fn missing(prim: &str, name: &str, why: &str) -> StageError {
-    StageError::MissingAttribute { prim: prim.to_string(), attribute: name.to_string(), why: why.to_string() }
-}
-
 /// A real attribute that must be finite and >= 0 when authored.
-fn non_negative(stack: &LayerStack, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
-    match real(stack, prim, name)? {
-        Some(v) if !(v >= 0.0 && v.is_finite()) => Err(invalid(prim, name, v, "must be a finite number >= 0")),
+fn non_negative(stack: &Stage, prim: &str, name: &str) -> Result<Option<f64>, StageError> {
+    match stack.real(prim, name)? {
+        Some(v) if !(v >= 0.0 && v.is_finite()) => {
+            Err(StageError::invalid_value(prim, name, v, "must be a finite number >= 0"))
+        }
         v => Ok(v),
     }
 }
 
-fn read_station(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Result<Station, StageError> {
+fn read_station(stack: &Stage, prim: &str, notes: &mut Vec<String>) -> Result<Station, StageError> {
     let mean = match non_negative(stack, prim, attr::CYCLE_TIME)? {
         Some(t) if t > 0.0 => t,
         _ => match non_negative(stack, prim, attr::TAKT_TIME)? {
@@ -223,10 +182,10 @@ fn read_station(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Resu
                 t
             }
             _ => {
-                return Err(missing(
+                return Err(StageError::missing(
                     prim,
                     attr::CYCLE_TIME,
-                    &format!("a station needs a cycle time > 0 in seconds (or, failing that, {} > 0)", attr::TAKT_TIME),
+                    format!("a station needs a cycle time > 0 in seconds (or, failing that, {} > 0)", attr::TAKT_TIME),
                 ))
             }
         },
@@ -239,46 +198,64 @@ fn read_station(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Resu
         (None, None) => None,
         (Some(mtbf), Some(mttr)) => {
             if !(mtbf > 0.0) {
-                return Err(invalid(prim, MTBF, mtbf, "must be > 0"));
+                return Err(StageError::invalid_value(prim, MTBF, mtbf, "must be > 0"));
             }
             if !(mttr > 0.0) {
-                return Err(invalid(prim, MTTR, mttr, "must be > 0"));
+                return Err(StageError::invalid_value(prim, MTTR, mttr, "must be > 0"));
             }
             Some(Failures { mtbf_s: mtbf, mttr: Dist::Exp { mean: mttr } })
         }
-        (Some(_), None) => return Err(missing(prim, MTTR, &format!("{MTBF} is authored, failures need both"))),
-        (None, Some(_)) => return Err(missing(prim, MTBF, &format!("{MTTR} is authored, failures need both"))),
+        (Some(_), None) => {
+            return Err(StageError::missing(prim, MTTR, format!("{MTBF} is authored, failures need both")))
+        }
+        (None, Some(_)) => {
+            return Err(StageError::missing(prim, MTBF, format!("{MTTR} is authored, failures need both")))
+        }
     };
     Ok(Station { name: name_of(prim), time, time_by_variant: Default::default(), failures, next: None })
 }
 
-fn capacity(stack: &LayerStack, prim: &str, what: &str) -> Result<usize, StageError> {
-    let c = int(stack, prim, attr::CAPACITY)?.ok_or_else(|| {
-        missing(prim, attr::CAPACITY, &format!("a {what} between stations needs its number of places"))
+fn capacity(stack: &Stage, prim: &str, what: &str) -> Result<usize, StageError> {
+    let c = stack.int(prim, attr::CAPACITY)?.ok_or_else(|| {
+        StageError::missing(prim, attr::CAPACITY, format!("a {what} between stations needs its number of places"))
     })?;
-    usize::try_from(c).map_err(|_| invalid(prim, attr::CAPACITY, c, "must be >= 0"))
+    usize::try_from(c).map_err(|_| StageError::invalid_value(prim, attr::CAPACITY, c, "must be >= 0"))
 }
 
-fn read_buffer(stack: &LayerStack, prim: &str) -> Result<Link, StageError> {
+fn read_buffer(stack: &Stage, prim: &str) -> Result<Link, StageError> {
     Ok(Link { capacity: capacity(stack, prim, "buffer")?, transport_s: 0.0 })
 }
 
-fn read_conveyor(stack: &LayerStack, prim: &str, notes: &mut Vec<String>) -> Result<Link, StageError> {
+fn read_conveyor(stack: &Stage, prim: &str, notes: &mut Vec<String>) -> Result<Link, StageError> {
     let capacity = capacity(stack, prim, "conveyor")?;
     let length = non_negative(stack, prim, attr::LENGTH)?
-        .ok_or_else(|| missing(prim, attr::LENGTH, "a conveyor between stations needs its length"))?;
+        .ok_or_else(|| StageError::missing(prim, attr::LENGTH, "a conveyor between stations needs its length"))?;
     if length == 0.0 {
         return Ok(Link { capacity, transport_s: 0.0 });
     }
     let speed = match non_negative(stack, prim, attr::SPEED)? {
         Some(s) if s > 0.0 => s,
-        Some(s) => return Err(invalid(prim, attr::SPEED, s, "a conveyor between stations must move (m/s > 0)")),
-        None => return Err(missing(prim, attr::SPEED, "a conveyor between stations needs its speed in m/s")),
+        Some(s) => {
+            return Err(StageError::invalid_value(
+                prim,
+                attr::SPEED,
+                s,
+                "a conveyor between stations must move (m/s > 0)",
+            ))
+        }
+        None => {
+            return Err(StageError::missing(prim, attr::SPEED, "a conveyor between stations needs its speed in m/s"))
+        }
     };
     if capacity == 0 {
-        return Err(invalid(prim, attr::CAPACITY, 0, "a conveyor with a length needs room for at least one unit"));
+        return Err(StageError::invalid_value(
+            prim,
+            attr::CAPACITY,
+            0,
+            "a conveyor with a length needs room for at least one unit",
+        ));
     }
-    let mpu = match root_metadata(stack, "metersPerUnit")? {
+    let mpu = match stack.root_metadata("metersPerUnit")? {
         Some(Value::Double(m)) if m > 0.0 && m.is_finite() => m,
         Some(Value::Float(m)) if m > 0.0 && m.is_finite() => m as f64,
         _ => {

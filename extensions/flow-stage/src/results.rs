@@ -6,11 +6,11 @@
 //! The schema's own `twinloom:throughput` (TwinloomLineAPI) is *measured* output, so simulated throughput
 //! goes to `twinloom:flow:throughputJph` and never shadows the live value.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use twinloom_usd::{AttributeDef, Layer, Specifier, Value};
+use twinloom_usd::kit::{usd, ResultsLayer, StageError};
+use twinloom_usd::Value;
 
-use crate::error::{usd, StageError};
 use crate::study::Study;
 
 /// Line: mean simulated throughput, jobs per working hour.
@@ -38,85 +38,52 @@ pub const BOTTLENECK_SHARE: &str = "twinloom:flow:bottleneckShare";
 /// Station: the mean cycle time the model used, seconds (shows where a default was taken).
 pub const MODEL_CYCLE_TIME_S: &str = "twinloom:flow:modelCycleTimeS";
 
-fn canonical_target(out: &Path) -> PathBuf {
-    if let Ok(p) = out.canonicalize() {
-        return p;
-    }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    match (dir.canonicalize(), out.file_name()) {
-        (Ok(d), Some(name)) => d.join(name),
-        _ => out.to_path_buf(),
-    }
-}
-
-struct W {
-    l: Layer,
-}
-
-impl W {
-    fn over(&mut self, path: &str) -> Result<(), StageError> {
-        self.l.define_prim(path, Specifier::Over, "").map_err(usd(format!("over {path}")))
-    }
-    fn set(&mut self, prim: &str, name: &str, value: Value) -> Result<(), StageError> {
-        let def = AttributeDef::new(name, value.value_type()).custom();
-        self.l.set_attribute(prim, &def, &value).map_err(usd(format!("{prim}.{name}")))
-    }
-    fn meta(&mut self, key: &str, value: Value) -> Result<(), StageError> {
-        self.l.set_custom_layer_data(key, &value).map_err(usd(format!("customLayerData {key}")))
-    }
-}
-
 /// Writes `study` to `out` (atomically). Refuses when `out` is a layer of the studied stage.
 pub fn write_results(study: &Study, out: &Path) -> Result<(), StageError> {
-    let target = canonical_target(out);
-    if let Some(layer) = study.layers.iter().find(|l| **l == target) {
-        return Err(StageError::WouldOverwriteStage { out: out.to_path_buf(), layer: layer.clone() });
-    }
-    let l = Layer::create_anonymous("twinloom-flow-results", "usda").map_err(usd("creating the results layer"))?;
-    let mut w = W { l };
+    let creator = format!("twinloom-flow-stage {}", env!("CARGO_PKG_VERSION"));
+    let mut w = ResultsLayer::create(out, &study.layers, &creator)?;
     for (key, value) in &study.root_metadata {
-        w.l.set_metadata("/", key, value).map_err(usd(format!("layer metadata {key}")))?;
+        w.layer().set_metadata("/", key, value).map_err(usd(format!("layer metadata {key}")))?;
     }
-    w.l.set_documentation(
+    w.layer().set_documentation(
         "Twinloom flow results: simulated throughput, bottleneck, utilisation and blocked/starved shares per station.",
     )
     .map_err(usd("documentation"))?;
     let o = &study.options;
-    w.meta("creator", Value::String(format!("twinloom-flow-stage {}", env!("CARGO_PKG_VERSION"))))?;
     let stage = study.layers.first().unwrap_or(&study.stage);
-    w.meta("twinloom:flow:stage", Value::String(stage.display().to_string()))?;
-    w.meta("twinloom:flow:lines", Value::StringArray(study.lines.iter().map(|l| l.line.prim.clone()).collect()))?;
-    w.meta("twinloom:flow:seed", Value::Int64(o.seed as i64))?;
-    w.meta("twinloom:flow:replications", Value::Int(o.replications as i32))?;
-    w.meta("twinloom:flow:horizonH", Value::Double(o.horizon_h))?;
-    w.meta("twinloom:flow:warmupH", Value::Double(o.warmup_h))?;
-    w.meta("twinloom:flow:source", Value::String("saturated".into()))?;
+    w.layer_data("twinloom:flow:stage", Value::String(stage.display().to_string()))?;
+    w.layer_data("twinloom:flow:lines", Value::StringArray(study.lines.iter().map(|l| l.line.prim.clone()).collect()))?;
+    w.layer_data("twinloom:flow:seed", Value::Int64(o.seed as i64))?;
+    w.layer_data("twinloom:flow:replications", Value::Int(o.replications as i32))?;
+    w.layer_data("twinloom:flow:horizonH", Value::Double(o.horizon_h))?;
+    w.layer_data("twinloom:flow:warmupH", Value::Double(o.warmup_h))?;
+    w.layer_data("twinloom:flow:source", Value::String("saturated".into()))?;
     let notes: Vec<String> = study.lines.iter().flat_map(|l| l.line.notes.iter().cloned()).collect();
-    w.meta("twinloom:flow:notes", Value::StringArray(notes))?;
+    w.layer_data("twinloom:flow:notes", Value::StringArray(notes))?;
     for r in &study.lines {
         let line = &r.line.prim;
         let s = &r.summary;
         w.over(line)?;
-        w.set(line, THROUGHPUT_JPH, Value::Double(s.throughput_per_h.mean))?;
-        w.set(line, THROUGHPUT_CI95_JPH, Value::Double(s.throughput_per_h.ci95))?;
-        w.set(line, WIP, Value::Double(s.wip.mean))?;
-        w.set(line, FLOW_TIME_S, Value::Double(s.mean_flow_time_s.mean))?;
+        w.set_custom(line, THROUGHPUT_JPH, Value::Double(s.throughput_per_h.mean))?;
+        w.set_custom(line, THROUGHPUT_CI95_JPH, Value::Double(s.throughput_per_h.ci95))?;
+        w.set_custom(line, WIP, Value::Double(s.wip.mean))?;
+        w.set_custom(line, FLOW_TIME_S, Value::Double(s.mean_flow_time_s.mean))?;
         if let Some(b) = r.bottleneck_prim() {
-            w.l.define_relationship(line, BOTTLENECK, &[b], true).map_err(usd(format!("{line}.{BOTTLENECK}")))?;
+            w.layer().define_relationship(line, BOTTLENECK, &[b], true).map_err(usd(format!("{line}.{BOTTLENECK}")))?;
         }
         let bottleneck = r.bottleneck();
         for (i, (prim, st)) in r.line.stations.iter().zip(&s.stations).enumerate() {
             w.over(prim)?;
-            w.set(prim, UTILISATION, Value::Double(st.utilisation.mean))?;
-            w.set(prim, BLOCKED_SHARE, Value::Double(st.blocked.mean))?;
-            w.set(prim, STARVED_SHARE, Value::Double(st.starved.mean))?;
-            w.set(prim, DOWN_SHARE, Value::Double(st.down.mean))?;
-            w.set(prim, IS_BOTTLENECK, Value::Bool(bottleneck == Some(i)))?;
-            w.set(prim, BOTTLENECK_SHARE, Value::Double(st.bottleneck_share))?;
+            w.set_custom(prim, UTILISATION, Value::Double(st.utilisation.mean))?;
+            w.set_custom(prim, BLOCKED_SHARE, Value::Double(st.blocked.mean))?;
+            w.set_custom(prim, STARVED_SHARE, Value::Double(st.starved.mean))?;
+            w.set_custom(prim, DOWN_SHARE, Value::Double(st.down.mean))?;
+            w.set_custom(prim, IS_BOTTLENECK, Value::Bool(bottleneck == Some(i)))?;
+            w.set_custom(prim, BOTTLENECK_SHARE, Value::Double(st.bottleneck_share))?;
             if let Some(m) = r.line.model.stations.get(i) {
-                w.set(prim, MODEL_CYCLE_TIME_S, Value::Double(m.time.mean()))?;
+                w.set_custom(prim, MODEL_CYCLE_TIME_S, Value::Double(m.time.mean()))?;
             }
         }
     }
-    w.l.export_atomic(out).map_err(usd(format!("writing {}", out.display())))
+    w.save()
 }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value as Json};
 use twinloom_flow::des::{replicate, Sim, Summary};
+use twinloom_usd::kit::Stage;
 use twinloom_usd::Value;
 
-use crate::compose;
-use crate::error::StageError;
+use crate::error::Error;
 use crate::read::{find_lines, has_stations, read_line, Horizon, StageLine};
 
 /// What to simulate and how.
@@ -94,8 +94,8 @@ pub fn default_results_path(stage: &Path) -> PathBuf {
 }
 
 /// Reads the stage's lines and simulates them. The stage's layers are closed again before it returns.
-pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
-    let stack = compose::open(stage)?;
+pub fn analyze(stage: &Path, options: &Options) -> Result<Study, Error> {
+    let stack = Stage::open(stage)?;
     let horizon = Horizon { horizon_h: options.horizon_h, warmup_h: options.warmup_h };
     let mut skipped = Vec::new();
     let prims = if options.lines.is_empty() {
@@ -103,7 +103,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
             find_lines(&stack).into_iter().partition(|l| has_stations(&stack, l));
         skipped = without;
         if with.is_empty() {
-            return Err(StageError::NoLines(stage.display().to_string()));
+            return Err(Error::NoLines(stage.display().to_string()));
         }
         with
     } else {
@@ -112,7 +112,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
     let read: Vec<StageLine> = prims.iter().map(|p| read_line(&stack, p, horizon)).collect::<Result<_, _>>()?;
     let mut root_metadata = Vec::new();
     for key in ["defaultPrim", "upAxis", "metersPerUnit"] {
-        if let Some(v) = compose::root_metadata(&stack, key)? {
+        if let Some(v) = stack.root_metadata(key)? {
             root_metadata.push((key.to_string(), v));
         }
     }
@@ -120,7 +120,7 @@ pub fn analyze(stage: &Path, options: &Options) -> Result<Study, StageError> {
     drop(stack);
     let mut lines = Vec::with_capacity(read.len());
     for line in read {
-        let sim = Sim::new(&line.model).map_err(|source| StageError::Model { line: line.prim.clone(), source })?;
+        let sim = Sim::new(&line.model).map_err(|source| Error::Model { line: line.prim.clone(), source })?;
         let (summary, _) = replicate(&sim, options.replications.max(1), options.seed);
         lines.push(LineResult { line, summary });
     }

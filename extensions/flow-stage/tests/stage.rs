@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use twinloom_flow_stage::{analyze, default_results_path, write_results, Options, StageError, Study};
+use twinloom_flow_stage::{analyze, default_results_path, write_results, Error, Options, StageError, Study};
 use twinloom_plant_layout::write_layout;
 use twinloom_tests::{check_output, python, TempDir};
 use twinloom_usd::{AttributeDef, Layer, Specifier, UpAxis, Value, ValueType};
@@ -211,7 +211,7 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     let (_dir, root) = test_plant(|l| l.remove_spec("/Plant/Line/S2.twinloom:cycleTime").unwrap());
     let err = analyze(&root, &quick(&[])).unwrap_err();
     match &err {
-        StageError::MissingAttribute { prim, attribute, .. } => {
+        Error::Stage(StageError::MissingAttribute { prim, attribute, .. }) => {
             assert_eq!((prim.as_str(), attribute.as_str()), ("/Plant/Line/S2", attr::CYCLE_TIME));
         }
         other => panic!("expected a missing attribute, got {other:?}"),
@@ -240,7 +240,7 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     });
     let err = analyze(&root, &quick(&[])).unwrap_err();
     assert!(
-        matches!(&err, StageError::WrongType { prim, attribute, .. }
+        matches!(&err, Error::Stage(StageError::WrongType { prim, attribute, .. })
         if prim == "/Plant/Line/Buffer1" && attribute == attr::CAPACITY),
         "{err:?}"
     );
@@ -250,7 +250,7 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     let (_dir, root) = test_plant(|l| l.remove_spec("/Plant/Line/Conveyor1.twinloom:length").unwrap());
     let err = analyze(&root, &quick(&[])).unwrap_err();
     assert!(
-        matches!(&err, StageError::MissingAttribute { prim, attribute, .. }
+        matches!(&err, Error::Stage(StageError::MissingAttribute { prim, attribute, .. })
         if prim == "/Plant/Line/Conveyor1" && attribute == attr::LENGTH),
         "{err:?}"
     );
@@ -259,7 +259,7 @@ fn missing_or_wrong_attributes_name_prim_and_attribute() {
     let (_dir, root) = test_plant(|_| {});
     let err = analyze(&root, &quick(&["/Plant/Line/S1"])).unwrap_err();
     assert!(
-        matches!(&err, StageError::NotALine { prim, found } if prim == "/Plant/Line/S1" && found.contains(schema::STATION)),
+        matches!(&err, Error::NotALine { prim, found } if prim == "/Plant/Line/S1" && found.contains(schema::STATION)),
         "{err:?}"
     );
     let err = analyze(&root, &quick(&["/Plant/Nowhere"])).unwrap_err();
@@ -404,7 +404,7 @@ fn variability_and_failures_from_the_flow_input_attributes() {
     let (_dir, root) = test_plant(|l| set(l, "/Plant/Line/S2", MTBF, Value::Double(3600.0)));
     let err = analyze(&root, &quick(&[])).unwrap_err();
     assert!(
-        matches!(&err, StageError::MissingAttribute { prim, attribute, .. }
+        matches!(&err, Error::Stage(StageError::MissingAttribute { prim, attribute, .. })
         if prim == "/Plant/Line/S2" && attribute == MTTR),
         "{err:?}"
     );
