@@ -292,8 +292,8 @@ struct ServiceRss {
     ring_seconds: f64,
 }
 
-/// The resume ring's budget in the memory benchmark. The ring keeps deltas compressed (about 6x), so 4 MiB
-/// holds about 3 s of this plant's deltas at 100,000 changes/s — twice what 16 MiB of uncompressed text held.
+/// The resume ring's budget in the memory benchmark. The ring keeps deltas compressed (the ratio this
+/// plant's deltas reach is in docs/configuration.md), so a small budget still holds seconds of deltas.
 const RING_MIB: usize = 4;
 
 /// Runs `twinloom run` binding the given plant areas (default save interval, 10 s); its mean resident size
