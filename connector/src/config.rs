@@ -11,6 +11,7 @@ use toml::Spanned;
 use twinloom_usd::ValueType;
 
 use crate::binding::BINDABLE_TYPES;
+use crate::command::config::{AutonomyConfig, IdentityConfig, WritableConfig, WriteBackConfig, WriteBackParts};
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +226,18 @@ pub struct Config {
     pub bindings: Vec<BindingConfig>,
     #[serde(default)]
     pub auto_bindings: Vec<AutoBindingConfig>,
+    /// Write-back: the audit journal and the autonomy switch (docs/write-back.md).
+    #[serde(default)]
+    pub write_back: WriteBackConfig,
+    /// Callers of the command API.
+    #[serde(default)]
+    pub identity: Vec<IdentityConfig>,
+    /// Targets that may be written; none: writes are off.
+    #[serde(default)]
+    pub writable: Vec<WritableConfig>,
+    /// Rules that write without a person (capability level 5).
+    #[serde(default)]
+    pub autonomy: Vec<AutonomyConfig>,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
@@ -528,7 +541,29 @@ impl Config {
                 at(a.prim.span(), format!("prim {:?} is not an absolute USD prim path", a.prim.get_ref()));
             }
         }
+        self.write_back_parts().check(&mut at);
         out
+    }
+
+    /// The write-back tables with what their checks need to know of the bindings.
+    pub fn write_back_parts(&self) -> WriteBackParts<'_> {
+        WriteBackParts {
+            identities: &self.identity,
+            writables: &self.writable,
+            autonomy: &self.autonomy,
+            write_back: &self.write_back,
+            bound: self.bindings.iter().map(|b| format!("{}.{}", b.prim.get_ref(), b.attr.get_ref())).collect(),
+            auto_prims: self.auto_bindings.iter().map(|a| a.prim.get_ref().clone()).collect(),
+        }
+    }
+
+    /// The audit journal's file: `write_back.audit` (relative to the config file's folder), or
+    /// `<stage dir>/audit.jsonl`.
+    pub fn audit_path(&self) -> PathBuf {
+        match &self.write_back.audit {
+            Some(p) => self.relative_to_file(p),
+            None => self.stage_dir().join("audit.jsonl"),
+        }
     }
 }
 

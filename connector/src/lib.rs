@@ -7,8 +7,10 @@
 //! processes ([`write_root`], [`write_layer`]); and the allocator settings of a long-running service
 //! ([`tune_allocator`]). Everything else is internal.
 
+pub mod audit;
 mod binding;
 mod child_writer;
+pub mod command;
 mod config;
 mod delta;
 mod gpu;
