@@ -46,13 +46,9 @@ const HASH_SUFFIX_LEN: usize = HASH_FIELD.len() + 64 + 2;
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The file or its folder could not be created, opened, read, written or synced.
-    #[error("cannot {action} audit journal {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    /// (The message includes the cause, so it is not a separate `source()`.)
+    #[error("cannot {action} audit journal {}: {error}", path.display())]
+    Io { path: PathBuf, action: &'static str, error: std::io::Error },
     /// Another [`Journal`] (in this process or another) has the file open for appending.
     #[error("audit journal {} is open for appending elsewhere (one writer per journal)", path.display())]
     Locked { path: PathBuf },
@@ -73,7 +69,7 @@ pub enum AuditError {
     NotAnObject(&'static str),
     /// The record could not be serialized as JSON.
     #[error("audit record is not serializable as JSON: {0}")]
-    Record(#[source] serde_json::Error),
+    Record(serde_json::Error),
     /// An earlier append failed to write or sync; the journal takes no more entries until it is opened
     /// again (which verifies the file).
     #[error("audit journal {}: an earlier append failed; open it again before appending", path.display())]
@@ -199,9 +195,8 @@ impl Journal {
         if len == 0 {
             // A new (or empty) journal: make its directory entry durable before the first decision.
             file.sync_all().map_err(io_error(&path, "sync"))?;
-            if let Some(dir) = &parent {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(&path, "sync the folder of"))?;
-            }
+            let dir = parent.as_deref().unwrap_or(Path::new("."));
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(&path, "sync the folder of"))?;
         }
         Ok(Journal { path, file, len, last_seq: report.last_seq, last_hash: report.last_hash, poisoned: false })
     }
@@ -464,7 +459,7 @@ fn json_kind(v: &Value) -> &'static str {
 
 fn io_error(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> AuditError {
     let path = path.to_path_buf();
-    move |source| AuditError::Io { path, action, source }
+    move |error| AuditError::Io { path, action, error }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time since the Unix epoch.
