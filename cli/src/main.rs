@@ -44,6 +44,9 @@ enum Command {
     Analyze(cmd::analyze::Command),
     /// Assembly line balancing (SALBP-1 / SALBP-2), exact.
     Balance(cmd::balance::Args),
+    /// Audit journals of write commands: `audit verify FILE` checks the hash chain.
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
     /// Line flow simulation and what-if scenarios.
     Flow(cmd::flow::Args),
     /// Write a root stage from a spec (used by the service as a child process).
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(c) => cmd::analyze::run(c),
         Command::Balance(a) => cmd::balance::run(a),
         Command::Flow(a) => cmd::flow::run(a),
+        Command::Audit(c) => cmd::audit::run(c),
         Command::WriteRoot(a) => cmd::write_root::run(a),
         Command::WriteLayer(a) => cmd::write_layer::run(a),
     };
