@@ -36,6 +36,8 @@ pub struct AppState {
     pub epoch: u64,
     /// A writer that has not ticked for this long makes /readyz fail.
     pub ready_tick_age_ms: u64,
+    /// Write-back: commands from HTTP and live clients (docs/write-back.md).
+    pub engine: Arc<crate::command::engine::Engine>,
     /// Becomes true when the service stops: live clients get what was published (the last tick
     /// included), then a close frame (1001, going away).
     pub closing: tokio::sync::watch::Receiver<bool>,
@@ -48,7 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::command::http::router(state.engine.clone()))
 }
 
 /// Binds `addr` and serves until `shutdown` resolves.
@@ -219,8 +222,20 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
         send(socket, m, p.text()?).await?;
     }
     let mut closing = s.closing.clone();
+    let mut commands = s.engine.subscribe();
+    // Answers to this client's command messages (errors; command updates come to every client).
+    let (reply_tx, mut replies) = tokio::sync::mpsc::channel::<String>(16);
     loop {
         tokio::select! {
+            Some(reply) = replies.recv() => send(socket, m, reply).await?,
+            update = commands.recv() => match update {
+                Ok(text) => send(socket, m, text).await?,
+                Err(RecvError::Lagged(n)) => {
+                    let msg = serde_json::json!({"type": "error", "message": format!("{n} command updates were dropped for this slow client; GET /v1/commands/{{id}} has them")});
+                    send(socket, m, msg.to_string()).await?;
+                }
+                Err(RecvError::Closed) => {}
+            },
             _ = async { let _ = closing.wait_for(|c| *c).await; } => {
                 while let Ok(p) = rx.try_recv() {
                     if p.seq > last_sent {
@@ -264,7 +279,7 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Ok(Message::Text(t))) => {
-                    if let Some(reply) = client_message(m, t.as_str()) {
+                    if let Some(reply) = client_message(s, t.as_str(), &reply_tx) {
                         send(socket, m, reply).await?;
                     }
                 }
@@ -296,25 +311,47 @@ fn hello(s: &AppState, seq: u64) -> String {
     .unwrap_or_default()
 }
 
-/// Answers a client's text message: `{"type":"ping"}` gets a pong; anything else an error (counted).
-fn client_message(m: &Metrics, text: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Msg {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    match serde_json::from_str::<Msg>(text) {
-        Ok(msg) if msg.kind == "ping" => Some(r#"{"type":"pong"}"#.to_string()),
-        Ok(msg) => {
-            m.stream_client_errors.fetch_add(1, Relaxed);
-            Some(
-                serde_json::json!({"type": "error", "message": format!("unknown message type {:?}", msg.kind)})
-                    .to_string(),
-            )
+/// Answers a client's text message: `{"type":"ping"}` gets a pong; `{"type":"command", "token": …,
+/// "target": …, "value": …, "reason": …}` and `{"type":"approve", "token": …, "id": …}` go to the command
+/// engine in their own task (their updates reach every client; an error only this one, through `replies`);
+/// anything else an error (counted).
+fn client_message(s: &AppState, text: &str, replies: &tokio::sync::mpsc::Sender<String>) -> Option<String> {
+    let m = &s.metrics;
+    let error = |message: String| {
+        m.stream_client_errors.fetch_add(1, Relaxed);
+        Some(serde_json::json!({"type": "error", "message": message}).to_string())
+    };
+    let mut msg: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(o)) => o,
+        Ok(_) => return error("not a protocol message: expected a JSON object".into()),
+        Err(e) => return error(format!("not a protocol message: {e}")),
+    };
+    let kind = msg.remove("type").and_then(|t| t.as_str().map(String::from)).unwrap_or_default();
+    match kind.as_str() {
+        "ping" => Some(r#"{"type":"pong"}"#.to_string()),
+        "command" | "approve" => {
+            let token = msg.remove("token").and_then(|t| t.as_str().map(String::from));
+            let engine = s.engine.clone();
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let result = async {
+                    let origin = engine.authenticate(token.as_deref())?;
+                    if kind == "approve" {
+                        let id = msg.get("id").and_then(|i| i.as_str()).unwrap_or_default().to_string();
+                        engine.approve(&id, origin).await
+                    } else {
+                        let body = serde_json::Value::Object(msg).to_string();
+                        engine.submit(origin, crate::command::http::parse_request(body.as_bytes())?).await
+                    }
+                };
+                if let Err(e) = result.await {
+                    let text =
+                        serde_json::json!({"type": "error", "message": e.to_string(), "request": kind}).to_string();
+                    let _ = replies.send(text).await;
+                }
+            });
+            None
         }
-        Err(e) => {
-            m.stream_client_errors.fetch_add(1, Relaxed);
-            Some(serde_json::json!({"type": "error", "message": format!("not a protocol message: {e}")}).to_string())
-        }
+        other => error(format!("unknown message type {other:?}")),
     }
 }

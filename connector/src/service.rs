@@ -41,6 +41,9 @@ pub enum ServiceError {
     Binding { what: String, message: String },
     #[error("root stage: {0}")]
     RootStage(crate::stage::RootWriteError),
+    /// The write-back engine could not start (its audit journal, or a target that is not bound).
+    #[error("write-back: {0}")]
+    WriteBack(String),
     /// A stop was asked for before the service was up (nothing to save yet, or the layers were saved).
     #[error("stopped before the service was up")]
     StoppedDuringStartup,
@@ -214,15 +217,15 @@ fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), Servi
 async fn connect_and_bind(
     cfg: &Config,
     metrics: &Metrics,
-) -> Result<(Vec<(String, OpcUaSource)>, BindingTable, BTreeMap<String, String>), ServiceError> {
-    let mut sources: Vec<(String, OpcUaSource)> = Vec::new();
+) -> Result<(Vec<(String, Arc<OpcUaSource>)>, BindingTable, BTreeMap<String, String>), ServiceError> {
+    let mut sources: Vec<(String, Arc<OpcUaSource>)> = Vec::new();
     let mut source_kinds = BTreeMap::new();
     for s in &cfg.sources {
         let src = OpcUaSource::connect(opcua_config(s, &cfg.pki_dir(s))).await?;
         tracing::info!(source = %s.name.get_ref(), endpoint = %s.endpoint.get_ref(), "connected");
         metrics.add_source(s.name.get_ref(), src.counters());
         source_kinds.insert(s.name.get_ref().clone(), s.kind.get_ref().clone());
-        sources.push((s.name.get_ref().clone(), src));
+        sources.push((s.name.get_ref().clone(), Arc::new(src)));
     }
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "sources connected");
     let mut table = BindingTable::default();
@@ -245,7 +248,7 @@ async fn connect_and_bind(
 
 /// Subscribes every source's bound signals, delivering to `tx`.
 async fn subscribe_all(
-    sources: &[(String, OpcUaSource)],
+    sources: &[(String, Arc<OpcUaSource>)],
     table: &BindingTable,
     tx: &mpsc::Sender<SampleBatch>,
     metrics: &Metrics,
@@ -270,9 +273,9 @@ async fn subscribe_all(
 
 /// Closes every source's session at once, each within [`SOURCE_CLOSE_TIMEOUT`] (a reconnecting source or
 /// a silent server is dropped after it).
-async fn close_sources(sources: Vec<(String, OpcUaSource)>) {
+async fn close_sources(sources: Vec<(String, Arc<OpcUaSource>)>) {
     futures::future::join_all(sources.into_iter().map(|(name, src)| async move {
-        if tokio::time::timeout(SOURCE_CLOSE_TIMEOUT, src.shutdown()).await.is_err() {
+        if tokio::time::timeout(SOURCE_CLOSE_TIMEOUT, src.close()).await.is_err() {
             tracing::warn!(source = %name, "session did not close within {} s; dropped", SOURCE_CLOSE_TIMEOUT.as_secs());
         }
     }))
@@ -425,6 +428,19 @@ pub async fn run(
     };
     subscribed?;
     drop(tx);
+    // Write-back: every writable target and interlock reference resolved to its source node.
+    let sinks: Vec<(String, Arc<dyn crate::command::sink::Sink>)> =
+        sources.iter().map(|(n, s)| (n.clone(), s.clone() as Arc<dyn crate::command::sink::Sink>)).collect();
+    let setup = match crate::command::setup::build(&cfg, &sinks, &table) {
+        Ok(setup) => setup,
+        Err(e) => {
+            stop_writers(writers).await;
+            close_sources(sources).await;
+            return Err(ServiceError::WriteBack(e.to_string()));
+        }
+    };
+    drop(sinks);
+    let engine = setup.engine.clone();
     // From here on the twin needs only each signal's conversion (kept by `twin`), not names or addresses.
     let shops = table.shops.clone();
     let signals_bound = table.len();
@@ -466,8 +482,24 @@ pub async fn run(
         stage: "plant.usda".into(),
         epoch,
         ready_tick_age_ms: (cfg.stage.tick_ms * 20).max(2_000),
+        engine: engine.clone(),
         closing: stop_rx.clone(),
     });
+    // Pending approvals expire, and autonomy rules run (level 5), once a second.
+    let housekeeping = {
+        let (engine, rules) = (engine.clone(), setup.rules);
+        tokio::spawn(async move {
+            let mut last = std::collections::HashMap::new();
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if let Err(e) = engine.expire_due().await {
+                    tracing::error!("write-back: {e}");
+                }
+                engine.run_autonomy(&rules, &mut last).await;
+            }
+        })
+    };
     let server = {
         let state = state.clone();
         let mut stop_rx = stop_rx.clone();
@@ -485,6 +517,7 @@ pub async fn run(
 
     stop.stopping().await;
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
+    housekeeping.abort();
     let (mut ingest, mut server) = (ingest, server);
     let drained = stop
         .unless_hurried(async {

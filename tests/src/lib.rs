@@ -96,9 +96,29 @@ impl Drop for TempDir {
 
 /// A plain HTTP/1.1 GET on loopback; returns (status, body). For the connector's ops endpoints.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, None, None)
+}
+
+/// A plain HTTP/1.1 request on loopback with an optional bearer token and JSON body; returns (status,
+/// body). For the connector's ops endpoints and command API.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json_body: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = bearer {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = json_body.unwrap_or("");
+    if json_body.is_some() {
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    write!(s, "{head}\r\n{body}").expect("send request");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read response");
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);

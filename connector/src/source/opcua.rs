@@ -19,10 +19,12 @@ mod browse;
 mod config;
 mod convert;
 mod subscribe;
+mod write;
 
 pub use browse::{BrowsedNode, NodeKind};
 pub use config::{Identity, OpcUaConfig, SecurityMode};
 pub use subscribe::{MonitoredNode, RejectedNode, SubscribeReport};
+pub use write::variant_like;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -165,6 +167,18 @@ impl OpcUaSource {
     /// a server that does not answer within `request_timeout` (at most 2 s), or a session that is
     /// reconnecting, is left without a goodbye.
     pub async fn shutdown(mut self) {
+        self.disconnect().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.event_loop).await;
+    }
+
+    /// [`OpcUaSource::shutdown`] for a source that is shared (e.g. with the write-back engine): closes the
+    /// session and stops the event loop without waiting for it to end.
+    pub async fn close(&self) {
+        self.disconnect().await;
+        self.event_loop.abort();
+    }
+
+    async fn disconnect(&self) {
         let wait = self.config.request_timeout.min(std::time::Duration::from_secs(2));
         match tokio::time::timeout(wait, self.session.disconnect()).await {
             Ok(Ok(())) => {}
@@ -173,8 +187,12 @@ impl OpcUaSource {
                 tracing::info!(endpoint = %self.config.endpoint, "OPC UA server did not answer the disconnect; session dropped")
             }
         }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.event_loop).await;
         self.counters.connected.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a request may take before it counts as unanswered.
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        self.config.request_timeout
     }
 
     pub(crate) fn session(&self) -> &Arc<Session> {

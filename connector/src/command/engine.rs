@@ -1,0 +1,636 @@
+//! The command engine: takes a command from an identity (or an autonomy rule), reads the twin state it
+//! needs fresh from the sources, decides it with the [`Policy`], waits for an approval where one is
+//! needed, writes it through the target's [`Sink`] and verifies it by reading it back. Every state change
+//! is appended to the audit journal (fsynced) before the engine acts on it, and pushed to live clients.
+//!
+//! States (docs/write-back.md): `received` → `refused` | `allowed` (dry run) | `awaiting_approval` →
+//! `approved` | `refused` | `expired`; `approved` → `written` → `verified` | `failed`. A write that got no
+//! answer ends `failed` with `outcome: "unknown"` and the value read back afterwards; it is never retried.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+use tokio::sync::broadcast;
+
+use super::config::token_sha256;
+use super::expr::{Scope, Val};
+use super::policy::{Decision, Origin, Policy, Request, Rule};
+use super::sink::{Sink, SinkError};
+use crate::audit::Journal;
+use crate::delta::epoch_ms;
+use crate::sample::Value;
+
+/// A caller of the command API.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub token_sha256: String,
+    pub roles: Vec<String>,
+}
+
+/// Where a bound attribute is read and written: its source's sink, node, and the binding's conversion
+/// (twin value = source value × scale + offset).
+#[derive(Clone)]
+pub struct Bound {
+    pub sink: Arc<dyn Sink>,
+    pub node: String,
+    pub scale: f64,
+    pub offset: f64,
+}
+
+/// How a writable target's writes are verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Verify {
+    pub tolerance: f64,
+    pub timeout: Duration,
+}
+
+/// A command's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Received,
+    Refused,
+    Allowed,
+    AwaitingApproval,
+    Approved,
+    Written,
+    Verified,
+    Failed,
+    Expired,
+}
+
+impl State {
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Refused | State::Allowed | State::Verified | State::Failed | State::Expired)
+    }
+}
+
+/// One state change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    pub state: State,
+    /// Epoch milliseconds.
+    pub at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A command and everything that happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Command {
+    pub id: String,
+    pub target: String,
+    pub value: Json,
+    pub reason: String,
+    pub dry_run: bool,
+    /// The identity, or `autonomy:<rule>`.
+    pub requested_by: String,
+    pub state: State,
+    /// The policy rule that refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// The twin state the last decision saw (attribute path → value; `current` is the target's).
+    pub state_seen: serde_json::Map<String, Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<Json>,
+    /// `"unknown"` when a write got no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    pub history: Vec<Transition>,
+    #[serde(skip)]
+    origin: Option<Origin>,
+    #[serde(skip)]
+    expires: Option<Instant>,
+}
+
+/// What a caller of the engine gets wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no command {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The audit journal refused the entry: nothing is written to the plant (fail closed).
+    #[error("audit journal: {0}")]
+    Audit(String),
+}
+
+/// A command as a client sends it (`POST /v1/commands`, or a live `command` message).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    pub target: String,
+    pub value: Json,
+    pub reason: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Everything the engine is built from.
+pub struct EngineParts {
+    pub policy: Policy,
+    pub identities: Vec<Identity>,
+    /// Every writable target and interlock reference: attribute path → where it lives.
+    pub bound: HashMap<String, Bound>,
+    pub verify: HashMap<String, Verify>,
+    pub journal: Journal,
+    pub approval_expiry: Duration,
+    pub autonomy_enabled: bool,
+}
+
+#[derive(Default)]
+struct Registry {
+    commands: HashMap<String, Command>,
+    last_write: HashMap<String, Instant>,
+}
+
+/// The command engine of one service.
+pub struct Engine {
+    policy: Policy,
+    identities: Vec<Identity>,
+    bound: HashMap<String, Bound>,
+    verify: HashMap<String, Verify>,
+    journal: Arc<Mutex<Journal>>,
+    registry: Mutex<Registry>,
+    approval_expiry: Duration,
+    next: AtomicU64,
+    run: u64,
+    autonomy: AtomicBool,
+    events: broadcast::Sender<String>,
+}
+
+/// The twin state a decision reads: fresh values of the referenced attributes, the target's current value
+/// and the commanded value.
+struct Seen {
+    attrs: HashMap<String, Val>,
+    current: Option<Val>,
+    value: Val,
+}
+
+impl Scope for Seen {
+    fn attr(&self, p: &str) -> Option<Val> {
+        self.attrs.get(p).cloned()
+    }
+    fn value(&self) -> Option<Val> {
+        Some(self.value.clone())
+    }
+    fn current(&self) -> Option<Val> {
+        self.current.clone()
+    }
+}
+
+fn val_json(v: &Val) -> Json {
+    match v {
+        Val::Num(x) => json!(x),
+        Val::Str(s) => json!(s),
+        Val::Bool(b) => json!(b),
+    }
+}
+
+/// A source value in twin units (numbers through the binding's scale and offset).
+fn twin_val(v: &Value, b: &Bound) -> Option<Val> {
+    match v {
+        Value::Bool(x) => Some(Val::Bool(*x)),
+        Value::String(s) => Some(Val::Str(s.clone())),
+        other => other.as_f64().map(|x| Val::Num(x * b.scale + b.offset)),
+    }
+}
+
+/// A twin-unit value as the source value to write.
+fn source_value(v: &Val, b: &Bound) -> Value {
+    match v {
+        Val::Num(x) => Value::F64((x - b.offset) / b.scale),
+        Val::Str(s) => Value::String(s.clone()),
+        Val::Bool(x) => Value::Bool(*x),
+    }
+}
+
+fn now_ms() -> i64 {
+    epoch_ms(SystemTime::now()) as i64
+}
+
+impl Engine {
+    pub fn new(p: EngineParts) -> Arc<Engine> {
+        let (events, _) = broadcast::channel(256);
+        Arc::new(Engine {
+            policy: p.policy,
+            identities: p.identities,
+            bound: p.bound,
+            verify: p.verify,
+            journal: Arc::new(Mutex::new(p.journal)),
+            registry: Mutex::new(Registry::default()),
+            approval_expiry: p.approval_expiry,
+            next: AtomicU64::new(1),
+            run: now_ms() as u64,
+            autonomy: AtomicBool::new(p.autonomy_enabled),
+            events,
+        })
+    }
+
+    /// Command updates as live-protocol messages (`{"type":"command", …}`).
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.events.subscribe()
+    }
+
+    /// The capability level the engine enforces.
+    pub fn level(&self) -> i64 {
+        self.policy.level
+    }
+
+    /// The identity holding `bearer` (compared by SHA-256).
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Origin, CommandError> {
+        let token = bearer.ok_or(CommandError::Unauthorized)?;
+        let hash = token_sha256(token);
+        self.identities
+            .iter()
+            .find(|i| constant_time_eq(i.token_sha256.as_bytes(), hash.as_bytes()))
+            .map(|i| Origin::Identity { name: i.name.clone(), roles: i.roles.clone() })
+            .ok_or(CommandError::Unauthorized)
+    }
+
+    /// Whether autonomy rules may act.
+    pub fn autonomy_enabled(&self) -> bool {
+        self.autonomy.load(Relaxed)
+    }
+
+    /// The kill switch: stops every autonomy rule until the service restarts (audited).
+    pub async fn stop_autonomy(&self, by: &Origin) -> Result<(), CommandError> {
+        self.autonomy.store(false, Relaxed);
+        self.audit(json!({"event": "autonomy_stopped", "by": origin_name(by)})).await
+    }
+
+    /// A command by id.
+    pub async fn get(&self, id: &str) -> Result<Command, CommandError> {
+        self.expire_due().await?;
+        self.lock().commands.get(id).cloned().ok_or_else(|| CommandError::NotFound(id.to_string()))
+    }
+
+    /// Pending approvals past their expiry become `expired` (audited). The service calls it every second.
+    pub async fn expire_due(&self) -> Result<(), CommandError> {
+        let now = Instant::now();
+        let due: Vec<Command> = {
+            let mut reg = self.lock();
+            let mut due = Vec::new();
+            for cmd in reg.commands.values_mut() {
+                if cmd.state == State::AwaitingApproval && cmd.expires.is_some_and(|t| t <= now) {
+                    // Out of the waiting state under the lock, so an approval cannot take it meanwhile.
+                    cmd.state = State::Expired;
+                    due.push(cmd.clone());
+                }
+            }
+            due
+        };
+        for mut cmd in due {
+            self.transition(&mut cmd, State::Expired, Some("no approval in time".into())).await?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends `record` to the journal (fsynced) off the runtime's workers.
+    async fn audit(&self, record: Json) -> Result<(), CommandError> {
+        let journal = self.journal.clone();
+        tokio::task::spawn_blocking(move || {
+            journal.lock().unwrap_or_else(|e| e.into_inner()).append(&record).map(|_| ())
+        })
+        .await
+        .map_err(|e| CommandError::Audit(e.to_string()))?
+        .map_err(|e| CommandError::Audit(e.to_string()))
+    }
+
+    /// Moves `cmd` to `state`: audited first (the caller acts only after this returns), then stored and
+    /// pushed to live clients.
+    async fn transition(&self, cmd: &mut Command, state: State, detail: Option<String>) -> Result<(), CommandError> {
+        cmd.state = state;
+        cmd.history.push(Transition { state, at_ms: now_ms(), detail: detail.clone() });
+        let mut record = serde_json::to_value(&*cmd).unwrap_or_default();
+        if let Some(o) = record.as_object_mut() {
+            o.remove("history");
+            o.insert("event".into(), json!("command"));
+            if let Some(d) = detail {
+                o.insert("detail".into(), json!(d));
+            }
+        }
+        self.audit(record).await?;
+        self.lock().commands.insert(cmd.id.clone(), cmd.clone());
+        let msg = json!({"type": "command", "command": &*cmd});
+        let _ = self.events.send(msg.to_string());
+        Ok(())
+    }
+
+    /// Reads the target's current value and every attribute the target's interlock references, fresh.
+    async fn observe(&self, target: &str, value: Val) -> Seen {
+        let mut attrs = HashMap::new();
+        let refs: Vec<String> = self
+            .policy
+            .writable(target)
+            .and_then(|w| w.interlock.as_ref())
+            .map(|e| e.references().into_iter().map(String::from).collect())
+            .unwrap_or_default();
+        for r in refs {
+            if let Some(b) = self.bound.get(&r) {
+                if let Ok(v) = b.sink.read(&b.node).await {
+                    if let Some(v) = twin_val(&v, b) {
+                        attrs.insert(r, v);
+                    }
+                }
+            }
+        }
+        let current = match self.bound.get(target) {
+            Some(b) => b.sink.read(&b.node).await.ok().and_then(|v| twin_val(&v, b)),
+            None => None,
+        };
+        Seen { attrs, current, value }
+    }
+
+    fn decide(&self, cmd: &Command, origin: &Origin, seen: &Seen) -> Decision {
+        let since = self.lock().last_write.get(&cmd.target).map(|t| t.elapsed());
+        let req = Request { target: &cmd.target, value: &seen.value, origin, since_last_write: since };
+        self.policy.check(&req, seen)
+    }
+
+    /// Takes a command: decides it and, when allowed without approval, writes and verifies it. Returns
+    /// the command in the state it reached (final, or `awaiting_approval`).
+    pub async fn submit(&self, origin: Origin, req: CommandRequest) -> Result<Command, CommandError> {
+        let value = match &req.value {
+            Json::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Json::Bool(b) => Val::Bool(*b),
+            Json::String(s) => Val::Str(s.clone()),
+            other => {
+                return Err(CommandError::BadRequest(format!("value must be a number, boolean or string, not {other}")))
+            }
+        };
+        if req.reason.trim().is_empty() {
+            return Err(CommandError::BadRequest("reason is empty: say why the plant should change".into()));
+        }
+        let id = format!("c{}-{}", self.run, self.next.fetch_add(1, Relaxed));
+        let mut cmd = Command {
+            id,
+            target: req.target,
+            value: req.value,
+            reason: req.reason,
+            dry_run: req.dry_run,
+            requested_by: origin_name(&origin),
+            state: State::Received,
+            rule: None,
+            approved_by: None,
+            state_seen: Default::default(),
+            server_status: None,
+            read_back: None,
+            outcome: None,
+            history: Vec::new(),
+            origin: Some(origin.clone()),
+            expires: None,
+        };
+        self.transition(&mut cmd, State::Received, None).await?;
+        let seen = self.observe(&cmd.target, value).await;
+        record_seen(&mut cmd, &seen);
+        match self.decide(&cmd, &origin, &seen) {
+            Decision::Refused { rule, detail } => {
+                cmd.rule = Some(rule);
+                self.transition(&mut cmd, State::Refused, Some(detail)).await?;
+            }
+            _ if cmd.dry_run => {
+                self.transition(&mut cmd, State::Allowed, Some("dry run: within the policy, nothing written".into()))
+                    .await?;
+            }
+            Decision::NeedsApproval => {
+                cmd.expires = Some(Instant::now() + self.approval_expiry);
+                let detail = format!("expires in {} s", self.approval_expiry.as_secs());
+                self.transition(&mut cmd, State::AwaitingApproval, Some(detail)).await?;
+            }
+            Decision::Allowed => self.write(&mut cmd, &seen).await?,
+        }
+        Ok(cmd)
+    }
+
+    /// Approves a pending command (a different identity holding the approver role), then decides it again
+    /// against the twin state of that moment and writes it.
+    pub async fn approve(&self, id: &str, approver: Origin) -> Result<Command, CommandError> {
+        self.expire_due().await?;
+        let mut cmd = {
+            let mut reg = self.lock();
+            let cmd = reg.commands.get(id).cloned().ok_or_else(|| CommandError::NotFound(id.to_string()))?;
+            if cmd.state != State::AwaitingApproval {
+                return Err(CommandError::Conflict(format!("{id} is {:?}, not awaiting approval", cmd.state)));
+            }
+            // Taken out of the waiting state under the lock: one approval at a time.
+            let mut taken = cmd.clone();
+            taken.state = State::Approved;
+            reg.commands.insert(id.to_string(), taken);
+            cmd
+        };
+        if let Err((rule, detail)) = Policy::check_approver(&cmd.requested_by, &approver) {
+            // The command keeps waiting for a valid approver.
+            self.lock().commands.insert(id.to_string(), cmd.clone());
+            self.audit(json!({"event": "approval_refused", "command": id, "by": origin_name(&approver), "rule": rule, "detail": detail}))
+                .await?;
+            return Err(CommandError::Conflict(detail));
+        }
+        cmd.approved_by = Some(origin_name(&approver));
+        self.transition(&mut cmd, State::Approved, None).await?;
+        let origin = cmd.origin.clone().unwrap_or(approver);
+        let value = match &cmd.value {
+            Json::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Json::Bool(b) => Val::Bool(*b),
+            other => Val::Str(other.as_str().unwrap_or_default().to_string()),
+        };
+        let seen = self.observe(&cmd.target, value).await;
+        record_seen(&mut cmd, &seen);
+        match self.decide(&cmd, &origin, &seen) {
+            Decision::Refused { rule, detail } => {
+                cmd.rule = Some(rule);
+                self.transition(&mut cmd, State::Refused, Some(format!("at the moment of the write: {detail}")))
+                    .await?;
+            }
+            _ => self.write(&mut cmd, &seen).await?,
+        }
+        Ok(cmd)
+    }
+
+    /// Writes an allowed command and verifies it by reading it back.
+    async fn write(&self, cmd: &mut Command, seen: &Seen) -> Result<(), CommandError> {
+        let Some(b) = self.bound.get(&cmd.target).cloned() else {
+            self.transition(cmd, State::Failed, Some(format!("{} is not bound to a source node", cmd.target))).await?;
+            return Ok(());
+        };
+        let verify =
+            self.verify.get(&cmd.target).copied().unwrap_or(Verify { tolerance: 0.0, timeout: Duration::from_secs(2) });
+        let out = source_value(&seen.value, &b);
+        // The decision is durable (audited) before the write is sent.
+        self.lock().last_write.insert(cmd.target.clone(), Instant::now());
+        match b.sink.write(&b.node, &out).await {
+            Ok(()) => {
+                self.transition(cmd, State::Written, Some(format!("{} accepted the write", b.node))).await?;
+            }
+            Err(SinkError::NoAnswer(why)) => {
+                cmd.outcome = Some("unknown");
+                cmd.read_back = self.read_back(&b).await;
+                let detail = format!("unknown outcome: {why}; not retried");
+                self.transition(cmd, State::Failed, Some(detail)).await?;
+                return Ok(());
+            }
+            Err(e) => {
+                if let SinkError::Refused { status } = &e {
+                    cmd.server_status = Some(status.clone());
+                }
+                cmd.read_back = self.read_back(&b).await;
+                self.transition(cmd, State::Failed, Some(e.to_string())).await?;
+                return Ok(());
+            }
+        }
+        let deadline = Instant::now() + verify.timeout;
+        loop {
+            let back = b.sink.read(&b.node).await.ok().and_then(|v| twin_val(&v, &b));
+            cmd.read_back = back.as_ref().map(val_json);
+            let ok = match (&back, &seen.value) {
+                (Some(Val::Num(r)), Val::Num(w)) => (r - w).abs() <= verify.tolerance.max(1e-9 * w.abs()),
+                (Some(r), w) => r == w,
+                (None, _) => false,
+            };
+            if ok {
+                self.transition(cmd, State::Verified, None).await?;
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let got = cmd.read_back.clone().map_or("nothing".to_string(), |v| v.to_string());
+                let detail = format!(
+                    "read back {got} within {} ms, wrote {} (tolerance {})",
+                    verify.timeout.as_millis(),
+                    val_json(&seen.value),
+                    verify.tolerance
+                );
+                self.transition(cmd, State::Failed, Some(detail)).await?;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn read_back(&self, b: &Bound) -> Option<Json> {
+        let read = tokio::time::timeout(Duration::from_secs(2), b.sink.read(&b.node)).await;
+        read.ok().and_then(|r| r.ok()).and_then(|v| twin_val(&v, b)).map(|v| val_json(&v))
+    }
+}
+
+fn record_seen(cmd: &mut Command, seen: &Seen) {
+    cmd.state_seen = seen.attrs.iter().map(|(k, v)| (k.clone(), val_json(v))).collect();
+    if let Some(c) = &seen.current {
+        cmd.state_seen.insert("current".into(), val_json(c));
+    }
+}
+
+fn origin_name(o: &Origin) -> String {
+    match o {
+        Origin::Identity { name, .. } => name.clone(),
+        Origin::Autonomy { rule } => format!("autonomy:{rule}"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An `[[autonomy]]` rule, parsed.
+#[derive(Debug, Clone)]
+pub struct AutonomyRule {
+    pub name: String,
+    pub when: super::expr::Expr,
+    pub target: String,
+    pub set: super::expr::Expr,
+    pub min_interval: Duration,
+}
+
+/// What the rule's expressions read: fresh values of their references, the target's current value.
+struct RuleScope {
+    attrs: HashMap<String, Val>,
+    current: Option<Val>,
+}
+
+impl Scope for RuleScope {
+    fn attr(&self, p: &str) -> Option<Val> {
+        self.attrs.get(p).cloned()
+    }
+    fn value(&self) -> Option<Val> {
+        None
+    }
+    fn current(&self) -> Option<Val> {
+        self.current.clone()
+    }
+}
+
+impl Engine {
+    /// Runs each rule whose interval has passed (`last` holds when each last commanded): when its condition
+    /// holds, it commands its target to the computed value, as `autonomy:<name>`, through the policy like
+    /// any command. Nothing runs below level 5 or after the kill switch. Returns the commands issued.
+    pub async fn run_autonomy(&self, rules: &[AutonomyRule], last: &mut HashMap<String, Instant>) -> Vec<Command> {
+        let mut issued = Vec::new();
+        if self.policy.level < super::policy::LEVEL_AUTONOMOUS {
+            return issued;
+        }
+        for r in rules {
+            if !self.autonomy_enabled() {
+                break;
+            }
+            if last.get(&r.name).is_some_and(|t| t.elapsed() < r.min_interval) {
+                continue;
+            }
+            let mut attrs = HashMap::new();
+            for p in r.when.references().into_iter().chain(r.set.references()) {
+                if let Some(b) = self.bound.get(p) {
+                    if let Some(v) = b.sink.read(&b.node).await.ok().and_then(|v| twin_val(&v, b)) {
+                        attrs.insert(p.to_string(), v);
+                    }
+                }
+            }
+            let current = match self.bound.get(&r.target) {
+                Some(b) => b.sink.read(&b.node).await.ok().and_then(|v| twin_val(&v, b)),
+                None => None,
+            };
+            let scope = RuleScope { attrs, current };
+            match r.when.holds(&scope) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(rule = %r.name, "autonomy condition cannot be evaluated: {e}");
+                    continue;
+                }
+            }
+            let value = match r.set.eval(&scope) {
+                Ok(v) => val_json(&v),
+                Err(e) => {
+                    tracing::warn!(rule = %r.name, "autonomy value cannot be evaluated: {e}");
+                    continue;
+                }
+            };
+            last.insert(r.name.clone(), Instant::now());
+            let req = CommandRequest {
+                target: r.target.clone(),
+                value,
+                reason: format!("autonomy rule {}: {} holds", r.name, r.when),
+                dry_run: false,
+            };
+            match self.submit(Origin::Autonomy { rule: r.name.clone() }, req).await {
+                Ok(cmd) => issued.push(cmd),
+                Err(e) => tracing::error!(rule = %r.name, "autonomy command: {e}"),
+            }
+        }
+        issued
+    }
+}

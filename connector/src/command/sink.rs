@@ -1,0 +1,49 @@
+//! Where writes go: a [`Sink`] reads and writes one source's nodes. The OPC UA source is one
+//! (`OpcUaSource`, through the session that also serves its subscriptions); Modbus holding registers and
+//! coils or Sparkplug B NCMD/DCMD plug in the same way when those sources exist.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::sample::Value;
+use crate::source::opcua::OpcUaSource;
+
+/// Why a read or write did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SinkError {
+    /// The address does not parse or does not exist on the server.
+    #[error("{0}")]
+    Node(String),
+    /// The server answered with a bad status (its name, e.g. `BadOutOfRange`).
+    #[error("the server answered {status}")]
+    Refused { status: String },
+    /// The value cannot be written as the node's type (e.g. text to a Double node).
+    #[error("{0}")]
+    Type(String),
+    /// No answer (timeout, connection lost): the outcome is unknown, and the write must not be retried blindly.
+    #[error("no answer from the server: {0}")]
+    NoAnswer(String),
+}
+
+/// A boxed future of a sink operation.
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
+
+/// One source's write side.
+pub trait Sink: Send + Sync {
+    /// The node's current value, read fresh from the server (not from a cache or the twin).
+    fn read<'a>(&'a self, node: &'a str) -> SinkFuture<'a, Value>;
+    /// Writes `value` to the node, as the node's own type.
+    fn write<'a>(&'a self, node: &'a str, value: &'a Value) -> SinkFuture<'a, ()>;
+}
+
+impl Sink for OpcUaSource {
+    fn read<'a>(&'a self, node: &'a str) -> SinkFuture<'a, Value> {
+        Box::pin(async move { Ok(self.read_node(node).await?.0) })
+    }
+    fn write<'a>(&'a self, node: &'a str, value: &'a Value) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            let (_, like) = self.read_node(node).await?;
+            self.write_node(node, &like, value).await
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! Write-back against the real plant simulator (OPC UA on 127.0.0.1), through the service's command API:
+//! every policy rule refuses before anything reaches the server (the simulator's write log stays empty);
+//! a level-4 command waits for approval, the requester cannot approve it, a second identity with the
+//! approver role does, the value reaches the server (read independently with a Python asyncua client)
+//! and the command ends `verified`; a level-1 twin refuses every write; a write to a server that is gone
+//! ends `failed` with an unknown outcome and is not retried; a level-5 rule moves a setpoint within the
+//! policy until the kill switch stops it; the audit journal verifies and holds every decision.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use twinloom_connector::audit;
+use twinloom_connector::Config;
+use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
+use twinloom_tests::{http_request, run_python, TempDir};
+
+const ALICE: &str = "alice-token";
+const CAROL: &str = "carol-token";
+const BOB: &str = "bob-token";
+const ZONE1: &str = "/Plant/Paint/Oven/Zone01.twinloom:setpoint";
+const ZONE2: &str = "/Plant/Paint/Oven/Zone02.twinloom:setpoint";
+
+fn sha(token: &str) -> String {
+    twinloom_connector::command::config::token_sha256(token)
+}
+
+/// The service's configuration over the simulator at `endpoint` (namespace `ns`) at `level`, with
+/// `extra` appended.
+fn config(dir: &TempDir, endpoint: &str, ns: u16, level: u8, extra: &str) -> Config {
+    let mut text = format!(
+        r#"
+[stage]
+dir = "{stage}"
+capability_level = {level}
+tick_ms = 20
+
+[stream]
+listen = "127.0.0.1:0"
+
+[[sources]]
+name = "sim"
+kind = "opcua"
+endpoint = "{endpoint}"
+publishing_interval_ms = 20
+"#,
+        stage = dir.path().join("stage").display()
+    );
+    for zone in ["Zone01", "Zone02", "Zone03"] {
+        for (node, attr) in [("Setpoint", "twinloom:setpoint"), ("Temperature", "twinloom:temperature")] {
+            text += &format!(
+                "\n[[bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/Paint/Oven/{zone}/{node}\"\nshop = \"paint\"\nprim = \"/Plant/Paint/Oven/{zone}\"\nattr = \"{attr}\"\ntype = \"double\"\n"
+            );
+        }
+    }
+    text += &format!(
+        r#"
+[[identity]]
+name = "alice"
+token_sha256 = "{a}"
+roles = ["operator"]
+
+[[identity]]
+name = "carol"
+token_sha256 = "{c}"
+roles = ["operator", "approver"]
+
+[[identity]]
+name = "bob"
+token_sha256 = "{b}"
+roles = ["viewer"]
+
+[[writable]]
+target = "{ZONE1}"
+roles = ["operator"]
+min = 100.0
+max = 230.0
+max_step = 15.0
+min_interval_s = 30
+interlock = 'abs({{/Plant/Paint/Oven/Zone01.twinloom:temperature}} - current) <= 25'
+tolerance = 0.001
+verify_timeout_ms = 3000
+
+[[writable]]
+target = "{ZONE2}"
+roles = ["operator"]
+interlock = '{{/Plant/Paint/Oven/Zone01.twinloom:temperature}} > 1000'
+"#,
+        a = sha(ALICE),
+        c = sha(CAROL),
+        b = sha(BOB)
+    );
+    text += extra;
+    Config::parse(&text, &dir.path().join("twinloom.toml")).expect("config")
+}
+
+fn start_sim(rt: &tokio::runtime::Runtime) -> SimulatorHandle {
+    rt.block_on(Simulator::start(SimConfig {
+        port: 0,
+        seed: 3,
+        signals: 2000,
+        update_hz: 10.0,
+        ..SimConfig::default()
+    }))
+    .expect("simulator")
+}
+
+fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let (status, text) = http_request(addr, "POST", path, token, Some(&body.to_string()));
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}")))
+}
+
+fn command(addr: std::net::SocketAddr, token: &str, target: &str, value: f64) -> Value {
+    let (status, v) =
+        post(addr, "/v1/commands", Some(token), json!({"target": target, "value": value, "reason": "test"}));
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+fn refused_by(v: &Value) -> &str {
+    assert_eq!(v["state"], "refused", "{v}");
+    v["rule"].as_str().unwrap_or("")
+}
+
+/// The node's value read by an independent OPC UA client (Python asyncua).
+fn read_with_asyncua(endpoint: &str, node: &str) -> f64 {
+    let script = r#"
+import asyncio, sys
+from asyncua import Client
+async def main():
+    async with Client(url=sys.argv[1]) as c:
+        print(await c.get_node(sys.argv[2]).read_value())
+asyncio.run(main())
+"#;
+    run_python(script, &[endpoint, node]).trim().parse().expect("a number")
+}
+
+#[test]
+fn commands_are_refused_approved_written_and_verified() {
+    let dir = TempDir::new("write-back");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let ns = sim.namespace_index();
+    let cfg = config(&dir, sim.endpoint_url(), ns, 4, "");
+    let journal = cfg.audit_path();
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+
+    // Refused before anything reaches the server.
+    let (status, v) =
+        post(addr, "/v1/commands", Some("wrong"), json!({"target": ZONE1, "value": 190.0, "reason": "x"}));
+    assert_eq!((status, v["error"].as_str()), (401, Some("missing or unknown bearer token")));
+    let (status, _) = post(addr, "/v1/commands", None, json!({"target": ZONE1, "value": 190.0, "reason": "x"}));
+    assert_eq!(status, 401);
+    let (status, v) = post(addr, "/v1/commands", Some(ALICE), json!({"target": ZONE1, "value": "hot"}));
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(refused_by(&command(addr, BOB, ZONE1, 185.0)), "role");
+    assert_eq!(refused_by(&command(addr, ALICE, ZONE1, 90.0)), "min");
+    assert_eq!(refused_by(&command(addr, ALICE, ZONE1, 240.0)), "max");
+    let v = command(addr, ALICE, ZONE1, 220.0);
+    assert_eq!(refused_by(&v), "max_step");
+    let start = v["state_seen"]["current"].as_f64().expect("the current setpoint seen");
+    assert_eq!(refused_by(&command(addr, ALICE, ZONE2, 200.0)), "interlock");
+    assert_eq!(refused_by(&command(addr, ALICE, "/Plant/Paint/Oven/Zone03.twinloom:setpoint", 200.0)), "not_writable");
+    let (_, dry) = post(
+        addr,
+        "/v1/commands",
+        Some(ALICE),
+        json!({"target": ZONE1, "value": start + 5.0, "reason": "check", "dry_run": true}),
+    );
+    assert_eq!(dry["state"], "allowed", "{dry}");
+    assert!(sim.write_log().is_empty(), "a refused command reached the server: {:?}", sim.write_log());
+
+    // Level 4: approval by a second identity with the approver role.
+    let want = start + 10.0;
+    let v = command(addr, ALICE, ZONE1, want);
+    assert_eq!(v["state"], "awaiting_approval", "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (status, e) = post(addr, &format!("/v1/commands/{id}/approve"), Some(ALICE), json!({}));
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("two-person rule"), "{e}");
+    let (status, _) = post(addr, &format!("/v1/commands/{id}/approve"), Some(BOB), json!({}));
+    assert_eq!(status, 409, "bob is no approver");
+    assert!(sim.write_log().is_empty(), "nothing is written before the approval");
+    let t0 = Instant::now();
+    let (status, v) = post(addr, &format!("/v1/commands/{id}/approve"), Some(CAROL), json!({}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "verified", "{v}");
+    assert_eq!(v["approved_by"], "carol");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    let states: Vec<&str> = v["history"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["received", "awaiting_approval", "approved", "written", "verified"]);
+    let node = format!("ns={ns};s=Plant/Paint/Oven/Zone01/Setpoint");
+    assert_eq!(read_with_asyncua(sim.endpoint_url(), &node), want, "the value reached the server");
+    let log = sim.write_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].node_id, node);
+    let (status, got) = http_request(addr, "GET", &format!("/v1/commands/{id}"), Some(BOB), None);
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&got).unwrap()["state"], "verified");
+
+    // Too soon after the last write.
+    assert_eq!(refused_by(&command(addr, ALICE, ZONE1, want + 1.0)), "min_interval");
+    assert_eq!(sim.write_log().len(), 1);
+
+    svc.stop(rt.handle()).expect("stop");
+    let report = audit::verify(&journal).expect("journal");
+    assert!(report.is_ok(), "{report:?}");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    for needle in [r#""rule":"role""#, r#""rule":"interlock""#, r#""state":"verified""#, r#""approved_by":"carol""#] {
+        assert!(text.contains(needle), "the journal lacks {needle}");
+    }
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn a_level_1_twin_refuses_every_write() {
+    let dir = TempDir::new("write-back-l1");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 1, "");
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    for token in [ALICE, CAROL] {
+        let v = command(addr, token, ZONE1, 185.0);
+        assert_eq!(refused_by(&v), "capability_level");
+        assert!(v["history"][1]["detail"].as_str().unwrap().contains("capability level 1"), "{v}");
+    }
+    assert!(sim.write_log().is_empty());
+    svc.stop(rt.handle()).expect("stop");
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn a_write_to_a_server_that_is_gone_fails_with_an_unknown_outcome_and_is_not_retried() {
+    let dir = TempDir::new("write-back-gone");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
+    let extra = format!("\n[[writable]]\ntarget = \"{zone3}\"\nroles = [\"operator\"]\nmin = 0.0\nmax = 300.0\n");
+    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    rt.block_on(sim.shutdown());
+    let t0 = Instant::now();
+    let v = command(addr, ALICE, zone3, 190.0);
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["outcome"], "unknown", "{v}");
+    assert!(
+        v["history"].as_array().unwrap().last().unwrap()["detail"].as_str().unwrap().contains("not retried"),
+        "{v}"
+    );
+    assert_eq!(v["history"].as_array().unwrap().len(), 2, "received, failed: no second attempt");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    svc.stop(rt.handle()).expect("stop");
+}
+
+#[test]
+fn an_autonomy_rule_moves_a_setpoint_within_policy_until_the_kill_switch() {
+    let dir = TempDir::new("write-back-l5");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
+    let extra = format!(
+        r#"
+[[writable]]
+target = "{zone3}"
+roles = ["autonomy"]
+min = 0.0
+max = 300.0
+max_step = 2.0
+
+[[autonomy]]
+name = "warm-up"
+when = 'current < 290'
+target = "{zone3}"
+set = "current + 1"
+min_interval_s = 1
+"#
+    );
+    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
+    let journal = cfg.audit_path();
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    let node = sim.node_id("Plant/Paint/Oven/Zone03/Setpoint");
+    let writes = |sim: &SimulatorHandle| sim.write_log().iter().filter(|r| r.node_id == node).count();
+    let t0 = Instant::now();
+    while writes(&sim) < 2 && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(writes(&sim) >= 2, "the rule wrote {} times", writes(&sim));
+    assert!(sim.write_log().iter().all(|r| r.status.is_good()), "{:?}", sim.write_log());
+    let (status, v) = post(addr, "/v1/autonomy/stop", Some(BOB), json!({}));
+    assert_eq!((status, v["autonomy"].as_str()), (200, Some("stopped")));
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped_at = writes(&sim);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(writes(&sim), stopped_at, "the rule wrote after the kill switch");
+    svc.stop(rt.handle()).expect("stop");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains(r#""requested_by":"autonomy:warm-up""#) && text.contains("autonomy_stopped"));
+    assert!(audit::verify(&journal).unwrap().is_ok());
+    rt.block_on(sim.shutdown());
+}
