@@ -301,3 +301,46 @@ min_interval_s = 1
     assert!(audit::verify(&journal).unwrap().is_ok());
     rt.block_on(sim.shutdown());
 }
+
+/// A fenced block of `lang` from a page of docs/.
+fn doc_block(page: &str, lang: &str) -> String {
+    let doc = std::fs::read_to_string(twinloom_tests::workspace_root().join("docs").join(page)).unwrap();
+    let open = format!("```{lang}\n");
+    let start = doc.find(&open).unwrap_or_else(|| panic!("a {lang} block in {page}")) + open.len();
+    doc[start..start + doc[start..].find("```").expect("its end")].to_string()
+}
+
+#[test]
+fn the_documented_configuration_and_client_run_against_the_simulator() {
+    let dir = TempDir::new("write-back-docs");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let ns = sim.namespace_index();
+    // The page's configuration as printed, pointed at this simulator, this folder and a free port.
+    let text = doc_block("write-back.md", "toml")
+        .replace("opc.tcp://127.0.0.1:4840/", sim.endpoint_url())
+        .replace("ns=2;", &format!("ns={ns};"))
+        .replace("dir = \"twinloom-out\"", &format!("dir = {:?}", dir.path().join("stage")))
+        + "\n[stream]\nlisten = \"127.0.0.1:0\"\n";
+    let cfg = Config::parse(&text, &dir.path().join("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cfg.identity.len(), cfg.writable.len()), (2, 1));
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    let node = sim.node_id("Plant/Paint/Oven/Zone01/Setpoint");
+    let start = read_with_asyncua(sim.endpoint_url(), &node);
+    let want = start + 5.0;
+    // The page's Python client, as printed (the page's tokens are "alice" and "carol").
+    let out = run_python(
+        &doc_block("write-back.md", "python"),
+        &[&format!("http://{addr}"), "alice", ZONE1, &want.to_string()],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].trim(), "allowed", "{out}");
+    let (id, state) = lines[1].split_once(' ').expect("id and state");
+    assert!(state.starts_with("awaiting_approval"), "level 4 waits for an approval: {out}");
+    let (status, v) = post(addr, &format!("/v1/commands/{id}/approve"), Some("carol"), json!({}));
+    assert_eq!((status, v["state"].as_str()), (200, Some("verified")), "{v}");
+    assert_eq!(read_with_asyncua(sim.endpoint_url(), &node), want);
+    svc.stop(rt.handle()).expect("stop");
+    rt.block_on(sim.shutdown());
+}
