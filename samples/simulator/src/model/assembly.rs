@@ -1,12 +1,19 @@
 //! Assembly line: twelve stations on a paced line. Each takt the vehicles (VIN and order) index one station
 //! forward; operators pull the andon now and then, which stops the line until it is cleared; stations fail
 //! and are repaired (MTBF/MTTR).
+//!
+//! Writable: the line's `Takt` (the next index happens once the new takt has run, and the stations'
+//! work times are drawn from the new takt from then on). Each station's fault and andon can be
+//! acknowledged ([`AssemblyLine::acknowledge`]).
 
-use super::{round_to, state, FaultProcess, ModelConfig, SignalId, Signals, SimValue};
+use super::setpoint::{Acknowledgement, Setpoint, Target};
+use super::{round_to, state, FaultProcess, ModelConfig, SignalId, Signals, SimValue, ValueType};
 use crate::rng::Rng;
 
 pub const STATIONS: usize = 12;
 const TAKT_S: f64 = 60.0;
+/// Range of the writable takt time, seconds.
+pub const TAKT_RANGE: (f64, f64) = (10.0, 600.0);
 const ANDON_PROB_PER_CYCLE: f64 = 0.04;
 const STATION_FAULTS: &[i32] = &[701, 702, 715];
 /// VIN characters (no I, O, Q, as in ISO 3779).
@@ -34,13 +41,16 @@ pub struct AssemblyLine {
     sig_output: SignalId,
     sig_stopped: SignalId,
     rng: Rng,
+    /// The takt time, seconds.
+    takt: f64,
     into_takt: f64,
+    on_break: bool,
     produced: i64,
     next_order: u64,
 }
 
 impl AssemblyLine {
-    pub fn new(sig: &mut Signals, cfg: &ModelConfig) -> Self {
+    pub fn new(sig: &mut Signals, cfg: &ModelConfig, setpoints: &mut Vec<Setpoint>) -> Self {
         let base = "Plant/Assembly";
         let stations = (0..STATIONS)
             .map(|s| {
@@ -64,13 +74,18 @@ impl AssemblyLine {
                 }
             })
             .collect();
+        let sig_takt = sig.add(format!("{base}/Line/Takt"), "s", SimValue::Double(TAKT_S));
+        let (min, max) = TAKT_RANGE;
+        setpoints.push(Setpoint::new(sig_takt, ValueType::Double, min, max, Target::Takt));
         AssemblyLine {
             stations,
-            sig_takt: sig.add(format!("{base}/Line/Takt"), "s", SimValue::Double(TAKT_S)),
+            sig_takt,
             sig_output: sig.add(format!("{base}/Line/Output"), "", SimValue::Long(0)),
             sig_stopped: sig.add(format!("{base}/Line/Stopped"), "", SimValue::Bool(false)),
             rng: Rng::new(cfg.seed, 6000),
+            takt: TAKT_S,
             into_takt: 0.0,
+            on_break: false,
             produced: 0,
             next_order: 1,
         }
@@ -87,6 +102,7 @@ impl AssemblyLine {
     }
 
     pub fn step(&mut self, sig: &mut Signals, dt: f64, on_break: bool) {
+        self.on_break = on_break;
         let mut stopped = on_break;
         for st in &mut self.stations {
             let faulted = st.faults.step(dt, !on_break && st.vehicle.is_some());
@@ -97,12 +113,18 @@ impl AssemblyLine {
         }
         if !stopped {
             self.into_takt += dt;
-            if self.into_takt >= TAKT_S {
+            if self.into_takt >= self.takt {
                 self.into_takt = 0.0;
                 self.index(sig);
             }
         }
-        for st in &mut self.stations {
+        self.publish(sig, stopped);
+    }
+
+    /// Serves every station's state, fault code and andon, and whether the line is stopped.
+    fn publish(&self, sig: &mut Signals, stopped: bool) {
+        let on_break = self.on_break;
+        for st in &self.stations {
             let has_car = st.vehicle.is_some();
             let state = if st.faults.code != 0 {
                 state::FAULTED
@@ -134,7 +156,7 @@ impl AssemblyLine {
         let v = self.new_vehicle();
         self.stations[0].vehicle = Some(v);
         for st in &mut self.stations {
-            st.work_s = round_to(self.rng.range(0.75, 0.98) * TAKT_S, 1);
+            st.work_s = round_to(self.rng.range(0.75, 0.98) * self.takt, 1);
             if self.rng.unit() < ANDON_PROB_PER_CYCLE {
                 st.andon_left = self.rng.range(5.0, 40.0);
             }
@@ -145,7 +167,24 @@ impl AssemblyLine {
                 sig.set_f64(st.sig_cycle_time, st.work_s);
             }
         }
-        sig.set_f64(self.sig_takt, TAKT_S);
+        sig.set_f64(self.sig_takt, self.takt);
         sig.set_i64(self.sig_output, self.produced);
+    }
+
+    /// Sets the takt time (seconds).
+    pub fn set_takt(&mut self, sig: &mut Signals, seconds: f64) {
+        self.takt = seconds;
+        sig.set_f64(self.sig_takt, seconds);
+    }
+
+    /// Clears station `station`'s fault (as a repair would: its next failure is drawn) and andon, and
+    /// serves the result at once; the line runs again if nothing else stops it.
+    pub fn acknowledge(&mut self, sig: &mut Signals, station: usize) -> Acknowledgement {
+        let st = &mut self.stations[station];
+        let ack = Acknowledgement { fault_code: st.faults.clear(), andon: st.andon_left > 0.0 };
+        st.andon_left = 0.0;
+        let stopped = self.on_break || self.stations.iter().any(|st| st.faults.code != 0 || st.andon_left > 0.0);
+        self.publish(sig, stopped);
+        ack
     }
 }

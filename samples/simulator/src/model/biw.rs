@@ -1,14 +1,23 @@
 //! Body-in-white line: six welding stations, two six-axis robots each (R01..R12). A station clamps a
 //! body, its robots run their weld program (smooth joint moves between weld points, a dwell per weld),
 //! then the body transfers to the next station. Robots and stations fail and get repaired (MTBF/MTTR).
+//!
+//! Writable: each robot's `ProgramSelect` (1..99; 0, the initial value, lets the line choose among the
+//! three standard programs). The robot runs the selected program from its next cycle on; programs 4..99
+//! are generated from the seed when first selected.
 
-use super::{round_to, state, FaultProcess, ModelConfig, SignalId, Signals, SimValue};
+use std::collections::BTreeMap;
+
+use super::setpoint::{Setpoint, Target};
+use super::{round_to, state, FaultProcess, ModelConfig, SignalId, Signals, SimValue, ValueType};
 use crate::rng::Rng;
 
 pub const STATIONS: usize = 6;
 pub const ROBOTS_PER_STATION: usize = 2;
 const CLAMPS: usize = 8;
 const PROGRAMS: usize = 3;
+/// Range of a robot's program select.
+pub const PROGRAM_SELECT_RANGE: (f64, f64) = (1.0, 99.0);
 const TRANSFER_S: f64 = 3.0;
 const WELD_S: f64 = 0.6;
 /// Joint limits in degrees (J1..J6) of a typical 6-axis spot-welding robot.
@@ -67,8 +76,14 @@ struct Robot {
     sig_state: SignalId,
     sig_fault: SignalId,
     sig_speed: SignalId,
-    programs: Vec<Program>,
+    sig_select: SignalId,
+    /// Weld programs by index (program number - 1): the three standard ones, then any selected later.
+    programs: BTreeMap<usize, Program>,
     program: usize,
+    /// The selected program index, if a client selected one.
+    selected: Option<usize>,
+    seed: u64,
+    index: usize,
     phase: Phase,
     from: [f64; 6],
     q: [f64; 6],
@@ -81,7 +96,7 @@ struct Robot {
 impl Robot {
     fn new(sig: &mut Signals, cfg: &ModelConfig, base: &str, index: usize) -> Self {
         let mut rng = Rng::new(cfg.seed, 1000 + index as u64);
-        let programs = (0..PROGRAMS).map(|_| Program::generate(&mut rng)).collect();
+        let programs = (0..PROGRAMS).map(|p| (p, Program::generate(&mut rng))).collect();
         let j = |sig: &mut Signals, name: &str, unit, v: f64| {
             std::array::from_fn(|k| sig.add(format!("{base}/{name}{}", k + 1), unit, SimValue::Double(v)))
         };
@@ -99,6 +114,7 @@ impl Robot {
             sig_state: sig.add(format!("{base}/State"), "", SimValue::Int(state::IDLE)),
             sig_fault: sig.add(format!("{base}/FaultCode"), "", SimValue::Int(0)),
             sig_speed: sig.add(format!("{base}/TcpSpeed"), "mm/s", SimValue::Double(0.0)),
+            sig_select: sig.add(format!("{base}/ProgramSelect"), "", SimValue::Int(0)),
             faults: FaultProcess::new(
                 Rng::new(cfg.seed, 2000 + index as u64),
                 1800.0 * cfg.mtbf_scale,
@@ -107,6 +123,9 @@ impl Robot {
             ),
             programs,
             program: 0,
+            selected: None,
+            seed: cfg.seed,
+            index,
             phase: Phase::Done,
             from: HOME,
             q: HOME,
@@ -117,13 +136,18 @@ impl Robot {
     }
 
     fn start(&mut self, program: usize) {
-        self.program = program % PROGRAMS;
+        self.program = self.selected.unwrap_or(program % PROGRAMS);
+        let (seed, index, p) = (self.seed, self.index, self.program);
+        // Programs beyond the standard three: their own random stream per robot and number.
+        self.programs
+            .entry(p)
+            .or_insert_with(|| Program::generate(&mut Rng::new(seed, 100_000 + index as u64 * 1000 + p as u64)));
         self.from = self.q;
         self.phase = Phase::Moving { step: 0, elapsed: 0.0 };
     }
 
     fn target(&self, step: usize) -> [f64; 6] {
-        self.programs[self.program].points.get(step).copied().unwrap_or(HOME)
+        self.programs[&self.program].points.get(step).copied().unwrap_or(HOME)
     }
 
     /// Advances the robot; `may_work` is false while its station is faulted or on break.
@@ -133,7 +157,7 @@ impl Robot {
         let prev = self.q;
         let mut welding = false;
         if working && !faulted {
-            let prog = &self.programs[self.program];
+            let prog = &self.programs[&self.program];
             self.phase = match self.phase {
                 Phase::Moving { step, elapsed } => {
                     let dur = prog.move_s[step];
@@ -225,8 +249,8 @@ pub struct BiwLine {
 }
 
 impl BiwLine {
-    pub fn new(sig: &mut Signals, cfg: &ModelConfig) -> Self {
-        let stations = (0..STATIONS)
+    pub fn new(sig: &mut Signals, cfg: &ModelConfig, setpoints: &mut Vec<Setpoint>) -> Self {
+        let stations: Vec<Station> = (0..STATIONS)
             .map(|s| {
                 let base = format!("Plant/BIW/Station{:02}", s + 1);
                 let st = Station {
@@ -260,7 +284,19 @@ impl BiwLine {
                 st
             })
             .collect();
+        let (min, max) = PROGRAM_SELECT_RANGE;
+        for (i, r) in stations.iter().flat_map(|s| &s.robots).enumerate() {
+            setpoints.push(Setpoint::new(r.sig_select, ValueType::Int32, min, max, Target::Program(i)));
+        }
         BiwLine { stations }
+    }
+
+    /// Selects program number `program` (1..99) for robot `robot` (0 = R01); it runs from the robot's next
+    /// cycle on.
+    pub fn select_program(&mut self, sig: &mut Signals, robot: usize, program: i32) {
+        let r = &mut self.stations[robot / ROBOTS_PER_STATION].robots[robot % ROBOTS_PER_STATION];
+        r.selected = Some((program.max(1) - 1) as usize);
+        sig.set_i32(r.sig_select, program);
     }
 
     pub fn step(&mut self, sig: &mut Signals, dt: f64, on_break: bool) {

@@ -1,7 +1,11 @@
 //! Paint shop: pretreatment tanks, spray booths (temperature, humidity, air flow), oven zones,
 //! conveyors and energy meters. Process values follow their setpoints with first-order lag and noise.
+//!
+//! Writable: each oven zone's `Setpoint` (its `Temperature` follows with the zone's time constant,
+//! [`OVEN_TAU_S`]) and each conveyor's `SpeedSetpoint` (its `Speed` ramps there at [`CONVEYOR_RAMP`]).
 
-use super::{round_to, ModelConfig, SignalId, Signals, SimValue};
+use super::setpoint::{Setpoint, Target};
+use super::{round_to, ModelConfig, SignalId, Signals, SimValue, ValueType};
 use crate::rng::Rng;
 
 const TANKS: [(&str, f64); 6] =
@@ -10,6 +14,14 @@ const BOOTHS: [&str; 6] = ["Sealer", "Primer", "Base1", "Base2", "Clear1", "Clea
 const OVEN_ZONES: [f64; 6] = [140.0, 160.0, 175.0, 180.0, 170.0, 120.0];
 const CONVEYORS: [(&str, f64); 3] = [("Pretreatment", 4.5), ("Booths", 5.0), ("Oven", 4.0)];
 const METERS: usize = 8;
+/// Time constant of an oven zone's temperature (first-order lag towards its setpoint), model seconds.
+pub const OVEN_TAU_S: f64 = 90.0;
+/// Range of an oven zone setpoint, degC.
+pub const OVEN_SETPOINT_RANGE: (f64, f64) = (0.0, 300.0);
+/// How fast a conveyor's speed ramps towards its setpoint, (m/min) per model second (0.017 m/s²).
+pub const CONVEYOR_RAMP: f64 = 1.0;
+/// Range of a conveyor speed setpoint, m/min (0..2 m/s).
+pub const CONVEYOR_SETPOINT_RANGE: (f64, f64) = (0.0, 120.0);
 
 /// A process value that tracks a setpoint with lag and noise.
 #[derive(Debug)]
@@ -41,6 +53,17 @@ impl Lagged {
     }
 }
 
+/// A conveyor: its speed ramps towards its setpoint, with a small wobble while it moves.
+#[derive(Debug)]
+struct Conveyor {
+    speed: SignalId,
+    setpoint: SignalId,
+    /// The setpoint, m/min.
+    target: f64,
+    /// The ramped speed without wobble, m/min.
+    actual: f64,
+}
+
 #[derive(Debug)]
 struct Meter {
     power: SignalId,
@@ -54,14 +77,15 @@ struct Meter {
 pub struct PaintShop {
     rng: Rng,
     lagged: Vec<Lagged>,
-    oven_setpoints: Vec<SignalId>,
+    /// Per oven zone: its temperature's index in `lagged` and its setpoint signal.
+    oven: Vec<(usize, SignalId)>,
     booth_states: Vec<SignalId>,
-    conveyors: Vec<(SignalId, f64)>,
+    conveyors: Vec<Conveyor>,
     meters: Vec<Meter>,
 }
 
 impl PaintShop {
-    pub fn new(sig: &mut Signals, cfg: &ModelConfig) -> Self {
+    pub fn new(sig: &mut Signals, cfg: &ModelConfig, setpoints: &mut Vec<Setpoint>) -> Self {
         let mut lagged = Vec::new();
         for (name, temp) in TANKS {
             let b = format!("Plant/Paint/Pretreatment/{name}");
@@ -78,16 +102,29 @@ impl PaintShop {
             lagged.push(Lagged::new(sig, format!("{b}/DownDraft"), "m/s", 0.35, 10.0, 0.002, 3));
             booth_states.push(sig.add(format!("{b}/State"), "", SimValue::Int(1)));
         }
-        let mut oven_setpoints = Vec::new();
+        let mut oven = Vec::new();
         for (z, sp) in OVEN_ZONES.iter().enumerate() {
             let b = format!("Plant/Paint/Oven/Zone{:02}", z + 1);
-            lagged.push(Lagged::new(sig, format!("{b}/Temperature"), "degC", *sp, 90.0, 0.2, 1));
-            oven_setpoints.push(sig.add(format!("{b}/Setpoint"), "degC", SimValue::Double(*sp)));
+            lagged.push(Lagged::new(sig, format!("{b}/Temperature"), "degC", *sp, OVEN_TAU_S, 0.2, 1));
+            let setpoint = sig.add(format!("{b}/Setpoint"), "degC", SimValue::Double(*sp));
+            let (min, max) = OVEN_SETPOINT_RANGE;
+            setpoints.push(Setpoint::new(setpoint, ValueType::Double, min, max, Target::OvenZone(z)));
+            oven.push((lagged.len() - 1, setpoint));
         }
         let conveyors = CONVEYORS
             .iter()
-            .map(|(name, speed)| {
-                (sig.add(format!("Plant/Paint/Conveyor/{name}/Speed"), "m/min", SimValue::Double(*speed)), *speed)
+            .enumerate()
+            .map(|(c, (name, speed))| {
+                let b = format!("Plant/Paint/Conveyor/{name}");
+                let conveyor = Conveyor {
+                    speed: sig.add(format!("{b}/Speed"), "m/min", SimValue::Double(*speed)),
+                    setpoint: sig.add(format!("{b}/SpeedSetpoint"), "m/min", SimValue::Double(*speed)),
+                    target: *speed,
+                    actual: *speed,
+                };
+                let (min, max) = CONVEYOR_SETPOINT_RANGE;
+                setpoints.push(Setpoint::new(conveyor.setpoint, ValueType::Double, min, max, Target::Conveyor(c)));
+                conveyor
             })
             .collect();
         let meters = (0..METERS)
@@ -101,7 +138,7 @@ impl PaintShop {
                 }
             })
             .collect();
-        PaintShop { rng: Rng::new(cfg.seed, 4000), lagged, oven_setpoints, booth_states, conveyors, meters }
+        PaintShop { rng: Rng::new(cfg.seed, 4000), lagged, oven, booth_states, conveyors, meters }
     }
 
     /// Advances by `dt` model seconds at model time `t`; meters update when `meters_due`.
@@ -109,15 +146,19 @@ impl PaintShop {
         for v in &mut self.lagged {
             v.step(sig, &mut self.rng, dt);
         }
-        for (&sp, zone) in self.oven_setpoints.iter().zip(OVEN_ZONES) {
-            sig.set_f64(sp, zone);
+        for &(temperature, setpoint) in &self.oven {
+            sig.set_f64(setpoint, self.lagged[temperature].sp);
         }
         for &b in &self.booth_states {
             sig.set_i32(b, 1);
         }
-        for (i, (id, base)) in self.conveyors.iter().enumerate() {
+        for (i, c) in self.conveyors.iter_mut().enumerate() {
+            let max_step = CONVEYOR_RAMP * dt;
+            c.actual += (c.target - c.actual).clamp(-max_step, max_step);
             let wobble = 0.05 * (t / 37.0 + i as f64).sin();
-            sig.set_f64(*id, round_to(base + wobble, 2));
+            // A stopped conveyor stands still; a moving one never runs backwards.
+            let speed = if c.actual <= 0.0 { 0.0 } else { round_to(c.actual + wobble, 2).max(0.0) };
+            sig.set_f64(c.speed, speed);
         }
         if meters_due {
             for m in &mut self.meters {
@@ -127,5 +168,20 @@ impl PaintShop {
                 sig.set_f64(m.energy, round_to(m.kwh, 3));
             }
         }
+    }
+
+    /// Sets oven zone `zone`'s temperature setpoint (degC); the zone's temperature follows from the next
+    /// paint step on.
+    pub fn set_oven_setpoint(&mut self, sig: &mut Signals, zone: usize, degc: f64) {
+        let (temperature, setpoint) = self.oven[zone];
+        self.lagged[temperature].sp = degc;
+        sig.set_f64(setpoint, degc);
+    }
+
+    /// Sets conveyor `conveyor`'s speed setpoint (m/min); its speed ramps there from the next paint step on.
+    pub fn set_conveyor_setpoint(&mut self, sig: &mut Signals, conveyor: usize, m_per_min: f64) {
+        let c = &mut self.conveyors[conveyor];
+        c.target = m_per_min;
+        sig.set_f64(c.setpoint, m_per_min);
     }
 }
