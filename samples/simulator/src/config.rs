@@ -22,14 +22,22 @@ pub struct SimConfig {
     pub signals: usize,
     /// Ticks per second (default 10: fast signals change at 10 Hz).
     pub update_hz: f64,
+    /// Model seconds per wall-clock second (default 1: real time). A tick advances the plant by
+    /// `time_scale / update_hz` model seconds, so 20 runs the plant twenty times faster (tests use it to
+    /// see slow responses, such as an oven zone's, within seconds).
+    pub time_scale: f64,
     /// Field sensors update every this many ticks (default 1).
     pub field_period_ticks: u32,
     /// Shift length in seconds (default 480, so shift changes show up in a demo).
     pub shift_s: f64,
     /// Multiplies every mean time between failures (default 1.0; smaller = more faults).
     pub mtbf_scale: f64,
-    /// Stop advancing after this many ticks (values then stay put); `None` runs forever.
+    /// Stop advancing after this many ticks (values then stay put; writes and method calls still act);
+    /// `None` runs forever.
     pub max_ticks: Option<u64>,
+    /// Also append every write and method call received, as one JSON object per line, to this file
+    /// (created or truncated at start). They are always kept in memory: [`crate::SimulatorHandle::write_log`].
+    pub write_log: Option<PathBuf>,
     /// Also offer Basic256Sha256 Sign and SignAndEncrypt endpoints (needs a certificate, created in `pki_dir`).
     pub secure_endpoints: bool,
     /// Folder of the server's certificate store; default: a folder under the system temp dir.
@@ -48,10 +56,12 @@ impl Default for SimConfig {
             seed: 1,
             signals: 2000,
             update_hz: 10.0,
+            time_scale: 1.0,
             field_period_ticks: 1,
             shift_s: 480.0,
             mtbf_scale: 1.0,
             max_ticks: None,
+            write_log: None,
             secure_endpoints: false,
             pki_dir: None,
             users: Vec::new(),
@@ -65,7 +75,7 @@ impl SimConfig {
     pub fn model_config(&self) -> ModelConfig {
         ModelConfig {
             seed: self.seed,
-            tick_s: 1.0 / self.update_hz,
+            tick_s: self.time_scale / self.update_hz,
             signals: self.signals,
             field_period_ticks: self.field_period_ticks,
             mtbf_scale: self.mtbf_scale,
@@ -83,6 +93,9 @@ impl SimConfig {
         let bad = |what: &str| Err(crate::SimError::Config(what.to_owned()));
         if !(self.update_hz.is_finite() && self.update_hz > 0.0 && self.update_hz <= 1000.0) {
             return bad(&format!("update_hz must be in (0, 1000], got {}", self.update_hz));
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1000.0) {
+            return bad(&format!("time_scale must be in (0, 1000], got {}", self.time_scale));
         }
         if self.signals > 20_000_000 {
             return bad(&format!("signals must be at most 20,000,000, got {}", self.signals));

@@ -6,6 +6,10 @@
 //! Node ids are the browse paths in the plant namespace: `ns=<i>;s=Plant/BIW/Station01/R01/J1`
 //! (see the crate README for the full list).
 //!
+//! The setpoints are writable (oven zone temperatures, conveyor speeds, the assembly takt, robot program
+//! selects; [`PlantModel::setpoints`]) and each assembly station has an `AcknowledgeFault` method; every
+//! write and call received is recorded ([`SimulatorHandle::write_log`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), twinloom_simulator::SimError> {
 //! let sim = twinloom_simulator::Simulator::start(twinloom_simulator::SimConfig { port: 0, ..Default::default() }).await?;
@@ -16,12 +20,15 @@
 
 pub mod config;
 pub mod model;
+mod node_manager;
 mod rng;
 mod server;
+mod write_log;
 
 pub use config::{SimConfig, NAMESPACE_URI};
-pub use model::{ModelConfig, PlantModel, SignalInfo, SimValue, ValueType};
-pub use server::{to_variant, SimStats, Simulator, SimulatorHandle};
+pub use model::{Acknowledgement, ModelConfig, PlantModel, Setpoint, SignalInfo, SimValue, ValueType, WriteError};
+pub use server::{acknowledge_fault_path, to_variant, SimStats, Simulator, SimulatorHandle};
+pub use write_log::{RecordKind, WriteRecord};
 
 /// What can go wrong starting the simulator.
 #[derive(Debug, thiserror::Error)]

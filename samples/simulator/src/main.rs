@@ -26,6 +26,12 @@ struct Args {
     /// Ticks per second (fast signals change once per tick).
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
+    /// Model seconds per wall-clock second (1: real time; 20: the plant runs twenty times faster).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Also append every write and method call received to this file, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    write_log: Option<PathBuf>,
     /// Field sensors change every this many ticks.
     #[arg(long, default_value_t = 1)]
     field_period: u32,
@@ -75,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
         seed: a.seed,
         signals: a.signals,
         update_hz: a.rate,
+        time_scale: a.time_scale,
+        write_log: a.write_log,
         field_period_ticks: a.field_period,
         shift_s: a.shift_seconds,
         secure_endpoints: a.secure,

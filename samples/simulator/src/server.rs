@@ -1,29 +1,31 @@
 //! The OPC UA server: builds the address space from the plant model (folders along each browse path,
-//! one variable per signal, string node ids equal to the path) and runs the model on its own thread,
-//! pushing each tick's changes to the server in bulk.
+//! one variable per signal, string node ids equal to the path; the setpoints writable, an
+//! `AcknowledgeFault` method on each assembly station) and runs the model on its own thread, pushing
+//! each tick's changes to the server in bulk and applying the commands clients send between ticks.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use opcua::crypto::SecurityPolicy;
-use opcua::nodes::{ObjectBuilder, VariableBuilder};
+use opcua::nodes::{MethodBuilder, ObjectBuilder, VariableBuilder};
 use opcua::server::address_space::AddressSpace;
-use opcua::server::diagnostics::NamespaceMetadata;
-use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
+use opcua::server::node_manager::memory::InMemoryNodeManagerBuilder;
 use opcua::server::{
     ServerBuilder, ServerEndpoint, ServerHandle, ServerUserToken, SubscriptionCache, ANONYMOUS_USER_TOKEN_ID,
 };
 use opcua::types::{
-    DataTypeId, DataValue, DateTime, MessageSecurityMode, NodeId, ObjectId, QualifiedName, StatusCode, VariableTypeId,
-    Variant,
+    Argument, DataTypeId, DataValue, DateTime, MessageSecurityMode, NodeId, ObjectId, QualifiedName, StatusCode,
+    VariableTypeId, Variant,
 };
 use tokio::net::TcpListener;
 
 use crate::config::{SimConfig, NAMESPACE_URI};
-use crate::model::{PlantModel, SignalInfo, SimValue, ValueType};
+use crate::model::{PlantModel, SignalId, SignalInfo, SimValue, ValueType};
+use crate::node_manager::{Command, Control, PlantNodeManager, PlantNodesBuilder, Routes};
+use crate::write_log::{WriteLog, WriteRecord};
 use crate::SimError;
 
 /// Changes pushed to the server per call (bounds how long the address space lock is held).
@@ -40,6 +42,12 @@ pub struct SimStats {
     pub late_ticks: AtomicU64,
 }
 
+/// The browse path of assembly station `station`'s (0 = `Station01`) `AcknowledgeFault` method; its node
+/// id is `ns=<i>;s=<path>` like every plant node's.
+pub fn acknowledge_fault_path(station: usize) -> String {
+    format!("Plant/Assembly/Station{:02}/AcknowledgeFault", station + 1)
+}
+
 /// Starts simulators; see [`Simulator::start`].
 pub struct Simulator;
 
@@ -47,6 +55,12 @@ impl Simulator {
     /// Builds the plant, binds the port and starts serving. Must be called inside a tokio runtime.
     pub async fn start(config: SimConfig) -> Result<SimulatorHandle, SimError> {
         config.validate()?;
+        let log = match config.write_log.as_deref() {
+            Some(path) => WriteLog::to_file(path)
+                .map_err(|e| SimError::Config(format!("cannot create the write log {}: {e}", path.display())))?,
+            None => WriteLog::in_memory(),
+        };
+        let control = Arc::new(Control { routes: OnceLock::new(), log });
 
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
@@ -54,10 +68,10 @@ impl Simulator {
         let port = listener.local_addr().map_err(|e| SimError::Bind { addr: config.host.clone(), source: e })?.port();
         let endpoint_url = format!("opc.tcp://{}:{}/", config.host, port);
 
-        let (server, handle) = builder(&config, port)?.build().map_err(SimError::Server)?;
+        let (server, handle) = builder(&config, port, control.clone())?.build().map_err(SimError::Server)?;
         let manager = handle
             .node_managers()
-            .get_of_type::<SimpleNodeManager>()
+            .get_of_type::<PlantNodeManager>()
             .ok_or_else(|| SimError::Server("the plant node manager is missing".into()))?;
         let ns = handle
             .get_namespace_index(NAMESPACE_URI)
@@ -68,12 +82,27 @@ impl Simulator {
         let (model, infos) = tokio::task::spawn_blocking(move || {
             let model = PlantModel::new(&model_config);
             let infos: Arc<Vec<SignalInfo>> = Arc::new(model.infos().to_vec());
-            populate(&mut nm.address_space().write(), ns, &infos, model.values());
+            let writable: HashSet<SignalId> = model.setpoints().iter().map(|s| s.signal).collect();
+            let mut space = nm.address_space().write();
+            populate(&mut space, ns, &infos, model.values(), &writable);
+            add_methods(&mut space, ns, model.assembly_stations());
+            drop(space);
             (model, infos)
         })
         .await
         .map_err(|e| SimError::Server(format!("building the address space failed: {e}")))?;
 
+        let (commands, inbox) = mpsc::channel();
+        let routes = Routes {
+            setpoints: model
+                .setpoints()
+                .iter()
+                .map(|s| (NodeId::new(ns, infos[s.signal as usize].path.clone()), s.clone()))
+                .collect(),
+            methods: (0..model.assembly_stations()).map(|s| (NodeId::new(ns, acknowledge_fault_path(s)), s)).collect(),
+            commands,
+        };
+        let _ = control.routes.set(routes);
         let server_task = tokio::spawn(server.run_with(listener));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SimStats::default());
@@ -86,6 +115,7 @@ impl Simulator {
             max_ticks: config.max_ticks,
             stop: stop.clone(),
             stats: stats.clone(),
+            inbox,
         };
         let model_thread = std::thread::Builder::new()
             .name("plant-sim-model".into())
@@ -98,6 +128,7 @@ impl Simulator {
             namespace_index: ns,
             infos,
             stats,
+            control,
             stop,
             model_thread: Some(model_thread),
             server: handle,
@@ -106,7 +137,7 @@ impl Simulator {
     }
 }
 
-fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
+fn builder(config: &SimConfig, port: u16, control: Arc<Control>) -> Result<ServerBuilder, SimError> {
     let mut user_ids = vec![ANONYMOUS_USER_TOKEN_ID.to_string()];
     let pki = config.pki_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("twinloom-plant-sim-pki"));
     let mut b = ServerBuilder::new()
@@ -123,10 +154,10 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
         .max_message_size(64 * 1024 * 1024)
         .max_chunk_count(4096)
         .max_array_length(10_000_000)
-        .with_node_manager(simple_node_manager(
-            NamespaceMetadata { namespace_uri: NAMESPACE_URI.to_owned(), ..Default::default() },
-            "plant",
-        ));
+        .with_node_manager(InMemoryNodeManagerBuilder::new(PlantNodesBuilder {
+            namespace_uri: NAMESPACE_URI.to_owned(),
+            control,
+        }));
     for (i, (user, pass)) in config.users.iter().enumerate() {
         let id = format!("user{i}");
         b = b.add_user_token(&id, ServerUserToken::user_pass(user.as_str(), pass.as_str()));
@@ -167,10 +198,17 @@ fn builder(config: &SimConfig, port: u16) -> Result<ServerBuilder, SimError> {
     Ok(b)
 }
 
-/// Adds a folder per path prefix and a variable per signal. Node ids are the browse paths.
-fn populate(space: &mut AddressSpace, ns: u16, infos: &[SignalInfo], values: &[SimValue]) {
+/// Adds a folder per path prefix and a variable per signal (writable: `CurrentWrite` in its access and
+/// user access levels). Node ids are the browse paths.
+fn populate(
+    space: &mut AddressSpace,
+    ns: u16,
+    infos: &[SignalInfo],
+    values: &[SimValue],
+    writable: &HashSet<SignalId>,
+) {
     let mut folders: HashSet<&str> = HashSet::new();
-    for (info, value) in infos.iter().zip(values) {
+    for (id, (info, value)) in infos.iter().zip(values).enumerate() {
         let path = info.path.as_str();
         // Make sure every ancestor folder exists, outermost first.
         for (pos, _) in path.match_indices('/') {
@@ -199,7 +237,41 @@ fn populate(space: &mut AddressSpace, ns: u16, infos: &[SignalInfo], values: &[S
         if !info.unit.is_empty() {
             v = v.description(info.unit);
         }
+        if writable.contains(&(id as SignalId)) {
+            v = v.writable();
+        }
         v.insert(space);
+    }
+}
+
+/// Adds `AcknowledgeFault` (no inputs; outputs `Acknowledged` Boolean and `FaultCode` Int32) to each
+/// assembly station.
+fn add_methods(space: &mut AddressSpace, ns: u16, stations: usize) {
+    let arg = |name: &str, data_type: DataTypeId, description: &str| Argument {
+        name: name.into(),
+        data_type: data_type.into(),
+        value_rank: -1,
+        array_dimensions: None,
+        description: description.into(),
+    };
+    let outputs = [
+        arg("Acknowledged", DataTypeId::Boolean, "a fault or andon was active and is now cleared"),
+        arg("FaultCode", DataTypeId::Int32, "the fault code cleared (0: none)"),
+    ];
+    for s in 0..stations {
+        let path = acknowledge_fault_path(s);
+        let station = &path[..path.rfind('/').unwrap_or(0)];
+        MethodBuilder::new(
+            &NodeId::new(ns, path.as_str()),
+            QualifiedName::new(ns, "AcknowledgeFault"),
+            "AcknowledgeFault",
+        )
+        .description("clears the station's fault and andon")
+        .component_of(NodeId::new(ns, station))
+        .executable(true)
+        .user_executable(true)
+        .output_args(space, &NodeId::new(ns, format!("{path}/OutputArguments")), &outputs)
+        .insert(space);
     }
 }
 
@@ -224,16 +296,17 @@ pub fn to_variant(v: &SimValue) -> Variant {
     }
 }
 
-/// Owns the model on its thread and pushes each tick's changes.
+/// Owns the model on its thread, pushes each tick's changes and applies the clients' commands.
 struct ModelRunner {
     model: PlantModel,
     node_ids: Vec<NodeId>,
-    manager: Arc<SimpleNodeManager>,
+    manager: Arc<PlantNodeManager>,
     subscriptions: Arc<SubscriptionCache>,
     period: Duration,
     max_ticks: Option<u64>,
     stop: Arc<AtomicBool>,
     stats: Arc<SimStats>,
+    inbox: mpsc::Receiver<Command>,
 }
 
 impl ModelRunner {
@@ -241,9 +314,19 @@ impl ModelRunner {
         let mut next = Instant::now() + self.period;
         let mut batch: Vec<(usize, DataValue)> = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
+            // Commands act between ticks, as soon as they arrive (also while the plant is frozen).
+            while let Ok(command) = self.inbox.try_recv() {
+                self.apply(command, &mut batch);
+            }
             let now = Instant::now();
             if next > now {
-                std::thread::sleep((next - now).min(Duration::from_millis(50)));
+                match self.inbox.recv_timeout((next - now).min(Duration::from_millis(50))) {
+                    Ok(command) => self.apply(command, &mut batch),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep((next - now).min(Duration::from_millis(50)))
+                    }
+                }
                 continue;
             }
             if now > next + self.period {
@@ -255,28 +338,52 @@ impl ModelRunner {
                 continue;
             }
             self.model.step();
-            let stamp = DateTime::now();
-            let (changed, values) = (self.model.changed(), self.model.values());
-            batch.clear();
-            batch.extend(changed.iter().map(|&id| {
-                let dv = DataValue {
-                    value: Some(to_variant(&values[id as usize])),
-                    status: Some(StatusCode::Good),
-                    source_timestamp: Some(stamp),
-                    server_timestamp: Some(stamp),
-                    ..Default::default()
-                };
-                (id as usize, dv)
-            }));
-            for chunk in batch.chunks(PUSH_CHUNK) {
-                let items = chunk.iter().map(|(id, dv)| (&self.node_ids[*id], None, dv.clone()));
-                if let Err(e) = self.manager.set_values(&self.subscriptions, items) {
-                    tracing::error!(error = %e, "pushing values to the server failed");
-                }
-            }
-            self.stats.changes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.push(&mut batch, None);
             self.stats.ticks.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Applies a command to the model and pushes what it changed.
+    fn apply(&mut self, command: Command, batch: &mut Vec<(usize, DataValue)>) {
+        match command {
+            Command::Write { signal, value } => {
+                if let Err(e) = self.model.write(signal, &value) {
+                    // The server checked the write already; the model agrees, so this does not happen.
+                    tracing::error!(error = %e, signal, "the model refused a checked write");
+                }
+                // The server stored the setpoint itself when it accepted the write.
+                self.push(batch, Some(signal));
+            }
+            Command::Acknowledge { station, reply } => {
+                let ack = self.model.acknowledge_fault(station);
+                self.push(batch, None);
+                let _ = reply.send(ack);
+            }
+        }
+    }
+
+    /// Pushes the model's changed signals (except `skip`) to the server.
+    fn push(&self, batch: &mut Vec<(usize, DataValue)>, skip: Option<SignalId>) {
+        let stamp = DateTime::now();
+        let (changed, values) = (self.model.changed(), self.model.values());
+        batch.clear();
+        batch.extend(changed.iter().filter(|&&id| Some(id) != skip).map(|&id| {
+            let dv = DataValue {
+                value: Some(to_variant(&values[id as usize])),
+                status: Some(StatusCode::Good),
+                source_timestamp: Some(stamp),
+                server_timestamp: Some(stamp),
+                ..Default::default()
+            };
+            (id as usize, dv)
+        }));
+        for chunk in batch.chunks(PUSH_CHUNK) {
+            let items = chunk.iter().map(|(id, dv)| (&self.node_ids[*id], None, dv.clone()));
+            if let Err(e) = self.manager.set_values(&self.subscriptions, items) {
+                tracing::error!(error = %e, "pushing values to the server failed");
+            }
+        }
+        self.stats.changes.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -287,6 +394,7 @@ pub struct SimulatorHandle {
     namespace_index: u16,
     infos: Arc<Vec<SignalInfo>>,
     stats: Arc<SimStats>,
+    control: Arc<Control>,
     stop: Arc<AtomicBool>,
     model_thread: Option<JoinHandle<()>>,
     server: ServerHandle,
@@ -322,6 +430,12 @@ impl SimulatorHandle {
     /// Live counters.
     pub fn stats(&self) -> &SimStats {
         &self.stats
+    }
+
+    /// Every write and method call received in the plant namespace so far, accepted or refused, in the
+    /// order they were answered (see [`WriteRecord`]).
+    pub fn write_log(&self) -> Vec<WriteRecord> {
+        self.control.log.snapshot()
     }
 
     /// Stops the model, closes the server and waits for both.
