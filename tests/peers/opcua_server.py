@@ -20,15 +20,36 @@ Serves namespace "urn:twinloom:test-peer" on opc.tcp://127.0.0.1:PORT/ with awkw
   Objects/Ünïcode ⚙/
     "Motor speed"   Float    1450.0
 
+Every node above is read-only to clients (anonymous clients get asyncua's User role, so access levels
+are enforced: a write answers BadUserAccessDenied). For write-back tests, a separate folder (outside the
+two trees the connector tests browse and bind) holds nodes that accept or refuse writes:
+
+  Objects/Commands/          (folder)
+    "Setpoint"      Double   50.0   writable (AccessLevel and UserAccessLevel CurrentRead|CurrentWrite);
+                                    node id s=Commands/Setpoint
+    "Mode"          Int32    1      writable; s=Commands/Mode
+    "Locked"        Double   7.5    AccessLevel CurrentRead|CurrentWrite, UserAccessLevel CurrentRead only:
+                                    a client write answers BadUserAccessDenied and changes nothing;
+                                    s=Commands/Locked
+    "Clamped"       Double   50.0   writable; a Double write answers Good but the value stored (read back
+                                    and reported to subscribers) is clamped to 0..100, so writing 150.0
+                                    reads back 100.0 and -5.0 reads back 0.0; s=Commands/Clamped
+
+A write of another type than the node's (e.g. an Int32 or a Float to a Double) answers BadTypeMismatch
+(asyncua checks the variant type against the current value's). Nothing is printed for writes: the
+tests read only the READY line.
+
 Prints "READY <port>" on stdout once serving; runs until killed.
 """
 
 import asyncio
+import dataclasses
 import sys
 
 from asyncua import Server, ua
 
 NS_URI = "urn:twinloom:test-peer"
+CLAMP_RANGE = (0.0, 100.0)
 
 
 async def main(port: int) -> None:
@@ -59,6 +80,19 @@ async def main(port: int) -> None:
     uni = await objects.add_folder(nid("Ünïcode ⚙"), ua.QualifiedName("Ünïcode ⚙", ns))
     await uni.add_variable(nid("Ünïcode ⚙/Motor speed"), ua.QualifiedName("Motor speed", ns), 1450.0, ua.VariantType.Float)
 
+    # Write-back targets (see the docstring).
+    commands = await objects.add_folder(nid("Commands"), ua.QualifiedName("Commands", ns))
+    setpoint = await commands.add_variable(nid("Commands/Setpoint"), ua.QualifiedName("Setpoint", ns), 50.0, ua.VariantType.Double)
+    await setpoint.set_writable()
+    mode = await commands.add_variable(nid("Commands/Mode"), ua.QualifiedName("Mode", ns), 1, ua.VariantType.Int32)
+    await mode.set_writable()
+    locked = await commands.add_variable(nid("Commands/Locked"), ua.QualifiedName("Locked", ns), 7.5, ua.VariantType.Double)
+    await locked.set_writable()
+    await locked.unset_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.CurrentWrite)
+    clamped = await commands.add_variable(nid("Commands/Clamped"), ua.QualifiedName("Clamped", ns), 50.0, ua.VariantType.Double)
+    await clamped.set_writable()
+    clamp_writes(server, clamped.nodeid)
+
     async with server:
         print(f"READY {port}", flush=True)
         n = 0
@@ -66,6 +100,27 @@ async def main(port: int) -> None:
             await asyncio.sleep(0.05)
             n += 1
             await counter.write_value(ua.Variant(n, ua.VariantType.Int64))
+
+
+def clamp_writes(server: Server, node_id: ua.NodeId) -> None:
+    """Stores Double values written to `node_id` clamped to CLAMP_RANGE (the write still answers Good).
+
+    Wraps the address space's write so the stored value and the data change sent to subscribers are both
+    the clamped one; writes of other types pass through unchanged (and are refused by the type check)."""
+    aspace = server.iserver.aspace
+    write = aspace.write_attribute_value
+
+    async def clamping_write(nid: ua.NodeId, attr: ua.AttributeIds, value: ua.DataValue) -> ua.StatusCode:
+        v = value.Value
+        if nid == node_id and attr == ua.AttributeIds.Value and v is not None and v.VariantType == ua.VariantType.Double:
+            lo, hi = CLAMP_RANGE
+            x = v.Value
+            if x == x:  # NaN is stored as written
+                x = min(max(x, lo), hi)
+            value = dataclasses.replace(value, Value=ua.Variant(x, ua.VariantType.Double))
+        return await write(nid, attr, value)
+
+    aspace.write_attribute_value = clamping_write
 
 
 if __name__ == "__main__":
