@@ -5,6 +5,10 @@
 //!   (simulator changes − samples received) and the client's view (no resync, no sequence gap);
 //! - `e2e_latency_p50_ms` / `e2e_latency_p99_ms`: source timestamp → receipt by the client, at ~20,000
 //!   samples/s;
+//! - `command_roundtrip_p50_ms` / `command_roundtrip_p99_ms`: a write-back command from `POST /v1/commands`
+//!   to its answer in state `verified` (policy, audit fsyncs, OPC UA write, read-back), ten a second, while
+//!   the connector ingests ~20,000 samples/s (target p99 <= 100 ms);
+//! - `e2e_samples_per_s_with_commands`: `e2e_samples_per_s` with those commands flowing (must not drop);
 //! - `rss_bytes_per_signal`: resident memory the `twinloom run` process adds per bound signal, at 100,000
 //!   signals (against the same process with 2 signals bound).
 //!
@@ -39,11 +43,29 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
 }
 
-fn config(endpoint: &str, ns: u16, dir: &std::path::Path, tick_ms: u64) -> Config {
+/// The bench's command caller: its token, and the level-5 write-back tables that let it write the oven
+/// zones' setpoints without approval.
+const TOKEN: &str = "bench-token";
+
+fn write_back_tables() -> String {
+    let mut t = format!(
+        "\n[[identity]]\nname = \"bench\"\ntoken_sha256 = \"{}\"\nroles = [\"operator\"]\n",
+        twinloom_connector::command::config::token_sha256(TOKEN)
+    );
+    for z in 1..=6 {
+        t += &format!(
+            "\n[[writable]]\ntarget = \"/Plant/Paint/Oven/Zone{z:02}.Setpoint\"\nroles = [\"operator\"]\nmin = 100.0\nmax = 250.0\ntolerance = 0.001\n"
+        );
+    }
+    t
+}
+
+fn config(endpoint: &str, ns: u16, dir: &std::path::Path, tick_ms: u64, commands: bool) -> Config {
     let text = format!(
         r#"
 [stage]
 dir = "{}"
+capability_level = 5
 tick_ms = {tick_ms}
 save_interval_s = 10
 
@@ -68,6 +90,9 @@ queue_size = 4
         [("BIW", "biw"), ("Paint", "paint"), ("Assembly", "assembly"), ("Field", "field"), ("Shift", "site")]
     {
         text.push_str(&format!("\n[[auto_bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/{area}\"\n"));
+    }
+    if commands {
+        text.push_str(&write_back_tables());
     }
     let mut cfg = Config::parse(&text, std::path::Path::new("bench.toml")).expect("bench config");
     // As `twinloom run` does: periodic saves in `twinloom write-layer` child processes (ci/bench builds it).
@@ -131,8 +156,53 @@ async fn client(
     st
 }
 
+/// POSTs a command; returns the milliseconds to its answer and the state it reached.
+fn post_command(addr: std::net::SocketAddr, zone: u32, value: f64) -> (f64, String) {
+    use std::io::{Read, Write};
+    let body = format!(r#"{{"target":"/Plant/Paint/Oven/Zone{zone:02}.Setpoint","value":{value},"reason":"bench"}}"#);
+    let t0 = Instant::now();
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return (f64::NAN, "no connection".into()) };
+    let _ = write!(
+        s,
+        "POST /v1/commands HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let state = serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v["state"].as_str().map(String::from))
+        .unwrap_or_else(|| format!("bad answer: {text}"));
+    (ms, state)
+}
+
+/// Sends a command ten times a second (zones in turn, alternating values) until `stop`; returns each
+/// round trip (ms) and how many did not end `verified`.
+fn command_load(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> (Vec<f64>, u64) {
+    let (mut times, mut not_verified) = (Vec::new(), 0);
+    let mut k = 0u32;
+    while !stop.load(Relaxed) {
+        let (ms, state) = post_command(addr, k % 6 + 1, 150.0 + f64::from(k % 2));
+        if state == "verified" {
+            times.push(ms);
+        } else {
+            not_verified += 1;
+            if not_verified <= 3 {
+                eprintln!("command {k}: {state}");
+            }
+        }
+        k += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (times, not_verified)
+}
+
 struct Run {
     summary: RunSummary,
+    /// Command round trips (ms) when commands flowed, and those that did not end verified.
+    commands: (Vec<f64>, u64),
     client: ClientStats,
     sim_changes: u64,
     samples_window: u64,
@@ -140,7 +210,7 @@ struct Run {
 }
 
 /// Runs simulator + connector + client for `seconds` of measurement after a warm-up.
-fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
+fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64, commands: bool) -> Run {
     let dir = std::env::temp_dir().join(format!("twinloom-e2e-bench-{}-{signals}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -149,7 +219,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
         .block_on(Simulator::start(SimConfig { port: 0, signals, update_hz, seed: 3, ..SimConfig::default() }))
         .expect("simulator");
     std::thread::sleep(Duration::from_millis(500));
-    let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms);
+    let cfg = config(sim.endpoint_url(), sim.namespace_index(), &dir, tick_ms, commands);
     let svc = service::spawn(rt.handle(), cfg).expect("service start");
     let started = svc.started.clone();
     let (cstop_tx, cstop_rx) = tokio::sync::watch::channel(false);
@@ -157,6 +227,11 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let cl = rt.spawn(client(started.listen, cstop_rx, recording.clone()));
     std::thread::sleep(Duration::from_secs(2)); // warm-up
     recording.store(true, Relaxed);
+    let stop_commands = Arc::new(AtomicBool::new(false));
+    let load = commands.then(|| {
+        let (addr, stop) = (started.listen, stop_commands.clone());
+        std::thread::spawn(move || command_load(addr, stop))
+    });
     let changes0 = sim.stats().changes.load(Relaxed);
     let samples0 = metric(started.listen, "twinloom_samples_in_total");
     let t0 = Instant::now();
@@ -164,12 +239,14 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64) -> Run {
     let sim_changes = sim.stats().changes.load(Relaxed) - changes0;
     let samples_window = metric(started.listen, "twinloom_samples_in_total") - samples0;
     let elapsed = t0.elapsed().as_secs_f64();
+    stop_commands.store(true, Relaxed);
+    let commands = load.map(|l| l.join().expect("command load")).unwrap_or_default();
     let _ = cstop_tx.send(true);
     let client = rt.block_on(cl).expect("client");
     let summary = svc.stop(rt.handle()).expect("service");
     sim_rt.block_on(sim.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
-    Run { summary, client, sim_changes, samples_window, seconds: elapsed }
+    Run { summary, commands, client, sim_changes, samples_window, seconds: elapsed }
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -187,7 +264,7 @@ fn main() {
 
     if wants("e2e_samples_per_s") {
         // 20,000 field signals at 10 Hz: up to 200,000 changes/s offered.
-        let r = run(20_000, 10.0, 10.0, 50);
+        let r = run(20_000, 10.0, 10.0, 50, false);
         let rate = r.samples_window as f64 / r.seconds;
         let offered = r.sim_changes as f64 / r.seconds;
         let loss = 1.0 - (r.samples_window as f64 / r.sim_changes.max(1) as f64);
@@ -208,7 +285,7 @@ fn main() {
     }
     if wants("e2e_latency") {
         // About 20,000 samples/s: 4,000 signals at 5 Hz, for 30 s (~150 bursts, so p99 is not just the worst one).
-        let mut r = run(4_000, 5.0, 30.0, 20);
+        let mut r = run(4_000, 5.0, 30.0, 20, false);
         let n = r.client.latencies_ms.len();
         let p50 = percentile(&mut r.client.latencies_ms, 0.5);
         let p99 = percentile(&mut r.client.latencies_ms, 0.99);
@@ -221,6 +298,34 @@ fn main() {
         if wants("e2e_latency_p99_ms") {
             emit("e2e_latency_p99_ms", p99, "ms", &ctx);
         }
+    }
+    if wants("command_roundtrip") {
+        // ~20,000 samples/s as for the latency, with ten commands a second.
+        let mut r = run(4_000, 5.0, 20.0, 20, true);
+        let (mut times, failed) = std::mem::take(&mut r.commands);
+        let n = times.len();
+        let rate = r.samples_window as f64 / r.seconds;
+        let ctx = format!(
+            r#","samples_per_s":{rate:.0},"commands_verified":{n},"commands_not_verified":{failed},"target_p99_ms":100"#
+        );
+        let (p50, p99) = (percentile(&mut times, 0.5), percentile(&mut times, 0.99));
+        if wants("command_roundtrip_p50_ms") {
+            emit("command_roundtrip_p50_ms", p50, "ms", &ctx);
+        }
+        if wants("command_roundtrip_p99_ms") {
+            emit("command_roundtrip_p99_ms", p99, "ms", &ctx);
+        }
+    }
+    if wants("e2e_samples_per_s_with_commands") {
+        let r = run(20_000, 10.0, 10.0, 50, true);
+        let rate = r.samples_window as f64 / r.seconds;
+        let offered = r.sim_changes as f64 / r.seconds;
+        let ctx = format!(
+            r#","offered_per_s":{offered:.0},"commands_verified":{},"commands_not_verified":{}"#,
+            r.commands.0.len(),
+            r.commands.1
+        );
+        emit("e2e_samples_per_s_with_commands", rate, "samples/s", &ctx);
     }
     if wants("rss_bytes_per_signal") {
         rss_per_signal(100_000);
