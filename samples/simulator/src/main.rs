@@ -20,7 +20,7 @@ struct Args {
     /// Seed of the plant's behaviour.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Total number of signals (field sensors fill up beyond the shops' own 528).
+    /// Total number of signals (field sensors fill up beyond the shops' own 543).
     #[arg(long, default_value_t = 2000)]
     signals: usize,
     /// Ticks per second (fast signals change once per tick).
