@@ -359,7 +359,12 @@ pub async fn run(
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, bindings = table.len(), "bindings built");
     // The stage: root layer composing results, live layers and layout.
     let layers: Vec<String> = table.shops.iter().map(|s| format!("live/{s}.usdc")).collect();
-    let mut sublayers = Vec::new();
+    // The last command per target (write-back), strongest: it authors only its own attributes.
+    let command_layer = crate::command::stage_layer::CommandLayer::open_or_create(
+        &dir.join(crate::command::stage_layer::FILE),
+        &cfg.stage.root,
+    )?;
+    let mut sublayers = vec![crate::command::stage_layer::FILE.to_string()];
     if dir.join("results.usda").exists() {
         sublayers.push("results.usda".to_string());
     }
@@ -431,7 +436,7 @@ pub async fn run(
     // Write-back: every writable target and interlock reference resolved to its source node.
     let sinks: Vec<(String, Arc<dyn crate::command::sink::Sink>)> =
         sources.iter().map(|(n, s)| (n.clone(), s.clone() as Arc<dyn crate::command::sink::Sink>)).collect();
-    let setup = match crate::command::setup::build(&cfg, &sinks, &table) {
+    let setup = match crate::command::setup::build(&cfg, &sinks, &table, Some(command_layer)) {
         Ok(setup) => setup,
         Err(e) => {
             stop_writers(writers).await;

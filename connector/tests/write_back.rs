@@ -199,10 +199,32 @@ fn commands_are_refused_approved_written_and_verified() {
     assert_eq!(serde_json::from_str::<Value>(&got).unwrap()["state"], "verified");
 
     // Too soon after the last write.
-    assert_eq!(refused_by(&command(addr, ALICE, ZONE1, want + 1.0)), "min_interval");
+    let last = command(addr, ALICE, ZONE1, want + 1.0);
+    assert_eq!(refused_by(&last), "min_interval");
     assert_eq!(sim.write_log().len(), 1);
 
     svc.stop(rt.handle()).expect("stop");
+    // The stage shows the last command on the target's prim, read back with Pixar's usd-core through the
+    // composed root stage, without authoring the target attribute itself.
+    let script = r#"
+import sys
+from pxr import Usd, Sdf
+stage = Usd.Stage.Open(sys.argv[1])
+prim = stage.GetPrimAtPath("/Plant/Paint/Oven/Zone01")
+get = lambda f: prim.GetAttribute("twinloom:lastCommand:twinloom:setpoint:" + f).Get()
+print(get("state"), get("by"), get("id"), get("value"))
+layer = Sdf.Layer.FindOrOpen(sys.argv[2])
+print(layer.GetAttributeAtPath("/Plant/Paint/Oven/Zone01.twinloom:setpoint") is None)
+"#;
+    let stage_dir = dir.path().join("stage");
+    let out = run_python(
+        script,
+        &[&stage_dir.join("plant.usda").display().to_string(), &stage_dir.join("commands.usda").display().to_string()],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // The last command on Zone01 was the one refused for coming too soon.
+    assert_eq!(lines[0], format!("refused alice {} {}", last["id"].as_str().unwrap(), last["value"]), "{out}");
+    assert_eq!(lines[1], "True", "commands.usda never authors the live value");
     let report = audit::verify(&journal).expect("journal");
     assert!(report.is_ok(), "{report:?}");
     let text = std::fs::read_to_string(&journal).unwrap();

@@ -149,6 +149,8 @@ pub struct EngineParts {
     pub journal: Journal,
     pub approval_expiry: Duration,
     pub autonomy_enabled: bool,
+    /// Where the last command per target is shown on the stage (`None`: not shown).
+    pub stage_layer: Option<super::stage_layer::CommandLayer>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,7 @@ pub struct Engine {
     run: u64,
     autonomy: AtomicBool,
     events: broadcast::Sender<String>,
+    stage_layer: Option<Arc<Mutex<super::stage_layer::CommandLayer>>>,
 }
 
 /// The twin state a decision reads: fresh values of the referenced attributes, the target's current value
@@ -237,6 +240,7 @@ impl Engine {
             run: now_ms() as u64,
             autonomy: AtomicBool::new(p.autonomy_enabled),
             events,
+            stage_layer: p.stage_layer.map(|l| Arc::new(Mutex::new(l))),
         })
     }
 
@@ -329,6 +333,15 @@ impl Engine {
         }
         self.audit(record).await?;
         self.lock().commands.insert(cmd.id.clone(), cmd.clone());
+        if let Some(layer) = &self.stage_layer {
+            let (layer, shown) = (layer.clone(), cmd.clone());
+            let saved =
+                tokio::task::spawn_blocking(move || layer.lock().unwrap_or_else(|e| e.into_inner()).record(&shown))
+                    .await;
+            if let Ok(Err(e)) | Err(e) = saved.map_err(|e| twinloom_usd::UsdError::Io(e.to_string())) {
+                tracing::warn!(command = %cmd.id, "showing the command on the stage: {e}");
+            }
+        }
         let msg = json!({"type": "command", "command": &*cmd});
         let _ = self.events.send(msg.to_string());
         Ok(())

@@ -5,6 +5,7 @@
 //! - [`expr`]: the expression language of interlocks and autonomy rules;
 //! - [`policy`]: the decision for one command (pure, benchmarked);
 //! - [`sink`]: where writes go (the OPC UA source; other kinds plug in);
+//! - [`stage_layer`]: the last command per target on the stage (`commands.usda`);
 //! - [`config`]: the `[write_back]`, `[[identity]]`, `[[writable]]` and `[[autonomy]]` tables.
 
 pub mod config;
@@ -14,3 +15,4 @@ pub(crate) mod http;
 pub mod policy;
 pub(crate) mod setup;
 pub mod sink;
+pub mod stage_layer;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::engine::{AutonomyRule, Bound, Engine, EngineParts, Identity, Verify};
 use super::expr::Expr;
 use super::sink::Sink;
+use super::stage_layer::CommandLayer;
 use crate::audit::Journal;
 use crate::binding::BindingTable;
 use crate::config::Config;
@@ -28,7 +29,12 @@ pub struct Setup {
 }
 
 /// Builds the engine of `cfg` over `sources` (by name) and the bindings of `table`.
-pub fn build(cfg: &Config, sources: &[(String, Arc<dyn Sink>)], table: &BindingTable) -> Result<Setup, SetupError> {
+pub fn build(
+    cfg: &Config,
+    sources: &[(String, Arc<dyn Sink>)],
+    table: &BindingTable,
+    stage_layer: Option<CommandLayer>,
+) -> Result<Setup, SetupError> {
     let parts = cfg.write_back_parts();
     let level = *cfg.stage.capability_level.get_ref();
     let policy = parts.policy(level);
@@ -97,6 +103,7 @@ pub fn build(cfg: &Config, sources: &[(String, Arc<dyn Sink>)], table: &BindingT
         journal,
         approval_expiry: Duration::from_secs_f64(cfg.write_back.approval_expiry_s),
         autonomy_enabled: cfg.write_back.autonomy,
+        stage_layer,
     });
     Ok(Setup { engine, rules })
 }
