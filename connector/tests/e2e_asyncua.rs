@@ -4,27 +4,11 @@
 //! server's, an unsupported type is refused and counted, and a server killed and restarted is reconnected
 //! and resubscribed with values flowing again.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use twinloom_connector as service;
 use twinloom_connector::Config;
-use twinloom_tests::{free_port, metric, python, run_python, workspace_root, ChildGuard, TempDir};
-
-fn start_peer(port: u16) -> ChildGuard {
-    let mut child = Command::new(python())
-        .arg(workspace_root().join("tests/peers/opcua_server.py"))
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start asyncua server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("READY"), "peer said {line:?}");
-    ChildGuard(child)
-}
+use twinloom_tests::{free_port, metric, run_python, start_asyncua_peer, TempDir};
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -53,7 +37,7 @@ print(json.dumps(out, default=str))
 fn asyncua_server_with_awkward_names_and_a_restart() {
     let dir = TempDir::new("e2e-asyncua");
     let port = free_port();
-    let mut peer = start_peer(port);
+    let mut peer = start_asyncua_peer(port);
     let cfg_text = format!(
         r#"
 [stage]
@@ -101,7 +85,7 @@ prim = "/Plant/Unicode"
     drop(peer);
     wait_until("disconnect noticed", 30, || metric(addr, "twinloom_source_connected{source=\"peer\"}") == 0.0);
     let before = metric(addr, "twinloom_samples_accepted_total");
-    peer = start_peer(port);
+    peer = start_asyncua_peer(port);
     wait_until("reconnect", 60, || metric(addr, "twinloom_source_connected{source=\"peer\"}") == 1.0);
     wait_until("values after the restart", 30, || metric(addr, "twinloom_samples_accepted_total") > before + 20.0);
     assert!(metric(addr, "twinloom_source_reconnects_total{source=\"peer\"}") >= 1.0);

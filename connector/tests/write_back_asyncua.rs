@@ -3,28 +3,11 @@
 //! refuses (`BadUserAccessDenied`) ends `failed` with the server's status and nothing changes; an Int32
 //! node takes a whole number and refuses a fraction before anything is sent; a Double write is verified.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 use twinloom_connector::Config;
-use twinloom_tests::{free_port, http_request, python, workspace_root, ChildGuard, TempDir};
+use twinloom_tests::{free_port, http_request, start_asyncua_peer, TempDir};
 
 const TOKEN: &str = "operator-token";
-
-fn start_peer(port: u16) -> ChildGuard {
-    let mut child = Command::new(python())
-        .arg(workspace_root().join("tests/peers/opcua_server.py"))
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start asyncua server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("READY"), "peer said {line:?}");
-    ChildGuard(child)
-}
 
 fn command(addr: std::net::SocketAddr, target: &str, value: Value) -> Value {
     let body = json!({"target": target, "value": value, "reason": "asyncua peer"}).to_string();
@@ -37,7 +20,7 @@ fn command(addr: std::net::SocketAddr, target: &str, value: Value) -> Value {
 fn the_server_clamps_refuses_and_accepts_writes() {
     let dir = TempDir::new("write-back-asyncua");
     let port = free_port();
-    let _peer = start_peer(port);
+    let _peer = start_asyncua_peer(port);
     let mut text = format!(
         r#"
 [stage]

@@ -67,6 +67,26 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Starts the independent asyncua OPC UA server (tests/peers/opcua_server.py) on `port` of 127.0.0.1 and
+/// waits until it serves (its `READY` line). Needs the venv (`ci/python-env`).
+pub fn start_asyncua_peer(port: u16) -> ChildGuard {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(python())
+        .arg(workspace_root().join("tests/peers/opcua_server.py"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the asyncua server");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line).expect("the peer's READY line");
+    }
+    let guard = ChildGuard(child);
+    assert!(line.starts_with("READY"), "the asyncua peer said {line:?}");
+    guard
+}
+
 /// A fresh temporary folder under target/ that is removed when dropped.
 pub struct TempDir(PathBuf);
 

@@ -4,51 +4,13 @@
 //! Needs the test venv (`ci/python-env`).
 
 mod common;
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
 use common::{read, read_attr, write};
 use opcua::types::{AttributeId, NodeId, StatusCode, Variant};
 
-/// Kills and reaps the peer when the test ends.
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Starts the peer on a free port and waits for its READY line.
-fn start_peer() -> (Peer, u16) {
-    let python = workspace().join(".venv/bin/python");
-    assert!(python.exists(), "{} is missing: run ci/python-env (ci/test does) first", python.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(python)
-        .arg(workspace().join("tests/peers/opcua_server.py"))
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the asyncua peer");
-    let stdout = child.stdout.take().unwrap();
-    let peer = Peer(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("the peer's READY line");
-    assert!(line.starts_with("READY"), "peer said {line:?}");
-    (peer, port)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_peer_accepts_refuses_and_clamps_writes() {
-    let (_peer, port) = tokio::task::spawn_blocking(start_peer).await.unwrap();
+    let port = twinloom_tests::free_port();
+    let _peer = tokio::task::spawn_blocking(move || twinloom_tests::start_asyncua_peer(port)).await.unwrap();
     let session = common::connect(&format!("opc.tcp://127.0.0.1:{port}/")).await;
     let ns = session.get_namespace_index("urn:twinloom:test-peer").await.unwrap();
     let id = |path: &str| NodeId::new(ns, path);
