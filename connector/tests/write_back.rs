@@ -366,3 +366,54 @@ fn the_documented_configuration_and_client_run_against_the_simulator() {
     svc.stop(rt.handle()).expect("stop");
     rt.block_on(sim.shutdown());
 }
+
+#[test]
+fn a_live_client_sends_a_command_on_its_connection_and_every_client_sees_its_states() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = TempDir::new("write-back-ws");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
+    let extra = format!("\n[[writable]]\ntarget = \"{zone3}\"\nroles = [\"operator\"]\nmin = 0.0\nmax = 300.0\n");
+    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let url = format!("ws://{}/v1/live", svc.started.listen);
+    rt.block_on(async {
+        let (mut sender, _) = tokio_tungstenite::connect_async(&url).await.expect("sender connects");
+        let (mut watcher, _) = tokio_tungstenite::connect_async(&url).await.expect("watcher connects");
+        // The next command-related message of a client (deltas and hello skipped).
+        async fn next(
+            ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+        ) -> Value {
+            loop {
+                let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message in time");
+                let text = msg.expect("open").expect("a frame").into_text().expect("text");
+                let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if matches!(v["type"].as_str(), Some("command" | "error")) {
+                    return v;
+                }
+            }
+        }
+        let bad = json!({"type": "command", "token": "nope", "target": zone3, "value": 190.0, "reason": "ws"});
+        sender.send(Message::text(bad.to_string())).await.unwrap();
+        let e = next(&mut sender).await;
+        assert_eq!((e["type"].as_str(), e["request"].as_str()), (Some("error"), Some("command")), "{e}");
+        assert_eq!(e["message"], "missing or unknown bearer token");
+        let good = json!({"type": "command", "token": ALICE, "target": zone3, "value": 190.0, "reason": "ws"});
+        sender.send(Message::text(good.to_string())).await.unwrap();
+        for ws in [&mut sender, &mut watcher] {
+            let mut states = Vec::new();
+            while states.last().map(String::as_str) != Some("verified") {
+                let v = next(ws).await;
+                assert_eq!(v["type"], "command", "{v}");
+                assert_eq!(v["command"]["target"], zone3);
+                states.push(v["command"]["state"].as_str().unwrap().to_string());
+            }
+            assert_eq!(states, ["received", "written", "verified"]);
+        }
+    });
+    assert_eq!(sim.write_log().len(), 1);
+    svc.stop(rt.handle()).expect("stop");
+    rt.block_on(sim.shutdown());
+}
