@@ -553,6 +553,7 @@ impl Config {
             autonomy: &self.autonomy,
             write_back: &self.write_back,
             bound: self.bindings.iter().map(|b| format!("{}.{}", b.prim.get_ref(), b.attr.get_ref())).collect(),
+            sources: self.sources.iter().map(|s| s.name.get_ref().clone()).collect(),
             auto_prims: self.auto_bindings.iter().map(|a| a.prim.get_ref().clone()).collect(),
         }
     }

@@ -339,13 +339,22 @@ fn the_documented_configuration_and_client_run_against_the_simulator() {
     let sim = start_sim(&rt);
     let ns = sim.namespace_index();
     // The page's configuration as printed, pointed at this simulator, this folder and a free port.
-    let text = doc_block("write-back.md", "toml")
+    // The method target example (an indented block of the same page) goes into the same file.
+    let doc = std::fs::read_to_string(twinloom_tests::workspace_root().join("docs/write-back.md")).unwrap();
+    let method: String = doc
+        .lines()
+        .skip_while(|l| *l != "    [[writable]]")
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .collect();
+    assert!(method.contains("method = "), "the method example: {method}");
+    let text = (doc_block("write-back.md", "toml") + "\n" + &method)
         .replace("opc.tcp://127.0.0.1:4840/", sim.endpoint_url())
         .replace("ns=2;", &format!("ns={ns};"))
         .replace("dir = \"twinloom-out\"", &format!("dir = {:?}", dir.path().join("stage")))
         + "\n[stream]\nlisten = \"127.0.0.1:0\"\n";
     let cfg = Config::parse(&text, &dir.path().join("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((cfg.identity.len(), cfg.writable.len()), (2, 1));
+    assert_eq!((cfg.identity.len(), cfg.writable.len()), (2, 2));
     let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
     let addr = svc.started.listen;
     let node = sim.node_id("Plant/Paint/Oven/Zone01/Setpoint");
@@ -414,6 +423,46 @@ fn a_live_client_sends_a_command_on_its_connection_and_every_client_sees_its_sta
         }
     });
     assert_eq!(sim.write_log().len(), 1);
+    svc.stop(rt.handle()).expect("stop");
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn a_method_target_is_called_within_the_policy() {
+    let dir = TempDir::new("write-back-method");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let ns = sim.namespace_index();
+    let ack = "/Plant/Assembly/Station01.acknowledgeFault";
+    let extra = format!(
+        "\n[[writable]]\ntarget = \"{ack}\"\nroles = [\"operator\"]\nmethod = \"ns={ns};s=Plant/Assembly/Station01/AcknowledgeFault\"\nobject = \"ns={ns};s=Plant/Assembly/Station01\"\nsource = \"sim\"\n"
+    );
+    let cfg = config(&dir, sim.endpoint_url(), ns, 5, &extra);
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    let call = |token: &str, args: Value| {
+        post(
+            addr,
+            "/v1/commands",
+            Some(token),
+            json!({"target": ack, "value": args, "reason": "andon cleared on site"}),
+        )
+    };
+    let (status, v) = call(BOB, json!([]));
+    assert_eq!((status, refused_by(&v)), (201, "role"));
+    let (status, v) = call(ALICE, json!(5));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("is a method"), "{v}");
+    assert!(sim.write_log().is_empty(), "{:?}", sim.write_log());
+    let (status, v) = call(ALICE, json!([]));
+    assert_eq!((status, v["state"].as_str()), (201, Some("verified")), "{v}");
+    let outputs = v["read_back"].as_array().expect("the method's outputs");
+    assert_eq!(outputs.len(), 2, "{v}");
+    assert!(outputs[0].is_boolean() && outputs[1].is_i64(), "Acknowledged, FaultCode: {v}");
+    let log = sim.write_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].node_id, format!("ns={ns};s=Plant/Assembly/Station01/AcknowledgeFault"));
+    assert!(log[0].status.is_good());
     svc.stop(rt.handle()).expect("stop");
     rt.block_on(sim.shutdown());
 }

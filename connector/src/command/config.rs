@@ -79,6 +79,16 @@ pub struct WritableConfig {
     /// How long to wait for the read-back.
     #[serde(default = "default_verify_ms")]
     pub verify_timeout_ms: u64,
+    /// A method target: the method's node id; `target` then names the method on the stage
+    /// (`/Plant/Prim.name`, not a bound attribute) and the value is the list of input arguments.
+    #[serde(default)]
+    pub method: Option<Spanned<String>>,
+    /// A method target's object node id.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// A method target's source (config name).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 fn default_verify_ms() -> u64 {
@@ -116,6 +126,8 @@ pub struct WriteBackParts<'a> {
     pub write_back: &'a WriteBackConfig,
     /// Every explicitly bound attribute (`/Prim.name`) and the prims auto-bindings mirror under.
     pub bound: Vec<String>,
+    /// The configured sources' names.
+    pub sources: Vec<String>,
     pub auto_prims: Vec<String>,
 }
 
@@ -161,9 +173,27 @@ impl WriteBackParts<'_> {
             }
             targets.push(t);
             let well_formed = t.split_once('.').is_some_and(|(p, a)| is_prim_path(p) && is_property_name(a));
+            if let Some(m) = &w.method {
+                let source_known = w.source.as_ref().is_some_and(|s| self.sources.contains(s));
+                if w.object.is_none() || !source_known {
+                    at(
+                        m.span(),
+                        format!(
+                            "method target {t}: needs `object` (the object's node id) and `source` (one of: {})",
+                            self.sources.join(", ")
+                        ),
+                    );
+                }
+                if w.min.is_some() || w.max.is_some() || w.max_step.is_some() {
+                    at(
+                        m.span(),
+                        format!("method target {t}: min, max and max_step apply to values, not to method arguments"),
+                    );
+                }
+            }
             if !well_formed {
                 at(w.target.span(), format!("target {t:?} is not an attribute path like /Plant/Prim.twinloom:name"));
-            } else if !self.is_bound(t) {
+            } else if w.method.is_none() && !self.is_bound(t) {
                 at(
                     w.target.span(),
                     format!("target {t} is not a bound attribute (writes go to the node it is bound to)"),
@@ -342,5 +372,14 @@ set = "current + 5"
                 .starts_with("plant.toml:34:10: /Plant/Paint/Oven/Zone1.twinloom:setpoint has no [[writable]] entry")),
             "{lines:#?}"
         );
+
+        // A method target needs its object and a configured source, and takes no value limits.
+        let method = format!(
+            "{PLANT}\n[[writable]]\ntarget = \"/Plant/Line.ack\"\nroles = [\"operator\"]\nmax = 1.0\nmethod = \"ns=2;s=Ack\"\nsource = \"nowhere\"\n"
+        );
+        let e = Config::parse(&method, Path::new("plant.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+        assert!(lines.iter().any(|l| l.contains("method target /Plant/Line.ack: needs `object`")), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("min, max and max_step apply to values")), "{lines:#?}");
     }
 }

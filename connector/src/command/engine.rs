@@ -42,6 +42,14 @@ pub struct Bound {
     pub offset: f64,
 }
 
+/// A method target: the method is called on its object through the source's sink.
+#[derive(Clone)]
+pub struct MethodTarget {
+    pub sink: Arc<dyn Sink>,
+    pub object: String,
+    pub method: String,
+}
+
 /// How a writable target's writes are verified.
 #[derive(Debug, Clone, Copy)]
 pub struct Verify {
@@ -145,6 +153,8 @@ pub struct EngineParts {
     pub identities: Vec<Identity>,
     /// Every writable target and interlock reference: attribute path → where it lives.
     pub bound: HashMap<String, Bound>,
+    /// Method targets by name (`/Prim.name`).
+    pub methods: HashMap<String, MethodTarget>,
     pub verify: HashMap<String, Verify>,
     pub journal: Journal,
     pub approval_expiry: Duration,
@@ -164,6 +174,7 @@ pub struct Engine {
     policy: Policy,
     identities: Vec<Identity>,
     bound: HashMap<String, Bound>,
+    methods: HashMap<String, MethodTarget>,
     verify: HashMap<String, Verify>,
     journal: Arc<Mutex<Journal>>,
     registry: Mutex<Registry>,
@@ -232,6 +243,7 @@ impl Engine {
             policy: p.policy,
             identities: p.identities,
             bound: p.bound,
+            methods: p.methods,
             verify: p.verify,
             journal: Arc::new(Mutex::new(p.journal)),
             registry: Mutex::new(Registry::default()),
@@ -378,17 +390,29 @@ impl Engine {
         self.policy.check(&req, seen)
     }
 
+    /// The commanded value as the policy sees it: a number, boolean or string; for a method target the
+    /// list of input arguments (as its JSON text).
+    fn command_value(&self, target: &str, value: &Json) -> Result<Val, CommandError> {
+        if self.methods.contains_key(target) {
+            return match value {
+                Json::Array(_) | Json::Null => Ok(Val::Str(value.to_string())),
+                other => Err(CommandError::BadRequest(format!(
+                    "{target} is a method: value must be the list of its input arguments, not {other}"
+                ))),
+            };
+        }
+        match value {
+            Json::Number(n) => Ok(Val::Num(n.as_f64().unwrap_or(f64::NAN))),
+            Json::Bool(b) => Ok(Val::Bool(*b)),
+            Json::String(s) => Ok(Val::Str(s.clone())),
+            other => Err(CommandError::BadRequest(format!("value must be a number, boolean or string, not {other}"))),
+        }
+    }
+
     /// Takes a command: decides it and, when allowed without approval, writes and verifies it. Returns
     /// the command in the state it reached (final, or `awaiting_approval`).
     pub async fn submit(&self, origin: Origin, req: CommandRequest) -> Result<Command, CommandError> {
-        let value = match &req.value {
-            Json::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
-            Json::Bool(b) => Val::Bool(*b),
-            Json::String(s) => Val::Str(s.clone()),
-            other => {
-                return Err(CommandError::BadRequest(format!("value must be a number, boolean or string, not {other}")))
-            }
-        };
+        let value = self.command_value(&req.target, &req.value)?;
         if req.reason.trim().is_empty() {
             return Err(CommandError::BadRequest("reason is empty: say why the plant should change".into()));
         }
@@ -459,11 +483,7 @@ impl Engine {
         cmd.approved_by = Some(origin_name(&approver));
         self.transition(&mut cmd, State::Approved, None).await?;
         let origin = cmd.origin.clone().unwrap_or(approver);
-        let value = match &cmd.value {
-            Json::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
-            Json::Bool(b) => Val::Bool(*b),
-            other => Val::Str(other.as_str().unwrap_or_default().to_string()),
-        };
+        let value = self.command_value(&cmd.target, &cmd.value)?;
         let seen = self.observe(&cmd.target, value).await;
         record_seen(&mut cmd, &seen);
         match self.decide(&cmd, &origin, &seen) {
@@ -477,8 +497,35 @@ impl Engine {
         Ok(cmd)
     }
 
+    /// Calls an allowed method command: `verified` when the server answers Good (the outputs in
+    /// `read_back`).
+    async fn call(&self, cmd: &mut Command, m: &MethodTarget) -> Result<(), CommandError> {
+        let args: Vec<Value> = cmd.value.as_array().map(|a| a.iter().map(json_value).collect()).unwrap_or_default();
+        self.lock().last_write.insert(cmd.target.clone(), Instant::now());
+        match m.sink.call(&m.object, &m.method, &args).await {
+            Ok(outputs) => {
+                cmd.read_back = Some(Json::Array(outputs.iter().map(value_json).collect()));
+                self.transition(cmd, State::Written, Some(format!("{} answered Good", m.method))).await?;
+                self.transition(cmd, State::Verified, None).await
+            }
+            Err(SinkError::NoAnswer(why)) => {
+                cmd.outcome = Some("unknown");
+                self.transition(cmd, State::Failed, Some(format!("unknown outcome: {why}; not retried"))).await
+            }
+            Err(e) => {
+                if let SinkError::Refused { status } = &e {
+                    cmd.server_status = Some(status.clone());
+                }
+                self.transition(cmd, State::Failed, Some(e.to_string())).await
+            }
+        }
+    }
+
     /// Writes an allowed command and verifies it by reading it back.
     async fn write(&self, cmd: &mut Command, seen: &Seen) -> Result<(), CommandError> {
+        if let Some(m) = self.methods.get(&cmd.target).cloned() {
+            return self.call(cmd, &m).await;
+        }
         let Some(b) = self.bound.get(&cmd.target).cloned() else {
             self.transition(cmd, State::Failed, Some(format!("{} is not bound to a source node", cmd.target))).await?;
             return Ok(());
@@ -539,6 +586,30 @@ impl Engine {
     async fn read_back(&self, b: &Bound) -> Option<Json> {
         let read = tokio::time::timeout(Duration::from_secs(2), b.sink.read(&b.node)).await;
         read.ok().and_then(|r| r.ok()).and_then(|v| twin_val(&v, b)).map(|v| val_json(&v))
+    }
+}
+
+/// A JSON argument as a source value (whole numbers as integers).
+fn json_value(v: &Json) -> Value {
+    match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => n.as_i64().map(Value::I64).unwrap_or_else(|| Value::F64(n.as_f64().unwrap_or(f64::NAN))),
+        Json::String(s) => Value::String(s.clone()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+/// A source value as JSON.
+fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => json!(b),
+        Value::I64(i) => json!(i),
+        Value::U64(u) => json!(u),
+        Value::F64(x) => json!(x),
+        Value::String(s) => json!(s),
+        Value::Vec3(v) => json!(v),
     }
 }
 

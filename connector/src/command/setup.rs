@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::{AutonomyRule, Bound, Engine, EngineParts, Identity, Verify};
+use super::engine::{AutonomyRule, Bound, Engine, EngineParts, Identity, MethodTarget, Verify};
 use super::expr::Expr;
 use super::sink::Sink;
 use super::stage_layer::CommandLayer;
@@ -52,8 +52,19 @@ pub fn build(
         })
         .collect();
     let mut wanted: Vec<String> = Vec::new();
+    let mut methods = HashMap::new();
+    for w in cfg.writable.iter() {
+        let (Some(method), Some(object), Some(source)) = (&w.method, &w.object, &w.source) else { continue };
+        let Some((_, sink)) = sources.iter().find(|(n, _)| n == source) else {
+            return Err(SetupError::Unbound(format!("{}: source {source} is not connected", w.target.get_ref())));
+        };
+        let m = MethodTarget { sink: sink.clone(), object: object.clone(), method: method.get_ref().clone() };
+        methods.insert(w.target.get_ref().clone(), m);
+    }
     for w in &policy.writables {
-        wanted.push(w.target.clone());
+        if !methods.contains_key(&w.target) {
+            wanted.push(w.target.clone());
+        }
         if let Some(e) = &w.interlock {
             wanted.extend(e.references().into_iter().map(String::from));
         }
@@ -99,6 +110,7 @@ pub fn build(
         policy,
         identities,
         bound,
+        methods,
         verify,
         journal,
         approval_expiry: Duration::from_secs_f64(cfg.write_back.approval_expiry_s),

@@ -34,6 +34,8 @@ pub trait Sink: Send + Sync {
     fn read<'a>(&'a self, node: &'a str) -> SinkFuture<'a, Value>;
     /// Writes `value` to the node, as the node's own type.
     fn write<'a>(&'a self, node: &'a str, value: &'a Value) -> SinkFuture<'a, ()>;
+    /// Calls `method` on `object` with `args`; returns the output arguments.
+    fn call<'a>(&'a self, object: &'a str, method: &'a str, args: &'a [Value]) -> SinkFuture<'a, Vec<Value>>;
 }
 
 impl Sink for OpcUaSource {
@@ -44,6 +46,12 @@ impl Sink for OpcUaSource {
         Box::pin(async move {
             let (_, like) = self.read_node(node).await?;
             self.write_node(node, &like, value).await
+        })
+    }
+    fn call<'a>(&'a self, object: &'a str, method: &'a str, args: &'a [Value]) -> SinkFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let args = args.iter().map(crate::source::opcua::argument_variant).collect();
+            self.call_method(object, method, args).await
         })
     }
 }

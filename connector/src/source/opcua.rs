@@ -24,7 +24,7 @@ mod write;
 pub use browse::{BrowsedNode, NodeKind};
 pub use config::{Identity, OpcUaConfig, SecurityMode};
 pub use subscribe::{MonitoredNode, RejectedNode, SubscribeReport};
-pub use write::variant_like;
+pub use write::{argument_variant, variant_like};
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -49,6 +49,20 @@ pub fn variant_like(like: &Variant, value: &Value) -> Result<Variant, SinkError>
     })
 }
 
+/// A method argument as a variant: whole numbers as Int32 (Int64 beyond), other numbers as Double,
+/// booleans as Boolean, text as String.
+pub fn argument_variant(v: &Value) -> Variant {
+    match v {
+        Value::Null => Variant::Empty,
+        Value::Bool(b) => Variant::Boolean(*b),
+        Value::I64(i) => i32::try_from(*i).map_or(Variant::Int64(*i), Variant::Int32),
+        Value::U64(u) => Variant::UInt64(*u),
+        Value::F64(x) => Variant::Double(*x),
+        Value::String(s) => Variant::from(s.as_str()),
+        Value::Vec3(v) => Variant::from(v.to_vec()),
+    }
+}
+
 impl OpcUaSource {
     async fn node(&self, node: &str) -> Result<opcua::types::NodeId, SinkError> {
         self.resolve_node_id(node).await.map_err(|e| SinkError::Node(e.to_string()))
