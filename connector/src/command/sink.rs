@@ -28,8 +28,27 @@ pub enum SinkError {
 /// A boxed future of a sink operation.
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
 
-/// One source's write side.
-pub trait Sink: Send + Sync {
+mod sealed {
+    /// Only the connector's live sources are sinks: nothing outside this crate can implement [`super::Sink`].
+    pub trait LiveSource {}
+    impl LiveSource for crate::source::opcua::OpcUaSource {}
+}
+
+/// One source's write side. The trait is sealed: only a connected live source of this crate is a sink, so a
+/// digital sibling (a what-if copy of the twin, e.g. `twinloom flow --stage` with changed stations) has no
+/// way to reach the plant, whatever its configuration says:
+///
+/// ```compile_fail
+/// use twinloom_connector::command::sink::{Sink, SinkFuture};
+/// use twinloom_connector::Value;
+/// struct Sibling;
+/// impl Sink for Sibling {
+///     fn read<'a>(&'a self, _: &'a str) -> SinkFuture<'a, Value> { unimplemented!() }
+///     fn write<'a>(&'a self, _: &'a str, _: &'a Value) -> SinkFuture<'a, ()> { unimplemented!() }
+///     fn call<'a>(&'a self, _: &'a str, _: &'a str, _: &'a [Value]) -> SinkFuture<'a, Vec<Value>> { unimplemented!() }
+/// }
+/// ```
+pub trait Sink: sealed::LiveSource + Send + Sync {
     /// The node's current value, read fresh from the server (not from a cache or the twin).
     fn read<'a>(&'a self, node: &'a str) -> SinkFuture<'a, Value>;
     /// Writes `value` to the node, as the node's own type.
