@@ -466,3 +466,28 @@ fn a_method_target_is_called_within_the_policy() {
     svc.stop(rt.handle()).expect("stop");
     rt.block_on(sim.shutdown());
 }
+
+#[test]
+fn a_pending_approval_expires() {
+    let dir = TempDir::new("write-back-expiry");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = start_sim(&rt);
+    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 4, "\n[write_back]\napproval_expiry_s = 1\n");
+    let journal = cfg.audit_path();
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    let start = command(addr, ALICE, ZONE1, 1000.0)["state_seen"]["current"].as_f64().expect("current");
+    let v = command(addr, ALICE, ZONE1, start + 1.0);
+    assert_eq!(v["state"], "awaiting_approval", "{v}");
+    let id = v["id"].as_str().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, got) = http_request(addr, "GET", &format!("/v1/commands/{id}"), Some(ALICE), None);
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!((status, got["state"].as_str()), (200, Some("expired")), "{got}");
+    let (status, e) = post(addr, &format!("/v1/commands/{id}/approve"), Some(CAROL), json!({}));
+    assert_eq!(status, 409, "{e}");
+    assert!(sim.write_log().is_empty());
+    svc.stop(rt.handle()).expect("stop");
+    assert!(std::fs::read_to_string(&journal).unwrap().contains(r#""state":"expired""#));
+    rt.block_on(sim.shutdown());
+}
