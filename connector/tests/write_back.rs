@@ -231,6 +231,18 @@ print(layer.GetAttributeAtPath("/Plant/Paint/Oven/Zone01.twinloom:setpoint") is 
     for needle in [r#""rule":"role""#, r#""rule":"interlock""#, r#""state":"verified""#, r#""approved_by":"carol""#] {
         assert!(text.contains(needle), "the journal lacks {needle}");
     }
+    // The write was journaled (and synced) before it was sent: `sending` comes before `written`.
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(&id) && l.contains(needle)).expect(needle);
+    assert!(at(r#""event":"sending""#) < at(r#""state":"written""#));
+    // A modified entry of the real journal is named by its line.
+    let tampered = dir.path().join("tampered.jsonl");
+    let k = at(r#""state":"approved""#);
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    edited[k] = edited[k].replace(r#""approved_by":"carol""#, r#""approved_by":"alice""#);
+    std::fs::write(&tampered, edited.join("\n") + "\n").unwrap();
+    let problem = audit::verify(&tampered).unwrap().first_problem.expect("the change is found");
+    assert_eq!(problem.line, k + 1, "{problem:?}");
     rt.block_on(sim.shutdown());
 }
 

@@ -497,10 +497,28 @@ impl Engine {
         Ok(cmd)
     }
 
+    /// Journals that `cmd` is being sent to `node` as `sent` (in the source's units), with the decision's
+    /// basis; returns only once that entry is synced to disk.
+    async fn audit_sending(&self, cmd: &Command, node: &str, sent: Json) -> Result<(), CommandError> {
+        self.audit(json!({
+            "event": "sending",
+            "command": cmd.id,
+            "target": cmd.target,
+            "node": node,
+            "value": cmd.value,
+            "sent": sent,
+            "requested_by": cmd.requested_by,
+            "approved_by": cmd.approved_by,
+            "state_seen": cmd.state_seen,
+        }))
+        .await
+    }
+
     /// Calls an allowed method command: `verified` when the server answers Good (the outputs in
     /// `read_back`).
     async fn call(&self, cmd: &mut Command, m: &MethodTarget) -> Result<(), CommandError> {
         let args: Vec<Value> = cmd.value.as_array().map(|a| a.iter().map(json_value).collect()).unwrap_or_default();
+        self.audit_sending(cmd, &m.method, cmd.value.clone()).await?;
         self.lock().last_write.insert(cmd.target.clone(), Instant::now());
         match m.sink.call(&m.object, &m.method, &args).await {
             Ok(outputs) => {
@@ -533,7 +551,8 @@ impl Engine {
         let verify =
             self.verify.get(&cmd.target).copied().unwrap_or(Verify { tolerance: 0.0, timeout: Duration::from_secs(2) });
         let out = source_value(&seen.value, &b);
-        // The decision is durable (audited) before the write is sent.
+        // The decision, what is sent where, and the state it was decided on are durable before the write.
+        self.audit_sending(cmd, &b.node, value_json(&out)).await?;
         self.lock().last_write.insert(cmd.target.clone(), Instant::now());
         match b.sink.write(&b.node, &out).await {
             Ok(()) => {
