@@ -558,6 +558,18 @@ impl Config {
         }
     }
 
+    /// The command API's TLS settings (files resolved against the config file's folder), when
+    /// `write_back.tls_listen` is set.
+    pub fn command_tls(&self) -> Option<crate::command::tls::TlsSettings> {
+        let wb = &self.write_back;
+        Some(crate::command::tls::TlsSettings {
+            listen: wb.tls_listen.as_ref()?.get_ref().clone(),
+            cert: self.relative_to_file(wb.tls_cert.as_ref()?),
+            key: self.relative_to_file(wb.tls_key.as_ref()?),
+            client_ca: wb.client_ca.as_ref().map(|c| self.relative_to_file(c)),
+        })
+    }
+
     /// The audit journal's file: `write_back.audit` (relative to the config file's folder), or
     /// `<stage dir>/audit.jsonl`.
     pub fn audit_path(&self) -> PathBuf {

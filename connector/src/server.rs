@@ -38,6 +38,8 @@ pub struct AppState {
     pub ready_tick_age_ms: u64,
     /// Write-back: commands from HTTP and live clients (docs/write-back.md).
     pub engine: Arc<crate::command::engine::Engine>,
+    /// Where commands are served instead (TLS), when they are not served here.
+    pub commands_over_tls: Option<SocketAddr>,
     /// Becomes true when the service stops: live clients get what was published (the last tick
     /// included), then a close frame (1001, going away).
     pub closing: tokio::sync::watch::Receiver<bool>,
@@ -51,7 +53,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
-        .merge(crate::command::http::router(state.engine.clone()))
+        .merge(match state.commands_over_tls {
+            Some(tls) => crate::command::http::refusing_router(tls),
+            None => crate::command::http::router(state.engine.clone()),
+        })
 }
 
 /// Binds `addr` and serves until `shutdown` resolves.
@@ -329,6 +334,10 @@ fn client_message(s: &AppState, text: &str, replies: &tokio::sync::mpsc::Sender<
     let kind = msg.remove("type").and_then(|t| t.as_str().map(String::from)).unwrap_or_default();
     match kind.as_str() {
         "ping" => Some(r#"{"type":"pong"}"#.to_string()),
+        "command" | "approve" if s.commands_over_tls.is_some() => {
+            let tls = s.commands_over_tls.map(|a| a.to_string()).unwrap_or_default();
+            error(format!("commands are accepted over TLS only, on https://{tls}"))
+        }
         "command" | "approve" => {
             let token = msg.remove("token").and_then(|t| t.as_str().map(String::from));
             let engine = s.engine.clone();

@@ -90,6 +90,8 @@ pub struct RunSummary {
 #[derive(Debug, Clone)]
 pub struct Started {
     pub listen: SocketAddr,
+    /// The command API's TLS address, when it is served over TLS (`write_back.tls_listen`).
+    pub command_tls: Option<SocketAddr>,
     pub signals_bound: usize,
     pub shops: Vec<String>,
     pub stage: PathBuf,
@@ -479,6 +481,22 @@ pub async fn run(
     let listen = listener.local_addr().map_err(io("listener address"))?;
     let epoch = crate::delta::epoch_ms(SystemTime::now()) as u64;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The command API over TLS, when configured: there and only there.
+    let command_tls = match cfg.command_tls() {
+        None => None,
+        Some(settings) => {
+            let acceptor =
+                crate::command::tls::acceptor(&settings).map_err(|e| ServiceError::WriteBack(e.to_string()))?;
+            let tls_listener = tokio::net::TcpListener::bind(&settings.listen)
+                .await
+                .map_err(io(format!("listen on {} (command API, TLS)", settings.listen)))?;
+            let addr = tls_listener.local_addr().map_err(io("TLS listener address"))?;
+            let router = crate::command::http::router(engine.clone());
+            tokio::spawn(crate::command::tls::serve(tls_listener, acceptor, router, stop_rx.clone()));
+            tracing::info!(%addr, mutual = settings.client_ca.is_some(), "command API over TLS");
+            Some(addr)
+        }
+    };
     let state = Arc::new(AppState {
         hub: hub.clone(),
         metrics: metrics.clone(),
@@ -488,6 +506,7 @@ pub async fn run(
         epoch,
         ready_tick_age_ms: (cfg.stage.tick_ms * 20).max(2_000),
         engine: engine.clone(),
+        commands_over_tls: command_tls,
         closing: stop_rx.clone(),
     });
     // Pending approvals expire, and autonomy rules run (level 5), once a second.
@@ -518,7 +537,7 @@ pub async fn run(
         })
     };
     tracing::info!(%listen, signals = signals_bound, shops = ?shops, stage = %root_path.display(), "twin is live");
-    on_started(Started { listen, signals_bound, shops: shops.clone(), stage: root_path.clone() });
+    on_started(Started { listen, command_tls, signals_bound, shops: shops.clone(), stage: root_path.clone() });
 
     stop.stopping().await;
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");

@@ -32,6 +32,18 @@ pub struct WriteBackConfig {
     /// `false` stops every `[[autonomy]]` rule (the config-side kill switch).
     #[serde(default = "yes")]
     pub autonomy: bool,
+    /// Serve the command API over TLS on this address (and refuse commands on the plain listener).
+    #[serde(default)]
+    pub tls_listen: Option<Spanned<String>>,
+    /// The server's certificate chain (PEM), relative to the config file's folder.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by this CA (PEM).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -40,7 +52,15 @@ fn yes() -> bool {
 
 impl Default for WriteBackConfig {
     fn default() -> Self {
-        WriteBackConfig { audit: None, approval_expiry_s: default_expiry_s(), autonomy: true }
+        WriteBackConfig {
+            audit: None,
+            approval_expiry_s: default_expiry_s(),
+            autonomy: true,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+        }
     }
 }
 
@@ -247,6 +267,17 @@ impl WriteBackParts<'_> {
                 at(r.name.span(), format!("autonomy {:?}: min_interval_s must be > 0", r.name.get_ref()));
             }
         }
+        let wb = self.write_back;
+        if let Some(listen) = &wb.tls_listen {
+            if listen.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                at(listen.span(), format!("tls_listen {:?} is not an address like 127.0.0.1:8766", listen.get_ref()));
+            }
+            if wb.tls_cert.is_none() || wb.tls_key.is_none() {
+                at(listen.span(), "tls_listen needs tls_cert and tls_key (PEM files)".into());
+            }
+        } else if wb.tls_cert.is_some() || wb.tls_key.is_some() || wb.client_ca.is_some() {
+            at(0..0, "write_back: tls_cert, tls_key and client_ca take effect only with tls_listen".into());
+        }
         if !(self.write_back.approval_expiry_s > 0.0 && self.write_back.approval_expiry_s.is_finite()) {
             at(0..0, "write_back.approval_expiry_s must be > 0".into());
         }
@@ -372,6 +403,11 @@ set = "current + 5"
                 .starts_with("plant.toml:34:10: /Plant/Paint/Oven/Zone1.twinloom:setpoint has no [[writable]] entry")),
             "{lines:#?}"
         );
+
+        // TLS needs its certificate and key.
+        let tls = format!("{PLANT}\n[write_back]\ntls_listen = \"127.0.0.1:8766\"\n");
+        let e = Config::parse(&tls, Path::new("plant.toml")).unwrap_err();
+        assert!(e.to_string().contains("tls_listen needs tls_cert and tls_key"), "{e}");
 
         // A method target needs its object and a configured source, and takes no value limits.
         let method = format!(

@@ -25,6 +25,20 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
+/// The command routes of the plain listener when commands are served over TLS elsewhere: each answers
+/// `403` naming the TLS address.
+pub fn refusing_router(tls: std::net::SocketAddr) -> Router {
+    let refuse = move || async move {
+        let msg = format!("commands are accepted over TLS only, on https://{tls}");
+        (StatusCode::FORBIDDEN, axum::Json(json!({"error": msg}))).into_response()
+    };
+    Router::new()
+        .route("/v1/commands", post(refuse))
+        .route("/v1/commands/{id}", get(refuse))
+        .route("/v1/commands/{id}/approve", post(refuse))
+        .route("/v1/autonomy/stop", post(refuse))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }

@@ -6,6 +6,7 @@
 //! - [`policy`]: the decision for one command (pure, benchmarked);
 //! - [`sink`]: where writes go (the OPC UA source; other kinds plug in);
 //! - [`stage_layer`]: the last command per target on the stage (`commands.usda`);
+//! - [`tls`]: the command API over TLS, with client certificates (mutual TLS);
 //! - [`config`]: the `[write_back]`, `[[identity]]`, `[[writable]]` and `[[autonomy]]` tables.
 
 pub mod config;
@@ -16,3 +17,4 @@ pub mod policy;
 pub(crate) mod setup;
 pub mod sink;
 pub mod stage_layer;
+pub mod tls;
