@@ -34,6 +34,9 @@ two trees the connector tests browse and bind) holds nodes that accept or refuse
     "Clamped"       Double   50.0   writable; a Double write answers Good but the value stored (read back
                                     and reported to subscribers) is clamped to 0..100, so writing 150.0
                                     reads back 100.0 and -5.0 reads back 0.0; s=Commands/Clamped
+    "Slow"          Double   50.0   writable; a write is answered only after SLOW_WRITE_S seconds (and then
+                                    applied), so a test can kill the server while a write is in flight;
+                                    s=Commands/Slow
 
 A write of another type than the node's (e.g. an Int32 or a Float to a Double) answers BadTypeMismatch
 (asyncua checks the variant type against the current value's). Nothing is printed for writes: the
@@ -49,6 +52,7 @@ import sys
 from asyncua import Server, ua
 
 NS_URI = "urn:twinloom:test-peer"
+SLOW_WRITE_S = 30.0
 CLAMP_RANGE = (0.0, 100.0)
 
 
@@ -91,7 +95,9 @@ async def main(port: int) -> None:
     await locked.unset_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.CurrentWrite)
     clamped = await commands.add_variable(nid("Commands/Clamped"), ua.QualifiedName("Clamped", ns), 50.0, ua.VariantType.Double)
     await clamped.set_writable()
-    clamp_writes(server, clamped.nodeid)
+    slow = await commands.add_variable(nid("Commands/Slow"), ua.QualifiedName("Slow", ns), 50.0, ua.VariantType.Double)
+    await slow.set_writable()
+    clamp_writes(server, clamped.nodeid, slow.nodeid)
 
     async with server:
         print(f"READY {port}", flush=True)
@@ -102,8 +108,9 @@ async def main(port: int) -> None:
             await counter.write_value(ua.Variant(n, ua.VariantType.Int64))
 
 
-def clamp_writes(server: Server, node_id: ua.NodeId) -> None:
-    """Stores Double values written to `node_id` clamped to CLAMP_RANGE (the write still answers Good).
+def clamp_writes(server: Server, node_id: ua.NodeId, slow_id: ua.NodeId) -> None:
+    """Stores Double values written to `node_id` clamped to CLAMP_RANGE (the write still answers Good), and
+    answers writes to `slow_id` only after SLOW_WRITE_S seconds.
 
     Wraps the address space's write so the stored value and the data change sent to subscribers are both
     the clamped one; writes of other types pass through unchanged (and are refused by the type check)."""
@@ -111,6 +118,8 @@ def clamp_writes(server: Server, node_id: ua.NodeId) -> None:
     write = aspace.write_attribute_value
 
     async def clamping_write(nid: ua.NodeId, attr: ua.AttributeIds, value: ua.DataValue) -> ua.StatusCode:
+        if nid == slow_id and attr == ua.AttributeIds.Value:
+            await asyncio.sleep(SLOW_WRITE_S)
         v = value.Value
         if nid == node_id and attr == ua.AttributeIds.Value and v is not None and v.VariantType == ua.VariantType.Double:
             lo, hi = CLAMP_RANGE
