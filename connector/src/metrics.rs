@@ -88,6 +88,7 @@ pub struct Metrics {
     shops: Mutex<Vec<(String, Arc<ShopMetrics>)>>,
     sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
+    commands: Mutex<Option<Arc<crate::command::engine::CommandCounters>>>,
 }
 
 impl Metrics {
@@ -117,6 +118,11 @@ impl Metrics {
 
     pub fn sources(&self) -> Vec<(String, Arc<SourceCounters>)> {
         self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Shows the write-back engine's counters.
+    pub fn set_commands(&self, c: Arc<crate::command::engine::CommandCounters>) {
+        *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
     }
 
     pub fn shops(&self) -> Vec<(String, Arc<ShopMetrics>)> {
@@ -189,6 +195,19 @@ impl Metrics {
             "Configuration entries rejected at start-up.",
             self.config_errors.load(Relaxed),
         );
+        if let Some(c) = self.commands.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            let name = "twinloom_commands_total";
+            let _ = writeln!(o, "# HELP {name} Write-back commands that reached each state.\n# TYPE {name} counter");
+            for s in crate::command::engine::State::ALL {
+                let _ = writeln!(o, "{name}{{state=\"{}\"}} {}", s.as_str(), c.reached(s));
+            }
+            counter(
+                &mut o,
+                "twinloom_command_unauthorized_total",
+                "Command API requests with a missing or unknown bearer token.",
+                c.unauthorized.load(Relaxed),
+            );
+        }
         let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));
 
         let shops = self.shops();

@@ -448,6 +448,7 @@ pub async fn run(
     };
     drop(sinks);
     let engine = setup.engine.clone();
+    metrics.set_commands(engine.counters());
     // From here on the twin needs only each signal's conversion (kept by `twin`), not names or addresses.
     let shops = table.shops.clone();
     let signals_bound = table.len();

@@ -202,6 +202,12 @@ fn commands_are_refused_approved_written_and_verified() {
     let last = command(addr, ALICE, ZONE1, want + 1.0);
     assert_eq!(refused_by(&last), "min_interval");
     assert_eq!(sim.write_log().len(), 1);
+    // /metrics counts them: 7 refusals (role, min, max, max_step, interlock, not_writable, min_interval),
+    // the dry run, the verified write and the 2 bad tokens.
+    assert_eq!(twinloom_tests::metric(addr, r#"twinloom_commands_total{state="refused"}"#), 7.0);
+    assert_eq!(twinloom_tests::metric(addr, r#"twinloom_commands_total{state="verified"}"#), 1.0);
+    assert_eq!(twinloom_tests::metric(addr, r#"twinloom_commands_total{state="allowed"}"#), 1.0);
+    assert_eq!(twinloom_tests::metric(addr, "twinloom_command_unauthorized_total"), 2.0);
 
     svc.stop(rt.handle()).expect("stop");
     // The stage shows the last command on the target's prim, read back with Pixar's usd-core through the

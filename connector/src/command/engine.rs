@@ -73,6 +73,33 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 9] = [
+        State::Received,
+        State::Refused,
+        State::Allowed,
+        State::AwaitingApproval,
+        State::Approved,
+        State::Written,
+        State::Verified,
+        State::Failed,
+        State::Expired,
+    ];
+
+    /// The state's name in the API and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Refused => "refused",
+            State::Allowed => "allowed",
+            State::AwaitingApproval => "awaiting_approval",
+            State::Approved => "approved",
+            State::Written => "written",
+            State::Verified => "verified",
+            State::Failed => "failed",
+            State::Expired => "expired",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, State::Refused | State::Allowed | State::Verified | State::Failed | State::Expired)
     }
@@ -87,6 +114,29 @@ pub struct Transition {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
+
+/// What /metrics shows of the commands: how many reached each state, and refused bearer tokens.
+#[derive(Debug, Default)]
+pub struct CommandCounters {
+    by_state: [AtomicU64; 9],
+    pub unauthorized: AtomicU64,
+}
+
+impl CommandCounters {
+    fn count(&self, s: State) {
+        if let Some(i) = State::ALL.iter().position(|&x| x == s) {
+            self.by_state[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Commands that reached `s`.
+    pub fn reached(&self, s: State) -> u64 {
+        State::ALL.iter().position(|&x| x == s).map_or(0, |i| self.by_state[i].load(Relaxed))
+    }
+}
+
+/// Commands kept for `GET /v1/commands/{id}` (the oldest finished ones go first; the journal keeps all).
+pub const COMMANDS_KEPT: usize = 10_000;
 
 /// A command and everything that happened to it.
 #[derive(Debug, Clone, Serialize)]
@@ -166,7 +216,28 @@ pub struct EngineParts {
 #[derive(Default)]
 struct Registry {
     commands: HashMap<String, Command>,
+    /// Command ids in the order they were first stored.
+    order: std::collections::VecDeque<String>,
     last_write: HashMap<String, Instant>,
+}
+
+impl Registry {
+    /// Stores `cmd`; beyond [`COMMANDS_KEPT`], forgets the oldest finished commands.
+    fn store(&mut self, cmd: &Command) {
+        if self.commands.insert(cmd.id.clone(), cmd.clone()).is_none() {
+            self.order.push_back(cmd.id.clone());
+        }
+        let mut scanned = 0;
+        while self.commands.len() > COMMANDS_KEPT && scanned < self.order.len() {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if self.commands.get(&oldest).is_some_and(|c| c.state.is_final()) {
+                self.commands.remove(&oldest);
+            } else {
+                self.order.push_back(oldest);
+                scanned += 1;
+            }
+        }
+    }
 }
 
 /// The command engine of one service.
@@ -184,6 +255,7 @@ pub struct Engine {
     autonomy: AtomicBool,
     events: broadcast::Sender<String>,
     stage_layer: Option<Arc<Mutex<super::stage_layer::CommandLayer>>>,
+    counters: Arc<CommandCounters>,
 }
 
 /// The twin state a decision reads: fresh values of the referenced attributes, the target's current value
@@ -253,12 +325,18 @@ impl Engine {
             autonomy: AtomicBool::new(p.autonomy_enabled),
             events,
             stage_layer: p.stage_layer.map(|l| Arc::new(Mutex::new(l))),
+            counters: Arc::new(CommandCounters::default()),
         })
     }
 
     /// Command updates as live-protocol messages (`{"type":"command", …}`).
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.events.subscribe()
+    }
+
+    /// The counters /metrics shows.
+    pub fn counters(&self) -> Arc<CommandCounters> {
+        self.counters.clone()
     }
 
     /// The capability level the engine enforces.
@@ -268,13 +346,19 @@ impl Engine {
 
     /// The identity holding `bearer` (compared by SHA-256).
     pub fn authenticate(&self, bearer: Option<&str>) -> Result<Origin, CommandError> {
-        let token = bearer.ok_or(CommandError::Unauthorized)?;
+        let Some(token) = bearer else {
+            self.counters.unauthorized.fetch_add(1, Relaxed);
+            return Err(CommandError::Unauthorized);
+        };
         let hash = token_sha256(token);
         self.identities
             .iter()
             .find(|i| constant_time_eq(i.token_sha256.as_bytes(), hash.as_bytes()))
             .map(|i| Origin::Identity { name: i.name.clone(), roles: i.roles.clone() })
-            .ok_or(CommandError::Unauthorized)
+            .ok_or_else(|| {
+                self.counters.unauthorized.fetch_add(1, Relaxed);
+                CommandError::Unauthorized
+            })
     }
 
     /// Whether autonomy rules may act.
@@ -344,7 +428,8 @@ impl Engine {
             }
         }
         self.audit(record).await?;
-        self.lock().commands.insert(cmd.id.clone(), cmd.clone());
+        self.counters.count(state);
+        self.lock().store(cmd);
         if let Some(layer) = &self.stage_layer {
             let (layer, shown) = (layer.clone(), cmd.clone());
             let saved =
@@ -475,7 +560,7 @@ impl Engine {
         };
         if let Err((rule, detail)) = Policy::check_approver(&cmd.requested_by, &approver) {
             // The command keeps waiting for a valid approver.
-            self.lock().commands.insert(id.to_string(), cmd.clone());
+            self.lock().store(&cmd);
             self.audit(json!({"event": "approval_refused", "command": id, "by": origin_name(&approver), "rule": rule, "detail": detail}))
                 .await?;
             return Err(CommandError::Conflict(detail));
@@ -735,5 +820,46 @@ impl Engine {
             }
         }
         issued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(id: usize, state: State) -> Command {
+        Command {
+            id: format!("c-{id}"),
+            target: "/Plant/A.x".into(),
+            value: json!(1.0),
+            reason: "test".into(),
+            dry_run: false,
+            requested_by: "alice".into(),
+            state,
+            rule: None,
+            approved_by: None,
+            state_seen: Default::default(),
+            server_status: None,
+            read_back: None,
+            outcome: None,
+            history: Vec::new(),
+            origin: None,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn the_registry_forgets_the_oldest_finished_commands_only() {
+        let mut reg = Registry::default();
+        reg.store(&cmd(0, State::AwaitingApproval));
+        for i in 1..=COMMANDS_KEPT + 5 {
+            reg.store(&cmd(i, State::Verified));
+        }
+        assert_eq!(reg.commands.len(), COMMANDS_KEPT);
+        assert!(reg.commands.contains_key("c-0"), "a pending command is never forgotten");
+        assert!(!reg.commands.contains_key("c-1") && reg.commands.contains_key(&format!("c-{}", COMMANDS_KEPT + 5)));
+        // Storing a known command again (a state change) adds nothing.
+        reg.store(&cmd(0, State::Approved));
+        assert_eq!((reg.commands.len(), reg.order.len()), (COMMANDS_KEPT, COMMANDS_KEPT));
     }
 }
