@@ -633,6 +633,11 @@ impl Engine {
             self.transition(cmd, State::Failed, Some(format!("{} is not bound to a source node", cmd.target))).await?;
             return Ok(());
         };
+        if b.scale == 0.0 {
+            let detail = format!("{} is bound with scale 0: no source value gives the commanded one", cmd.target);
+            self.transition(cmd, State::Failed, Some(detail)).await?;
+            return Ok(());
+        }
         let verify =
             self.verify.get(&cmd.target).copied().unwrap_or(Verify { tolerance: 0.0, timeout: Duration::from_secs(2) });
         let out = source_value(&seen.value, &b);
