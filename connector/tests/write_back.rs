@@ -104,6 +104,53 @@ fn start_sim(rt: &tokio::runtime::Runtime) -> SimulatorHandle {
     .expect("simulator")
 }
 
+/// The plant simulator and the service over it (`config` at a level, plus extra tables), on their own
+/// runtime and in their own folder.
+struct Twin {
+    dir: TempDir,
+    rt: tokio::runtime::Runtime,
+    sim: Option<SimulatorHandle>,
+    svc: twinloom_connector::Running,
+    journal: std::path::PathBuf,
+}
+
+impl Twin {
+    fn start(tag: &str, level: u8, extra: &str) -> Twin {
+        let dir = TempDir::new(tag);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let sim = start_sim(&rt);
+        let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), level, extra);
+        let journal = cfg.audit_path();
+        let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+        Twin { dir, rt, sim: Some(sim), svc, journal }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.svc.started.listen
+    }
+
+    fn sim(&self) -> &SimulatorHandle {
+        self.sim.as_ref().expect("the simulator is running")
+    }
+
+    /// Shuts the simulator down (the service keeps running).
+    fn stop_sim(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.rt.block_on(sim.shutdown());
+        }
+    }
+
+    /// Stops the service (its layers and journal saved) and the simulator; returns the folder.
+    fn stop(self) -> TempDir {
+        let Twin { dir, rt, sim, svc, .. } = self;
+        svc.stop(rt.handle()).expect("stop");
+        if let Some(sim) = sim {
+            rt.block_on(sim.shutdown());
+        }
+        dir
+    }
+}
+
 fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     let (status, text) = http_request(addr, "POST", path, token, Some(&body.to_string()));
     (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}")))
@@ -136,14 +183,9 @@ asyncio.run(main())
 
 #[test]
 fn commands_are_refused_approved_written_and_verified() {
-    let dir = TempDir::new("write-back");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
+    let twin = Twin::start("write-back", 4, "");
+    let (addr, sim, journal) = (twin.addr(), twin.sim(), twin.journal.clone());
     let ns = sim.namespace_index();
-    let cfg = config(&dir, sim.endpoint_url(), ns, 4, "");
-    let journal = cfg.audit_path();
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
 
     // Refused before anything reaches the server.
     let (status, v) =
@@ -209,7 +251,7 @@ fn commands_are_refused_approved_written_and_verified() {
     assert_eq!(twinloom_tests::metric(addr, r#"twinloom_commands_total{state="allowed"}"#), 1.0);
     assert_eq!(twinloom_tests::metric(addr, "twinloom_command_unauthorized_total"), 2.0);
 
-    svc.stop(rt.handle()).expect("stop");
+    let dir = twin.stop();
     // The stage shows the last command on the target's prim, read back with Pixar's usd-core through the
     // composed root stage, without authoring the target attribute itself.
     let script = r#"
@@ -249,38 +291,28 @@ print(layer.GetAttributeAtPath("/Plant/Paint/Oven/Zone01.twinloom:setpoint") is 
     std::fs::write(&tampered, edited.join("\n") + "\n").unwrap();
     let problem = audit::verify(&tampered).unwrap().first_problem.expect("the change is found");
     assert_eq!(problem.line, k + 1, "{problem:?}");
-    rt.block_on(sim.shutdown());
 }
 
 #[test]
 fn a_level_1_twin_refuses_every_write() {
-    let dir = TempDir::new("write-back-l1");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
-    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 1, "");
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
+    let twin = Twin::start("write-back-l1", 1, "");
+    let addr = twin.addr();
     for token in [ALICE, CAROL] {
         let v = command(addr, token, ZONE1, 185.0);
         assert_eq!(refused_by(&v), "capability_level");
         assert!(v["history"][1]["detail"].as_str().unwrap().contains("capability level 1"), "{v}");
     }
-    assert!(sim.write_log().is_empty());
-    svc.stop(rt.handle()).expect("stop");
-    rt.block_on(sim.shutdown());
+    assert!(twin.sim().write_log().is_empty());
+    twin.stop();
 }
 
 #[test]
 fn a_write_to_a_server_that_is_gone_fails_with_an_unknown_outcome_and_is_not_retried() {
-    let dir = TempDir::new("write-back-gone");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
     let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
     let extra = format!("\n[[writable]]\ntarget = \"{zone3}\"\nroles = [\"operator\"]\nmin = 0.0\nmax = 300.0\n");
-    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
-    rt.block_on(sim.shutdown());
+    let mut twin = Twin::start("write-back-gone", 5, &extra);
+    let addr = twin.addr();
+    twin.stop_sim();
     let t0 = Instant::now();
     let v = command(addr, ALICE, zone3, 190.0);
     assert_eq!(v["state"], "failed", "{v}");
@@ -291,14 +323,11 @@ fn a_write_to_a_server_that_is_gone_fails_with_an_unknown_outcome_and_is_not_ret
     );
     assert_eq!(v["history"].as_array().unwrap().len(), 2, "received, failed: no second attempt");
     assert!(t0.elapsed() < Duration::from_secs(30));
-    svc.stop(rt.handle()).expect("stop");
+    twin.stop();
 }
 
 #[test]
 fn an_autonomy_rule_moves_a_setpoint_within_policy_until_the_kill_switch() {
-    let dir = TempDir::new("write-back-l5");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
     let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
     let extra = format!(
         r#"
@@ -317,29 +346,26 @@ set = "current + 1"
 min_interval_s = 1
 "#
     );
-    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
-    let journal = cfg.audit_path();
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
+    let twin = Twin::start("write-back-l5", 5, &extra);
+    let (addr, sim, journal) = (twin.addr(), twin.sim(), twin.journal.clone());
     let node = sim.node_id("Plant/Paint/Oven/Zone03/Setpoint");
     let writes = |sim: &SimulatorHandle| sim.write_log().iter().filter(|r| r.node_id == node).count();
     let t0 = Instant::now();
-    while writes(&sim) < 2 && t0.elapsed() < Duration::from_secs(15) {
+    while writes(sim) < 2 && t0.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(writes(&sim) >= 2, "the rule wrote {} times", writes(&sim));
+    assert!(writes(sim) >= 2, "the rule wrote {} times", writes(sim));
     assert!(sim.write_log().iter().all(|r| r.status.is_good()), "{:?}", sim.write_log());
     let (status, v) = post(addr, "/v1/autonomy/stop", Some(BOB), json!({}));
     assert_eq!((status, v["autonomy"].as_str()), (200, Some("stopped")));
     std::thread::sleep(Duration::from_millis(300));
-    let stopped_at = writes(&sim);
+    let stopped_at = writes(sim);
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(writes(&sim), stopped_at, "the rule wrote after the kill switch");
-    svc.stop(rt.handle()).expect("stop");
+    assert_eq!(writes(sim), stopped_at, "the rule wrote after the kill switch");
+    let _dir = twin.stop();
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.contains(r#""requested_by":"autonomy:warm-up""#) && text.contains("autonomy_stopped"));
     assert!(audit::verify(&journal).unwrap().is_ok());
-    rt.block_on(sim.shutdown());
 }
 
 /// A fenced block of `lang` from a page of docs/.
@@ -398,15 +424,11 @@ fn the_documented_configuration_and_client_run_against_the_simulator() {
 fn a_live_client_sends_a_command_on_its_connection_and_every_client_sees_its_states() {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let dir = TempDir::new("write-back-ws");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
     let zone3 = "/Plant/Paint/Oven/Zone03.twinloom:setpoint";
     let extra = format!("\n[[writable]]\ntarget = \"{zone3}\"\nroles = [\"operator\"]\nmin = 0.0\nmax = 300.0\n");
-    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 5, &extra);
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let url = format!("ws://{}/v1/live", svc.started.listen);
-    rt.block_on(async {
+    let twin = Twin::start("write-back-ws", 5, &extra);
+    let url = format!("ws://{}/v1/live", twin.addr());
+    twin.rt.block_on(async {
         let (mut sender, _) = tokio_tungstenite::connect_async(&url).await.expect("sender connects");
         let (mut watcher, _) = tokio_tungstenite::connect_async(&url).await.expect("watcher connects");
         // The next command-related message of a client (deltas and hello skipped).
@@ -440,24 +462,20 @@ fn a_live_client_sends_a_command_on_its_connection_and_every_client_sees_its_sta
             assert_eq!(states, ["received", "written", "verified"]);
         }
     });
-    assert_eq!(sim.write_log().len(), 1);
-    svc.stop(rt.handle()).expect("stop");
-    rt.block_on(sim.shutdown());
+    assert_eq!(twin.sim().write_log().len(), 1);
+    twin.stop();
 }
 
 #[test]
 fn a_method_target_is_called_within_the_policy() {
-    let dir = TempDir::new("write-back-method");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
-    let ns = sim.namespace_index();
     let ack = "/Plant/Assembly/Station01.acknowledgeFault";
+    // The method and its object by namespace URI (the index is the server's to choose).
     let extra = format!(
-        "\n[[writable]]\ntarget = \"{ack}\"\nroles = [\"operator\"]\nmethod = \"ns={ns};s=Plant/Assembly/Station01/AcknowledgeFault\"\nobject = \"ns={ns};s=Plant/Assembly/Station01\"\nsource = \"sim\"\n"
+        "\n[[writable]]\ntarget = \"{ack}\"\nroles = [\"operator\"]\nmethod = \"nsu=urn:twinloom:plant-sim;s=Plant/Assembly/Station01/AcknowledgeFault\"\nobject = \"nsu=urn:twinloom:plant-sim;s=Plant/Assembly/Station01\"\nsource = \"sim\"\n"
     );
-    let cfg = config(&dir, sim.endpoint_url(), ns, 5, &extra);
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
+    let twin = Twin::start("write-back-method", 5, &extra);
+    let (addr, sim) = (twin.addr(), twin.sim());
+    let ns = sim.namespace_index();
     let call = |token: &str, args: Value| {
         post(
             addr,
@@ -481,19 +499,13 @@ fn a_method_target_is_called_within_the_policy() {
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0].node_id, format!("ns={ns};s=Plant/Assembly/Station01/AcknowledgeFault"));
     assert!(log[0].status.is_good());
-    svc.stop(rt.handle()).expect("stop");
-    rt.block_on(sim.shutdown());
+    twin.stop();
 }
 
 #[test]
 fn a_pending_approval_expires() {
-    let dir = TempDir::new("write-back-expiry");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = start_sim(&rt);
-    let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), 4, "\n[write_back]\napproval_expiry_s = 1\n");
-    let journal = cfg.audit_path();
-    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-    let addr = svc.started.listen;
+    let twin = Twin::start("write-back-expiry", 4, "\n[write_back]\napproval_expiry_s = 1\n");
+    let (addr, journal) = (twin.addr(), twin.journal.clone());
     let start = command(addr, ALICE, ZONE1, 1000.0)["state_seen"]["current"].as_f64().expect("current");
     let v = command(addr, ALICE, ZONE1, start + 1.0);
     assert_eq!(v["state"], "awaiting_approval", "{v}");
@@ -504,8 +516,7 @@ fn a_pending_approval_expires() {
     assert_eq!((status, got["state"].as_str()), (200, Some("expired")), "{got}");
     let (status, e) = post(addr, &format!("/v1/commands/{id}/approve"), Some(CAROL), json!({}));
     assert_eq!(status, 409, "{e}");
-    assert!(sim.write_log().is_empty());
-    svc.stop(rt.handle()).expect("stop");
+    assert!(twin.sim().write_log().is_empty());
+    let _dir = twin.stop();
     assert!(std::fs::read_to_string(&journal).unwrap().contains(r#""state":"expired""#));
-    rt.block_on(sim.shutdown());
 }
