@@ -460,14 +460,37 @@ impl Config {
                 at(s.name.span(), format!("source {:?} is defined twice", s.name.get_ref()));
             }
             names.push(s.name.get_ref());
-            if s.kind.get_ref() != "opcua" {
-                at(
+            match s.kind.get_ref().as_str() {
+                "opcua" => {
+                    if !s.endpoint.get_ref().starts_with("opc.tcp://") {
+                        at(
+                            s.endpoint.span(),
+                            format!("endpoint {:?} must start with opc.tcp://", s.endpoint.get_ref()),
+                        );
+                    }
+                }
+                "modbus" => {
+                    let hp = s.endpoint.get_ref().trim_start_matches("tcp://");
+                    if !hp.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                        at(
+                            s.endpoint.span(),
+                            format!(
+                                "Modbus endpoint {:?} must be HOST:PORT (e.g. 127.0.0.1:502)",
+                                s.endpoint.get_ref()
+                            ),
+                        );
+                    }
+                    if s.user.is_some() || s.certificate.is_some() || s.security.get_ref() != "none" {
+                        at(
+                            s.name.span(),
+                            format!("source {:?}: Modbus TCP has no security, user or certificate", s.name.get_ref()),
+                        );
+                    }
+                }
+                other => at(
                     s.kind.span(),
-                    format!("source kind {:?} is not supported (supported: \"opcua\")", s.kind.get_ref()),
-                );
-            }
-            if !s.endpoint.get_ref().starts_with("opc.tcp://") {
-                at(s.endpoint.span(), format!("endpoint {:?} must start with opc.tcp://", s.endpoint.get_ref()));
+                    format!("source kind {other:?} is not supported (supported: \"opcua\", \"modbus\")"),
+                ),
             }
             if !["none", "sign", "sign-and-encrypt"].contains(&s.security.get_ref().as_str()) {
                 at(
@@ -486,10 +509,18 @@ impl Config {
             }
         }
         let known = |n: &Spanned<String>| !references || names.contains(&n.get_ref().as_str());
+        let is_modbus = |n: &Spanned<String>| {
+            self.sources.iter().any(|s| s.name.get_ref() == n.get_ref() && s.kind.get_ref() == "modbus")
+        };
         let mut targets: Vec<(String, Range<usize>)> = Vec::new();
         for b in &self.bindings {
             if !known(&b.source) {
                 at(b.source.span(), format!("unknown source {:?} (defined: {})", b.source.get_ref(), names.join(", ")));
+            }
+            if is_modbus(&b.source) {
+                if let Err(e) = crate::source::modbus::map::Point::parse(b.node.get_ref(), 1000) {
+                    at(b.node.span(), e.to_string());
+                }
             }
             if !is_identifier(b.shop.get_ref()) {
                 at(b.shop.span(), format!("shop {:?} must be a plain name like \"biw\"", b.shop.get_ref()));
@@ -530,7 +561,30 @@ impl Config {
                 targets.push((target, b.attr.span()));
             }
         }
+        // Registers bound twice, per Modbus source (points of other sources never overlap these).
+        for s in self.sources.iter().filter(|s| s.kind.get_ref() == "modbus") {
+            let pts: Vec<(u32, crate::source::modbus::map::Point)> = self
+                .bindings
+                .iter()
+                .filter(|b| b.source.get_ref() == s.name.get_ref())
+                .filter_map(|b| crate::source::modbus::map::Point::parse(b.node.get_ref(), 1000).ok())
+                .enumerate()
+                .map(|(i, p)| (i as u32, p))
+                .collect();
+            if let Err(e) = crate::source::modbus::map::plan(&pts) {
+                at(s.name.span(), format!("source {:?}: {e}", s.name.get_ref()));
+            }
+        }
         for a in &self.auto_bindings {
+            if is_modbus(&a.source) {
+                at(
+                    a.source.span(),
+                    format!(
+                        "source {:?} is Modbus: its registers are bound one by one ([[bindings]]), not browsed",
+                        a.source.get_ref()
+                    ),
+                );
+            }
             if !known(&a.source) {
                 at(a.source.span(), format!("unknown source {:?} (defined: {})", a.source.get_ref(), names.join(", ")));
             }
@@ -676,6 +730,29 @@ unit = "deg"
                 "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn modbus_sources_and_their_register_maps_are_checked() {
+        let text = "[[sources]]\nname = \"m\"\nkind = \"modbus\"\nendpoint = \"meters\"\n\n[[bindings]]\nsource = \"m\"\nnode = \"holding=4;type=f32\"\nshop = \"e\"\nprim = \"/Plant/M\"\nattr = \"a\"\ntype = \"double\"\n\n[[bindings]]\nsource = \"m\"\nnode = \"holding=5\"\nshop = \"e\"\nprim = \"/Plant/M\"\nattr = \"b\"\ntype = \"int\"\n\n[[bindings]]\nsource = \"m\"\nnode = \"holding=1;type=f16\"\nshop = \"e\"\nprim = \"/Plant/M\"\nattr = \"c\"\ntype = \"double\"\n\n[[auto_bindings]]\nsource = \"m\"\nnode = \"x\"\nshop = \"e\"\nprim = \"/Plant/N\"\n";
+        let e = Config::parse(text, Path::new("m.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("m.toml:2:8: source \"m\": unit 1 holding 4 and unit 1 holding 5 overlap")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("m.toml:4:12: Modbus endpoint \"meters\" must be HOST:PORT")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("m.toml:24:8: Modbus address \"holding=1;type=f16\"")),
+            "{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.starts_with("m.toml:31:10: source \"m\" is Modbus")), "{lines:#?}");
+        assert_eq!(lines.len(), 4, "{lines:#?}");
     }
 
     #[test]

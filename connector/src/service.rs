@@ -23,6 +23,7 @@ use crate::server::AppState;
 use crate::shop_attrs::ShopAttrs;
 use crate::shop_writer::{self, ShopWriterConfig};
 use crate::shutdown::{Shutdown, CLIENTS_CLOSE_TIMEOUT, INGEST_DRAIN_TIMEOUT, SOURCE_CLOSE_TIMEOUT};
+use crate::source::modbus::{ModbusConfig, ModbusError, ModbusSource};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
@@ -33,6 +34,8 @@ use crate::twin::TwinState;
 pub enum ServiceError {
     #[error("{0}")]
     Source(crate::source::opcua::SourceError),
+    #[error("source {source_name}: {error}")]
+    Modbus { source_name: String, error: ModbusError },
     #[error("OpenUSD: {0}")]
     Usd(twinloom_usd::UsdError),
     #[error("{what}: {error}")]
@@ -214,26 +217,73 @@ fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), Servi
     Ok(())
 }
 
+/// A connected source of any kind.
+enum Connected {
+    OpcUa(Arc<OpcUaSource>),
+    Modbus(Arc<ModbusSource>),
+}
+
+impl Connected {
+    fn counters(&self) -> Arc<crate::source::SourceCounters> {
+        match self {
+            Connected::OpcUa(s) => s.counters(),
+            Connected::Modbus(s) => s.counters(),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Connected::OpcUa(s) => s.close().await,
+            Connected::Modbus(s) => s.close().await,
+        }
+    }
+
+    /// Where write-back commands can go (OPC UA sources).
+    fn sink(&self) -> Option<Arc<dyn crate::command::sink::Sink>> {
+        match self {
+            Connected::OpcUa(s) => Some(s.clone() as Arc<dyn crate::command::sink::Sink>),
+            Connected::Modbus(_) => None,
+        }
+    }
+}
+
+/// The Modbus settings of `s`.
+fn modbus_config(s: &SourceConfig) -> ModbusConfig {
+    let mut c = ModbusConfig::new(s.endpoint.get_ref().trim_start_matches("tcp://"));
+    if s.sampling_interval_ms > 0 {
+        c.default_poll = Duration::from_millis(s.sampling_interval_ms);
+    }
+    c
+}
+
 /// Connects every source and builds the binding table (explicit bindings, then each auto-binding's
 /// browsed subtree); returns the sources, the table and each source's kind.
 async fn connect_and_bind(
     cfg: &Config,
     metrics: &Metrics,
-) -> Result<(Vec<(String, Arc<OpcUaSource>)>, BindingTable, BTreeMap<String, String>), ServiceError> {
-    let mut sources: Vec<(String, Arc<OpcUaSource>)> = Vec::new();
+) -> Result<(Vec<(String, Connected)>, BindingTable, BTreeMap<String, String>), ServiceError> {
+    let mut sources: Vec<(String, Connected)> = Vec::new();
     let mut source_kinds = BTreeMap::new();
     for s in &cfg.sources {
-        let src = OpcUaSource::connect(opcua_config(s, &cfg.pki_dir(s))).await?;
+        let name = s.name.get_ref().clone();
+        let src = match s.kind.get_ref().as_str() {
+            "modbus" => Connected::Modbus(Arc::new(
+                ModbusSource::connect(modbus_config(s))
+                    .await
+                    .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?,
+            )),
+            _ => Connected::OpcUa(Arc::new(OpcUaSource::connect(opcua_config(s, &cfg.pki_dir(s))).await?)),
+        };
         tracing::info!(source = %s.name.get_ref(), endpoint = %s.endpoint.get_ref(), "connected");
         metrics.add_source(s.name.get_ref(), src.counters());
         source_kinds.insert(s.name.get_ref().clone(), s.kind.get_ref().clone());
-        sources.push((s.name.get_ref().clone(), Arc::new(src)));
+        sources.push((name, src));
     }
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "sources connected");
     let mut table = BindingTable::default();
     explicit_bindings(cfg, &mut table)?;
     for a in &cfg.auto_bindings {
-        let Some((_, src)) = sources.iter().find(|(n, _)| n == a.source.get_ref()) else { continue };
+        let Some((_, Connected::OpcUa(src))) = sources.iter().find(|(n, _)| n == a.source.get_ref()) else { continue };
         let nodes = src.browse(a.node.get_ref(), a.max_depth).await?;
         let mut skipped = Vec::new();
         let before = table.len();
@@ -250,7 +300,7 @@ async fn connect_and_bind(
 
 /// Subscribes every source's bound signals, delivering to `tx`.
 async fn subscribe_all(
-    sources: &[(String, Arc<OpcUaSource>)],
+    sources: &[(String, Connected)],
     table: &BindingTable,
     tx: &mpsc::Sender<SampleBatch>,
     metrics: &Metrics,
@@ -263,6 +313,17 @@ async fn subscribe_all(
             .filter(|(_, b)| &b.source == name)
             .map(|(i, b)| MonitoredNode::new(i as u32, b.address.clone()))
             .collect();
+        let src = match src {
+            Connected::OpcUa(src) => src,
+            Connected::Modbus(src) => {
+                let addresses: Vec<(u32, String)> = nodes.into_iter().map(|n| (n.signal, n.node_id)).collect();
+                let (points, reads) = src
+                    .subscribe(&addresses, tx.clone())
+                    .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?;
+                tracing::info!(source = %name, points, reads_per_round = reads, "polling");
+                continue;
+            }
+        };
         let report = src.subscribe(&nodes, tx.clone()).await?;
         for r in &report.rejected {
             tracing::warn!("not subscribed: {r}");
@@ -275,7 +336,7 @@ async fn subscribe_all(
 
 /// Closes every source's session at once, each within [`SOURCE_CLOSE_TIMEOUT`] (a reconnecting source or
 /// a silent server is dropped after it).
-async fn close_sources(sources: Vec<(String, Arc<OpcUaSource>)>) {
+async fn close_sources(sources: Vec<(String, Connected)>) {
     futures::future::join_all(sources.into_iter().map(|(name, src)| async move {
         if tokio::time::timeout(SOURCE_CLOSE_TIMEOUT, src.close()).await.is_err() {
             tracing::warn!(source = %name, "session did not close within {} s; dropped", SOURCE_CLOSE_TIMEOUT.as_secs());
@@ -437,7 +498,7 @@ pub async fn run(
     drop(tx);
     // Write-back: every writable target and interlock reference resolved to its source node.
     let sinks: Vec<(String, Arc<dyn crate::command::sink::Sink>)> =
-        sources.iter().map(|(n, s)| (n.clone(), s.clone() as Arc<dyn crate::command::sink::Sink>)).collect();
+        sources.iter().filter_map(|(n, s)| Some((n.clone(), s.sink()?))).collect();
     let setup = match crate::command::setup::build(&cfg, &sinks, &table, Some(command_layer)) {
         Ok(setup) => setup,
         Err(e) => {

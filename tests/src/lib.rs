@@ -67,24 +67,34 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Starts the independent asyncua OPC UA server (tests/peers/opcua_server.py) on `port` of 127.0.0.1 and
-/// waits until it serves (its `READY` line). Needs the venv (`ci/python-env`).
-pub fn start_asyncua_peer(port: u16) -> ChildGuard {
+/// Starts a Python peer server of tests/peers (`script PORT`, serving on 127.0.0.1) and waits until it
+/// serves (its `READY` line). Needs the venv (`ci/python-env`).
+pub fn start_python_peer(script: &str, port: u16) -> ChildGuard {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(python())
-        .arg(workspace_root().join("tests/peers/opcua_server.py"))
+        .arg(workspace_root().join("tests/peers").join(script))
         .arg(port.to_string())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("start the asyncua server");
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
     let mut line = String::new();
     if let Some(out) = child.stdout.take() {
         BufReader::new(out).read_line(&mut line).expect("the peer's READY line");
     }
     let guard = ChildGuard(child);
-    assert!(line.starts_with("READY"), "the asyncua peer said {line:?}");
+    assert!(line.starts_with("READY"), "{script} said {line:?}");
     guard
+}
+
+/// The independent asyncua OPC UA server (tests/peers/opcua_server.py) on `port`.
+pub fn start_asyncua_peer(port: u16) -> ChildGuard {
+    start_python_peer("opcua_server.py", port)
+}
+
+/// The independent pymodbus Modbus TCP server (tests/peers/modbus_server.py) on `port`.
+pub fn start_modbus_peer(port: u16) -> ChildGuard {
+    start_python_peer("modbus_server.py", port)
 }
 
 /// A fresh temporary folder under target/ that is removed when dropped.

@@ -1,6 +1,7 @@
 //! Sources: tasks that read a plant protocol and deliver [`crate::sample::Sample`] batches over a bounded
 //! tokio mpsc channel, with counters the service renders in `/metrics`.
 
+pub mod modbus;
 pub mod opcua;
 
 use std::fmt;
@@ -24,11 +25,25 @@ pub enum ErrorReason {
     ReconnectFailed,
     /// A batch could not be delivered because the consumer's channel was closed or full.
     Dropped,
+    /// Modbus exception 1: the server does not support the function.
+    ModbusIllegalFunction,
+    /// Modbus exception 2: an address of the read does not exist on the server.
+    ModbusIllegalDataAddress,
+    /// Modbus exception 3: the server refused a value of the request.
+    ModbusIllegalDataValue,
+    /// Modbus exception 4: the server failed while answering.
+    ModbusServerDeviceFailure,
+    /// Modbus exceptions 5 and 6: the server is busy (acknowledge, device busy).
+    ModbusServerBusy,
+    /// Modbus exceptions 10 and 11: a gateway found no path or no answer from the device behind it.
+    ModbusGateway,
+    /// Any other Modbus exception code.
+    ModbusOtherException,
 }
 
 impl ErrorReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [ErrorReason; 7] = [
+    pub const ALL: [ErrorReason; 14] = [
         ErrorReason::UnknownNode,
         ErrorReason::InvalidNodeId,
         ErrorReason::WrongType,
@@ -36,6 +51,13 @@ impl ErrorReason {
         ErrorReason::ConnectionLost,
         ErrorReason::ReconnectFailed,
         ErrorReason::Dropped,
+        ErrorReason::ModbusIllegalFunction,
+        ErrorReason::ModbusIllegalDataAddress,
+        ErrorReason::ModbusIllegalDataValue,
+        ErrorReason::ModbusServerDeviceFailure,
+        ErrorReason::ModbusServerBusy,
+        ErrorReason::ModbusGateway,
+        ErrorReason::ModbusOtherException,
     ];
 
     /// The label used in metrics.
@@ -48,6 +70,13 @@ impl ErrorReason {
             ErrorReason::ConnectionLost => "connection_lost",
             ErrorReason::ReconnectFailed => "reconnect_failed",
             ErrorReason::Dropped => "dropped",
+            ErrorReason::ModbusIllegalFunction => "modbus_illegal_function",
+            ErrorReason::ModbusIllegalDataAddress => "modbus_illegal_data_address",
+            ErrorReason::ModbusIllegalDataValue => "modbus_illegal_data_value",
+            ErrorReason::ModbusServerDeviceFailure => "modbus_server_device_failure",
+            ErrorReason::ModbusServerBusy => "modbus_server_busy",
+            ErrorReason::ModbusGateway => "modbus_gateway",
+            ErrorReason::ModbusOtherException => "modbus_other_exception",
         }
     }
 

@@ -1,0 +1,309 @@
+//! Modbus TCP source (tokio-modbus client): polls the bound registers, coils and discrete inputs of one
+//! server (several unit ids share the connection) at each point's interval, with the reads planned by
+//! [`map::plan`] (contiguous points merged, at most 125 registers or 2000 bits a request), decodes them
+//! (u16, i16, u32, i32, f32, f64 in any word and byte order, bits of registers) and delivers the values
+//! that changed as [`Sample`] batches. A request that gets no answer within the timeout, or a lost
+//! connection, reconnects with exponential backoff; Modbus exception answers are counted by code and
+//! the other reads go on (docs/modbus.md).
+
+pub mod map;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio_modbus::client::{Client, Context, Reader};
+use tokio_modbus::prelude::{ExceptionCode, Slave, SlaveContext};
+
+use self::map::{plan, Group, Point, Read, Table};
+use crate::sample::{Quality, Sample, SampleBatch, Value};
+use crate::source::{ErrorReason, SourceCounters};
+
+/// What can go wrong setting the source up.
+#[derive(Debug, thiserror::Error)]
+pub enum ModbusError {
+    #[error("Modbus source: endpoint {0:?} is not a HOST:PORT that resolves (e.g. 127.0.0.1:502)")]
+    Endpoint(String),
+    #[error("cannot connect to Modbus server {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error(transparent)]
+    Address(#[from] map::AddressError),
+    #[error("{0}")]
+    Overlap(#[from] map::Overlap),
+}
+
+/// Settings of one Modbus TCP source.
+#[derive(Debug, Clone)]
+pub struct ModbusConfig {
+    /// `HOST:PORT`.
+    pub endpoint: String,
+    /// A request without an answer within this long counts as a lost connection.
+    pub timeout: Duration,
+    /// Interval of points without `poll_ms`.
+    pub default_poll: Duration,
+    pub reconnect_initial: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl ModbusConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        ModbusConfig {
+            endpoint: endpoint.into(),
+            timeout: Duration::from_secs(2),
+            default_poll: Duration::from_secs(1),
+            reconnect_initial: Duration::from_millis(250),
+            reconnect_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The reason a Modbus exception code is counted under.
+pub fn exception_reason(code: ExceptionCode) -> ErrorReason {
+    match code {
+        ExceptionCode::IllegalFunction => ErrorReason::ModbusIllegalFunction,
+        ExceptionCode::IllegalDataAddress => ErrorReason::ModbusIllegalDataAddress,
+        ExceptionCode::IllegalDataValue => ErrorReason::ModbusIllegalDataValue,
+        ExceptionCode::ServerDeviceFailure => ErrorReason::ModbusServerDeviceFailure,
+        ExceptionCode::ServerDeviceBusy | ExceptionCode::Acknowledge => ErrorReason::ModbusServerBusy,
+        ExceptionCode::GatewayPathUnavailable | ExceptionCode::GatewayTargetDevice => ErrorReason::ModbusGateway,
+        _ => ErrorReason::ModbusOtherException,
+    }
+}
+
+/// A connected Modbus TCP source, polling once [`ModbusSource::subscribe`] gave it its points.
+pub struct ModbusSource {
+    config: ModbusConfig,
+    addr: SocketAddr,
+    counters: Arc<SourceCounters>,
+    stop: watch::Sender<bool>,
+    poller: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Context, String> {
+    match tokio::time::timeout(timeout, tokio_modbus::client::tcp::connect(addr)).await {
+        Ok(Ok(ctx)) => Ok(ctx),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// The words or bits of one read, or why there are none.
+enum Answer {
+    Words(Vec<u16>),
+    Bits(Vec<bool>),
+    Exception(ExceptionCode),
+    /// The connection is gone or the server did not answer in time.
+    Lost(String),
+}
+
+async fn read(ctx: &mut Context, r: &Read, timeout: Duration) -> Answer {
+    ctx.set_slave(Slave(r.unit));
+    let call = async {
+        match r.table {
+            Table::Holding => ctx.read_holding_registers(r.start, r.count).await.map(|a| a.map(Answer::Words)),
+            Table::Input => ctx.read_input_registers(r.start, r.count).await.map(|a| a.map(Answer::Words)),
+            Table::Coil => ctx.read_coils(r.start, r.count).await.map(|a| a.map(Answer::Bits)),
+            Table::Discrete => ctx.read_discrete_inputs(r.start, r.count).await.map(|a| a.map(Answer::Bits)),
+        }
+    };
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(Ok(answer))) => answer,
+        Ok(Ok(Err(code))) => Answer::Exception(code),
+        Ok(Err(e)) => Answer::Lost(e.to_string()),
+        Err(_) => Answer::Lost(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// The samples of one answered read whose value changed since `last` (all of them the first time).
+fn samples_of(r: &Read, answer: &Answer, last: &mut HashMap<u32, Value>, now: SystemTime, out: &mut SampleBatch) {
+    for (signal, p) in &r.points {
+        let offset = usize::from(p.address - r.start);
+        let value = match answer {
+            Answer::Words(w) => match w.get(offset..offset + usize::from(p.kind.width())) {
+                Some(words) => p.decode_words(words),
+                None => continue,
+            },
+            Answer::Bits(b) => match b.get(offset) {
+                Some(&bit) => Value::Bool(bit),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if last.get(signal) == Some(&value) {
+            continue;
+        }
+        last.insert(*signal, value.clone());
+        out.push(Sample { signal: *signal, value, source_time: Some(now), server_time: None, quality: Quality::GOOD });
+    }
+}
+
+impl ModbusSource {
+    /// Connects once (an unreachable server is an error naming it); polling starts with `subscribe`.
+    pub async fn connect(config: ModbusConfig) -> Result<ModbusSource, ModbusError> {
+        let addr: SocketAddr = tokio::net::lookup_host(config.endpoint.as_str())
+            .await
+            .ok()
+            .and_then(|mut found| found.next())
+            .ok_or_else(|| ModbusError::Endpoint(config.endpoint.clone()))?;
+        let mut ctx = connect(addr, config.timeout)
+            .await
+            .map_err(|reason| ModbusError::Connect { endpoint: config.endpoint.clone(), reason })?;
+        let _ = ctx.disconnect().await;
+        let counters = Arc::new(SourceCounters::default());
+        counters.connected.store(true, Relaxed);
+        let (stop, _) = watch::channel(false);
+        Ok(ModbusSource { config, addr, counters, stop, poller: std::sync::Mutex::new(None) })
+    }
+
+    pub fn counters(&self) -> Arc<SourceCounters> {
+        self.counters.clone()
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.config.endpoint
+    }
+
+    /// Parses every `(signal, address)`, plans the reads and starts polling, delivering to `tx`. An address
+    /// that does not parse, or points that overlap, are an error before anything is polled. Returns the
+    /// number of points and of read requests per round.
+    pub fn subscribe(
+        &self,
+        nodes: &[(u32, String)],
+        tx: mpsc::Sender<SampleBatch>,
+    ) -> Result<(usize, usize), ModbusError> {
+        let default_ms = self.config.default_poll.as_millis() as u64;
+        let points: Vec<(u32, Point)> =
+            nodes.iter().map(|(s, a)| Ok((*s, Point::parse(a, default_ms)?))).collect::<Result<_, ModbusError>>()?;
+        let groups = plan(&points)?;
+        let reads = groups.iter().map(|g| g.reads.len()).sum();
+        let task = tokio::spawn(poll(
+            self.addr,
+            self.config.clone(),
+            groups,
+            self.counters.clone(),
+            tx,
+            self.stop.subscribe(),
+        ));
+        *self.poller.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok((points.len(), reads))
+    }
+
+    /// Stops polling and closes the connection.
+    pub async fn close(&self) {
+        let _ = self.stop.send(true);
+        let task = self.poller.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        self.counters.connected.store(false, Relaxed);
+    }
+}
+
+/// The polling loop: each group's reads when they are due, reconnecting with backoff when the connection
+/// is lost. Ends when `stop` turns true or the consumer is gone.
+async fn poll(
+    addr: SocketAddr,
+    config: ModbusConfig,
+    groups: Vec<Group>,
+    counters: Arc<SourceCounters>,
+    tx: mpsc::Sender<SampleBatch>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let endpoint = config.endpoint.clone();
+    let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
+    let mut last: HashMap<u32, Value> = HashMap::new();
+    let mut backoff = config.reconnect_initial;
+    let mut ctx: Option<Context> = None;
+    let mut connected_before = false;
+    // The last exception per read, so a persistent one is logged once, not every round.
+    let mut reported: HashMap<(usize, usize), ExceptionCode> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let Some(c) = ctx.as_mut() else {
+            match connect(addr, config.timeout).await {
+                Ok(c) => {
+                    if connected_before {
+                        counters.reconnects.fetch_add(1, Relaxed);
+                        tracing::info!(%endpoint, "Modbus connection restored");
+                    }
+                    connected_before = true;
+                    counters.connected.store(true, Relaxed);
+                    backoff = config.reconnect_initial;
+                    ctx = Some(c);
+                    // Everything is sent again after a reconnect: the server may have restarted.
+                    last.clear();
+                }
+                Err(e) => {
+                    counters.count_error(ErrorReason::ReconnectFailed);
+                    tracing::debug!(%endpoint, "Modbus reconnect failed: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(config.reconnect_max);
+                }
+            }
+            continue;
+        };
+        let (g, at) =
+            due.iter().enumerate().min_by_key(|(_, t)| **t).map(|(i, t)| (i, *t)).unwrap_or((0, Instant::now()));
+        if groups.is_empty() {
+            let _ = stop.changed().await;
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = stop.changed() => break,
+        }
+        let now = SystemTime::now();
+        let mut batch = SampleBatch::new();
+        let mut lost = None;
+        for (k, r) in groups[g].reads.iter().enumerate() {
+            let answer = read(c, r, config.timeout).await;
+            match &answer {
+                Answer::Exception(code) => {
+                    counters.count_error(exception_reason(*code));
+                    if reported.insert((g, k), *code) != Some(*code) {
+                        tracing::warn!(%endpoint, unit = r.unit, table = r.table.as_str(), start = r.start, count = r.count, "Modbus exception {code:?}");
+                    }
+                }
+                Answer::Lost(why) => {
+                    lost = Some(why.clone());
+                    break;
+                }
+                _ => {
+                    reported.remove(&(g, k));
+                    samples_of(r, &answer, &mut last, now, &mut batch);
+                }
+            }
+        }
+        due[g] = at + Duration::from_millis(groups[g].poll_ms);
+        if due[g] < Instant::now() {
+            due[g] = Instant::now(); // a slow server: poll again at once, never in a burst
+        }
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            if tx.send(batch).await.is_err() {
+                break; // the consumer is gone
+            }
+            counters.samples_in.fetch_add(n, Relaxed);
+            counters.batches_in.fetch_add(1, Relaxed);
+        }
+        if let Some(why) = lost {
+            counters.count_error(ErrorReason::ConnectionLost);
+            counters.connected.store(false, Relaxed);
+            tracing::warn!(%endpoint, "Modbus connection lost ({why}); reconnecting");
+            ctx = None;
+        }
+    }
+    if let Some(mut c) = ctx {
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.disconnect()).await;
+    }
+}
