@@ -189,3 +189,67 @@ print(repr(m2.GetAttribute("energyKWh").Get()))
     let kwh: f64 = lines[1].parse().expect("a number");
     assert!((kwh - f64::from(unit2) * 0.001).abs() < 1e-9, "{kwh} vs {unit2} Wh");
 }
+
+#[test]
+fn the_plant_simulator_serves_its_meters_over_modbus() {
+    let dir = TempDir::new("modbus-sim");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // Five ticks, then the values stay put, so the stage can be compared with the server exactly.
+    let sim = rt
+        .block_on(twinloom_simulator::Simulator::start(twinloom_simulator::SimConfig {
+            port: 0,
+            modbus_port: Some(0),
+            max_ticks: Some(5),
+            ..Default::default()
+        }))
+        .expect("simulator");
+    let port = sim.modbus_port().expect("the Modbus server");
+    let meters: Vec<(usize, String)> = sim
+        .signals()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.path.starts_with("Plant/Paint/Energy/") && s.path.ends_with("/Energy"))
+        .map(|(i, s)| (i, s.path.clone()))
+        .collect();
+    assert!(meters.len() >= 3, "{meters:?}");
+    let mut text = format!(
+        "[stage]\ndir = \"stage\"\n\n[stream]\nlisten = \"127.0.0.1:0\"\n\n[[sources]]\nname = \"meters\"\nkind = \"modbus\"\nendpoint = \"127.0.0.1:{port}\"\nsampling_interval_ms = 100\n"
+    );
+    for (k, (i, _)) in meters.iter().enumerate() {
+        text += &format!(
+            "\n[[bindings]]\nsource = \"meters\"\nnode = \"{}\"\nshop = \"energy\"\nprim = \"/Plant/Energy/Meter{k}\"\nattr = \"energyKWh\"\ntype = \"double\"\n",
+            twinloom_simulator::modbus::modbus_address(*i)
+        );
+    }
+    let cfg = Config::parse(&text, &dir.path().join("sim.toml")).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(1000)); // the five ticks
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    std::thread::sleep(Duration::from_millis(800));
+    svc.stop(rt.handle()).expect("stop");
+    // The same values over OPC UA (an independent client), as 32-bit floats like the registers.
+    let script = r#"
+import asyncio, sys
+from asyncua import Client
+from pxr import Usd
+async def main():
+    stage = Usd.Stage.Open(sys.argv[2])
+    async with Client(url=sys.argv[1]) as c:
+        for k, path in enumerate(sys.argv[4:]):
+            v = await c.get_node(f"ns={sys.argv[3]};s={path}").read_value()
+            got = stage.GetPrimAtPath(f"/Plant/Energy/Meter{k}").GetAttribute("energyKWh").Get()
+            print(path, v, got)
+asyncio.run(main())
+"#;
+    let stage = dir.path().join("stage/plant.usda").display().to_string();
+    let ns = sim.namespace_index().to_string();
+    let mut args = vec![sim.endpoint_url(), stage.as_str(), ns.as_str()];
+    args.extend(meters.iter().map(|(_, p)| p.as_str()));
+    let out = run_python(script, &args);
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (opcua, stage): (f64, f64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        assert_eq!(stage, f64::from(opcua as f32), "{line}");
+    }
+    assert_eq!(out.lines().count(), meters.len(), "{out}");
+    rt.block_on(sim.shutdown());
+}

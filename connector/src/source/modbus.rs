@@ -10,6 +10,7 @@ pub mod map;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -78,6 +79,8 @@ pub struct ModbusSource {
     config: ModbusConfig,
     addr: SocketAddr,
     counters: Arc<SourceCounters>,
+    /// Registers and bits read so far (changed or not), for the benchmark and the logs.
+    values_read: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     poller: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -155,11 +158,17 @@ impl ModbusSource {
         let counters = Arc::new(SourceCounters::default());
         counters.connected.store(true, Relaxed);
         let (stop, _) = watch::channel(false);
-        Ok(ModbusSource { config, addr, counters, stop, poller: std::sync::Mutex::new(None) })
+        let values_read = Arc::new(AtomicU64::new(0));
+        Ok(ModbusSource { config, addr, counters, values_read, stop, poller: std::sync::Mutex::new(None) })
     }
 
     pub fn counters(&self) -> Arc<SourceCounters> {
         self.counters.clone()
+    }
+
+    /// Registers and bits read so far, changed or not.
+    pub fn values_read(&self) -> u64 {
+        self.values_read.load(Relaxed)
     }
 
     pub fn endpoint(&self) -> &str {
@@ -184,6 +193,7 @@ impl ModbusSource {
             self.config.clone(),
             groups,
             self.counters.clone(),
+            self.values_read.clone(),
             tx,
             self.stop.subscribe(),
         ));
@@ -211,6 +221,7 @@ async fn poll(
     config: ModbusConfig,
     groups: Vec<Group>,
     counters: Arc<SourceCounters>,
+    values_read: Arc<AtomicU64>,
     tx: mpsc::Sender<SampleBatch>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -279,6 +290,7 @@ async fn poll(
                     break;
                 }
                 _ => {
+                    values_read.fetch_add(u64::from(r.count), Relaxed);
                     reported.remove(&(g, k));
                     samples_of(r, &answer, &mut last, now, &mut batch);
                 }

@@ -38,6 +38,9 @@ pub struct SimConfig {
     /// Also append every write and method call received, as one JSON object per line, to this file
     /// (created or truncated at start). They are always kept in memory: [`crate::SimulatorHandle::write_log`].
     pub write_log: Option<PathBuf>,
+    /// Also serve every numeric signal over Modbus TCP on this port (0 picks a free one; `None`: no Modbus
+    /// server), on the same host; the register map is in [`crate::modbus`].
+    pub modbus_port: Option<u16>,
     /// Also offer Basic256Sha256 Sign and SignAndEncrypt endpoints (needs a certificate, created in `pki_dir`).
     pub secure_endpoints: bool,
     /// Folder of the server's certificate store; default: a folder under the system temp dir.
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             mtbf_scale: 1.0,
             max_ticks: None,
             write_log: None,
+            modbus_port: None,
             secure_endpoints: false,
             pki_dir: None,
             users: Vec::new(),

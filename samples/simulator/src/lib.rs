@@ -19,6 +19,7 @@
 //! ```
 
 pub mod config;
+pub mod modbus;
 pub mod model;
 mod node_manager;
 mod rng;

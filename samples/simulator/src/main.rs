@@ -32,6 +32,9 @@ struct Args {
     /// Also append every write and method call received to this file, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     write_log: Option<PathBuf>,
+    /// Also serve every numeric signal over Modbus TCP on this port (0: a free one), as 32-bit floats.
+    #[arg(long, value_name = "PORT")]
+    modbus_port: Option<u16>,
     /// Field sensors change every this many ticks.
     #[arg(long, default_value_t = 1)]
     field_period: u32,
@@ -83,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         update_hz: a.rate,
         time_scale: a.time_scale,
         write_log: a.write_log,
+        modbus_port: a.modbus_port,
         field_period_ticks: a.field_period,
         shift_s: a.shift_seconds,
         secure_endpoints: a.secure,
@@ -113,6 +117,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let sim = Simulator::start(config).await?;
     println!("{} signals on {}", sim.signals().len(), sim.endpoint_url());
+    if let Some(p) = sim.modbus_port() {
+        println!("Modbus TCP on port {p} (the same host)");
+    }
     match a.seconds {
         Some(s) => tokio::time::sleep(std::time::Duration::from_secs_f64(s.max(0.0))).await,
         None => tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?,

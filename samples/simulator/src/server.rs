@@ -103,6 +103,20 @@ impl Simulator {
             commands,
         };
         let _ = control.routes.set(routes);
+        // The Modbus TCP side, when asked for: the same values as float registers.
+        let (modbus_port, modbus_task, image) = match config.modbus_port {
+            None => (None, None, None),
+            Some(p) => {
+                let listener = TcpListener::bind((config.host.as_str(), p))
+                    .await
+                    .map_err(|e| SimError::Bind { addr: format!("{}:{p} (Modbus)", config.host), source: e })?;
+                let port =
+                    listener.local_addr().map_err(|e| SimError::Bind { addr: config.host.clone(), source: e })?.port();
+                let image = Arc::new(crate::modbus::RegisterImage::new(model.values()));
+                let task = tokio::spawn(crate::modbus::serve(listener, image.clone()));
+                (Some(port), Some(task), Some(image))
+            }
+        };
         let server_task = tokio::spawn(server.run_with(listener));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SimStats::default());
@@ -116,6 +130,7 @@ impl Simulator {
             stop: stop.clone(),
             stats: stats.clone(),
             inbox,
+            image,
         };
         let model_thread = std::thread::Builder::new()
             .name("plant-sim-model".into())
@@ -133,6 +148,8 @@ impl Simulator {
             model_thread: Some(model_thread),
             server: handle,
             server_task,
+            modbus_port,
+            modbus_task,
         })
     }
 }
@@ -307,6 +324,8 @@ struct ModelRunner {
     stop: Arc<AtomicBool>,
     stats: Arc<SimStats>,
     inbox: mpsc::Receiver<Command>,
+    /// The Modbus registers, when the Modbus server runs.
+    image: Option<Arc<crate::modbus::RegisterImage>>,
 }
 
 impl ModelRunner {
@@ -377,6 +396,11 @@ impl ModelRunner {
             };
             (id as usize, dv)
         }));
+        if let Some(image) = &self.image {
+            for &id in changed {
+                image.set(id as usize, &values[id as usize]);
+            }
+        }
         for chunk in batch.chunks(PUSH_CHUNK) {
             let items = chunk.iter().map(|(id, dv)| (&self.node_ids[*id], None, dv.clone()));
             if let Err(e) = self.manager.set_values(&self.subscriptions, items) {
@@ -399,12 +423,19 @@ pub struct SimulatorHandle {
     model_thread: Option<JoinHandle<()>>,
     server: ServerHandle,
     server_task: tokio::task::JoinHandle<Result<(), String>>,
+    modbus_port: Option<u16>,
+    modbus_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimulatorHandle {
     /// `opc.tcp://HOST:PORT/`.
     pub fn endpoint_url(&self) -> &str {
         &self.endpoint_url
+    }
+
+    /// The Modbus TCP port, when the Modbus server runs ([`SimConfig::modbus_port`]).
+    pub fn modbus_port(&self) -> Option<u16> {
+        self.modbus_port
     }
 
     /// The bound port (useful with port 0).
@@ -445,6 +476,9 @@ impl SimulatorHandle {
 
     async fn stop_all(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.modbus_task.take() {
+            t.abort();
+        }
         if let Some(t) = self.model_thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -459,5 +493,8 @@ impl Drop for SimulatorHandle {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.server.cancel();
+        if let Some(t) = self.modbus_task.take() {
+            t.abort();
+        }
     }
 }
