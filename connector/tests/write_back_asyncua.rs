@@ -10,19 +10,9 @@ use twinloom_tests::{free_port, http_request, start_asyncua_peer, TempDir};
 
 const TOKEN: &str = "operator-token";
 
-fn command(addr: std::net::SocketAddr, target: &str, value: Value) -> Value {
-    let body = json!({"target": target, "value": value, "reason": "asyncua peer"}).to_string();
-    let (status, text) = http_request(addr, "POST", "/v1/commands", Some(TOKEN), Some(&body));
-    assert_eq!(status, 201, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-#[test]
-fn the_server_clamps_refuses_and_accepts_writes() {
-    let dir = TempDir::new("write-back-asyncua");
-    let port = free_port();
-    let _peer = start_asyncua_peer(port);
-    let mut text = format!(
+/// A level-5 service over the asyncua peer on `port`, with one operator identity (token [`TOKEN`]).
+fn peer_service(port: u16) -> String {
+    format!(
         r#"
 [stage]
 dir = "stage"
@@ -42,7 +32,22 @@ token_sha256 = "{}"
 roles = ["operator"]
 "#,
         twinloom_connector::command::config::token_sha256(TOKEN)
-    );
+    )
+}
+
+fn command(addr: std::net::SocketAddr, target: &str, value: Value) -> Value {
+    let body = json!({"target": target, "value": value, "reason": "asyncua peer"}).to_string();
+    let (status, text) = http_request(addr, "POST", "/v1/commands", Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_server_clamps_refuses_and_accepts_writes() {
+    let dir = TempDir::new("write-back-asyncua");
+    let port = free_port();
+    let _peer = start_asyncua_peer(port);
+    let mut text = peer_service(port);
     for (node, ty) in [("Setpoint", "double"), ("Mode", "int"), ("Locked", "double"), ("Clamped", "double")] {
         text += &format!(
             "\n[[bindings]]\nsource = \"peer\"\nnode = \"nsu=urn:twinloom:test-peer;s=Commands/{node}\"\nshop = \"cmd\"\nprim = \"/Plant/Commands\"\nattr = \"{node}\"\ntype = \"{ty}\"\n\n[[writable]]\ntarget = \"/Plant/Commands.{node}\"\nroles = [\"operator\"]\ntolerance = 0.001\nverify_timeout_ms = 1000\n"
@@ -79,25 +84,8 @@ fn a_server_killed_during_a_write_gives_an_unknown_outcome_and_no_retry() {
     let dir = TempDir::new("write-back-killed");
     let port = free_port();
     let mut peer = start_asyncua_peer(port);
-    let text = format!(
-        r#"
-[stage]
-dir = "stage"
-capability_level = 5
-
-[stream]
-listen = "127.0.0.1:0"
-
-[[sources]]
-name = "peer"
-kind = "opcua"
-endpoint = "opc.tcp://127.0.0.1:{port}/"
-
-[[identity]]
-name = "op"
-token_sha256 = "{}"
-roles = ["operator"]
-
+    let text = peer_service(port)
+        + r#"
 [[bindings]]
 source = "peer"
 node = "nsu=urn:twinloom:test-peer;s=Commands/Slow"
@@ -109,9 +97,7 @@ type = "double"
 [[writable]]
 target = "/Plant/Commands.Slow"
 roles = ["operator"]
-"#,
-        twinloom_connector::command::config::token_sha256(TOKEN)
-    );
+"#;
     let cfg = Config::parse(&text, &dir.path().join("peer.toml")).unwrap_or_else(|e| panic!("{e}"));
     let journal = cfg.audit_path();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

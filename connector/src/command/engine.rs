@@ -170,6 +170,30 @@ pub struct Command {
     expires: Option<Instant>,
 }
 
+impl Command {
+    /// A command just taken, in state `received`, with nothing happened to it yet.
+    fn new(id: String, req: CommandRequest, origin: &Origin) -> Command {
+        Command {
+            id,
+            target: req.target,
+            value: req.value,
+            reason: req.reason,
+            dry_run: req.dry_run,
+            requested_by: origin_name(origin),
+            state: State::Received,
+            rule: None,
+            approved_by: None,
+            state_seen: Default::default(),
+            server_status: None,
+            read_back: None,
+            outcome: None,
+            history: Vec::new(),
+            origin: Some(origin.clone()),
+            expires: None,
+        }
+    }
+}
+
 /// What a caller of the engine gets wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CommandError {
@@ -502,24 +526,7 @@ impl Engine {
             return Err(CommandError::BadRequest("reason is empty: say why the plant should change".into()));
         }
         let id = format!("c{}-{}", self.run, self.next.fetch_add(1, Relaxed));
-        let mut cmd = Command {
-            id,
-            target: req.target,
-            value: req.value,
-            reason: req.reason,
-            dry_run: req.dry_run,
-            requested_by: origin_name(&origin),
-            state: State::Received,
-            rule: None,
-            approved_by: None,
-            state_seen: Default::default(),
-            server_status: None,
-            read_back: None,
-            outcome: None,
-            history: Vec::new(),
-            origin: Some(origin.clone()),
-            expires: None,
-        };
+        let mut cmd = Command::new(id, req, &origin);
         self.transition(&mut cmd, State::Received, None).await?;
         let seen = self.observe(&cmd.target, value).await;
         record_seen(&mut cmd, &seen);
@@ -833,24 +840,10 @@ mod tests {
     use super::*;
 
     fn cmd(id: usize, state: State) -> Command {
-        Command {
-            id: format!("c-{id}"),
-            target: "/Plant/A.x".into(),
-            value: json!(1.0),
-            reason: "test".into(),
-            dry_run: false,
-            requested_by: "alice".into(),
-            state,
-            rule: None,
-            approved_by: None,
-            state_seen: Default::default(),
-            server_status: None,
-            read_back: None,
-            outcome: None,
-            history: Vec::new(),
-            origin: None,
-            expires: None,
-        }
+        let req =
+            CommandRequest { target: "/Plant/A.x".into(), value: json!(1.0), reason: "test".into(), dry_run: false };
+        let origin = Origin::Identity { name: "alice".into(), roles: vec!["operator".into()] };
+        Command { state, ..Command::new(format!("c-{id}"), req, &origin) }
     }
 
     #[test]
