@@ -133,6 +133,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn doubles_survive_json_exactly() {
+        // The double of a 32-bit float (a Modbus f32 register pair): serde_json without float_roundtrip
+        // read it back one unit in the last place off, so a child-process save differed from the stream.
+        for x in [f64::from(210.4f32), 0.1 + 0.2, 1e-310, 12345.678, f64::MAX] {
+            let text = serde_json::to_string(&x).unwrap();
+            let back = LiveValue::from_json(ValueType::Double, &serde_json::from_str(&text).unwrap());
+            assert_eq!(back, Some(LiveValue::Double(x)), "{text}");
+        }
+    }
+
+    #[test]
     fn deltas_serialise_as_documented() {
         let (j1, tcp) = (LiveValue::Double(12.5), LiveValue::Float3([1.0, 2.0, 3.0]));
         let edits = [

@@ -32,8 +32,10 @@ pub struct Args {
 }
 
 /// The demo's configuration: every area of the simulated plant mirrored into its own live layer, plus the
-/// sample layout's bindings (robot joints turn the links, station states turn the state lamps).
-fn demo_config(endpoint: &str, listen: &str, ns: u16) -> String {
+/// sample layout's bindings (robot joints turn the links, station states turn the state lamps), plus the
+/// paint shop's energy meters read over Modbus TCP as a plant would (`meters`: index and path of each meter
+/// signal, `modbus`: the simulator's Modbus endpoint).
+fn demo_config(endpoint: &str, listen: &str, ns: u16, modbus: &str, meters: &[(usize, String)]) -> String {
     let mut text = format!(
         r#"# Written by `twinloom demo`: run the same connector against the simulator with `twinloom run --config …`.
 [stage]
@@ -64,6 +66,19 @@ queue_size = 4
             "\n[[auto_bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s=Plant/{area}\"\nshop = \"{shop}\"\nprim = \"/Plant/Signals/{area}\"\n"
         ));
     }
+    // The energy meters over Modbus: /Plant/Signals/Modbus/<Meter>.<signal>, in the paint shop's layer.
+    text.push_str(&format!(
+        "\n[[sources]]\nname = \"plant-meters\"\nkind = \"modbus\"\nendpoint = \"{modbus}\"\nsampling_interval_ms = 1000\n"
+    ));
+    for (i, path) in meters {
+        let mut parts = path.rsplit('/');
+        let (signal, meter) = (parts.next().unwrap_or("value"), parts.next().unwrap_or("Meter"));
+        text.push_str(&format!(
+            "\n[[bindings]]\nsource = \"plant-meters\"\nnode = \"{}\"\nshop = \"paint\"\nprim = \"/Plant/Signals/Modbus/{meter}\"\nattr = \"{}\"\ntype = \"double\"\n",
+            twinloom_simulator::modbus::modbus_address(*i),
+            signal.to_lowercase()
+        ));
+    }
     for b in twinloom_plant_layout::demo_bindings() {
         text.push_str(&format!(
             "\n[[bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s={}\"\nshop = \"{}\"\nprim = \"{}\"\nattr = \"{}\"\ntype = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
@@ -90,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             signals: args.signals,
             seed: args.seed,
             update_hz: args.update_hz,
+            modbus_port: Some(0),
             ..SimConfig::default()
         })
         .await
@@ -105,7 +121,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             layout.weld_points
         );
         let config_path = out.join("twinloom-demo.toml");
-        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index());
+        let modbus = format!("127.0.0.1:{}", sim.modbus_port().context("the simulator's Modbus server")?);
+        let meters: Vec<(usize, String)> = sim
+            .signals()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.path.starts_with("Plant/Paint/Energy/") && s.value_type == twinloom_simulator::ValueType::Double
+            })
+            .map(|(i, s)| (i, s.path.clone()))
+            .collect();
+        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters);
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
