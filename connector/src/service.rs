@@ -238,11 +238,11 @@ impl Connected {
         }
     }
 
-    /// Where write-back commands can go (OPC UA sources).
-    fn sink(&self) -> Option<Arc<dyn crate::command::sink::Sink>> {
+    /// Where write-back commands go.
+    fn sink(&self) -> Arc<dyn crate::command::sink::Sink> {
         match self {
-            Connected::OpcUa(s) => Some(s.clone() as Arc<dyn crate::command::sink::Sink>),
-            Connected::Modbus(_) => None,
+            Connected::OpcUa(s) => s.clone(),
+            Connected::Modbus(s) => s.clone(),
         }
     }
 }
@@ -498,7 +498,7 @@ pub async fn run(
     drop(tx);
     // Write-back: every writable target and interlock reference resolved to its source node.
     let sinks: Vec<(String, Arc<dyn crate::command::sink::Sink>)> =
-        sources.iter().filter_map(|(n, s)| Some((n.clone(), s.sink()?))).collect();
+        sources.iter().map(|(n, s)| (n.clone(), s.sink())).collect();
     let setup = match crate::command::setup::build(&cfg, &sinks, &table, Some(command_layer)) {
         Ok(setup) => setup,
         Err(e) => {

@@ -23,6 +23,9 @@ pub enum SinkError {
     /// No answer (timeout, connection lost): the outcome is unknown, and the write must not be retried blindly.
     #[error("no answer from the server: {0}")]
     NoAnswer(String),
+    /// The server could not be reached: nothing was sent.
+    #[error("not sent: {0}")]
+    Unreachable(String),
 }
 
 /// A boxed future of a sink operation.
@@ -32,6 +35,7 @@ mod sealed {
     /// Only the connector's live sources are sinks: nothing outside this crate can implement [`super::Sink`].
     pub trait LiveSource {}
     impl LiveSource for crate::source::opcua::OpcUaSource {}
+    impl LiveSource for crate::source::modbus::ModbusSource {}
 }
 
 /// One source's write side. The trait is sealed: only a connected live source of this crate is a sink, so a
@@ -55,6 +59,18 @@ pub trait Sink: sealed::LiveSource + Send + Sync {
     fn write<'a>(&'a self, node: &'a str, value: &'a Value) -> SinkFuture<'a, ()>;
     /// Calls `method` on `object` with `args`; returns the output arguments.
     fn call<'a>(&'a self, object: &'a str, method: &'a str, args: &'a [Value]) -> SinkFuture<'a, Vec<Value>>;
+}
+
+impl Sink for crate::source::modbus::ModbusSource {
+    fn read<'a>(&'a self, node: &'a str) -> SinkFuture<'a, Value> {
+        Box::pin(self.read_point(node))
+    }
+    fn write<'a>(&'a self, node: &'a str, value: &'a Value) -> SinkFuture<'a, ()> {
+        Box::pin(self.write_point(node, value))
+    }
+    fn call<'a>(&'a self, _: &'a str, method: &'a str, _: &'a [Value]) -> SinkFuture<'a, Vec<Value>> {
+        Box::pin(async move { Err(SinkError::Node(format!("{method}: Modbus has no methods"))) })
+    }
 }
 
 impl Sink for OpcUaSource {

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
-use tokio_modbus::client::{Client, Context, Reader};
+use tokio_modbus::client::{Client, Context, Reader, Writer};
 use tokio_modbus::prelude::{ExceptionCode, Slave, SlaveContext};
 
 use self::map::{plan, Group, Point, Read, Table};
+use crate::command::sink::SinkError;
 use crate::sample::{Quality, Sample, SampleBatch, Value};
 use crate::source::{ErrorReason, SourceCounters};
 
@@ -83,6 +84,8 @@ pub struct ModbusSource {
     values_read: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     poller: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The connection of write-back reads and writes (its own, so a command never waits for a poll round).
+    commands: tokio::sync::Mutex<Option<Context>>,
 }
 
 async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Context, String> {
@@ -159,7 +162,15 @@ impl ModbusSource {
         counters.connected.store(true, Relaxed);
         let (stop, _) = watch::channel(false);
         let values_read = Arc::new(AtomicU64::new(0));
-        Ok(ModbusSource { config, addr, counters, values_read, stop, poller: std::sync::Mutex::new(None) })
+        Ok(ModbusSource {
+            config,
+            addr,
+            counters,
+            values_read,
+            stop,
+            poller: std::sync::Mutex::new(None),
+            commands: tokio::sync::Mutex::new(None),
+        })
     }
 
     pub fn counters(&self) -> Arc<SourceCounters> {
@@ -199,6 +210,79 @@ impl ModbusSource {
         ));
         *self.poller.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok((points.len(), reads))
+    }
+
+    /// Reads one point (a write-back target's current value) on the command connection.
+    pub async fn read_point(&self, address: &str) -> Result<Value, SinkError> {
+        let p = Point::parse(address, 1000).map_err(|e| SinkError::Node(e.to_string()))?;
+        let r = Read { unit: p.unit, table: p.table, start: p.address, count: p.kind.width(), points: Vec::new() };
+        let mut conn = self.commands.lock().await;
+        let ctx = self.command_connection(&mut conn).await?;
+        let answer = read(ctx, &r, self.config.timeout).await;
+        let value = match &answer {
+            Answer::Words(w) => p.decode_words(w),
+            Answer::Bits(b) => Value::Bool(b.first().copied().unwrap_or(false)),
+            Answer::Exception(code) => return Err(SinkError::Refused { status: format!("Modbus exception {code:?}") }),
+            Answer::Lost(why) => {
+                *conn = None;
+                return Err(SinkError::NoAnswer(why.clone()));
+            }
+        };
+        Ok(value)
+    }
+
+    /// Writes one point: holding registers (one with function 6, more with function 16, in the point's
+    /// type and order) or a coil (function 5). Input registers and discrete inputs are read-only, and one
+    /// bit of a register is not written (it would rewrite the register's other bits).
+    pub async fn write_point(&self, address: &str, value: &Value) -> Result<(), SinkError> {
+        let p = Point::parse(address, 1000).map_err(|e| SinkError::Node(e.to_string()))?;
+        let x = value.as_f64().ok_or_else(|| SinkError::Type(format!("{p} takes a number, not {}", value.kind())))?;
+        enum Op {
+            Registers(Vec<u16>),
+            Coil(bool),
+        }
+        let op = match (p.table, p.kind) {
+            (Table::Input | Table::Discrete, _) => {
+                return Err(SinkError::Type(format!("{p}: a {} is read-only in Modbus", p.table.as_str())))
+            }
+            (_, map::Kind::Bit(_)) => {
+                return Err(SinkError::Type(format!(
+                    "{p}: writing one bit would rewrite the register's other bits; bind the whole register"
+                )))
+            }
+            (Table::Coil, _) => Op::Coil(x != 0.0),
+            (Table::Holding, _) => Op::Registers(p.encode_words(x).map_err(|e| SinkError::Type(format!("{p}: {e}")))?),
+        };
+        let mut conn = self.commands.lock().await;
+        let ctx = self.command_connection(&mut conn).await?;
+        ctx.set_slave(Slave(p.unit));
+        let call = async {
+            match &op {
+                Op::Coil(b) => ctx.write_single_coil(p.address, *b).await,
+                Op::Registers(w) if w.len() == 1 => ctx.write_single_register(p.address, w[0]).await,
+                Op::Registers(w) => ctx.write_multiple_registers(p.address, w).await,
+            }
+        };
+        match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(code))) => Err(SinkError::Refused { status: format!("Modbus exception {code:?}") }),
+            Ok(Err(e)) => {
+                *conn = None;
+                Err(SinkError::NoAnswer(e.to_string()))
+            }
+            Err(_) => {
+                *conn = None;
+                Err(SinkError::NoAnswer(format!("no answer within {} ms", self.config.timeout.as_millis())))
+            }
+        }
+    }
+
+    /// The command connection, connected first when it is not.
+    async fn command_connection<'a>(&self, conn: &'a mut Option<Context>) -> Result<&'a mut Context, SinkError> {
+        if conn.is_none() {
+            *conn = Some(connect(self.addr, self.config.timeout).await.map_err(SinkError::Unreachable)?);
+        }
+        conn.as_mut().ok_or_else(|| SinkError::Unreachable("no connection".into()))
     }
 
     /// Stops polling and closes the connection.

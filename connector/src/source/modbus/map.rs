@@ -199,6 +199,40 @@ impl Point {
     }
 }
 
+impl Point {
+    /// The registers that hold `x` at this point (the inverse of [`Point::decode_words`]), or why `x` does
+    /// not fit: a fraction or an out-of-range number for an integer type. Bits and booleans have no words.
+    pub fn encode_words(&self, x: f64) -> Result<Vec<u16>, String> {
+        let int = |lo: f64, hi: f64| {
+            if x.fract() == 0.0 && (lo..=hi).contains(&x) {
+                Ok(x)
+            } else {
+                Err(format!("{x} is not a whole number in {lo}..={hi}"))
+            }
+        };
+        let split = |bits: u64, n: usize| -> Vec<u16> { (0..n).rev().map(|k| (bits >> (16 * k)) as u16).collect() };
+        let mut w = match self.kind {
+            Kind::U16 => vec![int(0.0, 65535.0)? as u16],
+            Kind::I16 => vec![int(-32768.0, 32767.0)? as i16 as u16],
+            Kind::U32 => split(int(0.0, 4_294_967_295.0)? as u64, 2),
+            Kind::I32 => split(u64::from(int(-2_147_483_648.0, 2_147_483_647.0)? as i32 as u32), 2),
+            Kind::F32 if x.is_finite() && x.abs() > f64::from(f32::MAX) => {
+                return Err(format!("{x} does not fit a 32-bit float"))
+            }
+            Kind::F32 => split(u64::from((x as f32).to_bits()), 2),
+            Kind::F64 => split(x.to_bits(), 4),
+            Kind::Bit(_) | Kind::Bool => return Err("a bit has no register words".into()),
+        };
+        if self.order.low_word_first {
+            w.reverse();
+        }
+        if self.order.bytes_swapped {
+            w.iter_mut().for_each(|x| *x = x.swap_bytes());
+        }
+        Ok(w)
+    }
+}
+
 impl fmt::Display for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "unit {} {} {}", self.unit, self.table.as_str(), self.address)
@@ -320,6 +354,27 @@ mod tests {
         assert_eq!(p("holding=0").decode_words(&[65535]), Value::I64(65535));
         assert_eq!(p("holding=0;bit=15").decode_words(&[0b1010_0000_0000_0101]), Value::Bool(true));
         assert_eq!(p("holding=0;bit=1").decode_words(&[0b1010_0000_0000_0101]), Value::Bool(false));
+    }
+
+    #[test]
+    fn encoding_is_the_inverse_of_decoding() {
+        for (addr, x) in [
+            ("holding=0", 65535.0),
+            ("holding=0;type=i16", -1234.0),
+            ("holding=0;type=u32", 100000.0),
+            ("holding=0;type=i32;order=CDAB", -2.0),
+            ("holding=0;type=f32;order=DCBA", 230.5),
+            ("holding=0;type=f64;order=BADC", 12345.678),
+        ] {
+            let pt = p(addr);
+            let words = pt.encode_words(x).unwrap();
+            assert_eq!(words.len(), usize::from(pt.kind.width()), "{addr}");
+            assert_eq!(pt.decode_words(&words).as_f64(), Some(x), "{addr}");
+        }
+        assert_eq!(p("holding=0;type=f32").encode_words(230.5).unwrap(), [0x4366, 0x8000]);
+        assert!(p("holding=0").encode_words(2.5).unwrap_err().contains("whole number"));
+        assert!(p("holding=0;type=i16").encode_words(40000.0).is_err());
+        assert!(p("holding=0;type=f32").encode_words(1e300).unwrap_err().contains("32-bit float"));
     }
 
     #[test]
