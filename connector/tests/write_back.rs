@@ -110,7 +110,7 @@ struct Twin {
     dir: TempDir,
     rt: tokio::runtime::Runtime,
     sim: Option<SimulatorHandle>,
-    svc: twinloom_connector::Running,
+    svc: Option<twinloom_connector::Running>,
     journal: std::path::PathBuf,
 }
 
@@ -122,11 +122,20 @@ impl Twin {
         let cfg = config(&dir, sim.endpoint_url(), sim.namespace_index(), level, extra);
         let journal = cfg.audit_path();
         let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
-        Twin { dir, rt, sim: Some(sim), svc, journal }
+        Twin { dir, rt, sim: Some(sim), svc: Some(svc), journal }
     }
 
     fn addr(&self) -> std::net::SocketAddr {
-        self.svc.started.listen
+        self.svc.as_ref().expect("the service is running").started.listen
+    }
+
+    /// Stops the service and starts it again on the same folder (and journal) with `config` at `level`.
+    fn restart_service(&mut self, level: u8, extra: &str) {
+        if let Some(svc) = self.svc.take() {
+            svc.stop(self.rt.handle()).expect("stop");
+        }
+        let cfg = config(&self.dir, self.sim().endpoint_url(), self.sim().namespace_index(), level, extra);
+        self.svc = Some(twinloom_connector::spawn(self.rt.handle(), cfg).expect("service"));
     }
 
     fn sim(&self) -> &SimulatorHandle {
@@ -143,7 +152,9 @@ impl Twin {
     /// Stops the service (its layers and journal saved) and the simulator; returns the folder.
     fn stop(self) -> TempDir {
         let Twin { dir, rt, sim, svc, .. } = self;
-        svc.stop(rt.handle()).expect("stop");
+        if let Some(svc) = svc {
+            svc.stop(rt.handle()).expect("stop");
+        }
         if let Some(sim) = sim {
             rt.block_on(sim.shutdown());
         }
@@ -519,4 +530,32 @@ fn a_pending_approval_expires() {
     assert!(twin.sim().write_log().is_empty());
     let _dir = twin.stop();
     assert!(std::fs::read_to_string(&journal).unwrap().contains(r#""state":"expired""#));
+}
+
+#[test]
+fn a_pending_approval_survives_a_restart() {
+    let mut twin = Twin::start("write-back-restart", 4, "");
+    let addr = twin.addr();
+    let refused = command(addr, ALICE, ZONE1, 1000.0);
+    let start = refused["state_seen"]["current"].as_f64().expect("current");
+    let v = command(addr, ALICE, ZONE1, start + 2.0);
+    assert_eq!(v["state"], "awaiting_approval", "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    twin.restart_service(4, "");
+    let addr = twin.addr();
+    // The restarted service knows it from the audit journal, history included, and it can be approved.
+    let (status, got) = http_request(addr, "GET", &format!("/v1/commands/{id}"), Some(CAROL), None);
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!((status, got["state"].as_str()), (200, Some("awaiting_approval")), "{got}");
+    assert_eq!(got["history"].as_array().unwrap().len(), 2, "{got}");
+    let (status, v) = post(addr, &format!("/v1/commands/{id}/approve"), Some(CAROL), json!({}));
+    assert_eq!((status, v["state"].as_str()), (200, Some("verified")), "{v}");
+    assert_eq!(v["history"].as_array().unwrap().len(), 5, "{v}");
+    // A refused command of the first run is still there too.
+    let (status, got) =
+        http_request(addr, "GET", &format!("/v1/commands/{}", refused["id"].as_str().unwrap()), Some(BOB), None);
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!((status, got["state"].as_str(), got["rule"].as_str()), (200, Some("refused"), Some("max")), "{got}");
+    assert_eq!(twin.sim().write_log().len(), 1);
+    twin.stop();
 }

@@ -58,7 +58,7 @@ pub struct Verify {
 }
 
 /// A command's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Received,
@@ -106,7 +106,7 @@ impl State {
 }
 
 /// One state change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Transition {
     pub state: State,
     /// Epoch milliseconds.
@@ -139,7 +139,7 @@ impl CommandCounters {
 pub const COMMANDS_KEPT: usize = 10_000;
 
 /// A command and everything that happened to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Command {
     pub id: String,
     pub target: String,
@@ -162,7 +162,8 @@ pub struct Command {
     pub read_back: Option<Json>,
     /// `"unknown"` when a write got no answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<String>,
+    #[serde(default)]
     pub history: Vec<Transition>,
     #[serde(skip)]
     origin: Option<Origin>,
@@ -332,9 +333,71 @@ fn now_ms() -> i64 {
     epoch_ms(SystemTime::now()) as i64
 }
 
+/// The commands of earlier runs, rebuilt from the audit journal at `path` (its `"event": "command"` entries,
+/// each a command's state change): every command as it last was, with its history. A command still
+/// awaiting approval gets its requester's identity back (by name) and what is left of its expiry; one
+/// whose requester is no longer configured is left without an identity and expires at once.
+fn restore(path: &std::path::Path, identities: &[Identity], approval_expiry: Duration) -> Vec<Command> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let mut order: Vec<String> = Vec::new();
+    let mut latest: HashMap<String, (serde_json::Map<String, Json>, Vec<Transition>)> = HashMap::new();
+    for line in text.lines() {
+        let Ok(Json::Object(mut o)) = serde_json::from_str::<Json>(line) else { continue };
+        if o.get("event").and_then(Json::as_str) != Some("command") {
+            continue;
+        }
+        let (Some(id), Some(state)) = (
+            o.get("id").and_then(Json::as_str).map(String::from),
+            o.get("state").and_then(|s| serde_json::from_value::<State>(s.clone()).ok()),
+        ) else {
+            continue;
+        };
+        let at_ms = o.get("at_ms").and_then(Json::as_i64).unwrap_or(0);
+        let detail = o.remove("detail").and_then(|d| d.as_str().map(String::from));
+        let entry = latest.entry(id.clone()).or_insert_with(|| {
+            order.push(id.clone());
+            (serde_json::Map::new(), Vec::new())
+        });
+        entry.1.push(Transition { state, at_ms, detail });
+        entry.0 = o;
+    }
+    let now = now_ms();
+    order
+        .into_iter()
+        .filter_map(|id| {
+            let (record, history) = latest.remove(&id)?;
+            let mut cmd: Command = serde_json::from_value(Json::Object(record)).ok()?;
+            cmd.history = history;
+            if cmd.state == State::AwaitingApproval {
+                cmd.origin = identities
+                    .iter()
+                    .find(|i| i.name == cmd.requested_by)
+                    .map(|i| Origin::Identity { name: i.name.clone(), roles: i.roles.clone() });
+                let since = cmd.history.last().map_or(now, |t| t.at_ms);
+                let left = (since + approval_expiry.as_millis() as i64 - now).max(0) as u64;
+                let left = if cmd.origin.is_some() { Duration::from_millis(left) } else { Duration::ZERO };
+                cmd.expires = Some(Instant::now() + left);
+            }
+            Some(cmd)
+        })
+        .collect()
+}
+
 impl Engine {
     pub fn new(p: EngineParts) -> Arc<Engine> {
         let (events, _) = broadcast::channel(256);
+        let mut registry = Registry::default();
+        for cmd in restore(p.journal.path(), &p.identities, p.approval_expiry) {
+            registry.store(&cmd);
+        }
+        if !registry.commands.is_empty() {
+            let pending = registry.commands.values().filter(|c| c.state == State::AwaitingApproval).count();
+            tracing::info!(
+                commands = registry.commands.len(),
+                pending,
+                "write-back commands restored from the audit journal"
+            );
+        }
         Arc::new(Engine {
             policy: p.policy,
             identities: p.identities,
@@ -342,7 +405,7 @@ impl Engine {
             methods: p.methods,
             verify: p.verify,
             journal: Arc::new(Mutex::new(p.journal)),
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(registry),
             approval_expiry: p.approval_expiry,
             next: AtomicU64::new(1),
             run: now_ms() as u64,
@@ -447,6 +510,7 @@ impl Engine {
         if let Some(o) = record.as_object_mut() {
             o.remove("history");
             o.insert("event".into(), json!("command"));
+            o.insert("at_ms".into(), json!(cmd.history.last().map_or(0, |t| t.at_ms)));
             if let Some(d) = detail {
                 o.insert("detail".into(), json!(d));
             }
@@ -557,7 +621,10 @@ impl Engine {
             let mut reg = self.lock();
             let cmd = reg.commands.get(id).cloned().ok_or_else(|| CommandError::NotFound(id.to_string()))?;
             if cmd.state != State::AwaitingApproval {
-                return Err(CommandError::Conflict(format!("{id} is {:?}, not awaiting approval", cmd.state)));
+                return Err(CommandError::Conflict(format!("{id} is {}, not awaiting approval", cmd.state.as_str())));
+            }
+            if cmd.origin.is_none() {
+                return Err(CommandError::Conflict(format!("{id}: its requester is no longer a configured identity")));
             }
             // Taken out of the waiting state under the lock: one approval at a time.
             let mut taken = cmd.clone();
@@ -574,7 +641,9 @@ impl Engine {
         }
         cmd.approved_by = Some(origin_name(&approver));
         self.transition(&mut cmd, State::Approved, None).await?;
-        let origin = cmd.origin.clone().unwrap_or(approver);
+        let Some(origin) = cmd.origin.clone() else {
+            return Err(CommandError::Conflict(format!("{id}: its requester is no longer a configured identity")));
+        };
         let value = self.command_value(&cmd.target, &cmd.value)?;
         let seen = self.observe(&cmd.target, value).await;
         record_seen(&mut cmd, &seen);
@@ -619,7 +688,7 @@ impl Engine {
                 self.transition(cmd, State::Verified, None).await
             }
             Err(SinkError::NoAnswer(why)) => {
-                cmd.outcome = Some("unknown");
+                cmd.outcome = Some("unknown".into());
                 self.transition(cmd, State::Failed, Some(format!("unknown outcome: {why}; not retried"))).await
             }
             Err(e) => {
@@ -656,7 +725,7 @@ impl Engine {
                 self.transition(cmd, State::Written, Some(format!("{} accepted the write", b.node))).await?;
             }
             Err(SinkError::NoAnswer(why)) => {
-                cmd.outcome = Some("unknown");
+                cmd.outcome = Some("unknown".into());
                 cmd.read_back = self.read_back(&b).await;
                 let detail = format!("unknown outcome: {why}; not retried");
                 self.transition(cmd, State::Failed, Some(detail)).await?;
