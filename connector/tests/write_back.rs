@@ -551,6 +551,10 @@ fn a_pending_approval_survives_a_restart() {
     let (status, v) = post(addr, &format!("/v1/commands/{id}/approve"), Some(CAROL), json!({}));
     assert_eq!((status, v["state"].as_str()), (200, Some("verified")), "{v}");
     assert_eq!(v["history"].as_array().unwrap().len(), 5, "{v}");
+    // The last write's time survives a restart as well: too soon is still too soon.
+    twin.restart_service(4, "");
+    let addr = twin.addr();
+    assert_eq!(refused_by(&command(addr, ALICE, ZONE1, start + 3.0)), "min_interval");
     // A refused command of the first run is still there too.
     let (status, got) =
         http_request(addr, "GET", &format!("/v1/commands/{}", refused["id"].as_str().unwrap()), Some(BOB), None);

@@ -388,6 +388,19 @@ impl Engine {
         let (events, _) = broadcast::channel(256);
         let mut registry = Registry::default();
         for cmd in restore(p.journal.path(), &p.identities, p.approval_expiry) {
+            // The last write to each target (sent: written, verified or failed after it was sent) keeps
+            // min_interval_s across the restart.
+            let sent = cmd.history.iter().rev().find(|t| t.state == State::Written).map(|t| t.at_ms).or_else(|| {
+                (cmd.state == State::Failed && cmd.outcome.is_some()).then(|| cmd.history.last().map_or(0, |t| t.at_ms))
+            });
+            if let Some(at_ms) = sent {
+                let ago = Duration::from_millis((now_ms() - at_ms).max(0) as u64);
+                let at = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+                let newer = registry.last_write.get(&cmd.target).is_none_or(|t| *t < at);
+                if newer {
+                    registry.last_write.insert(cmd.target.clone(), at);
+                }
+            }
             registry.store(&cmd);
         }
         if !registry.commands.is_empty() {
