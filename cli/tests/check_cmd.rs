@@ -24,7 +24,7 @@ fn check_reports_every_problem_with_its_position() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[[sources]]\nname = \"plc\"\nkind = \"modbus-rtu\"\nendpoint = \"http://x\"\n\n[[bindings]]\nsource = \"nope\"\nnode = \"ns=2;s=A\"\nshop = \"biw\"\nprim = \"/Plant/has space\"\nattr = \"speed\"\ntype = \"double\"\n",
+        "[[sources]]\nname = \"plc\"\nkind = \"modbus-rtu\"\nendpoint = \"http://x\"\n\n[[sources]]\nname = \"plc2\"\nkind = \"opcua\"\nendpoint = \"http://y\"\n\n[[bindings]]\nsource = \"nope\"\nnode = \"ns=2;s=A\"\nshop = \"biw\"\nprim = \"/Plant/has space\"\nattr = \"speed\"\ntype = \"double\"\n",
     )
     .unwrap();
     let out = twinloom().args(["check", "--config"]).arg(&bad).output().unwrap();
@@ -33,9 +33,9 @@ fn check_reports_every_problem_with_its_position() {
     let f = bad.display().to_string();
     for want in [
         format!("{f}:3:8: source kind \"modbus-rtu\" is not supported"),
-        format!("{f}:4:12: endpoint \"http://x\" must start with opc.tcp://"),
-        format!("{f}:7:10: unknown source \"nope\""),
-        format!("{f}:10:8: prim \"/Plant/has space\" is not an absolute USD prim path"),
+        format!("{f}:9:12: endpoint \"http://y\" must start with opc.tcp://"),
+        format!("{f}:12:10: unknown source \"nope\""),
+        format!("{f}:15:8: prim \"/Plant/has space\" is not an absolute USD prim path"),
     ] {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }
