@@ -43,13 +43,20 @@ mod sealed {
 /// way to reach the plant, whatever its configuration says:
 ///
 /// ```compile_fail
-/// use twinloom_connector::command::sink::{Sink, SinkFuture};
+/// use twinloom_connector::command::sink::{Sink, SinkError, SinkFuture};
 /// use twinloom_connector::Value;
+/// /// A what-if copy that would answer every read and pretend every write went through.
 /// struct Sibling;
 /// impl Sink for Sibling {
-///     fn read<'a>(&'a self, _: &'a str) -> SinkFuture<'a, Value> { unimplemented!() }
-///     fn write<'a>(&'a self, _: &'a str, _: &'a Value) -> SinkFuture<'a, ()> { unimplemented!() }
-///     fn call<'a>(&'a self, _: &'a str, _: &'a str, _: &'a [Value]) -> SinkFuture<'a, Vec<Value>> { unimplemented!() }
+///     fn read<'a>(&'a self, _: &'a str) -> SinkFuture<'a, Value> {
+///         Box::pin(async { Ok(Value::Null) })
+///     }
+///     fn write<'a>(&'a self, _: &'a str, _: &'a Value) -> SinkFuture<'a, ()> {
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn call<'a>(&'a self, _: &'a str, m: &'a str, _: &'a [Value]) -> SinkFuture<'a, Vec<Value>> {
+///         Box::pin(async move { Err(SinkError::Node(m.to_string())) })
+///     }
 /// }
 /// ```
 pub trait Sink: sealed::LiveSource + Send + Sync {
