@@ -54,6 +54,18 @@ pub fn omni_asset_validate(file: &Path) {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
+    // Below Linux's ephemeral range (32768 and up): a port the kernel hands out for `:0` listeners or for
+    // outgoing connections (a parallel test's simulator, Modbus server or OPC UA client) can never take
+    // it between this check and the caller's bind. Each test process starts at its own offset.
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 600) as u16 * 20;
+    for _ in 0..12_000 {
+        let port = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
 }
 
