@@ -180,6 +180,28 @@ pub struct SourceConfig {
     /// file's folder; `None` is `<stage dir>/.pki`.
     #[serde(default)]
     pub pki_dir: Option<PathBuf>,
+    /// MQTT (`mqtt`, `sparkplug`): the client id; `None` is `twinloom-<source name>`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// MQTT over TLS (`mqtts://`): PEM file of the CAs that may sign the broker's certificate.
+    #[serde(default)]
+    pub ca_certificate: Option<PathBuf>,
+    /// Sparkplug: this host application's id (its `spBv1.0/STATE/<host_id>` topic).
+    #[serde(default)]
+    pub host_id: Option<Spanned<String>>,
+    /// Sparkplug: how long to collect births at start before auto-bindings are built.
+    #[serde(default = "default_birth_wait_ms")]
+    pub birth_wait_ms: u64,
+    /// Sparkplug: how long a sequence gap may wait for the missing message before a rebirth is asked.
+    #[serde(default = "default_reorder_ms")]
+    pub reorder_timeout_ms: u64,
+}
+
+fn default_birth_wait_ms() -> u64 {
+    3000
+}
+fn default_reorder_ms() -> u64 {
+    2000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -414,7 +436,7 @@ impl Config {
         }
     }
 
-    fn relative_to_file(&self, p: &Path) -> PathBuf {
+    pub(crate) fn relative_to_file(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             return p.to_path_buf();
         }
@@ -487,9 +509,43 @@ impl Config {
                         );
                     }
                 }
+                "mqtt" | "sparkplug" => {
+                    if crate::source::mqtt::parse_endpoint(s.endpoint.get_ref()).is_none() {
+                        at(
+                            s.endpoint.span(),
+                            format!(
+                                "MQTT endpoint {:?} must be mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)",
+                                s.endpoint.get_ref()
+                            ),
+                        );
+                    }
+                    if s.security.get_ref() != "none" {
+                        at(
+                            s.security.span(),
+                            "MQTT sources take no security mode: use an mqtts:// endpoint for TLS".to_string(),
+                        );
+                    }
+                    let tls = s.endpoint.get_ref().starts_with("mqtts://");
+                    if !tls && (s.ca_certificate.is_some() || s.certificate.is_some()) {
+                        at(
+                            s.name.span(),
+                            format!(
+                                "source {:?}: ca_certificate and certificate need an mqtts:// endpoint",
+                                s.name.get_ref()
+                            ),
+                        );
+                    }
+                    if let Some(h) = &s.host_id {
+                        if h.get_ref().is_empty() || h.get_ref().contains(['/', '+', '#']) {
+                            at(h.span(), format!("host_id {:?} must be a non-empty id without / + #", h.get_ref()));
+                        }
+                    }
+                }
                 other => at(
                     s.kind.span(),
-                    format!("source kind {other:?} is not supported (supported: \"opcua\", \"modbus\")"),
+                    format!(
+                        "source kind {other:?} is not supported (supported: \"opcua\", \"modbus\", \"mqtt\", \"sparkplug\")"
+                    ),
                 ),
             }
             if !["none", "sign", "sign-and-encrypt"].contains(&s.security.get_ref().as_str()) {
@@ -509,18 +565,31 @@ impl Config {
             }
         }
         let known = |n: &Spanned<String>| !references || names.contains(&n.get_ref().as_str());
-        let is_modbus = |n: &Spanned<String>| {
-            self.sources.iter().any(|s| s.name.get_ref() == n.get_ref() && s.kind.get_ref() == "modbus")
+        let kind_of = |n: &Spanned<String>| {
+            self.sources.iter().find(|s| s.name.get_ref() == n.get_ref()).map(|s| s.kind.get_ref().as_str())
         };
         let mut targets: Vec<(String, Range<usize>)> = Vec::new();
         for b in &self.bindings {
             if !known(&b.source) {
                 at(b.source.span(), format!("unknown source {:?} (defined: {})", b.source.get_ref(), names.join(", ")));
             }
-            if is_modbus(&b.source) {
-                if let Err(e) = crate::source::modbus::map::Point::parse(b.node.get_ref(), 1000) {
-                    at(b.node.span(), e.to_string());
+            match kind_of(&b.source) {
+                Some("modbus") => {
+                    if let Err(e) = crate::source::modbus::map::Point::parse(b.node.get_ref(), 1000) {
+                        at(b.node.span(), e.to_string());
+                    }
                 }
+                Some("mqtt") => {
+                    if let Err(e) = crate::source::mqtt::json::JsonPoint::parse(b.node.get_ref()) {
+                        at(b.node.span(), e.to_string());
+                    }
+                }
+                Some("sparkplug") => {
+                    if let Err(e) = crate::source::sparkplug::MetricAddress::parse(b.node.get_ref()) {
+                        at(b.node.span(), e.to_string());
+                    }
+                }
+                _ => {}
             }
             if !is_identifier(b.shop.get_ref()) {
                 at(b.shop.span(), format!("shop {:?} must be a plain name like \"biw\"", b.shop.get_ref()));
@@ -576,14 +645,21 @@ impl Config {
             }
         }
         for a in &self.auto_bindings {
-            if is_modbus(&a.source) {
-                at(
+            match kind_of(&a.source) {
+                Some(kind @ ("modbus" | "mqtt")) => at(
                     a.source.span(),
                     format!(
-                        "source {:?} is Modbus: its registers are bound one by one ([[bindings]]), not browsed",
-                        a.source.get_ref()
+                        "source {:?} is {}: its values are bound one by one ([[bindings]]), not browsed",
+                        a.source.get_ref(),
+                        if kind == "modbus" { "Modbus" } else { "MQTT JSON" }
                     ),
-                );
+                ),
+                Some("sparkplug") => {
+                    if let Err(e) = crate::source::sparkplug::BirthFilter::parse(a.node.get_ref()) {
+                        at(a.node.span(), e.to_string());
+                    }
+                }
+                _ => {}
             }
             if !known(&a.source) {
                 at(a.source.span(), format!("unknown source {:?} (defined: {})", a.source.get_ref(), names.join(", ")));

@@ -12,6 +12,7 @@ mod binding;
 mod child_writer;
 pub mod command;
 mod config;
+mod crypto;
 mod delta;
 mod gpu;
 mod hub;

@@ -24,6 +24,8 @@ use crate::shop_attrs::ShopAttrs;
 use crate::shop_writer::{self, ShopWriterConfig};
 use crate::shutdown::{Shutdown, CLIENTS_CLOSE_TIMEOUT, INGEST_DRAIN_TIMEOUT, SOURCE_CLOSE_TIMEOUT};
 use crate::source::modbus::{ModbusConfig, ModbusError, ModbusSource};
+use crate::source::mqtt::json::MqttJsonSource;
+use crate::source::mqtt::{MqttError, MqttSettings};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
@@ -36,6 +38,8 @@ pub enum ServiceError {
     Source(crate::source::opcua::SourceError),
     #[error("source {source_name}: {error}")]
     Modbus { source_name: String, error: ModbusError },
+    #[error("source {source_name}: {error}")]
+    Mqtt { source_name: String, error: MqttError },
     #[error("OpenUSD: {0}")]
     Usd(twinloom_usd::UsdError),
     #[error("{what}: {error}")]
@@ -221,6 +225,7 @@ fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), Servi
 enum Connected {
     OpcUa(Arc<OpcUaSource>),
     Modbus(Arc<ModbusSource>),
+    MqttJson(Arc<MqttJsonSource>),
 }
 
 impl Connected {
@@ -228,6 +233,7 @@ impl Connected {
         match self {
             Connected::OpcUa(s) => s.counters(),
             Connected::Modbus(s) => s.counters(),
+            Connected::MqttJson(s) => s.counters(),
         }
     }
 
@@ -235,14 +241,16 @@ impl Connected {
         match self {
             Connected::OpcUa(s) => s.close().await,
             Connected::Modbus(s) => s.close().await,
+            Connected::MqttJson(s) => s.close().await,
         }
     }
 
-    /// Where write-back commands go.
-    fn sink(&self) -> Arc<dyn crate::command::sink::Sink> {
+    /// Where write-back commands go; `None`: the source takes no writes.
+    fn sink(&self) -> Option<Arc<dyn crate::command::sink::Sink>> {
         match self {
-            Connected::OpcUa(s) => s.clone(),
-            Connected::Modbus(s) => s.clone(),
+            Connected::OpcUa(s) => Some(s.clone()),
+            Connected::Modbus(s) => Some(s.clone()),
+            Connected::MqttJson(_) => None,
         }
     }
 }
@@ -256,11 +264,27 @@ fn modbus_config(s: &SourceConfig) -> ModbusConfig {
     c
 }
 
+/// The MQTT session settings of `s` (files resolved against the config file's folder).
+fn mqtt_settings(cfg: &Config, s: &SourceConfig) -> MqttSettings {
+    let name = s.name.get_ref();
+    let mut m =
+        MqttSettings::new(s.endpoint.get_ref().clone(), s.client_id.clone().unwrap_or(format!("twinloom-{name}")));
+    m.user = s.user.clone();
+    m.password = s.password.clone();
+    m.ca_certificate = s.ca_certificate.as_ref().map(|p| cfg.relative_to_file(p));
+    if let (Some(c), Some(k)) = (&s.certificate, &s.private_key) {
+        m.client_certificate = Some((cfg.relative_to_file(c), cfg.relative_to_file(k)));
+    }
+    m
+}
+
 /// Connects every source and builds the binding table (explicit bindings, then each auto-binding's
-/// browsed subtree); returns the sources, the table and each source's kind.
+/// browsed subtree); returns the sources, the table and each source's kind. Sources that push (MQTT)
+/// deliver to `tx` once subscribed.
 async fn connect_and_bind(
     cfg: &Config,
     metrics: &Metrics,
+    tx: &mpsc::Sender<SampleBatch>,
 ) -> Result<(Vec<(String, Connected)>, BindingTable, BTreeMap<String, String>), ServiceError> {
     let mut sources: Vec<(String, Connected)> = Vec::new();
     let mut source_kinds = BTreeMap::new();
@@ -271,6 +295,11 @@ async fn connect_and_bind(
                 ModbusSource::connect(modbus_config(s))
                     .await
                     .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?,
+            )),
+            "mqtt" => Connected::MqttJson(Arc::new(
+                MqttJsonSource::connect(&name, &mqtt_settings(cfg, s), tx.clone())
+                    .await
+                    .map_err(|error| ServiceError::Mqtt { source_name: name.clone(), error })?,
             )),
             _ => Connected::OpcUa(Arc::new(OpcUaSource::connect(opcua_config(s, &cfg.pki_dir(s))).await?)),
         };
@@ -321,6 +350,14 @@ async fn subscribe_all(
                     .subscribe(&addresses, tx.clone())
                     .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?;
                 tracing::info!(source = %name, points, reads_per_round = reads, "polling");
+                continue;
+            }
+            Connected::MqttJson(src) => {
+                let addresses: Vec<(u32, String)> = nodes.into_iter().map(|n| (n.signal, n.node_id)).collect();
+                let (points, filters) = src
+                    .subscribe(&addresses)
+                    .map_err(|e| ServiceError::Binding { what: format!("source {name}"), message: e.to_string() })?;
+                tracing::info!(source = %name, points, filters, "subscribed");
                 continue;
             }
         };
@@ -414,8 +451,10 @@ pub async fn run(
     let dir = cfg.stage_dir();
     std::fs::create_dir_all(dir.join("live")).map_err(io(format!("create {}", dir.join("live").display())))?;
 
+    // Ingestion: every source feeds one bounded channel of batches.
+    let (tx, mut rx) = mpsc::channel::<SampleBatch>(1024);
     // Sources first: auto-bindings need their address spaces.
-    let connected = stop.unless_stopped(connect_and_bind(&cfg, &metrics)).await;
+    let connected = stop.unless_stopped(connect_and_bind(&cfg, &metrics, &tx)).await;
     let (sources, table, source_kinds) = connected.ok_or(ServiceError::StoppedDuringStartup)??;
     let mut table = table;
     table.bindings.shrink_to_fit();
@@ -486,8 +525,6 @@ pub async fn run(
         );
     }
 
-    // Ingestion: every source feeds one bounded channel of batches.
-    let (tx, mut rx) = mpsc::channel::<SampleBatch>(1024);
     let subscribed = stop.unless_stopped(subscribe_all(&sources, &table, &tx, &metrics)).await;
     let Some(subscribed) = subscribed else {
         tracing::info!("stopped while subscribing: saving the layers");
@@ -498,7 +535,7 @@ pub async fn run(
     drop(tx);
     // Write-back: every writable target and interlock reference resolved to its source node.
     let sinks: Vec<(String, Arc<dyn crate::command::sink::Sink>)> =
-        sources.iter().map(|(n, s)| (n.clone(), s.sink())).collect();
+        sources.iter().filter_map(|(n, s)| Some((n.clone(), s.sink()?))).collect();
     let setup = match crate::command::setup::build(&cfg, &sinks, &table, Some(command_layer)) {
         Ok(setup) => setup,
         Err(e) => {

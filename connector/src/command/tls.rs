@@ -45,11 +45,7 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 /// The acceptor for `s`: the server's certificate chain and key, and the client verifier.
 pub fn acceptor(s: &TlsSettings) -> Result<TlsAcceptor, TlsError> {
-    // ring rather than aws-lc-rs: no CMake/C toolchain beyond cc on an air-gapped build machine. rustls
-    // deprecates ring's provider for lacking post-quantum key exchange; the classical suites it offers are
-    // rustls's safe defaults.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::crypto::ring_provider();
     let key = PrivateKeyDer::from_pem_file(&s.key)
         .map_err(|e| TlsError::File { path: s.key.clone(), message: format!("not a PEM private key: {e}") })?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())

@@ -2,7 +2,9 @@
 //! tokio mpsc channel, with counters the service renders in `/metrics`.
 
 pub mod modbus;
+pub mod mqtt;
 pub mod opcua;
+pub mod sparkplug;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,11 +41,33 @@ pub enum ErrorReason {
     ModbusGateway,
     /// Any other Modbus exception code.
     ModbusOtherException,
+    /// A message payload could not be decoded (JSON syntax, protobuf).
+    MalformedPayload,
+    /// A bound field (JSON pointer) or timestamp is missing from a message.
+    MissingField,
+    /// A message arrived on a topic that is not valid for the protocol (Sparkplug namespace).
+    BadTopic,
+    /// Sparkplug: data from an edge node or device that has not been born (or died).
+    DataBeforeBirth,
+    /// Sparkplug: a sequence number was missing past the reorder timeout.
+    SeqGap,
+    /// Sparkplug: a metric alias (or name) that the birth did not declare.
+    UnknownAlias,
+    /// Sparkplug: an NDEATH whose bdSeq is not the current session's (ignored).
+    StaleDeath,
+    /// Sparkplug: an NBIRTH or NDEATH without its bdSeq metric.
+    MissingBdSeq,
+    /// A value of a type the twin does not map (Sparkplug datasets, templates, arrays).
+    UnsupportedType,
+    /// Sparkplug: historical metrics, kept out of the live values (counted until history is stored).
+    Historical,
+    /// A value of a metric that no binding maps to the stage.
+    Unbound,
 }
 
 impl ErrorReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [ErrorReason; 14] = [
+    pub const ALL: [ErrorReason; 25] = [
         ErrorReason::UnknownNode,
         ErrorReason::InvalidNodeId,
         ErrorReason::WrongType,
@@ -58,6 +82,17 @@ impl ErrorReason {
         ErrorReason::ModbusServerBusy,
         ErrorReason::ModbusGateway,
         ErrorReason::ModbusOtherException,
+        ErrorReason::MalformedPayload,
+        ErrorReason::MissingField,
+        ErrorReason::BadTopic,
+        ErrorReason::DataBeforeBirth,
+        ErrorReason::SeqGap,
+        ErrorReason::UnknownAlias,
+        ErrorReason::StaleDeath,
+        ErrorReason::MissingBdSeq,
+        ErrorReason::UnsupportedType,
+        ErrorReason::Historical,
+        ErrorReason::Unbound,
     ];
 
     /// The label used in metrics.
@@ -77,6 +112,17 @@ impl ErrorReason {
             ErrorReason::ModbusServerBusy => "modbus_server_busy",
             ErrorReason::ModbusGateway => "modbus_gateway",
             ErrorReason::ModbusOtherException => "modbus_other_exception",
+            ErrorReason::MalformedPayload => "malformed_payload",
+            ErrorReason::MissingField => "missing_field",
+            ErrorReason::BadTopic => "bad_topic",
+            ErrorReason::DataBeforeBirth => "data_before_birth",
+            ErrorReason::SeqGap => "seq_gap",
+            ErrorReason::UnknownAlias => "unknown_alias",
+            ErrorReason::StaleDeath => "stale_death",
+            ErrorReason::MissingBdSeq => "missing_bd_seq",
+            ErrorReason::UnsupportedType => "unsupported_type",
+            ErrorReason::Historical => "historical",
+            ErrorReason::Unbound => "unbound",
         }
     }
 
