@@ -18,6 +18,7 @@ mod gpu;
 mod hub;
 mod layer_save;
 mod memory;
+pub mod mes;
 mod metrics;
 mod sample;
 mod server;

@@ -21,6 +21,10 @@ pub mod schema {
     pub const PAINT_BOOTH: &str = "TwinloomPaintBoothAPI";
     pub const OVEN_ZONE: &str = "TwinloomOvenZoneAPI";
     pub const SENSOR: &str = "TwinloomSensorAPI";
+    /// A car in work (WIP) as the MES reports it, on a standard `Xform` at `/<Plant>/<Shop>/WIP/<VIN>`.
+    pub const WORK_IN_PROCESS: &str = "TwinloomWorkInProcessAPI";
+    /// One part or lot of a car's genealogy, on a child of the car's `Genealogy` scope.
+    pub const MATERIAL_ACTUAL: &str = "TwinloomMaterialActualAPI";
     /// Multiple-apply API schema: where a live value comes from (see [`crate::signal`]).
     pub const SIGNAL_BINDING_API: &str = "TwinloomSignalBindingAPI";
 }
@@ -80,6 +84,30 @@ pub mod attr {
     pub const UNIT: &str = "twinloom:unit";
     pub const RANGE_MIN: &str = "twinloom:rangeMin";
     pub const RANGE_MAX: &str = "twinloom:rangeMax";
+    // Work in process (a car in work, from the MES).
+    pub const WIP_VIN: &str = "twinloom:wip:vin";
+    pub const WIP_ORDER_ID: &str = "twinloom:wip:orderId";
+    pub const WIP_MODEL: &str = "twinloom:wip:model";
+    pub const WIP_VARIANT: &str = "twinloom:wip:variant";
+    pub const WIP_OPTIONS: &str = "twinloom:wip:options";
+    pub const WIP_SEQUENCE: &str = "twinloom:wip:sequence";
+    pub const WIP_RELEASED_AT_MS: &str = "twinloom:wip:releasedAtMs";
+    pub const WIP_ENTERED_AT_MS: &str = "twinloom:wip:enteredAtMs";
+    pub const WIP_LAST_EVENT_AT_MS: &str = "twinloom:wip:lastEventAtMs";
+    pub const WIP_LAST_OPERATION: &str = "twinloom:wip:lastOperation";
+    pub const WIP_LAST_RESULT: &str = "twinloom:wip:lastResult";
+    /// Relationship: the station prim the car is in now.
+    pub const WIP_STATION: &str = "twinloom:wip:station";
+    // Material actual (one part or lot of a car's genealogy).
+    pub const MATERIAL_PART_NUMBER: &str = "twinloom:material:partNumber";
+    pub const MATERIAL_LOT: &str = "twinloom:material:lot";
+    pub const MATERIAL_SERIAL: &str = "twinloom:material:serial";
+    pub const MATERIAL_QUANTITY: &str = "twinloom:material:quantity";
+    pub const MATERIAL_UNIT: &str = "twinloom:material:unit";
+    pub const MATERIAL_EQUIPMENT_ID: &str = "twinloom:material:equipmentId";
+    pub const MATERIAL_AT_MS: &str = "twinloom:material:atMs";
+    /// Relationship: the station prim where the part was built in.
+    pub const MATERIAL_STATION: &str = "twinloom:material:station";
 }
 
 /// Allowed token values, one module per token attribute.

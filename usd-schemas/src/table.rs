@@ -22,13 +22,16 @@ pub struct Property {
 
 /// One schema: name, kind, the Twinloom API schema built into it (applying this schema applies that
 /// one too), and the properties it declares itself, including those whose built-in fallback it
-/// overrides (for the multiple-apply API schema, the field names after `twinloom:signal:<instance>:`).
+/// overrides (for the multiple-apply API schema, the field names after `twinloom:signal:<instance>:`), and
+/// the relationships it declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schema {
     pub name: &'static str,
     pub kind: SchemaKind,
     pub builtin: Option<&'static str>,
     pub properties: &'static [Property],
+    /// Relationships the schema declares (they have no fallback value, so they are not in `properties`).
+    pub relationships: &'static [&'static str],
 }
 
 impl Schema {
@@ -67,7 +70,13 @@ const fn tokens(name: &'static str, allowed_tokens: &'static [&'static str]) -> 
 
 /// A plant element's API schema: the equipment identity built in.
 const fn element(name: &'static str, properties: &'static [Property]) -> Schema {
-    Schema { name, kind: SchemaKind::SingleApplyApi, builtin: Some(schema::EQUIPMENT_IDENTITY), properties }
+    Schema {
+        name,
+        kind: SchemaKind::SingleApplyApi,
+        builtin: Some(schema::EQUIPMENT_IDENTITY),
+        properties,
+        relationships: &[],
+    }
 }
 
 /// The ISA-95 level, redeclared by the elements whose fallback is not `equipmentModule`.
@@ -80,6 +89,7 @@ pub const SCHEMAS: &[Schema] = &[
         kind: SchemaKind::SingleApplyApi,
         builtin: None,
         properties: &[ISA95, p(attr::EQUIPMENT_ID), p(attr::MANUFACTURER), p(attr::MODEL)],
+        relationships: &[],
     },
     element(schema::SITE, &[ISA95, p(attr::TIME_ZONE)]),
     element(schema::AREA, &[ISA95, tokens(attr::SHOP, value::shop::ALL)]),
@@ -178,6 +188,41 @@ pub const SCHEMAS: &[Schema] = &[
             p(field::SCALE),
             p(field::OFFSET),
         ],
+        relationships: &[],
+    },
+    Schema {
+        name: schema::WORK_IN_PROCESS,
+        kind: SchemaKind::SingleApplyApi,
+        builtin: None,
+        properties: &[
+            p(attr::WIP_VIN),
+            p(attr::WIP_ORDER_ID),
+            p(attr::WIP_MODEL),
+            p(attr::WIP_VARIANT),
+            p(attr::WIP_OPTIONS),
+            p(attr::WIP_SEQUENCE),
+            p(attr::WIP_RELEASED_AT_MS),
+            p(attr::WIP_ENTERED_AT_MS),
+            p(attr::WIP_LAST_EVENT_AT_MS),
+            p(attr::WIP_LAST_OPERATION),
+            p(attr::WIP_LAST_RESULT),
+        ],
+        relationships: &[attr::WIP_STATION],
+    },
+    Schema {
+        name: schema::MATERIAL_ACTUAL,
+        kind: SchemaKind::SingleApplyApi,
+        builtin: None,
+        properties: &[
+            p(attr::MATERIAL_PART_NUMBER),
+            p(attr::MATERIAL_LOT),
+            p(attr::MATERIAL_SERIAL),
+            p(attr::MATERIAL_QUANTITY),
+            p(attr::MATERIAL_UNIT),
+            p(attr::MATERIAL_EQUIPMENT_ID),
+            p(attr::MATERIAL_AT_MS),
+        ],
+        relationships: &[attr::MATERIAL_STATION],
     },
 ];
 
@@ -200,5 +245,20 @@ mod tests {
         assert_eq!(elements.len(), 11, "{elements:?}");
         assert!(!Schema::find(schema::EQUIPMENT_IDENTITY).unwrap().is_element());
         assert!(!Schema::find(schema::SIGNAL_BINDING_API).unwrap().is_element());
+        assert!(!Schema::find(schema::WORK_IN_PROCESS).unwrap().is_element());
+        assert!(!Schema::find(schema::MATERIAL_ACTUAL).unwrap().is_element());
+    }
+
+    #[test]
+    fn only_the_mes_schemas_declare_relationships() {
+        let with: Vec<(&str, &[&str])> =
+            SCHEMAS.iter().filter(|s| !s.relationships.is_empty()).map(|s| (s.name, s.relationships)).collect();
+        assert_eq!(
+            with,
+            [
+                (schema::WORK_IN_PROCESS, &[attr::WIP_STATION][..]),
+                (schema::MATERIAL_ACTUAL, &[attr::MATERIAL_STATION][..])
+            ]
+        );
     }
 }

@@ -79,7 +79,9 @@ for i, name in enumerate(schemas):
             allowed = attr.GetMetadata("allowedTokens")
             props[key] = {"allowed": [str(t) for t in allowed] if allowed else [], "fallback": attr.Get() is not None}
     level = prim.GetAttribute("twinloom:isa95Level")
-    out[name] = {"kind": kind, "builtin": builtin, "properties": props, "isa95Level": level.Get() if level else None}
+    rels = sorted(r.GetName() for r in prim.GetRelationships() if r.GetName().startswith("twinloom:"))
+    out[name] = {"kind": kind, "builtin": builtin, "properties": props, "relationships": rels,
+                 "isa95Level": level.Get() if level else None}
 json.dump(out, sys.stdout)
 "#;
 
@@ -114,6 +116,9 @@ fn registry_has_every_schema_with_its_properties() {
             assert_eq!(allowed, p.allowed_tokens, "allowed tokens of {}.{}", schema.name, p.name);
             assert_eq!(props[p.name]["fallback"], true, "{}.{} has a fallback", schema.name, p.name);
         }
+        let mut rels = schema.relationships.to_vec();
+        rels.sort_unstable();
+        assert_eq!(got["relationships"], json!(rels), "relationships of {}", schema.name);
     }
     // Each element keeps the ISA-95 level fallback its typed schema had (the built-in identity's, or
     // its own override).
@@ -188,6 +193,20 @@ element("/Plant/Paint/Booth1", "TwinloomPaintBoothAPI").GetAttribute("twinloom:t
 element("/Plant/Paint/OvenZone1", "TwinloomOvenZoneAPI").GetAttribute("twinloom:temperatureSetpoint").Set(180.0)
 sensor = element("/Plant/Paint/Booth1/TempSensor", "TwinloomSensorAPI")
 assert sensor.ApplyAPI("TwinloomSignalBindingAPI", "twinloom_value")
+# A car in work at ST010 (from the MES) with one part of its genealogy.
+UsdGeom.Xform.Define(stage, "/Plant/BIW/WIP")
+car = UsdGeom.Xform.Define(stage, "/Plant/BIW/WIP/WVWZZZ1JZXW000001").GetPrim()
+assert car.ApplyAPI("TwinloomWorkInProcessAPI")
+car.GetAttribute("twinloom:wip:vin").Set("WVWZZZ1JZXW000001")
+car.GetAttribute("twinloom:wip:options").Set(["PANORAMA", "TOWBAR"])
+car.GetAttribute("twinloom:wip:sequence").Set(1001)
+car.GetRelationship("twinloom:wip:station").SetTargets(["/Plant/BIW/Line1/ST010"])
+UsdGeom.Scope.Define(stage, "/Plant/BIW/WIP/WVWZZZ1JZXW000001/Genealogy")
+part = UsdGeom.Scope.Define(stage, "/Plant/BIW/WIP/WVWZZZ1JZXW000001/Genealogy/P5Q0123").GetPrim()
+assert part.ApplyAPI("TwinloomMaterialActualAPI")
+part.GetAttribute("twinloom:material:lot").Set("L-77")
+part.GetAttribute("twinloom:material:quantity").Set(1.0)
+part.GetRelationship("twinloom:material:station").SetTargets(["/Plant/BIW/Line1/ST010"])
 stage.GetRootLayer().Save()
 
 # Read back through a fresh stage: types, fallbacks, applied schemas.
@@ -214,6 +233,15 @@ t = s.GetPrimAtPath("/Plant/Paint/Booth1/TempSensor")
 assert t.GetAttribute("twinloom:isa95Level").Get() == "controlModule"
 assert t.GetAttribute("twinloom:signal:twinloom_value:quality").Get() == "uncertain"
 assert s.GetPrimAtPath("/Plant/Paint/OvenZone1").GetAttribute("twinloom:temperature").Get() == 0.0
+car = s.GetPrimAtPath("/Plant/BIW/WIP/WVWZZZ1JZXW000001")
+assert car.GetTypeName() == "Xform" and car.GetAppliedSchemas() == ["TwinloomWorkInProcessAPI"], car.GetAppliedSchemas()
+assert list(car.GetAttribute("twinloom:wip:options").Get()) == ["PANORAMA", "TOWBAR"]
+assert car.GetAttribute("twinloom:wip:sequence").Get() == 1001 and car.GetAttribute("twinloom:wip:model").Get() == ""
+assert car.GetAttribute("twinloom:wip:lastEventAtMs").Get() == 0
+assert car.GetRelationship("twinloom:wip:station").GetTargets() == [Sdf.Path("/Plant/BIW/Line1/ST010")]
+part = s.GetPrimAtPath("/Plant/BIW/WIP/WVWZZZ1JZXW000001/Genealogy/P5Q0123")
+assert part.GetTypeName() == "Scope" and part.HasAPI("TwinloomMaterialActualAPI")
+assert part.GetAttribute("twinloom:material:lot").Get() == "L-77" and part.GetAttribute("twinloom:material:serial").Get() == ""
 
 # usd-core's own validators (UsdValidation, all registered ones) find nothing.
 from pxr import UsdValidation
