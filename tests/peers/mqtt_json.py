@@ -4,7 +4,8 @@ Usage: python mqtt_json.py BROKER_PORT [--user U --password P] [--cafile CA [--c
                            [--client-id ID]
 
 Connects to 127.0.0.1:BROKER_PORT (MQTT 3.1.1, clean session, TLS when --cafile is given), prints "READY"
-on stdout (flushed) once the broker accepted the connection, then reads commands from stdin, one per line,
+on stdout (flushed) once the broker accepted the connection (a refused or failed connection: exit status 1
+and the reason on stderr, e.g. "Connection Refused: not authorised."), then reads commands from stdin, one per line,
 and answers each with exactly one stdout line (flushed): "OK" when done, "ERR <why>" otherwise. TOPIC has
 no spaces; the rest of the line after it (one separating space removed) is the payload.
 
@@ -25,6 +26,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 
@@ -35,6 +37,26 @@ def answer(line):
         sys.stdout.flush()
     except BrokenPipeError:
         pass
+
+
+def connect_sync(c, port, done, what):
+    """Connects and runs paho's loop in this thread until `done` is set (CONNACK/SUBACK handled), so a
+    refused or failed connection (bad password, TLS alert) ends the program at once with its reason;
+    then starts paho's network thread."""
+    try:
+        c.connect("127.0.0.1", port, keepalive=30)
+        deadline = time.monotonic() + 10
+        while not done.is_set():
+            rc = c.loop(timeout=0.05)
+            if done.is_set():  # a refusing CONNACK sets it too, and paho's loop then says CONN_REFUSED
+                break
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                raise SystemExit(f"{what}: connection to 127.0.0.1:{port} lost: {mqtt.error_string(rc)}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what}: no answer from 127.0.0.1:{port} within 10 s")
+    except OSError as e:  # refused, TLS errors
+        raise SystemExit(f"{what}: cannot connect to 127.0.0.1:{port}: {type(e).__name__}: {e}") from None
+    c.loop_start()
 
 
 def main():
@@ -62,10 +84,9 @@ def main():
         connected.set()
 
     c.on_connect = on_connect
-    c.connect("127.0.0.1", args.port, keepalive=30)
-    c.loop_start()
-    if not connected.wait(10) or result[0] != 0:
-        raise SystemExit(f"mqtt_json: no connection to 127.0.0.1:{args.port}: {result or 'timeout'}")
+    connect_sync(c, args.port, connected, "mqtt_json")
+    if result[0] != 0:
+        raise SystemExit(f"mqtt_json: connection refused: {mqtt.connack_string(result[0])}")
     answer("READY")
 
     def publish(topic, payload, qos=1, retain=False):

@@ -6,7 +6,8 @@ Usage: python mqtt_sniff.py BROKER_PORT FILTER [FILTER ...] [--user U --password
                             [--certfile CERT --keyfile KEY]]
 
 Connects to 127.0.0.1:BROKER_PORT (MQTT 3.1.1, clean session), subscribes to each FILTER with QoS 1, and
-prints "READY" on stdout (flushed) once the broker acknowledged the subscriptions. Then each message comes
+prints "READY" on stdout (flushed) once the broker acknowledged the subscriptions (a refused or failed
+connection: exit status 1 and the reason on stderr). Then each message comes
 as one line starting with "{" (flushed), in the order received:
 
   {"topic": T, "qos": Q, "retain": bool, "kind": K, ...}
@@ -154,6 +155,26 @@ def on_message(_client, _ud, msg):
     emit(json.dumps(line))
 
 
+def connect_sync(c, port, done, what):
+    """Connects and runs paho's loop in this thread until `done` is set (CONNACK/SUBACK handled), so a
+    refused or failed connection (bad password, TLS alert) ends the program at once with its reason;
+    then starts paho's network thread."""
+    try:
+        c.connect("127.0.0.1", port, keepalive=30)
+        deadline = time.monotonic() + 10
+        while not done.is_set():
+            rc = c.loop(timeout=0.05)
+            if done.is_set():  # a refusing CONNACK sets it too, and paho's loop then says CONN_REFUSED
+                break
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                raise SystemExit(f"{what}: connection to 127.0.0.1:{port} lost: {mqtt.error_string(rc)}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what}: no answer from 127.0.0.1:{port} within 10 s")
+    except OSError as e:  # refused, TLS errors
+        raise SystemExit(f"{what}: cannot connect to 127.0.0.1:{port}: {type(e).__name__}: {e}") from None
+    c.loop_start()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("port", type=int)
@@ -170,13 +191,21 @@ def main():
     if args.cafile:
         c.tls_set(ca_certs=args.cafile, certfile=args.certfile, keyfile=args.keyfile, cert_reqs=ssl.CERT_REQUIRED)
     subscribed = threading.Event()
-    c.on_connect = lambda client, _ud, _f, rc: rc == 0 and client.subscribe([(f, 1) for f in args.filters])
+    refused = []
+
+    def on_connect(client, _ud, _flags, rc):
+        if rc == 0:
+            client.subscribe([(f, 1) for f in args.filters])
+        else:
+            refused.append(rc)
+            subscribed.set()
+
+    c.on_connect = on_connect
     c.on_subscribe = lambda *_: subscribed.set()
     c.on_message = on_message
-    c.connect("127.0.0.1", args.port, keepalive=30)
-    c.loop_start()
-    if not subscribed.wait(10):
-        raise SystemExit(f"mqtt_sniff: not subscribed on 127.0.0.1:{args.port} within 10 s")
+    connect_sync(c, args.port, subscribed, "mqtt_sniff")
+    if refused:
+        raise SystemExit(f"mqtt_sniff: connection refused: {mqtt.connack_string(refused[0])}")
     emit("READY")
     for line in sys.stdin:
         parts = line.split()

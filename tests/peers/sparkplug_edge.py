@@ -2,7 +2,7 @@
 the happy-path peer of the Sparkplug B host's tests. One edge node, two devices, deterministic values.
 
 Usage: python sparkplug_edge.py BROKER_PORT GROUP EDGE_NODE [--steps N] [--interval-ms MS]
-                                [--host-id ID] [--aliases]
+                                [--host-id ID] [--aliases] [--user U --password P]
 
 Connects to the MQTT broker on 127.0.0.1:BROKER_PORT (pysparkplug's Client: MQTT 3.1.1, clean session,
 random client id), publishes NBIRTH and the DBIRTHs of Robot01 and Oven01, prints "READY" on stdout
@@ -20,6 +20,7 @@ waiting for DONE skips them). pysparkplug's own warnings go to stderr.
 retained Sparkplug 3.0 STATE message on spBv1.0/STATE/ID says {"online": true}, as an edge node with a
 configured primary host must; it prints "WAITING STATE ID" first (so READY is not the first line then).
 It does not follow the host's STATE afterwards (no disconnect when the host goes offline).
+--user/--password: broker credentials (no TLS option).
 --aliases: every metric gets an alias (births and data carry name AND alias; pysparkplug requires the name
 in data). Without it no metric has an alias.
 
@@ -206,7 +207,7 @@ def describe(message):
     )
 
 
-def wait_for_host(port, host_id):
+def wait_for_host(port, host_id, user, password):
     emit(f"WAITING STATE {host_id}")
     online = threading.Event()
 
@@ -218,6 +219,8 @@ def wait_for_host(port, host_id):
             pass
 
     c = mqtt.Client(clean_session=True)
+    if user is not None:
+        c.username_pw_set(user, password)
     c.on_connect = lambda client, *_: client.subscribe(f"spBv1.0/STATE/{host_id}", 1)
     c.on_message = on_message
     c.connect("127.0.0.1", port)
@@ -236,6 +239,8 @@ def main():
     ap.add_argument("--interval-ms", type=float, default=20)
     ap.add_argument("--host-id")
     ap.add_argument("--aliases", action="store_true")
+    ap.add_argument("--user")
+    ap.add_argument("--password")
     args = ap.parse_args()
 
     last = {}
@@ -273,9 +278,9 @@ def main():
         emit(f"EVENT DCMD {message.topic.device_id} " + describe(message))
 
     if args.host_id:
-        wait_for_host(args.port, args.host_id)
+        wait_for_host(args.port, args.host_id, args.user, args.password)
 
-    client = RecordingClient()
+    client = RecordingClient(username=args.user, password=args.password)
     node = Edge(args.group, args.edge, metrics("", NODE, 0), client=client, cmd_callback=on_ncmd)
     node.register(Device("Robot01", metrics("Robot01", ROBOT, 0), cmd_callback=on_dcmd))
     node.register(Device("Oven01", metrics("Oven01", OVEN, 0), cmd_callback=on_dcmd))

@@ -11,7 +11,7 @@ Connects to the MQTT broker on 127.0.0.1:BROKER_PORT (MQTT 3.1.1, clean session,
 spBv1.0/GROUP/NDEATH/EDGE_NODE, whose payload carries the metric "bdSeq" (UInt64) of this session. The
 first session's bdSeq is N (default 0); each new session (`reconnect`) adds 1, wrapping 255 -> 0.
 It subscribes (QoS 1) to its NCMD topic and Dev1's DCMD topic and waits for the SUBACK, then prints
-"READY" on stdout (flushed). Nothing is published until told: send `birth` first.
+"READY" on stdout (flushed); a refused or failed connection ends it with status 1 and the reason on stderr. Nothing is published until told: send `birth` first.
 
 Then it reads commands from stdin, one per line, and answers each with exactly one stdout line, flushed,
 that starts with "OK" (done; the publish has been written to the socket) or "ERR <why>" (nothing was
@@ -162,6 +162,26 @@ def decode_metric(m):
     }
 
 
+def connect_sync(c, port, done, what):
+    """Connects and runs paho's loop in this thread until `done` is set (CONNACK/SUBACK handled), so a
+    refused or failed connection (bad password, TLS alert) ends the program at once with its reason;
+    then starts paho's network thread."""
+    try:
+        c.connect("127.0.0.1", port, keepalive=30)
+        deadline = time.monotonic() + 10
+        while not done.is_set():
+            rc = c.loop(timeout=0.05)
+            if done.is_set():  # a refusing CONNACK sets it too, and paho's loop then says CONN_REFUSED
+                break
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                raise SystemExit(f"{what}: connection to 127.0.0.1:{port} lost: {mqtt.error_string(rc)}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what}: no answer from 127.0.0.1:{port} within 10 s")
+    except OSError as e:  # refused, TLS errors
+        raise SystemExit(f"{what}: cannot connect to 127.0.0.1:{port}: {type(e).__name__}: {e}") from None
+    c.loop_start()
+
+
 class RawEdge:
     def __init__(self, args):
         self.args = args
@@ -214,17 +234,15 @@ class RawEdge:
         if a.cafile:
             c.tls_set(ca_certs=a.cafile, certfile=a.certfile, keyfile=a.keyfile, cert_reqs=ssl.CERT_REQUIRED)
         c.will_set(self.topic("NDEATH"), self.death_payload(self.bd_seq), qos=1, retain=False)
-        connected = threading.Event()
         subscribed = threading.Event()
         failure = []
 
         def on_connect(client, _ud, _flags, rc):
             if rc != 0:
-                failure.append(f"CONNACK {rc}")
-                connected.set()
+                failure.append(mqtt.connack_string(rc))
+                subscribed.set()
                 return
             client.subscribe([(self.topic("NCMD"), 1), (self.topic("DCMD", DEVICE), 1)])
-            connected.set()
 
         def on_disconnect(_client, _ud, _rc):
             was = self.connected
@@ -237,12 +255,9 @@ class RawEdge:
         c.on_disconnect = on_disconnect
         c.on_message = self.on_message
         self.expect_close = False
-        c.connect("127.0.0.1", a.port, keepalive=30)
-        c.loop_start()
-        if not connected.wait(10) or failure:
-            raise SystemExit(f"sparkplug_raw: no connection to 127.0.0.1:{a.port}: {failure or 'timeout'}")
-        if not subscribed.wait(10):
-            raise SystemExit("sparkplug_raw: no SUBACK")
+        connect_sync(c, a.port, subscribed, "sparkplug_raw")
+        if failure:
+            raise SystemExit(f"sparkplug_raw: connection refused: {failure[0]}")
         self.client = c
         self.connected = True
         self.seq = None
