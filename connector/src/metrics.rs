@@ -245,6 +245,20 @@ impl Metrics {
         src(&mut o, "twinloom_source_connected", "1 while the source is connected.", "gauge", &|c| {
             c.is_connected() as u64
         });
+        src(
+            &mut o,
+            "twinloom_source_rebirth_requests_total",
+            "Sparkplug rebirth requests sent to edge nodes (0 for other kinds).",
+            "counter",
+            &|c| c.rebirth_requests.load(Relaxed),
+        );
+        src(
+            &mut o,
+            "twinloom_source_stale_entities",
+            "Sparkplug edge nodes and devices whose values are stale now (0 for other kinds).",
+            "gauge",
+            &|c| c.stale.load(Relaxed),
+        );
         let _ = writeln!(
             o,
             "# HELP twinloom_source_errors_total Source errors by reason.\n# TYPE twinloom_source_errors_total counter"

@@ -27,6 +27,7 @@ use crate::source::modbus::{ModbusConfig, ModbusError, ModbusSource};
 use crate::source::mqtt::json::MqttJsonSource;
 use crate::source::mqtt::{MqttError, MqttSettings};
 use crate::source::opcua::{BrowsedNode, Identity, MonitoredNode, NodeKind, OpcUaConfig, OpcUaSource, SecurityMode};
+use crate::source::sparkplug::{BirthFilter, MetricAddress, SparkplugError, SparkplugSettings, SparkplugSource};
 use crate::stage::{write_root, write_root_in_child, BoundAttribute, RootStage};
 use crate::twin::TwinState;
 
@@ -40,6 +41,8 @@ pub enum ServiceError {
     Modbus { source_name: String, error: ModbusError },
     #[error("source {source_name}: {error}")]
     Mqtt { source_name: String, error: MqttError },
+    #[error("source {source_name}: {error}")]
+    Sparkplug { source_name: String, error: SparkplugError },
     #[error("OpenUSD: {0}")]
     Usd(twinloom_usd::UsdError),
     #[error("{what}: {error}")]
@@ -139,13 +142,19 @@ fn opcua_config(s: &SourceConfig, pki: &Path) -> OpcUaConfig {
 }
 
 /// Mirrors a browsed subtree under `a.prim`: objects become prims, variables attributes of their parent
-/// object, names made valid and unique like usd-exchange (the original kept as displayName).
-pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingTable, skipped: &mut Vec<String>) {
+/// object, names made valid and unique like usd-exchange (the original kept as displayName). Returns the
+/// prim path of every object node (`None` for variables).
+pub fn mirror(
+    a: &AutoBindingConfig,
+    nodes: &[BrowsedNode],
+    table: &mut BindingTable,
+    skipped: &mut Vec<String>,
+) -> Vec<Option<String>> {
     let shop = table.shop_index(a.shop.get_ref());
     // Prim path of each object node (None for variables).
     let mut prim_of: Vec<Option<String>> = vec![None; nodes.len()];
     if nodes.is_empty() {
-        return;
+        return prim_of;
     }
     prim_of[0] = Some(a.prim.get_ref().clone());
     // Children of each node, in browse order.
@@ -178,8 +187,7 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
                 continue;
             }
             let Some(ty) = usd_type_for(dt) else {
-                skipped
-                    .push(format!("{} ({}): OPC UA type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
+                skipped.push(format!("{} ({}): type {dt} is not mapped to a USD type", n.node_id, n.browse_name));
                 continue;
             };
             table.bindings.push(Binding {
@@ -196,6 +204,7 @@ pub fn mirror(a: &AutoBindingConfig, nodes: &[BrowsedNode], table: &mut BindingT
             });
         }
     }
+    prim_of
 }
 
 fn explicit_bindings(cfg: &Config, table: &mut BindingTable) -> Result<(), ServiceError> {
@@ -226,6 +235,7 @@ enum Connected {
     OpcUa(Arc<OpcUaSource>),
     Modbus(Arc<ModbusSource>),
     MqttJson(Arc<MqttJsonSource>),
+    Sparkplug(Arc<SparkplugSource>),
 }
 
 impl Connected {
@@ -234,6 +244,7 @@ impl Connected {
             Connected::OpcUa(s) => s.counters(),
             Connected::Modbus(s) => s.counters(),
             Connected::MqttJson(s) => s.counters(),
+            Connected::Sparkplug(s) => s.counters(),
         }
     }
 
@@ -242,6 +253,7 @@ impl Connected {
             Connected::OpcUa(s) => s.close().await,
             Connected::Modbus(s) => s.close().await,
             Connected::MqttJson(s) => s.close().await,
+            Connected::Sparkplug(s) => s.close().await,
         }
     }
 
@@ -250,7 +262,7 @@ impl Connected {
         match self {
             Connected::OpcUa(s) => Some(s.clone()),
             Connected::Modbus(s) => Some(s.clone()),
-            Connected::MqttJson(_) => None,
+            Connected::MqttJson(_) | Connected::Sparkplug(_) => None,
         }
     }
 }
@@ -278,6 +290,31 @@ fn mqtt_settings(cfg: &Config, s: &SourceConfig) -> MqttSettings {
     m
 }
 
+/// The Sparkplug host settings of `s`: the groups its bindings and auto-bindings name are subscribed.
+fn sparkplug_settings(cfg: &Config, s: &SourceConfig) -> SparkplugSettings {
+    let name = s.name.get_ref();
+    let mut groups: Vec<String> = cfg
+        .bindings
+        .iter()
+        .filter(|b| b.source.get_ref() == name)
+        .filter_map(|b| MetricAddress::parse(b.node.get_ref()).ok().map(|a| a.group))
+        .chain(
+            cfg.auto_bindings
+                .iter()
+                .filter(|a| a.source.get_ref() == name)
+                .filter_map(|a| BirthFilter::parse(a.node.get_ref()).ok().map(|f| f.group)),
+        )
+        .collect();
+    groups.sort();
+    groups.dedup();
+    SparkplugSettings {
+        mqtt: mqtt_settings(cfg, s),
+        host_id: s.host_id.as_ref().map_or_else(|| "twinloom".to_string(), |h| h.get_ref().clone()),
+        groups,
+        reorder_timeout: Duration::from_millis(s.reorder_timeout_ms),
+    }
+}
+
 /// Connects every source and builds the binding table (explicit bindings, then each auto-binding's
 /// browsed subtree); returns the sources, the table and each source's kind. Sources that push (MQTT)
 /// deliver to `tx` once subscribed.
@@ -296,6 +333,11 @@ async fn connect_and_bind(
                     .await
                     .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?,
             )),
+            "sparkplug" => Connected::Sparkplug(Arc::new(
+                SparkplugSource::connect(&name, &sparkplug_settings(cfg, s), tx.clone())
+                    .await
+                    .map_err(|error| ServiceError::Sparkplug { source_name: name.clone(), error })?,
+            )),
             "mqtt" => Connected::MqttJson(Arc::new(
                 MqttJsonSource::connect(&name, &mqtt_settings(cfg, s), tx.clone())
                     .await
@@ -309,10 +351,29 @@ async fn connect_and_bind(
         sources.push((name, src));
     }
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "sources connected");
+    // Sparkplug auto-bindings mirror what was born: give the edge nodes time to answer the host's STATE.
+    let birth_wait = cfg
+        .sources
+        .iter()
+        .filter(|s| s.kind.get_ref() == "sparkplug")
+        .filter(|s| cfg.auto_bindings.iter().any(|a| a.source.get_ref() == s.name.get_ref()))
+        .map(|s| s.birth_wait_ms)
+        .max();
+    if let Some(ms) = birth_wait {
+        tracing::info!("collecting Sparkplug births for {ms} ms");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let mut table = BindingTable::default();
     explicit_bindings(cfg, &mut table)?;
     for a in &cfg.auto_bindings {
-        let Some((_, Connected::OpcUa(src))) = sources.iter().find(|(n, _)| n == a.source.get_ref()) else { continue };
+        let src = match sources.iter().find(|(n, _)| n == a.source.get_ref()) {
+            Some((_, Connected::OpcUa(src))) => src,
+            Some((_, Connected::Sparkplug(src))) => {
+                sparkplug_auto_binding(a, src, &mut table, metrics);
+                continue;
+            }
+            _ => continue,
+        };
         let nodes = src.browse(a.node.get_ref(), a.max_depth).await?;
         let mut skipped = Vec::new();
         let before = table.len();
@@ -325,6 +386,41 @@ async fn connect_and_bind(
     }
 
     Ok((sources, table, source_kinds))
+}
+
+/// Mirrors what a Sparkplug source heard born that `a` takes (docs/sparkplug.md): metrics like OPC UA
+/// variables, plus each node's and device's quality as `twinloom:quality` (`good`, `stale`).
+fn sparkplug_auto_binding(a: &AutoBindingConfig, src: &SparkplugSource, table: &mut BindingTable, metrics: &Metrics) {
+    let Ok(filter) = BirthFilter::parse(a.node.get_ref()) else { return };
+    let born = src.born();
+    let (nodes, states) = crate::source::sparkplug::browse_tree(&filter, &born);
+    let mut skipped = Vec::new();
+    let before = table.len();
+    let prims = mirror(a, &nodes, table, &mut skipped);
+    let shop = table.shop_index(a.shop.get_ref());
+    for (at, address) in states {
+        let Some(prim) = prims.get(at).cloned().flatten() else { continue };
+        table.bindings.push(Binding {
+            source: a.source.get_ref().clone(),
+            address: address.to_string(),
+            shop,
+            prim,
+            attr: crate::source::sparkplug::QUALITY_ATTR.to_string(),
+            value_type: ValueType::Token,
+            scale: 1.0,
+            offset: 0.0,
+            unit: None,
+            display_name: None,
+        });
+    }
+    if born.iter().all(|e| !filter.takes(&e.group, &e.node, e.device.as_deref())) {
+        tracing::warn!(source = %a.source.get_ref(), node = %a.node.get_ref(), "auto-binding: nothing it takes was born within birth_wait_ms");
+    }
+    tracing::info!(source = %a.source.get_ref(), filter = %a.node.get_ref(), entities = born.len(), bound = table.len() - before, skipped = skipped.len(), "Sparkplug auto-binding");
+    for s in skipped.iter().take(20) {
+        tracing::warn!("not bound: {s}");
+    }
+    metrics.config_errors.fetch_add(skipped.len() as u64, Relaxed);
 }
 
 /// Subscribes every source's bound signals, delivering to `tx`.
@@ -350,6 +446,15 @@ async fn subscribe_all(
                     .subscribe(&addresses, tx.clone())
                     .map_err(|error| ServiceError::Modbus { source_name: name.clone(), error })?;
                 tracing::info!(source = %name, points, reads_per_round = reads, "polling");
+                continue;
+            }
+            Connected::Sparkplug(src) => {
+                let addresses: Vec<(u32, String)> = nodes.into_iter().map(|n| (n.signal, n.node_id)).collect();
+                let points = src
+                    .subscribe(&addresses)
+                    .await
+                    .map_err(|error| ServiceError::Sparkplug { source_name: name.clone(), error })?;
+                tracing::info!(source = %name, points, "Sparkplug metrics bound");
                 continue;
             }
             Connected::MqttJson(src) => {

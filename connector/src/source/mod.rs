@@ -53,6 +53,8 @@ pub enum ErrorReason {
     SeqGap,
     /// Sparkplug: a metric alias (or name) that the birth did not declare.
     UnknownAlias,
+    /// Sparkplug: a metric name that the birth did not declare.
+    UnknownMetric,
     /// Sparkplug: an NDEATH whose bdSeq is not the current session's (ignored).
     StaleDeath,
     /// Sparkplug: an NBIRTH or NDEATH without its bdSeq metric.
@@ -67,7 +69,7 @@ pub enum ErrorReason {
 
 impl ErrorReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [ErrorReason; 25] = [
+    pub const ALL: [ErrorReason; 26] = [
         ErrorReason::UnknownNode,
         ErrorReason::InvalidNodeId,
         ErrorReason::WrongType,
@@ -88,6 +90,7 @@ impl ErrorReason {
         ErrorReason::DataBeforeBirth,
         ErrorReason::SeqGap,
         ErrorReason::UnknownAlias,
+        ErrorReason::UnknownMetric,
         ErrorReason::StaleDeath,
         ErrorReason::MissingBdSeq,
         ErrorReason::UnsupportedType,
@@ -118,6 +121,7 @@ impl ErrorReason {
             ErrorReason::DataBeforeBirth => "data_before_birth",
             ErrorReason::SeqGap => "seq_gap",
             ErrorReason::UnknownAlias => "unknown_alias",
+            ErrorReason::UnknownMetric => "unknown_metric",
             ErrorReason::StaleDeath => "stale_death",
             ErrorReason::MissingBdSeq => "missing_bd_seq",
             ErrorReason::UnsupportedType => "unsupported_type",
@@ -148,6 +152,12 @@ pub struct SourceCounters {
     pub reconnects: AtomicU64,
     /// Whether the source is connected now.
     pub connected: AtomicBool,
+    /// Sparkplug: rebirth requests sent to edge nodes (after a sequence gap, an unknown alias, data
+    /// before a birth).
+    pub rebirth_requests: AtomicU64,
+    /// Sparkplug: edge nodes and devices whose values are stale now (dead, or not heard of since the
+    /// host's connection came back).
+    pub stale: AtomicU64,
     errors: [AtomicU64; ErrorReason::ALL.len()],
 }
 
