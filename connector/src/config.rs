@@ -260,6 +260,9 @@ pub struct Config {
     /// Rules that write without a person (capability level 5).
     #[serde(default)]
     pub autonomy: Vec<AutonomyConfig>,
+    /// MES: cars in work on the stage (docs/mes.md); `None`: no MES layer, `POST /v1/mes` answers 404.
+    #[serde(default)]
+    pub mes: Option<crate::mes::MesConfig>,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
@@ -672,6 +675,36 @@ impl Config {
             }
         }
         self.write_back_parts().check(&mut at);
+        if let Some(mes) = &self.mes {
+            for p in mes.check(&self.stage.root) {
+                // Problems without a value span point at their key in `[mes]` (`topics[0]` → `topics`).
+                let key = p.field.strip_prefix("mes.").unwrap_or(&p.field);
+                let key = key.split(['[', '.']).next().unwrap_or(key);
+                at(p.span.clone().unwrap_or_else(|| key_span(text, "mes", key)), p.message);
+            }
+            let shops = self.bindings.iter().map(|b| &b.shop).chain(self.auto_bindings.iter().map(|a| &a.shop));
+            for shop in shops.filter(|s| s.get_ref() == crate::mes::SHOP) {
+                at(shop.span(), "shop \"mes\" is the MES layer's name on the live stream: pick another".into());
+            }
+            match &mes.mqtt_source {
+                Some(src) if references => match kind_of(src) {
+                    Some("mqtt" | "sparkplug") => {}
+                    Some(other) => at(
+                        src.span(),
+                        format!("mes.mqtt_source {:?} is a {other} source, not mqtt or sparkplug", src.get_ref()),
+                    ),
+                    None => at(
+                        src.span(),
+                        format!("mes.mqtt_source: unknown source {:?} (defined: {})", src.get_ref(), names.join(", ")),
+                    ),
+                },
+                None if !mes.topics.is_empty() => at(
+                    key_span(text, "mes", "topics"),
+                    "mes.topics needs mes.mqtt_source: the mqtt or sparkplug source whose broker carries them".into(),
+                ),
+                _ => {}
+            }
+        }
         out
     }
 

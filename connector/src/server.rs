@@ -40,6 +40,8 @@ pub struct AppState {
     pub engine: Arc<crate::command::engine::Engine>,
     /// Where commands are served instead (TLS), when they are not served here.
     pub commands_over_tls: Option<SocketAddr>,
+    /// MES (`[mes]`): its layer's deltas, snapshots and `POST /v1/mes`.
+    pub mes: Option<Arc<crate::mes::live::MesLive>>,
     /// Becomes true when the service stops: live clients get what was published (the last tick
     /// included), then a close frame (1001, going away).
     pub closing: tokio::sync::watch::Receiver<bool>,
@@ -57,6 +59,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             Some(tls) => crate::command::http::refusing_router(tls),
             None => crate::command::http::router(state.engine.clone()),
         })
+        .merge(match &state.mes {
+            Some(mes) => crate::mes::live::router(mes.clone()),
+            None => Router::new().route(
+                "/v1/mes",
+                axum::routing::post(|| async { (StatusCode::NOT_FOUND, "MES is not configured: no [mes] table\n") }),
+            ),
+        })
 }
 
 /// Binds `addr` and serves until `shutdown` resolves.
@@ -72,6 +81,9 @@ pub async fn serve(
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let mut text = s.metrics.render();
+    if let Some(mes) = &s.mes {
+        mes.counters().render(&mut text);
+    }
     let (deltas, bytes) = s.hub.ring_usage();
     text.push_str(&format!(
         "# HELP twinloom_stream_ring_deltas Deltas kept for resuming clients.\n# TYPE twinloom_stream_ring_deltas gauge\ntwinloom_stream_ring_deltas {deltas}\n\
@@ -107,7 +119,19 @@ struct SnapshotQuery {
 }
 
 async fn snapshot(State(s): State<Arc<AppState>>, Query(q): Query<SnapshotQuery>) -> Response {
-    let names: Vec<&str> = s.writers.iter().map(|w| w.name.as_str()).collect();
+    let mut names: Vec<&str> = s.writers.iter().map(|w| w.name.as_str()).collect();
+    if s.mes.is_some() {
+        names.push(crate::mes::SHOP);
+    }
+    if let (Some(mes), Some(crate::mes::SHOP)) = (&s.mes, q.shop.as_deref()) {
+        return match mes.snapshot() {
+            Ok(snap) => {
+                s.metrics.snapshots_served.fetch_add(1, Relaxed);
+                snapshot_response(snap.seq, s.epoch, snap.usdc)
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot of mes failed: {e}\n")).into_response(),
+        };
+    }
     let Some(shop) = q.shop else {
         return (StatusCode::BAD_REQUEST, format!("missing ?shop=; shops: {}\n", names.join(", "))).into_response();
     };
@@ -117,18 +141,23 @@ async fn snapshot(State(s): State<Arc<AppState>>, Query(q): Query<SnapshotQuery>
     match w.snapshot().await {
         Ok(snap) => {
             s.metrics.snapshots_served.fetch_add(1, Relaxed);
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                    (header::HeaderName::from_static("x-twinloom-seq"), snap.seq.to_string()),
-                    (header::HeaderName::from_static("x-twinloom-epoch"), s.epoch.to_string()),
-                ],
-                snap.bytes,
-            )
-                .into_response()
+            snapshot_response(snap.seq, s.epoch, snap.bytes)
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot of {shop} failed: {e}\n")).into_response(),
     }
+}
+
+/// A snapshot's bytes with the sequence number and epoch it belongs to (docs/live-protocol.md).
+fn snapshot_response(seq: u64, epoch: u64, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::HeaderName::from_static("x-twinloom-seq"), seq.to_string()),
+            (header::HeaderName::from_static("x-twinloom-epoch"), epoch.to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -299,12 +328,16 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
 }
 
 fn hello(s: &AppState, seq: u64) -> String {
-    let shops = s
+    let mut shops: Vec<ShopInfo> = s
         .writers
         .iter()
         .zip(&s.layers)
         .map(|(w, layer)| ShopInfo { name: &w.name, layer, snapshot: format!("/v1/snapshot?shop={}", w.name) })
         .collect();
+    if s.mes.is_some() {
+        let (name, layer) = (crate::mes::SHOP, crate::mes::LAYER_FILE);
+        shops.push(ShopInfo { name, layer, snapshot: format!("/v1/snapshot?shop={name}") });
+    }
     serde_json::to_string(&Hello {
         kind: "hello",
         protocol: PROTOCOL_VERSION,

@@ -43,6 +43,10 @@ pub enum ServiceError {
     Mqtt { source_name: String, error: MqttError },
     #[error("source {source_name}: {error}")]
     Sparkplug { source_name: String, error: SparkplugError },
+    #[error("{0}")]
+    Mes(#[from] crate::mes::MesError),
+    #[error("MES over MQTT (mes.mqtt_source {source_name}): {error}")]
+    MesMqtt { source_name: String, error: MqttError },
     #[error("OpenUSD: {0}")]
     Usd(twinloom_usd::UsdError),
     #[error("{what}: {error}")]
@@ -423,6 +427,31 @@ fn sparkplug_auto_binding(a: &AutoBindingConfig, src: &SparkplugSource, table: &
     metrics.config_errors.fetch_add(skipped.len() as u64, Relaxed);
 }
 
+/// The MES session to the broker of `source` (its endpoint, credentials and TLS; client id
+/// `<client id>-mes`), subscribed to `[mes] topics`; its connection shows in /metrics as source `mes`.
+async fn connect_mes_mqtt(
+    cfg: &Config,
+    source: &str,
+    live: &Arc<crate::mes::live::MesLive>,
+    tx: &mpsc::Sender<SampleBatch>,
+    metrics: &Metrics,
+) -> Result<crate::source::mqtt::MqttLink, ServiceError> {
+    let fail = |error| ServiceError::MesMqtt { source_name: source.to_string(), error };
+    let s =
+        cfg.sources.iter().find(|s| s.name.get_ref() == source).ok_or_else(|| {
+            fail(MqttError::Connect { endpoint: String::new(), reason: format!("no source {source:?}") })
+        })?;
+    let mut settings = mqtt_settings(cfg, s);
+    settings.client_id.push_str("-mes");
+    let counters = Arc::new(crate::source::SourceCounters::default());
+    let handler = crate::mes::live::MesHandler { live: live.clone() };
+    let link =
+        crate::source::mqtt::connect(&settings, None, handler, tx.clone(), counters.clone()).await.map_err(fail)?;
+    metrics.add_source(crate::mes::SHOP, counters);
+    tracing::info!(endpoint = %settings.endpoint, topics = ?live.config().topics, "MES over MQTT");
+    Ok(link)
+}
+
 /// Subscribes every source's bound signals, delivering to `tx`.
 async fn subscribe_all(
     sources: &[(String, Connected)],
@@ -575,6 +604,16 @@ pub async fn run(
     if dir.join("results.usda").exists() {
         sublayers.push("results.usda".to_string());
     }
+    // MES: the cars in work, restored from the last run's mes.usda.
+    let mes = match &cfg.mes {
+        Some(m) => {
+            let mes = crate::mes::Mes::open(&dir, &cfg.stage.root, m)?;
+            tracing::info!(cars_in_work = mes.wip().len(), "MES layer open");
+            sublayers.push(crate::mes::LAYER_FILE.to_string());
+            Some((mes, m.clone()))
+        }
+        None => None,
+    };
     sublayers.extend(layers.iter().cloned());
     if let Some(l) = &cfg.stage.layout {
         sublayers.push(l.clone());
@@ -630,6 +669,18 @@ pub async fn run(
         );
     }
 
+    let mes = mes.map(|(mes, m)| crate::mes::live::MesLive::new(mes, hub.clone(), m));
+    let mes_link = match (&mes, cfg.mes.as_ref().and_then(|m| m.mqtt_source.as_ref())) {
+        (Some(live), Some(src)) => match connect_mes_mqtt(&cfg, src.get_ref(), live, &tx, &metrics).await {
+            Ok(link) => Some(link),
+            Err(e) => {
+                stop_writers(writers).await;
+                close_sources(sources).await;
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
     let subscribed = stop.unless_stopped(subscribe_all(&sources, &table, &tx, &metrics)).await;
     let Some(subscribed) = subscribed else {
         tracing::info!("stopped while subscribing: saving the layers");
@@ -711,7 +762,20 @@ pub async fn run(
         ready_tick_age_ms: (cfg.stage.tick_ms * 20).max(2_000),
         engine: engine.clone(),
         commands_over_tls: command_tls,
+        mes: mes.clone(),
         closing: stop_rx.clone(),
+    });
+    // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
+    let mes_saver = mes.clone().map(|live| {
+        let every = Duration::from_millis(live.config().save_interval_ms.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let live = live.clone();
+                let _ = tokio::task::spawn_blocking(move || live.save_if_due()).await;
+            }
+        })
     });
     // Pending approvals expire, and autonomy rules run (level 5), once a second.
     let housekeeping = {
@@ -760,6 +824,15 @@ pub async fn run(
         tracing::warn!("second signal: saving the layers without waiting for sources");
     }
     ingest.abort();
+    if let Some(link) = mes_link {
+        link.close().await;
+    }
+    if let Some(saver) = mes_saver {
+        saver.abort();
+    }
+    if let Some(live) = mes.clone() {
+        let _ = tokio::task::spawn_blocking(move || live.save()).await;
+    }
     stop_writers(writers).await;
     // Live clients get what is left to send, then a close frame; the server stops.
     let _ = stop_tx.send(true);
@@ -770,6 +843,9 @@ pub async fn run(
     server.abort();
     let mut files = vec![root_path];
     files.extend(layers.iter().map(|l| dir.join(l)));
+    if mes.is_some() {
+        files.push(dir.join(crate::mes::LAYER_FILE));
+    }
     let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
     Ok(RunSummary {
         signals_bound,

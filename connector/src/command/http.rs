@@ -39,7 +39,7 @@ pub fn refusing_router(tls: std::net::SocketAddr) -> Router {
         .route("/v1/autonomy/stop", post(refuse))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 

@@ -33,6 +33,10 @@ pub struct MesConfig {
     /// sources; empty: MES over HTTP only).
     #[serde(default)]
     pub topics: Vec<String>,
+    /// The source (kind `mqtt` or `sparkplug`) whose broker carries `topics`: the service opens its own
+    /// session to that broker, with that source's endpoint, credentials and TLS settings.
+    #[serde(default)]
+    pub mqtt_source: Option<Spanned<String>>,
     /// SHA-256 (hex) of the bearer tokens allowed to `POST /v1/mes`; empty: the endpoint is closed.
     #[serde(default)]
     pub token_sha256: Vec<Spanned<String>>,
@@ -94,6 +98,7 @@ impl Default for MesConfig {
             unmapped_stations: UnmappedStations::default(),
             default_shop: None,
             topics: Vec::new(),
+            mqtt_source: None,
             token_sha256: Vec::new(),
             shop: Vec::new(),
             station: Vec::new(),

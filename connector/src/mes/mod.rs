@@ -11,10 +11,12 @@
 //! - [`config`]: the `[mes]` table ([`MesConfig`]);
 //! - [`Mes`]: what the service holds: `mes.usda` in the stage folder, restored at start, edited per
 //!   message, saved at most every `save_interval_ms` ([`Mes::save_if_due`]) and at shutdown
-//!   ([`Mes::save`]), with [`MesCounters`] for `/metrics`.
+//!   ([`Mes::save`]), with [`MesCounters`] for `/metrics`;
+//! - [`live`]: the service's side: deltas to live clients, `POST /v1/mes`, MES over MQTT.
 
 pub mod config;
 pub mod edit;
+pub mod live;
 pub mod message;
 pub mod wip;
 
