@@ -27,10 +27,17 @@ fn demo_runs_for_n_seconds_and_its_stage_validates() {
     assert!(foreign.is_empty(), "libraries' INFO lines in the default log: {foreign:#?}");
     assert!(stderr.contains("twin is live"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("signals bound in 5 shops"), "{stdout}");
-    for f in
-        ["plant.usda", "layout.usda", "layout_geometry.usdc", "live/biw.usdc", "live/paint.usdc", "live/assembly.usdc"]
-    {
+    assert!(stdout.contains("signals bound in 6 shops"), "{stdout}");
+    assert!(stdout.contains("embedded MQTT broker (rumqttd) at mqtt://127.0.0.1:"), "{stdout}");
+    for f in [
+        "plant.usda",
+        "layout.usda",
+        "layout_geometry.usdc",
+        "live/biw.usdc",
+        "live/paint.usdc",
+        "live/assembly.usdc",
+        "live/edge.usdc",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f} missing; {stdout}");
         assert!(stdout.contains(f) || f.starts_with("layout"), "summary does not name {f}: {stdout}");
     }
@@ -57,6 +64,32 @@ print(n)
         &[stage.to_str().unwrap()],
     );
     assert!(moved.trim().parse::<u32>().unwrap() >= 12, "rotated links: {moved}");
+    // The Sparkplug B edge nodes (through the embedded broker) reached the stage: every born metric of the
+    // paint shop's edge node has a value, and the nodes are good.
+    let edge = run_python(
+        r#"
+import sys
+from pxr import Usd
+s = Usd.Stage.Open(sys.argv[1])
+root = s.GetPrimAtPath("/Plant/Signals/Sparkplug")
+values, empty, quality = 0, 0, []
+for p in Usd.PrimRange(root):
+    for a in p.GetAuthoredAttributes():
+        if a.GetName() == "twinloom:quality":
+            quality.append(a.Get())
+        elif a.GetNamespace() == "":
+            if a.Get() is None:
+                empty += 1
+            else:
+                values += 1
+print(values, empty, sorted(set(quality)), [c.GetName() for c in root.GetChildren()])
+"#,
+        &[stage.to_str().unwrap()],
+    );
+    let mut parts = edge.split_whitespace();
+    let values: u32 = parts.next().unwrap().parse().unwrap();
+    assert!(values >= 20, "Sparkplug values on the stage: {edge}");
+    assert!(edge.contains(" 0 ['good'] ['BIW', 'Paint']"), "{edge}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `twinloom demo`: starts the sample plant simulator (OPC UA on 127.0.0.1) and the connector with
+//! `twinloom demo`: starts the sample plant simulator (OPC UA, Modbus TCP and Sparkplug B edge nodes through
+//! an embedded MQTT broker, all on 127.0.0.1) and the connector with
 //! embedded defaults, writes the live stage to DIR, serves the live stream on ADDR, and prints a summary.
 
 use std::path::PathBuf;
@@ -29,13 +30,24 @@ pub struct Args {
     /// Simulator updates per second.
     #[arg(long, default_value_t = 10.0)]
     update_hz: f64,
+    /// The MQTT broker the simulator's Sparkplug B edge nodes publish to and the connector reads
+    /// (default: an embedded broker on a free loopback port).
+    #[arg(long, value_name = "HOST:PORT")]
+    mqtt_broker: Option<std::net::SocketAddr>,
 }
 
 /// The demo's configuration: every area of the simulated plant mirrored into its own live layer, plus the
 /// sample layout's bindings (robot joints turn the links, station states turn the state lamps), plus the
 /// paint shop's energy meters read over Modbus TCP as a plant would (`meters`: index and path of each meter
 /// signal, `modbus`: the simulator's Modbus endpoint).
-fn demo_config(endpoint: &str, listen: &str, ns: u16, modbus: &str, meters: &[(usize, String)]) -> String {
+fn demo_config(
+    endpoint: &str,
+    listen: &str,
+    ns: u16,
+    modbus: &str,
+    meters: &[(usize, String)],
+    mqtt: std::net::SocketAddr,
+) -> String {
     let mut text = format!(
         r#"# Written by `twinloom demo`: run the same connector against the simulator with `twinloom run --config …`.
 [stage]
@@ -79,6 +91,12 @@ queue_size = 4
             signal.to_lowercase()
         ));
     }
+    // The condition and energy data of the shops' Sparkplug B edge nodes, mirrored as they are born:
+    // /Plant/Signals/Sparkplug/<Shop>/<Device>, in a layer of their own.
+    text.push_str(&format!(
+        "\n[[sources]]\nname = \"plant-edge\"\nkind = \"sparkplug\"\nendpoint = \"mqtt://{mqtt}\"\nhost_id = \"twinloom-demo\"\nbirth_wait_ms = 1500\n\n[[auto_bindings]]\nsource = \"plant-edge\"\nnode = \"group={}\"\nshop = \"edge\"\nprim = \"/Plant/Signals/Sparkplug\"\n",
+        twinloom_simulator::sparkplug::GROUP
+    ));
     for b in twinloom_plant_layout::demo_bindings() {
         text.push_str(&format!(
             "\n[[bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s={}\"\nshop = \"{}\"\nprim = \"{}\"\nattr = \"{}\"\ntype = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
@@ -100,7 +118,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.out.canonicalize().with_context(|| format!("resolve {}", args.out.display()))?;
     let rt = super::runtime()?;
     let summary = rt.block_on(async {
+        let mqtt = match args.mqtt_broker {
+            Some(addr) => addr,
+            None => {
+                let broker = twinloom_simulator::broker::start_embedded_broker("127.0.0.1")
+                    .context("starting the embedded MQTT broker")?;
+                out!("twinloom demo: embedded MQTT broker (rumqttd) at {}", broker.endpoint());
+                broker.addr
+            }
+        };
         let sim = Simulator::start(SimConfig {
+            mqtt_broker: Some(mqtt),
             port: 0,
             signals: args.signals,
             seed: args.seed,
@@ -131,7 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .map(|(i, s)| (i, s.path.clone()))
             .collect();
-        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters);
+        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters, mqtt);
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();

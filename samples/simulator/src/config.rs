@@ -41,6 +41,9 @@ pub struct SimConfig {
     /// Also serve every numeric signal over Modbus TCP on this port (0 picks a free one; `None`: no Modbus
     /// server), on the same host; the register map is in [`crate::modbus`].
     pub modbus_port: Option<u16>,
+    /// Also publish the condition and energy signals as Sparkplug B edge nodes (one per shop) to the MQTT
+    /// broker at this address ([`crate::sparkplug`]); `None`: no Sparkplug.
+    pub mqtt_broker: Option<std::net::SocketAddr>,
     /// Also offer Basic256Sha256 Sign and SignAndEncrypt endpoints (needs a certificate, created in `pki_dir`).
     pub secure_endpoints: bool,
     /// Folder of the server's certificate store; default: a folder under the system temp dir.
@@ -66,6 +69,7 @@ impl Default for SimConfig {
             max_ticks: None,
             write_log: None,
             modbus_port: None,
+            mqtt_broker: None,
             secure_endpoints: false,
             pki_dir: None,
             users: Vec::new(),

@@ -18,9 +18,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod broker;
 pub mod config;
 pub mod modbus;
 pub mod model;
+pub mod sparkplug;
 mod node_manager;
 mod rng;
 mod server;

@@ -35,6 +35,10 @@ struct Args {
     /// Also serve every numeric signal over Modbus TCP on this port (0: a free one), as 32-bit floats.
     #[arg(long, value_name = "PORT")]
     modbus_port: Option<u16>,
+    /// Also publish the condition and energy signals as Sparkplug B edge nodes (group Plant, one node per
+    /// shop) to the MQTT broker at this address.
+    #[arg(long, value_name = "HOST:PORT")]
+    mqtt_broker: Option<std::net::SocketAddr>,
     /// Field sensors change every this many ticks.
     #[arg(long, default_value_t = 1)]
     field_period: u32,
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         time_scale: a.time_scale,
         write_log: a.write_log,
         modbus_port: a.modbus_port,
+        mqtt_broker: a.mqtt_broker,
         field_period_ticks: a.field_period,
         shift_s: a.shift_seconds,
         secure_endpoints: a.secure,

@@ -117,6 +117,8 @@ impl Simulator {
                 (Some(port), Some(task), Some(image))
             }
         };
+        // The Sparkplug B edge nodes, when asked for: the condition and energy signals over MQTT.
+        let edge_nodes = config.mqtt_broker.map(|b| crate::sparkplug::EdgeNodes::start(b, &infos, model.values()));
         let server_task = tokio::spawn(server.run_with(listener));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SimStats::default());
@@ -131,6 +133,7 @@ impl Simulator {
             stats: stats.clone(),
             inbox,
             image,
+            edges: edge_nodes.as_ref().map(|e| e.feed.clone()),
         };
         let model_thread = std::thread::Builder::new()
             .name("plant-sim-model".into())
@@ -150,6 +153,7 @@ impl Simulator {
             server_task,
             modbus_port,
             modbus_task,
+            edge_nodes,
         })
     }
 }
@@ -326,6 +330,8 @@ struct ModelRunner {
     inbox: mpsc::Receiver<Command>,
     /// The Modbus registers, when the Modbus server runs.
     image: Option<Arc<crate::modbus::RegisterImage>>,
+    /// The Sparkplug edge nodes' inboxes, when they run.
+    edges: Option<Arc<crate::sparkplug::EdgeFeed>>,
 }
 
 impl ModelRunner {
@@ -401,6 +407,9 @@ impl ModelRunner {
                 image.set(id as usize, &values[id as usize]);
             }
         }
+        if let Some(edges) = &self.edges {
+            edges.changed(changed, values);
+        }
         for chunk in batch.chunks(PUSH_CHUNK) {
             let items = chunk.iter().map(|(id, dv)| (&self.node_ids[*id], None, dv.clone()));
             if let Err(e) = self.manager.set_values(&self.subscriptions, items) {
@@ -425,6 +434,7 @@ pub struct SimulatorHandle {
     server_task: tokio::task::JoinHandle<Result<(), String>>,
     modbus_port: Option<u16>,
     modbus_task: Option<tokio::task::JoinHandle<()>>,
+    edge_nodes: Option<crate::sparkplug::EdgeNodes>,
 }
 
 impl SimulatorHandle {
@@ -476,6 +486,9 @@ impl SimulatorHandle {
 
     async fn stop_all(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(mut e) = self.edge_nodes.take() {
+            e.stop();
+        }
         if let Some(t) = self.modbus_task.take() {
             t.abort();
         }
