@@ -1,5 +1,5 @@
-//! `twinloom demo`: starts the sample plant simulator (OPC UA, Modbus TCP and Sparkplug B edge nodes through
-//! an embedded MQTT broker, all on 127.0.0.1) and the connector with
+//! `twinloom demo`: starts the sample plant simulator (OPC UA, Modbus TCP, Sparkplug B edge nodes and MES
+//! messages through an embedded MQTT broker, all on 127.0.0.1) and the connector with
 //! embedded defaults, writes the live stage to DIR, serves the live stream on ADDR, and prints a summary.
 
 use std::path::PathBuf;
@@ -97,6 +97,19 @@ queue_size = 4
         "\n[[sources]]\nname = \"plant-edge\"\nkind = \"sparkplug\"\nendpoint = \"mqtt://{mqtt}\"\nhost_id = \"twinloom-demo\"\nbirth_wait_ms = 1500\n\n[[auto_bindings]]\nsource = \"plant-edge\"\nnode = \"group={}\"\nshop = \"edge\"\nprim = \"/Plant/Signals/Sparkplug\"\n",
         twinloom_simulator::sparkplug::GROUP
     ));
+    // The assembly line's cars as the simulator's MES reports them (docs/mes.md), over the same broker:
+    // /Plant/Assembly/WIP/<VIN>, moving along the layout's stations.
+    text.push_str(&format!(
+        "\n[mes]\ntopics = [\"plant/mes/#\"]\nmqtt_source = \"plant-edge\"\n\n[[mes.shop]]\nscope = \"{}\"\nprim = \"/Plant/Assembly\"\n",
+        twinloom_simulator::mes::SCOPE
+    ));
+    for (k, st) in twinloom_plant_layout::plant::assembly_stations().iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[mes.station]]\nequipment = \"{}\"\nprim = \"{}\"\n",
+            twinloom_simulator::mes::equipment_id(k),
+            st.prim
+        ));
+    }
     for b in twinloom_plant_layout::demo_bindings() {
         text.push_str(&format!(
             "\n[[bindings]]\nsource = \"plant-sim\"\nnode = \"ns={ns};s={}\"\nshop = \"{}\"\nprim = \"{}\"\nattr = \"{}\"\ntype = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",

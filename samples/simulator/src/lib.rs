@@ -20,6 +20,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod mes;
 pub mod modbus;
 pub mod model;
 pub mod sparkplug;

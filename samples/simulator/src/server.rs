@@ -119,6 +119,14 @@ impl Simulator {
         };
         // The Sparkplug B edge nodes, when asked for: the condition and energy signals over MQTT.
         let edge_nodes = config.mqtt_broker.map(|b| crate::sparkplug::EdgeNodes::start(b, &infos, model.values()));
+        // … and the MES messages of the assembly line's cars.
+        let (mes, mes_task) = match config.mqtt_broker {
+            Some(b) => {
+                let (reporter, task) = crate::mes::start(b, &infos);
+                (Some(reporter), Some(task))
+            }
+            None => (None, None),
+        };
         let server_task = tokio::spawn(server.run_with(listener));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SimStats::default());
@@ -134,6 +142,7 @@ impl Simulator {
             inbox,
             image,
             edges: edge_nodes.as_ref().map(|e| e.feed.clone()),
+            mes,
         };
         let model_thread = std::thread::Builder::new()
             .name("plant-sim-model".into())
@@ -154,6 +163,7 @@ impl Simulator {
             modbus_port,
             modbus_task,
             edge_nodes,
+            mes_task,
         })
     }
 }
@@ -332,6 +342,8 @@ struct ModelRunner {
     image: Option<Arc<crate::modbus::RegisterImage>>,
     /// The Sparkplug edge nodes' inboxes, when they run.
     edges: Option<Arc<crate::sparkplug::EdgeFeed>>,
+    /// The MES reporter, when MES messages are published.
+    mes: Option<crate::mes::MesReporter>,
 }
 
 impl ModelRunner {
@@ -364,6 +376,9 @@ impl ModelRunner {
             }
             self.model.step();
             self.push(&mut batch, None);
+            if let Some(mes) = &mut self.mes {
+                mes.changed(self.model.changed(), self.model.values());
+            }
             self.stats.ticks.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -435,6 +450,7 @@ pub struct SimulatorHandle {
     modbus_port: Option<u16>,
     modbus_task: Option<tokio::task::JoinHandle<()>>,
     edge_nodes: Option<crate::sparkplug::EdgeNodes>,
+    mes_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimulatorHandle {
@@ -488,6 +504,9 @@ impl SimulatorHandle {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(mut e) = self.edge_nodes.take() {
             e.stop();
+        }
+        if let Some(t) = self.mes_task.take() {
+            t.abort();
         }
         if let Some(t) = self.modbus_task.take() {
             t.abort();
