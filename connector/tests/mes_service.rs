@@ -157,7 +157,7 @@ print(car.GetTypeName(), car.GetAttribute("twinloom:wip:orderId").Get(),
 fn check_reports_mes_problems_at_their_keys() {
     let dir = TempDir::new("mes-check");
     let text = "[[sources]]\nname = \"plc\"\nkind = \"modbus\"\nendpoint = \"127.0.0.1:502\"\n\n[mes]\ntopics = [\"plant/mes/#\"]\ndedup_window = 0\n\n[[mes.station]]\nequipment = \"ASM-010\"\nprim = \"/Other/Station010\"\n";
-    let err = Config::parse(text, &dir.path().join("plant.toml")).err().expect("refused").to_string();
+    let err = Config::parse(text, &dir.path().join("plant.toml")).expect_err("refused").to_string();
     for want in [
         "plant.toml:7:1: mes.topics needs mes.mqtt_source",
         "plant.toml:8:1: mes.dedup_window must be at least 1",
@@ -166,7 +166,7 @@ fn check_reports_mes_problems_at_their_keys() {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
     let text = text.replace("[mes]\n", "[mes]\nmqtt_source = \"plc\"\n");
-    let err = Config::parse(&text, &dir.path().join("plant.toml")).err().expect("refused").to_string();
+    let err = Config::parse(&text, &dir.path().join("plant.toml")).expect_err("refused").to_string();
     assert!(
         err.contains("plant.toml:7:15: mes.mqtt_source \"plc\" is a modbus source, not mqtt or sparkplug"),
         "{err}"

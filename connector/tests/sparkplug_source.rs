@@ -625,7 +625,7 @@ fn bad_addresses_filters_and_keys_are_reported_with_their_place() {
         + &auto_binding("group=Plant1;device=D", "/Plant/B");
     let keys = "endpoint = \"mqtt://127.0.0.1:1883\"\nhost_id = \"a/b\"\nca_certificate = \"ca.pem\"";
     let text = config_text(keys, &rest);
-    let err = Config::parse(&text, &dir.path().join("sparkplug.toml")).err().expect("refused").to_string();
+    let err = Config::parse(&text, &dir.path().join("sparkplug.toml")).expect_err("refused").to_string();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     for (needle, says) in [
         ("group=Plant1;metric=Speed", "node= is missing"),

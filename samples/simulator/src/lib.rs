@@ -23,10 +23,10 @@ pub mod config;
 pub mod mes;
 pub mod modbus;
 pub mod model;
-pub mod sparkplug;
 mod node_manager;
 mod rng;
 mod server;
+pub mod sparkplug;
 mod write_log;
 
 pub use config::{SimConfig, NAMESPACE_URI};
