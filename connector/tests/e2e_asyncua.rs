@@ -4,19 +4,9 @@
 //! server's, an unsupported type is refused and counted, and a server killed and restarted is reconnected
 //! and resubscribed with values flowing again.
 
-use std::time::{Duration, Instant};
-
 use twinloom_connector as service;
 use twinloom_connector::Config;
-use twinloom_tests::{free_port, metric, run_python, start_asyncua_peer, TempDir};
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use twinloom_tests::{free_port, metric, run_python, start_asyncua_peer, wait_until, TempDir};
 
 const READ_BACK: &str = r#"
 import sys, json

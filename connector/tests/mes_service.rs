@@ -4,24 +4,16 @@
 //! payload's edits as one delta; `/v1/snapshot?shop=mes` serves the layer; the saved `plant.usda` composes
 //! `mes.usda`, read back with Pixar's usd-core; a restarted service goes on with the cars in work.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
 use twinloom_connector::Config;
-use twinloom_tests::{free_port, http_request, metric, run_python, start_mosquitto, LinePeer, TempDir};
+use twinloom_tests::{free_port, http_request, metric, run_python, start_mosquitto, wait_until, LinePeer, TempDir};
 
 const VIN: &str = "WVWZZZE1ZPP000123";
 const CAR: &str = "/Plant/Assembly/WIP/WVWZZZE1ZPP000123";
 const ST010: &str = "/Plant/Assembly/Line1/Station010";
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn doc() -> String {
     std::fs::read_to_string(twinloom_tests::workspace_root().join("docs/mes.md")).expect("docs/mes.md")

@@ -3,21 +3,13 @@
 //! saved stage, read back with Pixar's usd-core, holds exactly the cars the replayed model has at its
 //! stations, each related to its station prim, and each station shows its VIN.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use twinloom_connector::Config;
 use twinloom_simulator::{PlantModel, SimConfig, SimValue, Simulator};
-use twinloom_tests::{free_port, metric, run_python, start_mosquitto, TempDir};
+use twinloom_tests::{free_port, metric, run_python, start_mosquitto, wait_until, TempDir};
 
 const TICKS: u64 = 300;
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn station_prim(k: usize) -> String {
     format!("/Plant/Assembly/Line/Station{:02}", k + 1)

@@ -52,15 +52,13 @@ fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
 
 /// Runs a Python script in the venv with the Twinloom schemas on the plugin path; returns stdout.
 fn python_with_schemas(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .env(PXR_PLUGIN_PATH_VAR, plugin_path_env(None))
-        .output()
-        .expect("start python");
-    check_output("python with the Twinloom schemas", &out);
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    let path = plugin_path_env(None);
+    twinloom_tests::run_python_with_env(
+        script,
+        args,
+        &[(PXR_PLUGIN_PATH_VAR, &path)],
+        "python with the Twinloom schemas",
+    )
 }
 
 /// tests/peers/mes_feed.py's output for `args`, one message per line.

@@ -4,12 +4,12 @@
 //! read the server answers with exception 2 is counted by code while the other reads go on; a server
 //! killed and restarted on the same port is reconnected and values flow again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_modbus::client::{Reader, Writer};
 use tokio_modbus::prelude::{Slave, SlaveContext};
 use twinloom_connector::Config;
-use twinloom_tests::{free_port, metric, run_python, start_modbus_peer, TempDir};
+use twinloom_tests::{free_port, metric, run_python, start_modbus_peer, wait_until, TempDir};
 
 /// (address, USD attribute, USD type) of every binding, all on /Plant/Energy/Meter1.
 const BINDINGS: [(&str, &str, &str); 15] = [
@@ -55,14 +55,6 @@ sampling_interval_ms = 100
     // A register the server does not have: answered with exception 2, counted, the rest goes on.
     text += "\n[[bindings]]\nsource = \"meters\"\nnode = \"holding=150\"\nshop = \"energy\"\nprim = \"/Plant/Energy/Meter1\"\nattr = \"missing\"\ntype = \"int\"\n";
     Config::parse(&text, &dir.path().join("modbus.toml")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Reads registers `addr..addr+n` of `unit` with an independent client (tokio-modbus).

@@ -4,21 +4,13 @@
 //! malformed JSON and missing fields are counted by reason while the rest goes on, a broker restarted on
 //! the same port is reconnected, and a broker that wants a password over TLS is reached with them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use twinloom_connector::Config;
 use twinloom_tests::{
-    free_port, metric, run_python, start_mosquitto, start_mosquitto_with, LinePeer, MosquittoOptions, TempDir,
-    TestCerts,
+    free_port, metric, run_python, start_mosquitto, start_mosquitto_with, wait_until, LinePeer, MosquittoOptions,
+    TempDir, TestCerts,
 };
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn binding(node: &str, attr: &str, ty: &str) -> String {
     format!(

@@ -15,20 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use twinloom_connector::Config;
 use twinloom_tests::{
-    free_port, metric, run_python, start_mosquitto, start_mosquitto_with, workspace_root, LinePeer, MosquittoOptions,
-    TempDir, TestCerts,
+    free_port, metric, run_python, start_mosquitto, start_mosquitto_with, wait_until, workspace_root, LinePeer,
+    MosquittoOptions, TempDir, TestCerts,
 };
 
 const SOURCE: &str = "spb";
 const PEER_WAIT: Duration = Duration::from_secs(30);
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

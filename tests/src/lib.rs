@@ -30,6 +30,30 @@ pub fn venv_bin(name: &str) -> PathBuf {
     p
 }
 
+/// Polls `f` (every 50 ms) until it is true; panics naming `what` after `secs` seconds. For outcomes that
+/// arrive asynchronously (a value through a broker, a counter in /metrics): never a fixed sleep.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs a Python script (`-c`) in the venv with `args` (`sys.argv[1:]`) and extra environment variables;
+/// panics, showing stdout and stderr, when it exits non-zero; returns stdout.
+pub fn run_python_with_env(script: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)], what: &str) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("start python");
+    check_output(what, &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs a Python snippet in the venv with the given arguments (`sys.argv[1:]`).
 /// Panics, showing stdout and stderr, when it exits non-zero; returns stdout.
 pub fn run_python(script: &str, args: &[&str]) -> String {

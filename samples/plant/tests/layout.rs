@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use twinloom_plant_layout::{plant, write_layout, LayoutSummary};
-use twinloom_tests::{check_output, python, venv_bin, TempDir};
+use twinloom_tests::{check_output, venv_bin, TempDir};
 use twinloom_usd_schemas::{plugin_path_env, PXR_PLUGIN_PATH_VAR};
 
 /// A freshly written layout in its own temporary folder.
@@ -31,15 +31,13 @@ impl Written {
 
 /// Runs a Python script in the venv with the Twinloom schemas on the plugin path; returns its stdout.
 fn python_with_schemas(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .env(PXR_PLUGIN_PATH_VAR, plugin_path_env(None))
-        .output()
-        .expect("start python");
-    check_output("python with the Twinloom schemas", &out);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let path = plugin_path_env(None);
+    twinloom_tests::run_python_with_env(
+        script,
+        args,
+        &[(PXR_PLUGIN_PATH_VAR, &path)],
+        "python with the Twinloom schemas",
+    )
 }
 
 fn arg(p: &Path) -> &str {
