@@ -120,7 +120,6 @@ impl EdgeNodes {
     pub fn start(broker: SocketAddr, infos: &[SignalInfo], values: &[SimValue]) -> EdgeNodes {
         let metrics = edge_metrics(infos);
         let mut nodes: Vec<String> = metrics.iter().map(|m| m.node.clone()).collect();
-        nodes.dedup();
         nodes.sort();
         nodes.dedup();
         let mut node_of = vec![u16::MAX; infos.len()];
