@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
+#include <unordered_map>
 
 #include "twinloom-usd/src/bridge.rs.h"
 
@@ -64,11 +65,17 @@ auto Guarded(W&& what, F&& f) -> decltype(f()) {
 }
 
 SdfPath ParsePath(rust::Str text) {
+    // Parsing a path (twice: validate, then build) costs far more than a hash lookup, and writers name the
+    // same prims and attributes over and over: each thread keeps the absolute paths it parsed, up to a cap.
+    thread_local std::unordered_map<std::string, SdfPath> parsed;
     std::string s = S(text);
+    if (auto it = parsed.find(s); it != parsed.end()) return it->second;
     std::string err;
     if (!SdfPath::IsValidPathString(s, &err)) Fail("path", "'" + s + "' is not a valid path: " + err);
     SdfPath p(s);
     if (!p.IsAbsolutePath()) Fail("path", "'" + s + "' is not an absolute path");
+    if (parsed.size() >= 65536) parsed.clear();
+    parsed.emplace(std::move(s), p);
     return p;
 }
 
@@ -562,6 +569,31 @@ void Layer::set_default(rust::Str path, const FfiValue& value) {
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         if (!attr->SetDefaultValue(ValueFor(attr, value))) Fail("usd", "cannot set default");
     });
+}
+
+void Layer::upsert_default(rust::Str path, const FfiValue& value) {
+    SdfPath p = ParsePath(path);
+    if (!p.IsPrimPropertyPath()) Fail("path", "'" + p.GetString() + "' is not a property path");
+    Guarded([&] { return std::string("set default of " + p.GetString()); }, [&] {
+        SdfAttributeSpecHandle attr = layer_->GetAttributeAtPath(p);
+        if (!attr) {
+            SdfValueTypeName type = FindType(std::string(value.type_name));
+            SdfPath primPath = p.GetPrimPath();
+            SdfPrimSpecHandle prim = layer_->GetPrimAtPath(primPath);
+            if (!prim) prim = SdfCreatePrimInLayer(layer_, primPath);  // `over` specs up to the root
+            if (!prim) Fail("usd", "cannot create prim spec " + primPath.GetString());
+            if (layer_->GetPropertyAtPath(p)) Fail("name", p.GetName() + " exists on " + primPath.GetString() + " as a relationship");
+            attr = SdfAttributeSpec::New(prim, p.GetName(), type, SdfVariabilityVarying, /*custom=*/false);
+            if (!attr) Fail("usd", "cannot create attribute " + p.GetString());
+        }
+        if (!attr->SetDefaultValue(ValueFor(attr, value))) Fail("usd", "cannot set default");
+    });
+}
+
+void Layer::begin_changes() { blocks_.push_back(std::make_unique<SdfChangeBlock>()); }
+
+void Layer::end_changes() {
+    if (!blocks_.empty()) blocks_.pop_back();
 }
 
 FfiValue Layer::get_default(rust::Str path) const {

@@ -46,6 +46,7 @@ public:
     void define_attribute(rust::Str prim_path, rust::Str name, rust::Str type_name, bool uniform, bool custom);
     FfiAttributeInfo attribute_info(rust::Str path) const;
     void set_default(rust::Str path, const FfiValue& value);
+    void upsert_default(rust::Str path, const FfiValue& value);
     FfiValue get_default(rust::Str path) const;
     void set_time_sample(rust::Str path, double time, const FfiValue& value);
     FfiValue get_time_sample(rust::Str path, double time) const;
@@ -57,10 +58,15 @@ public:
     size_t apply_tick(const TickColumns& tick);
     TickColumns read_defaults() const;
 
+    void begin_changes();
+    void end_changes();
+
 private:
     pxr::SdfLayerRefPtr layer_;
     // Interned attribute paths of the batch path, indexed by handle.
     std::vector<pxr::SdfPath> attrs_;
+    // Open change blocks of begin_changes/end_changes (innermost last).
+    std::vector<std::unique_ptr<pxr::SdfChangeBlock>> blocks_;
 };
 
 void register_plugins(const rust::Vec<rust::String>& paths);

@@ -106,6 +106,8 @@ pub(crate) mod ffi {
         ) -> Result<()>;
         fn attribute_info(self: &Layer, path: &str) -> Result<FfiAttributeInfo>;
         fn set_default(self: Pin<&mut Layer>, path: &str, value: &FfiValue) -> Result<()>;
+        /// Sets a default, creating `over` prims and a varying attribute of the value's type when missing.
+        fn upsert_default(self: Pin<&mut Layer>, path: &str, value: &FfiValue) -> Result<()>;
         fn get_default(self: &Layer, path: &str) -> Result<FfiValue>;
         fn set_time_sample(self: Pin<&mut Layer>, path: &str, time: f64, value: &FfiValue) -> Result<()>;
         fn get_time_sample(self: &Layer, path: &str, time: f64) -> Result<FfiValue>;
@@ -127,5 +129,9 @@ pub(crate) mod ffi {
         /// The default value of every interned attribute that has one, as tick columns (values of a type
         /// the columns do not carry are skipped).
         fn read_defaults(self: &Layer) -> Result<TickColumns>;
+        /// Opens an SdfChangeBlock held by the layer until the matching `end_changes` (same thread).
+        fn begin_changes(self: Pin<&mut Layer>);
+        /// Closes the innermost block `begin_changes` opened (nothing when none is open).
+        fn end_changes(self: Pin<&mut Layer>);
     }
 }

@@ -337,6 +337,28 @@ impl Layer {
     pub fn set_default(&mut self, attr_path: &str, value: &Value) -> Result<()> {
         Ok(self.inner.pin_mut().set_default(attr_path, &value.to_ffi())?)
     }
+
+    /// Sets an attribute's default value in one call, creating what is missing first: `over` prim specs up
+    /// to the root and a varying, non-custom attribute of the value's type. An existing attribute keeps its
+    /// type, and the value must match it.
+    pub fn upsert_default(&mut self, attr_path: &str, value: &Value) -> Result<()> {
+        Ok(self.inner.pin_mut().upsert_default(attr_path, &value.to_ffi())?)
+    }
+
+    /// Runs `f` inside one SdfChangeBlock, so many edits cost one change notification (the block closes
+    /// when `f` returns or unwinds).
+    pub fn change_block<R>(&mut self, f: impl FnOnce(&mut Layer) -> R) -> R {
+        struct Close<'a>(&'a mut Layer);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                self.0.inner.pin_mut().end_changes();
+            }
+        }
+        self.inner.pin_mut().begin_changes();
+        let guard = Close(self);
+        f(&mut *guard.0)
+    }
+
     pub fn default_value(&self, attr_path: &str) -> Result<Option<Value>> {
         Value::from_ffi(self.inner.get_default(attr_path)?, attr_path)
     }

@@ -130,3 +130,34 @@ fn handles_of_another_writer_or_type_are_rejected() {
     assert_eq!(a.apply(&t).unwrap(), 1);
     assert_eq!(a.layer().default_value("/Plant/A.x").unwrap(), Some(Value::Double(3.5)));
 }
+
+#[test]
+fn upsert_default_creates_what_is_missing_and_keeps_types() {
+    let mut l = layer("upsert");
+    // Missing prims become `over` specs up to the root, the attribute takes the value's type.
+    l.change_block(|l| {
+        l.upsert_default("/Plant/WIP/Car1.twinloom:wip:vin", &Value::String("V1".into()))?;
+        l.upsert_default("/Plant/WIP/Car1.twinloom:wip:sequence", &Value::Int64(7))?;
+        l.upsert_default("/Plant.speed", &Value::Double(3.5))
+    })
+    .unwrap();
+    assert_eq!(l.prim("/Plant/WIP").unwrap().specifier, Specifier::Over);
+    assert_eq!(l.attribute("/Plant/WIP/Car1.twinloom:wip:sequence").unwrap().type_name, "int64");
+    assert_eq!(l.default_value("/Plant/WIP/Car1.twinloom:wip:vin").unwrap(), Some(Value::String("V1".into())));
+    assert_eq!(l.default_value("/Plant.speed").unwrap(), Some(Value::Double(3.5)));
+    // An existing attribute keeps its type; not a property path, or a bad one, is refused (every time:
+    // refused paths are not remembered by the path cache).
+    let e = l.upsert_default("/Plant.speed", &Value::Int(1)).unwrap_err();
+    assert!(matches!(e, UsdError::TypeMismatch(_)), "{e:?}");
+    for _ in 0..2 {
+        let e = l.upsert_default("/Plant/WIP", &Value::Int(1)).unwrap_err();
+        assert!(matches!(e, UsdError::InvalidPath(ref m) if m.contains("not a property path")), "{e:?}");
+        let e = l.upsert_default("/Plant/has space.x", &Value::Int(1)).unwrap_err();
+        assert!(matches!(e, UsdError::InvalidPath(_)), "{e:?}");
+    }
+    // An error inside a change block closes the block; the layer goes on.
+    let r = l.change_block(|l| l.upsert_default("/Plant.speed", &Value::Bool(true)));
+    assert!(r.is_err());
+    l.upsert_default("/Plant.speed", &Value::Double(4.0)).unwrap();
+    assert_eq!(l.default_value("/Plant.speed").unwrap(), Some(Value::Double(4.0)));
+}

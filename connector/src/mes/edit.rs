@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use twinloom_usd::{AttributeDef, Layer, Specifier, UsdError, Value, ValueType};
+use twinloom_usd::{Layer, Specifier, UsdError, Value};
 
 /// One edit of the MES layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,12 +118,10 @@ fn split_property<'a>(op: &'static str, path: &'a str) -> Result<(&'a str, &'a s
     Ok((&path[..slash + dot], &path[slash + dot + 1..]))
 }
 
-/// Applies edits in order to `layer`, exactly as a live client applies them with Sdf (docs/mes.md).
+/// Applies edits in order to `layer`, exactly as a live client applies them with Sdf (docs/mes.md), in one
+/// Sdf change block.
 pub fn apply_edits(layer: &mut Layer, edits: &[Edit]) -> Result<(), EditError> {
-    for e in edits {
-        apply_edit(layer, e)?;
-    }
-    Ok(())
+    layer.change_block(|layer| edits.iter().try_for_each(|e| apply_edit(layer, e)))
 }
 
 /// Applies one edit to `layer`.
@@ -144,17 +142,9 @@ pub fn apply_edit(layer: &mut Layer, edit: &Edit) -> Result<(), EditError> {
             }
         }
         Edit::Set { path, value_type, value } => {
-            let (prim, name) = split_property("set", path)?;
-            let v = value_of(path, value_type, value)?;
-            let ty = ValueType::from_sdf_name(value_type)
-                .ok_or_else(|| invalid("set", path, format!("unknown type {value_type:?}")))?;
-            if !layer.has_spec(prim) {
-                layer.define_prim(prim, Specifier::Over, "")?;
-            }
-            if !layer.has_spec(path) {
-                layer.define_attribute(prim, &AttributeDef::new(name, ty))?;
-            }
-            layer.set_default(path, &v)?;
+            split_property("set", path)?;
+            // One call: `over` the prim and define the attribute when missing, then set the default.
+            layer.upsert_default(path, &value_of(path, value_type, value)?)?;
         }
         Edit::Rel { path, targets } => {
             let (prim, name) = split_property("rel", path)?;
