@@ -669,7 +669,7 @@ pub async fn run(
         );
     }
 
-    let mes = mes.map(|(mes, m)| crate::mes::live::MesLive::new(mes, hub.clone(), m));
+    let mes = mes.map(|(mes, m)| crate::mes::live::MesLive::new(mes, hub.clone(), m, metrics.clone()));
     let mes_link = match (&mes, cfg.mes.as_ref().and_then(|m| m.mqtt_source.as_ref())) {
         (Some(live), Some(src)) => match connect_mes_mqtt(&cfg, src.get_ref(), live, &tx, &metrics).await {
             Ok(link) => Some(link),

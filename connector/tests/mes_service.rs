@@ -95,6 +95,8 @@ fn mes_over_http_and_mqtt_reaches_live_clients_and_the_saved_stage_and_survives_
     // Three deltas of the shop mes, in order: the car defined, moved to ASM-010, a part built in.
     let deltas: Vec<Value> = (0..20).map(|_| next()).filter(|m| m["shop"] == "mes").take(3).collect();
     assert_eq!(deltas.len(), 3);
+    // MES deltas count with every other delta published to the live stream.
+    assert!(metric(addr, "twinloom_deltas_out_total") >= 3.0);
     assert!(deltas.windows(2).all(|w| w[0]["seq"].as_u64() < w[1]["seq"].as_u64()));
     assert!(deltas.iter().all(|d| d["type"] == "delta" && d["layer"] == "mes.usda"));
     assert_eq!(deltas[0]["edits"][0], serde_json::json!({"op": "def", "path": "/Plant/Assembly/WIP", "type": "Scope"}));

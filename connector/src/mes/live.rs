@@ -3,6 +3,7 @@
 //! snapshots; [`router`] is `POST /v1/mes` (bearer tokens from `[mes] token_sha256`); [`MesHandler`]
 //! takes MES payloads from the MQTT topics of `[mes] topics`.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -16,6 +17,7 @@ use rumqttc::{AsyncClient, QoS};
 
 use super::{IngestReport, Mes, MesConfig, MesCounters, MesError, LAYER_FILE, SHOP};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::sample::SampleBatch;
 
 /// The MES model of a running service, shared by the HTTP endpoint, the MQTT handler and the saver.
@@ -24,6 +26,7 @@ pub struct MesLive {
     hub: Arc<Hub>,
     cfg: MesConfig,
     counters: Arc<MesCounters>,
+    metrics: Arc<Metrics>,
 }
 
 /// A snapshot of `mes.usda` and the sequence number it includes every MES delta up to.
@@ -33,9 +36,9 @@ pub struct MesSnapshot {
 }
 
 impl MesLive {
-    pub fn new(mes: Mes, hub: Arc<Hub>, cfg: MesConfig) -> Arc<MesLive> {
+    pub fn new(mes: Mes, hub: Arc<Hub>, cfg: MesConfig, metrics: Arc<Metrics>) -> Arc<MesLive> {
         let counters = mes.counters();
-        Arc::new(MesLive { mes: Mutex::new(mes), hub, cfg, counters })
+        Arc::new(MesLive { mes: Mutex::new(mes), hub, cfg, counters, metrics })
     }
 
     fn lock(&self) -> MutexGuard<'_, Mes> {
@@ -51,6 +54,7 @@ impl MesLive {
             // Published under the lock: deltas leave in the order they were applied to the layer.
             let now = crate::delta::epoch_ms(SystemTime::now());
             self.hub.publish(SHOP, LAYER_FILE, now, &report.edits);
+            self.metrics.deltas_out.fetch_add(1, Ordering::Relaxed);
         }
         drop(mes);
         for r in &report.rejected {
