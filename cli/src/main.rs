@@ -49,6 +49,13 @@ enum Command {
     Audit(cmd::audit::Command),
     /// Line flow simulation and what-if scenarios.
     Flow(cmd::flow::Args),
+    /// Streaming anomaly detection over a series, with explanations (docs/diagnostics.md).
+    Diagnose(cmd::diagnose::Args),
+    /// Forecasts: remaining useful life of degrading assets (docs/forecast.md).
+    #[command(subcommand)]
+    Forecast(cmd::forecast::Command),
+    /// The twin's payback: projected against measured savings, per lever and dimension (docs/payback.md).
+    Payback(cmd::payback::Args),
     /// Write a root stage from a spec (used by the service as a child process).
     #[command(hide = true)]
     WriteRoot(cmd::write_root::Args),
@@ -69,6 +76,9 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(c) => cmd::analyze::run(c),
         Command::Balance(a) => cmd::balance::run(a),
         Command::Flow(a) => cmd::flow::run(a),
+        Command::Diagnose(a) => cmd::diagnose::run(a),
+        Command::Forecast(c) => cmd::forecast::run(c),
+        Command::Payback(a) => cmd::payback::run(a),
         Command::Audit(c) => cmd::audit::run(c),
         Command::WriteRoot(a) => cmd::write_root::run(a),
         Command::WriteLayer(a) => cmd::write_layer::run(a),
