@@ -115,6 +115,7 @@ fn check_against(broker: SocketAddr) {
         }
         let metrics = edge_metrics(model.infos());
         let mut nodes: Vec<&str> = metrics.iter().map(|m| m.node.as_str()).collect();
+        nodes.sort_unstable();
         nodes.dedup();
         assert_eq!(nodes, ["BIW", "Paint"], "the shops with condition or energy signals");
         assert!(seen.nbirths.keys().eq(nodes.iter()), "one edge node per shop: {:?}", seen.nbirths);

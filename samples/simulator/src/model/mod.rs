@@ -8,6 +8,7 @@
 
 mod assembly;
 mod biw;
+pub mod degradation;
 mod field;
 mod paint;
 mod setpoint;
@@ -150,6 +151,7 @@ pub struct PlantModel {
     biw: biw::BiwLine,
     paint: paint::PaintShop,
     assembly: assembly::AssemblyLine,
+    degradation: degradation::Degradation,
     field: field::FieldSensors,
 }
 
@@ -162,11 +164,12 @@ impl PlantModel {
         let biw = biw::BiwLine::new(&mut signals, cfg, &mut setpoints);
         let paint = paint::PaintShop::new(&mut signals, cfg, &mut setpoints);
         let assembly = assembly::AssemblyLine::new(&mut signals, cfg, &mut setpoints);
+        let degradation = degradation::Degradation::new(&mut signals, cfg);
         let wanted_field = cfg.signals.saturating_sub(signals.len());
         let field = field::FieldSensors::new(&mut signals, cfg, wanted_field);
         signals.clear_changes();
         setpoints.sort_by_key(|s| s.signal);
-        PlantModel { cfg: cfg.clone(), tick: 0, signals, setpoints, shift, biw, paint, assembly, field }
+        PlantModel { cfg: cfg.clone(), tick: 0, signals, setpoints, shift, biw, paint, assembly, degradation, field }
     }
 
     /// Advances the plant by one tick and returns the signals whose value changed.
@@ -181,6 +184,10 @@ impl PlantModel {
             self.paint.step(&mut self.signals, dt * 5.0, t, self.tick.is_multiple_of(10));
         }
         self.assembly.step(&mut self.signals, dt, on_break);
+        // Condition monitoring reads once a model second.
+        if self.tick.is_multiple_of(10) {
+            self.degradation.step(&mut self.signals, dt * 10.0, t);
+        }
         self.field.step(&mut self.signals, self.tick);
         self.signals.changed()
     }
