@@ -10,6 +10,7 @@ pub mod cmapss;
 pub mod error;
 pub mod features;
 pub mod gbm;
+pub mod hitting;
 pub mod model;
 pub mod rng;
 pub mod train;
@@ -17,6 +18,7 @@ pub mod train;
 use std::path::{Path, PathBuf};
 
 pub use error::{ForecastError, Result};
+pub use hitting::{HittingConfig, HittingForecast, HittingTime};
 pub use model::{Forecaster, RulModel};
 pub use train::{cross_validate, nasa_score, rmse, train, CvConfig, CvReport, TrainConfig};
 
