@@ -22,7 +22,9 @@ fn floor_of(manifest: &str) -> (Floor, String) {
     let dir = rel.trim_end_matches("/Cargo.toml");
     let first = dir.split('/').next().unwrap_or("");
     match first {
+        // The Python wheel is a second front end over the analytics, like the CLI.
         "cli" => (Floor::Top, String::new()),
+        "extensions" if dir == "extensions/python" => (Floor::Top, String::new()),
         "connector" => (Floor::Peer, "connector".into()),
         "extensions" => {
             let name = dir.split('/').nth(1).unwrap_or("");
