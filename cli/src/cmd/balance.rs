@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use twinloom_flow::salbp::{read_instance, solve_salbp1, solve_salbp2, station_report, Options};
+use twinloom_flow::salbp::{read_instance, solve_balance, Options};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,58 +55,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         t => t.map(Duration::from_secs_f64),
     };
     let opts = Options { time_limit, step_limit: None };
-    let start = Instant::now();
-    let (mode, balance, cycle_lb, optimal) = match (args.cycle_time.or(inst.cycle_time), args.stations) {
-        (_, Some(m)) => {
-            let b = solve_salbp2(&inst, m, &opts)?;
-            ("salbp2", b.balance, Some(b.cycle_time_lower_bound), b.optimal)
-        }
-        (Some(c), None) => {
-            let b = solve_salbp1(&inst, c, &opts)?;
-            let opt = b.optimal;
-            ("salbp1", b, None, opt)
-        }
-        (None, None) => {
-            bail!("give --cycle-time C (fewest stations) or --stations M (shortest cycle time)")
-        }
+    let Some(sum) = solve_balance(&inst, args.cycle_time, args.stations, &opts)? else {
+        bail!("give --cycle-time C (fewest stations) or --stations M (shortest cycle time)")
     };
-    let seconds = start.elapsed().as_secs_f64();
-    let report = station_report(&balance, &inst.times, None);
     if args.json {
-        let out = json!({
-            "file": args.file.display().to_string(),
-            "mode": mode,
-            "tasks": inst.len(),
-            "total_time": inst.total_time(),
-            "cycle_time": balance.cycle_time,
-            "cycle_time_lower_bound": cycle_lb,
-            "stations": balance.stations.len(),
-            "lower_bound": balance.lower_bound,
-            "optimal": optimal,
-            "nodes": balance.nodes,
-            "seconds": seconds,
-            "assignment": report,
-        });
+        let mut out = serde_json::to_value(&sum).context("JSON")?;
+        out["file"] = json!(args.file.display().to_string());
         out!("{}", serde_json::to_string_pretty(&out).context("JSON")?);
         return Ok(ExitCode::SUCCESS);
     }
-    out!("{}: {} tasks, total time {}", args.file.display(), inst.len(), inst.total_time());
-    let proof = if optimal { "proven optimal" } else { "NOT proven optimal" };
-    match cycle_lb {
-        Some(lb) => out!(
-            "cycle time {} on {} stations ({proof}; cycle time lower bound {lb})",
-            balance.cycle_time,
-            args.stations.unwrap_or(balance.stations.len())
-        ),
+    out!("{}: {} tasks, total time {}", args.file.display(), sum.tasks, sum.total_time);
+    let proof = if sum.optimal { "proven optimal" } else { "NOT proven optimal" };
+    match sum.cycle_time_lower_bound {
+        Some(lb) => {
+            out!(
+                "cycle time {} on {} stations ({proof}; cycle time lower bound {lb})",
+                sum.cycle_time,
+                args.stations.unwrap_or(sum.stations)
+            )
+        }
         None => out!(
             "stations {} at cycle time {} ({proof}; lower bound {})",
-            balance.stations.len(),
-            balance.cycle_time,
-            balance.lower_bound
+            sum.stations,
+            sum.cycle_time,
+            sum.lower_bound
         ),
     }
     out!("{:>7} {:>8} {:>6} {:>6} {:>6}  tasks", "station", "load", "idle", "util", "ergo");
-    for s in &report {
+    for s in &sum.assignment {
         let tasks: Vec<String> = s.tasks.iter().map(|t| t.to_string()).collect();
         out!(
             "{:>7} {:>8} {:>6} {:>6.3} {:>6.3}  {}",
@@ -118,6 +94,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tasks.join(" ")
         );
     }
-    out!("{} search steps, {seconds:.3} s", balance.nodes);
+    out!("{} search steps, {:.3} s", sum.nodes, sum.seconds);
     Ok(ExitCode::SUCCESS)
 }

@@ -6,10 +6,10 @@
 
 use pyo3::prelude::*;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use twinloom_flow::des::{replicate, replicate_maxplus, MaxPlusLine, Sim};
 use twinloom_flow::gpu::{select, GpuMode};
-use twinloom_flow::salbp::{read_instance, solve_salbp1, solve_salbp2, station_report, Instance, Options, Zoning};
+use twinloom_flow::salbp::{read_instance, solve_balance, Instance, Options, Zoning};
 use twinloom_flow::scenario::{parse_model, read_model, FlowModel as Model};
 
 use crate::convert::{json_to_py, path_arg};
@@ -53,34 +53,11 @@ fn solve(
         return Err(invalid("cycle_time must be at least 1"));
     }
     let opts = Options { time_limit, step_limit: None };
-    let start = Instant::now();
-    let (mode, balance, cycle_lb, optimal) = py
-        .detach(|| match (cycle_time.or(inst.cycle_time), stations) {
-            (_, Some(m)) => solve_salbp2(&inst, m, &opts)
-                .map(|b| Some(("salbp2", b.balance, Some(b.cycle_time_lower_bound), b.optimal))),
-            (Some(c), None) => solve_salbp1(&inst, c, &opts).map(|b| {
-                let opt = b.optimal;
-                Some(("salbp1", b, None, opt))
-            }),
-            (None, None) => Ok(None),
-        })
+    let summary = py
+        .detach(|| solve_balance(&inst, cycle_time, stations, &opts))
         .map_err(flow_err)?
         .ok_or_else(|| invalid("give cycle_time (fewest stations) or stations (shortest cycle time)"))?;
-    let seconds = start.elapsed().as_secs_f64();
-    let report = station_report(&balance, &inst.times, None);
-    Ok(json!({
-        "mode": mode,
-        "tasks": inst.len(),
-        "total_time": inst.total_time(),
-        "cycle_time": balance.cycle_time,
-        "cycle_time_lower_bound": cycle_lb,
-        "stations": balance.stations.len(),
-        "lower_bound": balance.lower_bound,
-        "optimal": optimal,
-        "nodes": balance.nodes,
-        "seconds": seconds,
-        "assignment": report,
-    }))
+    serde_json::to_value(&summary).map_err(|e| invalid(format!("balance as JSON: {e}")))
 }
 
 /// Balances a line given as task times and precedence pairs (tasks numbered from 1); see

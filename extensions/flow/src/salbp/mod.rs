@@ -15,7 +15,7 @@ pub mod solve;
 
 pub use instance::{Instance, Zoning};
 pub use parse::{parse_alb, parse_in2, read_instance};
-pub use report::{station_report, StationReport};
+pub use report::{solve_balance, station_report, BalanceSummary, StationReport};
 pub use solve::{solve_salbp1, solve_salbp2, Balance, Balance2, Options};
 
 /// A small deterministic generator for the module tests (no dependency): `next(m)` is in `0..m`.

@@ -46,3 +46,59 @@ pub fn station_report(b: &Balance, times: &[u64], strain: Option<&[f64]>) -> Vec
         })
         .collect()
 }
+
+/// What `twinloom balance --json` and the Python wheel's `balance` report: the problem solved, the balance
+/// found, its bounds and proof, the search effort and every station's workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BalanceSummary {
+    /// `salbp1` (fewest stations for a cycle time) or `salbp2` (shortest cycle time for a station count).
+    pub mode: &'static str,
+    pub tasks: usize,
+    pub total_time: u64,
+    pub cycle_time: u64,
+    /// SALBP-2 only: the proven lower bound on the cycle time.
+    pub cycle_time_lower_bound: Option<u64>,
+    pub stations: usize,
+    pub lower_bound: usize,
+    pub optimal: bool,
+    pub nodes: u64,
+    pub seconds: f64,
+    pub assignment: Vec<StationReport>,
+}
+
+/// Solves SALBP-2 when `stations` is given, else SALBP-1 at `cycle_time` (or the instance's own cycle
+/// time); `Ok(None)` when neither is known.
+pub fn solve_balance(
+    inst: &crate::salbp::Instance,
+    cycle_time: Option<u64>,
+    stations: Option<usize>,
+    opts: &crate::salbp::Options,
+) -> crate::error::Result<Option<BalanceSummary>> {
+    let start = std::time::Instant::now();
+    let (mode, balance, cycle_lb, optimal) = match (cycle_time.or(inst.cycle_time), stations) {
+        (_, Some(m)) => {
+            let b = crate::salbp::solve_salbp2(inst, m, opts)?;
+            ("salbp2", b.balance, Some(b.cycle_time_lower_bound), b.optimal)
+        }
+        (Some(c), None) => {
+            let b = crate::salbp::solve_salbp1(inst, c, opts)?;
+            let optimal = b.optimal;
+            ("salbp1", b, None, optimal)
+        }
+        (None, None) => return Ok(None),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Some(BalanceSummary {
+        mode,
+        tasks: inst.len(),
+        total_time: inst.total_time(),
+        cycle_time: balance.cycle_time,
+        cycle_time_lower_bound: cycle_lb,
+        stations: balance.stations.len(),
+        lower_bound: balance.lower_bound,
+        optimal,
+        nodes: balance.nodes,
+        seconds,
+        assignment: station_report(&balance, &inst.times, None),
+    }))
+}
