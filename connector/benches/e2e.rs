@@ -12,7 +12,8 @@
 //! - `rss_bytes_per_signal`: resident memory the `twinloom run` process adds per bound signal, at 100,000
 //!   signals (against the same process with 2 signals bound).
 //!
-//! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines.
+//! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines. With
+//! `TWINLOOM_BENCH_JOURNAL=per_tick` (or `per_sample`, `os`) the connector runs with its write-ahead journal.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
@@ -93,6 +94,10 @@ queue_size = 4
     }
     if commands {
         text.push_str(&write_back_tables());
+    }
+    // `TWINLOOM_BENCH_JOURNAL=per_tick|per_sample|os` runs with the write-ahead journal on (docs/journal.md).
+    if let Ok(durability) = std::env::var("TWINLOOM_BENCH_JOURNAL") {
+        text.push_str(&format!("\n[journal]\nenabled = true\ndurability = \"{durability}\"\n"));
     }
     let mut cfg = Config::parse(&text, std::path::Path::new("bench.toml")).expect("bench config");
     // As `twinloom run` does: periodic saves in `twinloom write-layer` child processes (ci/bench builds it).

@@ -123,6 +123,50 @@ impl Default for StageConfig {
     }
 }
 
+/// The `[journal]` table: the write-ahead journal of published ticks (docs/journal.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Journal every tick before it reaches a client (off by default, see docs/journal.md).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The journal's folder (relative to the config file's folder); default `<stage dir>/journal`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// `per_tick` (one fdatasync per published tick), `per_sample` or `os` (never fsync'd).
+    #[serde(default = "default_durability")]
+    pub durability: Spanned<String>,
+    /// Segment size in MiB (a segment rotates before it would grow past it).
+    #[serde(default = "default_segment_mib")]
+    pub segment_mib: u64,
+    /// Delete the oldest segments while the journal takes more than this many MiB.
+    #[serde(default)]
+    pub max_mib: Option<u64>,
+    /// Delete segments whose newest record is older than this many hours.
+    #[serde(default)]
+    pub max_age_h: Option<f64>,
+}
+
+fn default_durability() -> Spanned<String> {
+    Spanned::new(0..0, "per_tick".into())
+}
+fn default_segment_mib() -> u64 {
+    64
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            enabled: false,
+            dir: None,
+            durability: default_durability(),
+            segment_mib: default_segment_mib(),
+            max_mib: None,
+            max_age_h: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
@@ -263,6 +307,9 @@ pub struct Config {
     /// MES: cars in work on the stage (docs/mes.md); `None`: no MES layer, `POST /v1/mes` answers 404.
     #[serde(default)]
     pub mes: Option<crate::mes::MesConfig>,
+    /// The write-ahead journal of published ticks (docs/journal.md).
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
@@ -478,6 +525,32 @@ impl Config {
                 key_span(text, "stream", "listen"),
                 format!("stream.listen {:?} is not an address like 127.0.0.1:8765", self.stream.listen),
             );
+        }
+        let j = &self.journal;
+        if !matches!(j.durability.get_ref().as_str(), "per_tick" | "per_sample" | "os") {
+            at(
+                j.durability.span(),
+                format!("journal.durability must be per_tick, per_sample or os, not {:?}", j.durability.get_ref()),
+            );
+        }
+        if j.segment_mib == 0 || j.segment_mib > 4096 {
+            at(
+                key_span(text, "journal", "segment_mib"),
+                format!("journal.segment_mib must be 1..4096, not {}", j.segment_mib),
+            );
+        }
+        if let Some(m) = j.max_mib {
+            if m < j.segment_mib.saturating_mul(2) {
+                at(
+                    key_span(text, "journal", "max_mib"),
+                    format!("journal.max_mib ({m}) must be at least two segments ({} MiB)", j.segment_mib * 2),
+                );
+            }
+        }
+        if let Some(h) = j.max_age_h {
+            if !h.is_finite() || h <= 0.0 {
+                at(key_span(text, "journal", "max_age_h"), "journal.max_age_h must be positive".into());
+            }
         }
         let mut names: Vec<&str> = Vec::new();
         for s in &self.sources {
@@ -733,6 +806,15 @@ impl Config {
         })
     }
 
+    /// The write-ahead journal's folder: `journal.dir` (relative to the config file's folder), or
+    /// `<stage dir>/journal`.
+    pub fn journal_dir(&self) -> PathBuf {
+        match &self.journal.dir {
+            Some(p) => self.relative_to_file(p),
+            None => self.stage_dir().join("journal"),
+        }
+    }
+
     /// The audit journal's file: `write_back.audit` (relative to the config file's folder), or
     /// `<stage dir>/audit.jsonl`.
     pub fn audit_path(&self) -> PathBuf {
@@ -839,6 +921,29 @@ unit = "deg"
                 "x.toml:6:3: stage.tick_ms must be 1..60000, not 0".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn the_journal_table_is_checked_where_it_is_written() {
+        let ok = Config::parse("[journal]\nenabled = true\ndurability = \"os\"\nmax_mib = 512\n", Path::new("j.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(ok.journal.enabled);
+        assert_eq!(ok.journal_dir(), Path::new("twinloom-out/journal"));
+        assert!(!Config::default().journal.enabled, "off unless asked for");
+        let text = "[journal]\nenabled = true\ndurability = \"always\"\nsegment_mib = 0\nmax_age_h = -1\n";
+        let e = Config::parse(text, Path::new("j.toml")).unwrap_err();
+        let lines: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "j.toml:3:14: journal.durability must be per_tick, per_sample or os, not \"always\"".to_string(),
+                "j.toml:4:1: journal.segment_mib must be 1..4096, not 0".to_string(),
+                "j.toml:5:1: journal.max_age_h must be positive".to_string(),
+            ]
+        );
+        let e = Config::parse("[journal]\nenable = true\n", Path::new("j.toml")).unwrap_err();
+        assert_eq!((e.problems[0].line, e.problems[0].col), (2, 1), "{e}");
+        assert!(e.problems[0].message.contains("unknown field `enable`"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::delta::{delta_text, DeltaBody};
+use crate::journal::JournalSink;
 
 /// A published delta, as it goes to live clients: its sequence number, shop and message body (the JSON
 /// object's fields after the sequence number; [`Published::text`] adds the envelope, once per client,
@@ -54,6 +55,13 @@ struct Inner {
     ring: VecDeque<Arc<Packed>>,
     /// Compressed bytes in the ring.
     ring_bytes: usize,
+    /// The write-ahead journal: each delta is committed to it under this lock before it is sent, so the
+    /// journal's order is sequence order (see [`crate::journal`]).
+    journal: Option<JournalSink>,
+    /// The last sequence number each shop's saved live layer includes (journal truncation).
+    saved: Vec<u64>,
+    /// The journal was truncated up to here.
+    truncated: u64,
 }
 
 /// What a resuming client gets: the deltas after its sequence number, or the news that they are gone.
@@ -79,7 +87,8 @@ impl Hub {
     /// `client_buffer` messages behind.
     pub fn new(ring: usize, ring_bytes: usize, client_buffer: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(client_buffer.max(1));
-        let inner = Inner { seq: 0, ring: VecDeque::new(), ring_bytes: 0 };
+        let inner =
+            Inner { seq: 0, ring: VecDeque::new(), ring_bytes: 0, journal: None, saved: Vec::new(), truncated: 0 };
         Arc::new(Hub { inner: Mutex::new(inner), capacity: ring.max(1), max_bytes: ring_bytes, tx })
     }
 
@@ -93,6 +102,17 @@ impl Hub {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.seq += 1;
         let seq = g.seq;
+        // Journaled (and committed) before any client can see it; a failure is counted, never fatal.
+        if let Some(j) = g.journal.as_mut() {
+            j.append(seq, &packed);
+        }
+        self.push_ring(&mut g, seq, packed);
+        // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
+        let _ = self.tx.send(Arc::new(Published { seq, body }));
+        seq
+    }
+
+    fn push_ring(&self, g: &mut Inner, seq: u64, packed: Box<[u8]>) {
         g.ring_bytes += packed.len();
         g.ring.push_back(Arc::new(Packed { seq, body: packed }));
         while g.ring.len() > self.capacity || (g.ring_bytes > self.max_bytes && g.ring.len() > 1) {
@@ -100,15 +120,54 @@ impl Hub {
                 g.ring_bytes -= old.body.len();
             }
         }
-        // Sent under the lock so receivers see sequence order; a send with no receivers is fine.
-        let _ = self.tx.send(Arc::new(Published { seq, body }));
-        seq
+    }
+
+    /// Continues a journaled stream after a restart (before anything is published): sequence numbers go on
+    /// after `last_seq`, the ring gets the journaled deltas (packed bodies, contiguous numbers ending at
+    /// `last_seq`), and every later delta is journaled. `saved` holds each shop layer's saved position.
+    pub fn attach_journal(&self, sink: JournalSink, last_seq: u64, ring: Vec<(u64, Box<[u8]>)>, saved: Vec<u64>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.seq = g.seq.max(last_seq);
+        for (seq, packed) in ring {
+            self.push_ring(&mut g, seq, packed);
+        }
+        g.truncated = saved.iter().copied().min().unwrap_or(0);
+        g.saved = saved;
+        g.journal = Some(sink);
+    }
+
+    /// Shop `shop`'s live layer was saved including every delta up to `seq`: once every shop's layer is
+    /// past a point, the journal's whole segments before it are dropped.
+    pub fn layer_saved(&self, shop: usize, seq: u64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = g.saved.get_mut(shop) else { return };
+        *s = (*s).max(seq);
+        let min = g.saved.iter().copied().min().unwrap_or(0);
+        if min > g.truncated {
+            g.truncated = min;
+            if let Some(j) = g.journal.as_mut() {
+                j.saved_up_to(min);
+            }
+        }
+    }
+
+    /// Closes the journal (at shutdown, once every layer is saved), forcing it down.
+    pub fn close_journal(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut j) = g.journal.take() {
+            j.close();
+        }
     }
 
     /// Deltas and compressed bytes in the ring (for /metrics).
     pub fn ring_usage(&self) -> (usize, usize) {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         (g.ring.len(), g.ring_bytes)
+    }
+
+    /// The last sequence number assigned.
+    pub fn current_seq(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).seq
     }
 
     /// A receiver of deltas published from now on, and the current sequence number.

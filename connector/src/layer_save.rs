@@ -43,20 +43,46 @@ struct SpecLine<'a> {
     value: Option<&'a LiveValue>,
 }
 
+/// The journal position a saved layer records in its `customLayerData` (see [`crate::journal`]): the
+/// spec's optional first line, `{"position":{"epoch":E,"seq":N}}`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+#[derive(Serialize)]
+struct PositionLine {
+    position: Position,
+}
+
 #[derive(Deserialize)]
 struct SpecLineOwned {
-    path: String,
-    #[serde(rename = "type")]
-    value_type: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(rename = "type", default)]
+    value_type: Option<String>,
     #[serde(default)]
     value: Option<serde_json::Value>,
+    #[serde(default)]
+    position: Option<Position>,
 }
 
 /// Writes the spec of a shop's layer: every attribute (so the child creates the specs of those with no
-/// value yet) with its current value, if any. `values` is indexed by handle index.
-pub fn write_spec(path: &Path, attrs: &ShopAttrs, values: &[Option<LiveValue>]) -> Result<(), LayerSaveError> {
+/// value yet) with its current value, if any. `values` is indexed by handle index. `position`, when the
+/// journal is on, goes first.
+pub fn write_spec(
+    path: &Path,
+    attrs: &ShopAttrs,
+    values: &[Option<LiveValue>],
+    position: Option<Position>,
+) -> Result<(), LayerSaveError> {
     let io = |error| LayerSaveError::Io { what: format!("write {}", path.display()), error };
     let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path).map_err(io)?);
+    if let Some(position) = position {
+        serde_json::to_writer(&mut w, &PositionLine { position }).map_err(|e| io(e.into()))?;
+        w.write_all(b"\n").map_err(io)?;
+    }
     for a in attrs.iter() {
         let value = values.get(a.handle.index() as usize).and_then(Option::as_ref);
         let line = SpecLine { path: attrs.path(a), value_type: a.value_type.sdf_name(), value };
@@ -81,6 +107,7 @@ pub fn write_layer(spec: &Path, out: &Path) -> Result<usize, LayerSaveError> {
     let layer = if out.exists() { Layer::open(out)? } else { Layer::create_anonymous("live", "usdc")? };
     let mut w = LayerWriter::new(layer);
     let mut tick = Tick::default();
+    let mut position = None;
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let bad = |message: String| LayerSaveError::Spec { file: spec.to_path_buf(), line: n + 1, message };
         let line = line.map_err(|error| LayerSaveError::Io { what: format!("read {}", spec.display()), error })?;
@@ -88,17 +115,27 @@ pub fn write_layer(spec: &Path, out: &Path) -> Result<usize, LayerSaveError> {
             continue;
         }
         let l: SpecLineOwned = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        let t =
-            ValueType::from_sdf_name(&l.value_type).ok_or_else(|| bad(format!("unknown type {:?}", l.value_type)))?;
-        let (prim, attr) =
-            l.path.rsplit_once('.').ok_or_else(|| bad(format!("{:?} is not an attribute path", l.path)))?;
+        if let Some(p) = l.position {
+            position = Some(p);
+            continue;
+        }
+        let (Some(path), Some(value_type)) = (&l.path, &l.value_type) else {
+            return Err(bad("a line needs a path and a type".into()));
+        };
+        let t = ValueType::from_sdf_name(value_type).ok_or_else(|| bad(format!("unknown type {value_type:?}")))?;
+        let (prim, attr) = path.rsplit_once('.').ok_or_else(|| bad(format!("{path:?} is not an attribute path")))?;
         let h = w.intern(prim, attr, t).map_err(|e| bad(e.to_string()))?;
         if let Some(v) = &l.value {
-            let v = LiveValue::from_json(t, v).ok_or_else(|| bad(format!("{v} is not a {}", l.value_type)))?;
+            let v = LiveValue::from_json(t, v).ok_or_else(|| bad(format!("{v} is not a {value_type}")))?;
             v.stage_into(&mut tick, h);
         }
     }
     let n = w.apply(&tick)?;
+    if let Some(p) = position {
+        let layer = w.layer_mut();
+        layer.set_custom_layer_data(crate::journal::LAYER_EPOCH_KEY, &twinloom_usd::Value::Int64(p.epoch as i64))?;
+        layer.set_custom_layer_data(crate::journal::LAYER_SEQ_KEY, &twinloom_usd::Value::Int64(p.seq as i64))?;
+    }
     w.layer().export_atomic(out)?;
     Ok(n)
 }
@@ -133,13 +170,13 @@ mod tests {
         ];
         let out = dir.join("biw.usdc");
         let spec = dir.join("biw.jsonl");
-        write_spec(&spec, &attrs, &values).unwrap();
+        write_spec(&spec, &attrs, &values, None).unwrap();
         assert_eq!(write_layer(&spec, &out).unwrap(), 4);
         // A second save opens the first: the value it no longer sends stays, the others change.
         values[0] = Some(LiveValue::Double(-1.0));
         values[2] = Some(LiveValue::Int(7));
         values[4] = None;
-        write_spec(&spec, &attrs, &values).unwrap();
+        write_spec(&spec, &attrs, &values, Some(Position { epoch: 1_700_000_000_000, seq: 42 })).unwrap();
         assert_eq!(write_layer(&spec, &out).unwrap(), 4);
         let saved = Layer::open(&out).unwrap();
         let get = |p: &str| saved.default_value(p).unwrap();
@@ -148,6 +185,10 @@ mod tests {
         assert_eq!(get("/Plant/BIW/S1/R1.welds"), Some(twinloom_usd::Value::Int(7)));
         assert_eq!(get("/Plant/BIW/S1/R1.pos"), Some(twinloom_usd::Value::Float3([1.0, -2.5, 3.25])));
         assert_eq!(get("/Plant/BIW/S1/R1.vin"), Some(twinloom_usd::Value::String("WVW \"quoted\" ü".into())));
+        // The journal position travels with the spec into customLayerData.
+        let w = LayerWriter::new(saved);
+        assert_eq!(crate::journal::layer_seq(&w, Some(1_700_000_000_000)), Some(42));
+        assert_eq!(crate::journal::layer_seq(&w, Some(1)), None, "another epoch's position is not used");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -16,6 +16,7 @@ mod crypto;
 mod delta;
 mod gpu;
 mod hub;
+mod journal;
 mod layer_save;
 mod memory;
 pub mod mes;
@@ -32,7 +33,8 @@ mod twin;
 
 pub use child_writer::ChildWriteError;
 pub use config::{
-    AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, SourceConfig, StageConfig, StreamConfig,
+    AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, JournalConfig, SourceConfig, StageConfig,
+    StreamConfig,
 };
 pub use layer_save::write_layer;
 pub use memory::tune_allocator;

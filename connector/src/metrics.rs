@@ -67,6 +67,27 @@ pub struct ShopMetrics {
     pub last_tick_ms: AtomicU64,
 }
 
+/// The write-ahead journal's counters (shown when the journal is on).
+#[derive(Default)]
+pub struct JournalMetrics {
+    /// Deltas appended and committed.
+    pub appended: AtomicU64,
+    /// Record bytes appended (payload, without the journal's 8-byte record header).
+    pub appended_bytes: AtomicU64,
+    /// Appends, commits or reopens that failed.
+    pub errors: AtomicU64,
+    /// Published deltas that are not in the journal (published while it failed).
+    pub unjournaled: AtomicU64,
+    /// Damage found at open (cut at the last good record).
+    pub damaged: AtomicU64,
+    /// Segment bytes on disk.
+    pub bytes_on_disk: AtomicU64,
+    /// Ticks re-applied to live layers at start.
+    pub replayed: AtomicU64,
+    /// Seconds the start-up recovery took (f64 bits).
+    pub recovery_seconds_bits: AtomicU64,
+}
+
 /// Everything `/metrics` shows.
 #[derive(Default)]
 pub struct Metrics {
@@ -89,6 +110,7 @@ pub struct Metrics {
     sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
     commands: Mutex<Option<Arc<crate::command::engine::CommandCounters>>>,
+    journal: Mutex<Option<Arc<JournalMetrics>>>,
 }
 
 impl Metrics {
@@ -123,6 +145,11 @@ impl Metrics {
     /// Shows the write-back engine's counters.
     pub fn set_commands(&self, c: Arc<crate::command::engine::CommandCounters>) {
         *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+    }
+
+    /// Shows the journal's counters (the journal is on).
+    pub fn set_journal(&self, j: Arc<JournalMetrics>) {
+        *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(j);
     }
 
     pub fn shops(&self) -> Vec<(String, Arc<ShopMetrics>)> {
@@ -206,6 +233,55 @@ impl Metrics {
                 "twinloom_command_unauthorized_total",
                 "Command API requests with a missing or unknown bearer token.",
                 c.unauthorized.load(Relaxed),
+            );
+        }
+        let journal = self.journal.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(j) = journal {
+            let gauge = |o: &mut String, name: &str, help: &str, v: String| {
+                let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            };
+            counter(&mut o, "twinloom_journal_appended_total", "Deltas journaled.", j.appended.load(Relaxed));
+            counter(
+                &mut o,
+                "twinloom_journal_appended_bytes_total",
+                "Record bytes journaled.",
+                j.appended_bytes.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_journal_errors_total",
+                "Journal appends, commits or reopens that failed.",
+                j.errors.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_journal_unjournaled_total",
+                "Deltas published while the journal failed (not in the journal).",
+                j.unjournaled.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_journal_damage_total",
+                "Journal damage found and cut at open.",
+                j.damaged.load(Relaxed),
+            );
+            gauge(
+                &mut o,
+                "twinloom_journal_bytes",
+                "Journal segment bytes on disk.",
+                j.bytes_on_disk.load(Relaxed).to_string(),
+            );
+            gauge(
+                &mut o,
+                "twinloom_journal_replayed_ticks",
+                "Journaled ticks re-applied to live layers at start.",
+                j.replayed.load(Relaxed).to_string(),
+            );
+            gauge(
+                &mut o,
+                "twinloom_journal_recovery_seconds",
+                "Seconds the journal recovery took at start.",
+                f64::from_bits(j.recovery_seconds_bits.load(Relaxed)).to_string(),
             );
         }
         let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));

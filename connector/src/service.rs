@@ -58,6 +58,9 @@ pub enum ServiceError {
     /// The write-back engine could not start (its audit journal, or a target that is not bound).
     #[error("write-back: {0}")]
     WriteBack(String),
+    /// The write-ahead journal could not be opened or read at start.
+    #[error("{0}")]
+    Journal(crate::journal::JournalError),
     /// A stop was asked for before the service was up (nothing to save yet, or the layers were saved).
     #[error("stopped before the service was up")]
     StoppedDuringStartup,
@@ -639,7 +642,7 @@ pub async fn run(
     // One writer per shop, with every binding of the shop interned once.
     let twin = Arc::new(TwinState::new(&table));
     let hub = Hub::new(cfg.stream.ring, cfg.stream.ring_mib << 20, cfg.stream.client_buffer);
-    let mut writers = Vec::new();
+    let mut prepared = Vec::new();
     for (shop, name) in table.shops.iter().enumerate() {
         let path = dir.join(&layers[shop]);
         // Values of the previous run are kept: the live layer is reopened and updated.
@@ -654,6 +657,34 @@ pub async fn run(
             attrs.push(handle, &b.prim, &b.attr, b.value_type);
         }
         attrs.finish(); // held for the whole run
+        prepared.push((path, usd, attrs));
+    }
+    // The journal: re-apply what the saved layers lack, refill the resume ring, keep the epoch.
+    let (epoch, journal_epoch, start_seq) = if cfg.journal.enabled {
+        let jm = Arc::new(crate::metrics::JournalMetrics::default());
+        metrics.set_journal(jm.clone());
+        let mut shop_layers: Vec<crate::journal::ShopLayer<'_>> = prepared
+            .iter_mut()
+            .zip(&table.shops)
+            .map(|((_, usd, attrs), name)| crate::journal::ShopLayer { name, usd, attrs })
+            .collect();
+        let jdir = cfg.journal_dir();
+        let r = crate::journal::recover(&jdir, crate::journal::options(&cfg), &mut shop_layers, jm)
+            .map_err(ServiceError::Journal)?;
+        drop(shop_layers);
+        tracing::info!(
+            dir = %jdir.display(), epoch = r.epoch, last_seq = r.last_seq, replayed_ticks = r.replayed,
+            ring = r.ring.len(), recovery_s = r.seconds, "journal recovery done"
+        );
+        let (epoch, last_seq) = (r.epoch, r.last_seq);
+        hub.attach_journal(r.sink, r.last_seq, r.ring, r.saved);
+        (epoch, Some(epoch), last_seq)
+    } else {
+        (crate::delta::epoch_ms(SystemTime::now()) as u64, None, 0)
+    };
+    let mut writers = Vec::new();
+    for (shop, (path, usd, attrs)) in prepared.into_iter().enumerate() {
+        let name = &table.shops[shop];
         let wcfg = ShopWriterConfig {
             shop,
             name: name.clone(),
@@ -662,6 +693,8 @@ pub async fn run(
             tick: Duration::from_millis(cfg.stage.tick_ms),
             save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
             saver: cfg.stage_writer.clone(),
+            journal_epoch,
+            start_seq,
         };
         writers.push(
             shop_writer::spawn(wcfg, usd, attrs, twin.clone(), hub.clone(), metrics.clone())
@@ -734,7 +767,6 @@ pub async fn run(
         .await
         .map_err(io(format!("listen on {}", cfg.stream.listen)))?;
     let listen = listener.local_addr().map_err(io("listener address"))?;
-    let epoch = crate::delta::epoch_ms(SystemTime::now()) as u64;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The command API over TLS, when configured: there and only there.
     let command_tls = match cfg.command_tls() {
@@ -834,6 +866,8 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || live.save()).await;
     }
     stop_writers(writers).await;
+    // Every layer is saved with its position: the journal is forced down and closed.
+    hub.close_journal();
     // Live clients get what is left to send, then a close frame; the server stops.
     let _ = stop_tx.send(true);
     let closed = stop.unless_hurried(tokio::time::timeout(CLIENTS_CLOSE_TIMEOUT, &mut server)).await;

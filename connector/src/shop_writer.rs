@@ -55,6 +55,11 @@ pub struct ShopWriterConfig {
     /// The program whose `write-layer` command saves the layer in a child process (see
     /// [`crate::layer_save`]); `None` exports in-process, holding the writer meanwhile.
     pub saver: Option<PathBuf>,
+    /// The journal's epoch when the journal is on: each save records in the layer's `customLayerData`
+    /// the last sequence number it includes (see [`crate::journal`]).
+    pub journal_epoch: Option<u64>,
+    /// The sequence number the layer already includes at start (after journal recovery).
+    pub start_seq: u64,
 }
 
 /// Owns a writer thread; `stop` flushes, saves and joins it.
@@ -109,8 +114,8 @@ struct Writer {
     pending: Vec<Pending>,
     tick: Tick,
     last_seq: u64,
-    /// The save running in a child process, if any.
-    saving: Option<JoinHandle<Result<(), LayerSaveError>>>,
+    /// The save running in a child process, if any, and the sequence number it saves.
+    saving: Option<(u64, JoinHandle<Result<(), LayerSaveError>>)>,
     /// Snapshots taken (names their temporary files).
     snapshots: u64,
 }
@@ -126,6 +131,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel();
     let name = cfg.name.clone();
     let metrics = global.add_shop(&name);
+    let last_seq = cfg.start_seq;
     let w = Writer {
         cfg,
         usd,
@@ -136,7 +142,7 @@ pub fn spawn(
         global,
         pending: Vec::new(),
         tick: Tick::default(),
-        last_seq: 0,
+        last_seq,
         saving: None,
         snapshots: 0,
     };
@@ -265,19 +271,21 @@ impl Writer {
     /// still runs), otherwise in-process.
     fn save(&mut self) {
         let Some(exe) = self.cfg.saver.clone() else {
+            let seq = self.stamp();
             let result = self.usd.layer().export_atomic(&self.cfg.path).map_err(LayerSaveError::from);
-            self.record_save(result);
+            self.record_save(result, seq);
             return;
         };
-        if self.saving.as_ref().is_some_and(|h| !h.is_finished()) {
+        if self.saving.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
             tracing::debug!(shop = %self.cfg.name, "the previous save still runs; this one is skipped");
             return;
         }
         self.finish_save();
         let spec = self.spec_path();
-        if let Err(e) = self.write_spec(&spec) {
+        let seq = self.hub.current_seq();
+        if let Err(e) = self.write_spec(&spec, seq) {
             let _ = std::fs::remove_file(&spec);
-            self.record_save(Err(e));
+            self.record_save(Err(e), seq);
             return;
         }
         let out = self.cfg.path.clone();
@@ -285,18 +293,37 @@ impl Writer {
             .name(format!("save-{}", self.cfg.name))
             .spawn(move || layer_save::save_in_child(&exe, &spec, &out));
         match started {
-            Ok(h) => self.saving = Some(h),
-            Err(error) => self.record_save(Err(LayerSaveError::Io { what: "start a save thread".into(), error })),
+            Ok(h) => self.saving = Some((seq, h)),
+            Err(error) => self.record_save(Err(LayerSaveError::Io { what: "start a save thread".into(), error }), seq),
         }
+    }
+
+    /// With the journal on, records in the layer's `customLayerData` the epoch and the sequence number the
+    /// save includes: every delta of this shop up to the hub's current number (this thread publishes the
+    /// shop's deltas, so none of them can be newer). Returns that number.
+    fn stamp(&mut self) -> u64 {
+        let seq = self.hub.current_seq();
+        if let Some(epoch) = self.cfg.journal_epoch {
+            let layer = self.usd.layer_mut();
+            let stamped = layer
+                .set_custom_layer_data(crate::journal::LAYER_EPOCH_KEY, &twinloom_usd::Value::Int64(epoch as i64))
+                .and_then(|()| {
+                    layer.set_custom_layer_data(crate::journal::LAYER_SEQ_KEY, &twinloom_usd::Value::Int64(seq as i64))
+                });
+            if let Err(e) = stamped {
+                tracing::error!(shop = %self.cfg.name, "recording the journal position in the live layer failed: {e}");
+            }
+        }
+        seq
     }
 
     /// Waits for the save running in a child process, if any, and counts its outcome.
     fn finish_save(&mut self) {
-        if let Some(h) = self.saving.take() {
+        if let Some((seq, h)) = self.saving.take() {
             let result = h.join().unwrap_or_else(|_| {
                 Err(LayerSaveError::Io { what: "the save thread".into(), error: std::io::Error::other("panicked") })
             });
-            self.record_save(result);
+            self.record_save(result, seq);
         }
     }
 
@@ -306,23 +333,31 @@ impl Writer {
         self.finish_save();
         if let Some(exe) = self.cfg.saver.clone() {
             let spec = self.spec_path();
-            let result = self.write_spec(&spec).and_then(|()| layer_save::save_in_child(&exe, &spec, &self.cfg.path));
+            let seq = self.hub.current_seq();
+            let result =
+                self.write_spec(&spec, seq).and_then(|()| layer_save::save_in_child(&exe, &spec, &self.cfg.path));
             let _ = std::fs::remove_file(&spec);
             match result {
-                Ok(()) => return self.record_save(Ok(())),
+                Ok(()) => return self.record_save(Ok(()), seq),
                 Err(e) => {
                     tracing::warn!(shop = %self.cfg.name, "saving the live layer in a child process failed ({e}); saving in-process")
                 }
             }
         }
+        let seq = self.stamp();
         let result = self.usd.layer().export_atomic(&self.cfg.path).map_err(LayerSaveError::from);
-        self.record_save(result);
+        self.record_save(result, seq);
     }
 
-    fn record_save(&self, result: Result<(), LayerSaveError>) {
+    /// Counts a save's outcome; a save that includes every delta up to `seq` lets the journal drop older
+    /// segments.
+    fn record_save(&self, result: Result<(), LayerSaveError>, seq: u64) {
         match result {
             Ok(()) => {
                 self.metrics.saves.fetch_add(1, Relaxed);
+                if self.cfg.journal_epoch.is_some() {
+                    self.hub.layer_saved(self.cfg.shop, seq);
+                }
             }
             Err(e) => {
                 self.metrics.save_errors.fetch_add(1, Relaxed);
@@ -332,14 +367,16 @@ impl Writer {
     }
 
     /// Writes the save spec from what the layer holds (its defaults, read in one FFI call).
-    fn write_spec(&self, spec: &std::path::Path) -> Result<(), LayerSaveError> {
+    /// With the journal on the spec carries the journal position `seq` (see [`Self::stamp`]).
+    fn write_spec(&self, spec: &std::path::Path, seq: u64) -> Result<(), LayerSaveError> {
         let mut values: Vec<Option<LiveValue>> = vec![None; self.attrs.len()];
         self.usd.visit_defaults(|h, v| {
             if let Some(slot) = values.get_mut(h as usize) {
                 *slot = LiveValue::from_usd(v);
             }
         })?;
-        layer_save::write_spec(spec, &self.attrs, &values)
+        let position = self.cfg.journal_epoch.map(|epoch| layer_save::Position { epoch, seq });
+        layer_save::write_spec(spec, &self.attrs, &values, position)
     }
 
     /// The spec file handed to the child, next to the layer.
@@ -367,7 +404,7 @@ impl Writer {
             return;
         };
         let spec = tmp.with_extension("jsonl");
-        let prepared = self.write_spec(&spec).map_err(|e| e.to_string()).and_then(|()| {
+        let prepared = self.write_spec(&spec, seq).map_err(|e| e.to_string()).and_then(|()| {
             // The child applies the spec on top of the last saved layer, as a save does.
             if self.cfg.path.exists() {
                 std::fs::copy(&self.cfg.path, &tmp)
