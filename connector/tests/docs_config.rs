@@ -18,3 +18,24 @@ fn the_documented_configuration_loads() {
     let cfg = Config::parse(&with_pki, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.pki_dir(&cfg.sources[0]), Path::new("/etc/twinloom/pki"));
 }
+
+#[test]
+fn the_documented_journal_table_loads() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/journal.md")).unwrap();
+    let start = doc.find("```toml\n[journal]").expect("the [journal] block") + "```toml\n".len();
+    let block = &doc[start..start + doc[start..].find("```").expect("its end")];
+    let text = format!("[stage]\ndir = \"stage\"\n\n{block}");
+    let cfg = Config::parse(&text, Path::new("/etc/twinloom/plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let j = &cfg.journal;
+    assert!(j.enabled);
+    assert_eq!((j.durability.get_ref().as_str(), j.segment_mib, j.max_mib, j.max_age_h), ("per_tick", 64, None, None));
+    assert_eq!(cfg.journal_dir(), Path::new("/etc/twinloom/stage/journal"));
+    // Uncommented, every optional line is honoured.
+    let all = text
+        .replace("# dir = ", "dir = ")
+        .replace("# max_mib = ", "max_mib = ")
+        .replace("# max_age_h = ", "max_age_h = ");
+    let cfg = Config::parse(&all, Path::new("/etc/twinloom/plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cfg.journal.max_mib, cfg.journal.max_age_h), (Some(4096), Some(168.0)));
+    assert_eq!(cfg.journal_dir(), Path::new("/var/lib/twinloom/journal"));
+}

@@ -68,3 +68,8 @@ pub fn train_fd001(train_path: &Path) -> Result<RulModel> {
 pub fn predict_engines(model: &RulModel, engines: &[Engine]) -> Result<Vec<(u32, f64)>> {
     engines.iter().map(|e| Ok((e.unit, model.predict(&e.select(&model.columns)?)?))).collect()
 }
+
+/// docs/forecast.md's Rust examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/forecast.md")]
+struct ForecastDocs;
