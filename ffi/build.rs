@@ -118,6 +118,7 @@ fn write_include_header(out: &Path, layout: HeaderLayout) {
         ("gf", "matrix4d.h"),
         ("gf", "quatd.h"),
         ("gf", "quatf.h"),
+        ("gf", "vec2d.h"),
         ("gf", "vec2f.h"),
         ("gf", "vec3d.h"),
         ("gf", "vec3f.h"),

@@ -4,6 +4,8 @@
 #include "shim.h"
 
 #include <cmath>
+#include <iterator>
+#include <set>
 #include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
@@ -621,6 +623,58 @@ FfiValue Layer::get_time_sample(rust::Str path, double time) const {
         VtValue v;
         if (!layer_->QueryTimeSample(p, time, &v)) return FfiValue{};
         return FromVt(v, attr->GetTypeName().GetAsToken().GetString());
+    });
+}
+
+FfiTimeSamples Layer::time_samples_in(rust::Str path, double from, double to, bool with_prior) const {
+    SdfPath p = ParsePath(path);
+    return Guarded([&] { return std::string("read time samples of " + p.GetString()); }, [&] {
+        SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
+        std::string type = attr->GetTypeName().GetAsToken().GetString();
+        FfiTimeSamples out;
+        auto push = [&](double t) {
+            VtValue v;
+            if (!layer_->QueryTimeSample(p, t, &v)) return;
+            out.times.push_back(t);
+            out.values.push_back(FromVt(v, type));
+        };
+        std::set<double> times = layer_->ListTimeSamplesForPath(p);
+        auto it = times.lower_bound(from);
+        if (with_prior && it != times.begin()) push(*std::prev(it));
+        for (; it != times.end() && *it <= to; ++it) push(*it);
+        return out;
+    });
+}
+
+void Layer::set_value_clips(rust::Str prim_path, rust::Str clip_set, const rust::Vec<rust::String>& asset_paths,
+                            rust::Str clip_prim_path, const rust::Vec<double>& active, const rust::Vec<double>& times,
+                            rust::Str manifest, bool interpolate_missing) {
+    SdfPath p = ParsePath(prim_path);
+    std::string set = S(clip_set);
+    Guarded([&] { return std::string("set clips " + set + " on " + p.GetString()); }, [&] {
+        if (!p.IsPrimPath()) Fail("path", "'" + p.GetString() + "' is not a prim path");
+        if (set.empty()) Fail("name", "clip set name is empty");
+        if (active.size() % 2 != 0 || times.size() % 2 != 0) Fail("type", "active and times must be (stage time, value) pairs");
+        SdfPrimSpecHandle prim = layer_->GetPrimAtPath(p);
+        if (!prim) Fail("path", "no prim spec at " + p.GetString());
+        VtArray<SdfAssetPath> assets;
+        for (const auto& a : asset_paths) assets.push_back(SdfAssetPath(std::string(a)));
+        auto pairs = [](const rust::Vec<double>& v) {
+            VtArray<GfVec2d> out;
+            for (size_t i = 0; i + 1 < v.size(); i += 2) out.push_back(GfVec2d(v[i], v[i + 1]));
+            return out;
+        };
+        VtDictionary d;
+        d["assetPaths"] = VtValue(assets);
+        d["primPath"] = VtValue(S(clip_prim_path));
+        d["active"] = VtValue(pairs(active));
+        d["times"] = VtValue(pairs(times));
+        if (!manifest.empty()) d["manifestAssetPath"] = VtValue(SdfAssetPath(S(manifest)));
+        d["interpolateMissingClipValues"] = VtValue(interpolate_missing);
+        VtDictionary clips;
+        if (prim->HasInfo(TfToken("clips"))) clips = prim->GetInfo(TfToken("clips")).Get<VtDictionary>();
+        clips[set] = VtValue(d);
+        prim->SetInfo(TfToken("clips"), VtValue(clips));
     });
 }
 

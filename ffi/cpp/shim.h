@@ -15,6 +15,7 @@ namespace twinloom {
 struct FfiValue;
 struct FfiPrimInfo;
 struct FfiAttributeInfo;
+struct FfiTimeSamples;
 struct TickColumns;
 
 class Layer {
@@ -50,6 +51,10 @@ public:
     FfiValue get_default(rust::Str path) const;
     void set_time_sample(rust::Str path, double time, const FfiValue& value);
     FfiValue get_time_sample(rust::Str path, double time) const;
+    FfiTimeSamples time_samples_in(rust::Str path, double from, double to, bool with_prior) const;
+    void set_value_clips(rust::Str prim_path, rust::Str clip_set, const rust::Vec<rust::String>& asset_paths,
+                         rust::Str clip_prim_path, const rust::Vec<double>& active, const rust::Vec<double>& times,
+                         rust::Str manifest, bool interpolate_missing);
 
     void define_relationship(rust::Str prim_path, rust::Str name, const rust::Vec<rust::String>& targets, bool custom);
     rust::Vec<rust::String> relationship_targets(rust::Str path) const;

@@ -34,6 +34,13 @@ pub(crate) mod ffi {
         has_default: bool,
     }
 
+    /// The time samples of one attribute in a time range (read back in bulk).
+    #[derive(Debug, Clone, Default)]
+    struct FfiTimeSamples {
+        times: Vec<f64>,
+        values: Vec<FfiValue>,
+    }
+
     /// One tick of value edits for a layer writer: typed columns of (interned handle, value).
     /// Vector columns are flattened (3 per float3/double3, 4 per quatf as w,x,y,z).
     #[derive(Debug, Clone, Default)]
@@ -111,6 +118,22 @@ pub(crate) mod ffi {
         fn get_default(self: &Layer, path: &str) -> Result<FfiValue>;
         fn set_time_sample(self: Pin<&mut Layer>, path: &str, time: f64, value: &FfiValue) -> Result<()>;
         fn get_time_sample(self: &Layer, path: &str, time: f64) -> Result<FfiValue>;
+        /// The time samples in `from..=to`, and with `with_prior` also the last one before `from`.
+        fn time_samples_in(self: &Layer, path: &str, from: f64, to: f64, with_prior: bool) -> Result<FfiTimeSamples>;
+        /// Authors one value-clip set (the `clips` dictionary) on a prim spec; `active` and `times` are
+        /// flattened (stage time, value) pairs; an empty `manifest` authors none.
+        #[allow(clippy::too_many_arguments)]
+        fn set_value_clips(
+            self: Pin<&mut Layer>,
+            prim_path: &str,
+            clip_set: &str,
+            asset_paths: &Vec<String>,
+            clip_prim_path: &str,
+            active: &Vec<f64>,
+            times: &Vec<f64>,
+            manifest: &str,
+            interpolate_missing: bool,
+        ) -> Result<()>;
 
         fn define_relationship(
             self: Pin<&mut Layer>,

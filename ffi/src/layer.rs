@@ -61,6 +61,24 @@ pub struct AttributeSpec {
 }
 
 /// An attribute to define: name, type, variability and whether it is custom (not from a schema).
+/// One value-clip set as [`Layer::set_value_clips`] authors it (USD's `clips` dictionary entries).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValueClips {
+    /// `assetPaths`: the clip layers, relative to the layer the metadata is authored in.
+    pub asset_paths: Vec<String>,
+    /// `primPath`: the prim in each clip layer that holds the values for the anchoring prim.
+    pub prim_path: String,
+    /// `active`: (stage time, index into `asset_paths`) from which each clip is active.
+    pub active: Vec<(f64, f64)>,
+    /// `times`: (stage time, clip time) mapping, linearly interpolated.
+    pub times: Vec<(f64, f64)>,
+    /// `manifestAssetPath`: a layer declaring every attribute the clips hold.
+    pub manifest: Option<String>,
+    /// `interpolateMissingClipValues`: an active clip without samples for an attribute takes them from
+    /// the neighbouring clips.
+    pub interpolate_missing: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct AttributeDef<'a> {
     pub name: &'a str,
@@ -369,6 +387,36 @@ impl Layer {
     }
     pub fn time_sample(&self, attr_path: &str, time: f64) -> Result<Option<Value>> {
         Value::from_ffi(self.inner.get_time_sample(attr_path, time)?, attr_path)
+    }
+
+    /// The time samples of an attribute in `from..=to` as (time, value), in time order; with `with_prior`
+    /// also the last sample before `from` (the value in effect at `from` under held interpolation).
+    pub fn time_samples_in(&self, attr_path: &str, from: f64, to: f64, with_prior: bool) -> Result<Vec<(f64, Value)>> {
+        let s = self.inner.time_samples_in(attr_path, from, to, with_prior)?;
+        let mut out = Vec::with_capacity(s.times.len());
+        for (t, v) in s.times.into_iter().zip(s.values) {
+            if let Some(v) = Value::from_ffi(v, attr_path)? {
+                out.push((t, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authors a value-clip set on a prim spec (the prim's `clips` metadata, other sets kept): the clip
+    /// layers `asset_paths`, the prim they hold (`clip_prim_path`), `active` (stage time, clip index) and
+    /// `times` (stage time, clip time) pairs, an optional manifest, and `interpolateMissingClipValues`.
+    pub fn set_value_clips(&mut self, prim_path: &str, clip_set: &str, clips: &ValueClips) -> Result<()> {
+        let flat = |v: &[(f64, f64)]| v.iter().flat_map(|(a, b)| [*a, *b]).collect::<Vec<f64>>();
+        Ok(self.inner.pin_mut().set_value_clips(
+            prim_path,
+            clip_set,
+            &clips.asset_paths,
+            &clips.prim_path,
+            &flat(&clips.active),
+            &flat(&clips.times),
+            clips.manifest.as_deref().unwrap_or(""),
+            clips.interpolate_missing,
+        )?)
     }
 
     /// Creates a relationship with explicit targets (or replaces the targets of an existing one).

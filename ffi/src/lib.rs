@@ -22,7 +22,7 @@ mod value;
 mod writer;
 
 pub use error::{Result, UsdError};
-pub use layer::{AttributeDef, AttributeSpec, Layer, PrimSpec, Specifier, UpAxis, Variability};
+pub use layer::{AttributeDef, AttributeSpec, Layer, PrimSpec, Specifier, UpAxis, ValueClips, Variability};
 pub use stack::LayerStack;
 pub use value::{Value, ValueType};
 pub use writer::{AttrHandle, Column, LayerWriter, Tick};
