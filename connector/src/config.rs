@@ -147,6 +147,31 @@ pub struct JournalConfig {
     pub max_age_h: Option<f64>,
 }
 
+/// The `[history]` table: the journal compacted into USD value clips (docs/history.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Compact the journal into `history/` clips and `history.usda` (needs `[journal] enabled = true`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Seconds between compactions (a query through `/v1/history` compacts first).
+    #[serde(default = "default_history_flush_s")]
+    pub flush_interval_s: f64,
+    /// Delete clips whose hour ended more than this many days ago; none: keep everything.
+    #[serde(default)]
+    pub retention_days: Option<f64>,
+}
+
+fn default_history_flush_s() -> f64 {
+    10.0
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { enabled: false, flush_interval_s: default_history_flush_s(), retention_days: None }
+    }
+}
+
 fn default_durability() -> Spanned<String> {
     Spanned::new(0..0, "per_tick".into())
 }
@@ -310,6 +335,9 @@ pub struct Config {
     /// The write-ahead journal of published ticks (docs/journal.md).
     #[serde(default)]
     pub journal: JournalConfig,
+    /// The plant's history as USD value clips (docs/history.md).
+    #[serde(default)]
+    pub history: HistoryConfig,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
@@ -550,6 +578,21 @@ impl Config {
         if let Some(h) = j.max_age_h {
             if !h.is_finite() || h <= 0.0 {
                 at(key_span(text, "journal", "max_age_h"), "journal.max_age_h must be positive".into());
+            }
+        }
+        let h = &self.history;
+        if h.enabled && !j.enabled {
+            at(
+                key_span(text, "history", "enabled"),
+                "history.enabled needs journal.enabled = true (history is compacted from the journal)".into(),
+            );
+        }
+        if !h.flush_interval_s.is_finite() || h.flush_interval_s <= 0.0 {
+            at(key_span(text, "history", "flush_interval_s"), "history.flush_interval_s must be positive".into());
+        }
+        if let Some(d) = h.retention_days {
+            if !d.is_finite() || d <= 0.0 {
+                at(key_span(text, "history", "retention_days"), "history.retention_days must be positive".into());
             }
         }
         let mut names: Vec<&str> = Vec::new();

@@ -151,6 +151,27 @@ impl Hub {
         }
     }
 
+    /// Keeps the journal's records from `floor` on (the history compactor's position).
+    pub fn set_journal_floor(&self, floor: Arc<std::sync::atomic::AtomicU64>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = g.journal.as_mut() {
+            j.set_floor(floor);
+        }
+    }
+
+    /// A reader over the journal's records from `from` (see [`JournalSink::reader`]), made under the lock
+    /// and read outside it.
+    pub fn journal_reader(&self, from: u64) -> Option<twinloom_journal::Result<(twinloom_journal::Reader, u64)>> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.journal.as_ref()?.reader(from)
+    }
+
+    /// The journal's next position, when it is open.
+    pub fn journal_next_position(&self) -> Option<u64> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.journal.as_ref()?.next_position()
+    }
+
     /// Closes the journal (at shutdown, once every layer is saved), forcing it down.
     pub fn close_journal(&self) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

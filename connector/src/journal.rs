@@ -87,6 +87,8 @@ pub struct JournalSink {
     /// (sequence number, journal position) of each record since the last truncation.
     positions: VecDeque<(u64, u64)>,
     metrics: Arc<JournalMetrics>,
+    /// The first position the history compactor still needs: nothing from here on is truncated.
+    floor: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl JournalSink {
@@ -99,6 +101,7 @@ impl JournalSink {
             failing: false,
             positions: VecDeque::new(),
             metrics,
+            floor: None,
         };
         s.update_disk();
         s
@@ -170,14 +173,36 @@ impl JournalSink {
         while self.positions.front().is_some_and(|(s, _)| *s <= seq) {
             self.positions.pop_front();
         }
-        let before = match self.positions.front() {
+        let mut before = match self.positions.front() {
             Some((_, p)) => *p,
             None => j.next_position(),
         };
+        if let Some(floor) = &self.floor {
+            before = before.min(floor.load(Relaxed).max(1));
+        }
         if let Err(e) = j.truncate_before(before) {
             tracing::warn!(dir = %self.dir.display(), "journal truncation: {e}");
         }
         self.update_disk();
+    }
+
+    /// Keeps every record from `floor` on (the history compactor's position) when truncating.
+    pub fn set_floor(&mut self, floor: Arc<std::sync::atomic::AtomicU64>) {
+        self.floor = Some(floor);
+    }
+
+    /// A reader over the records from `from` (clamped to what the journal holds) to the last written one,
+    /// and the position it starts at; `None` while the journal is not open.
+    pub fn reader(&self, from: u64) -> Option<twinloom_journal::Result<(twinloom_journal::Reader, u64)>> {
+        let j = self.journal.as_ref()?;
+        let next = j.written_position().map_or(j.first_position(), |p| p + 1);
+        let start = from.clamp(j.first_position(), next);
+        Some(j.reader(start).map(|r| (r, start)))
+    }
+
+    /// The position the next record gets; `None` while the journal is not open.
+    pub fn next_position(&self) -> Option<u64> {
+        self.journal.as_ref().map(|j| j.next_position())
     }
 
     /// Forces everything down and closes the journal (at shutdown).

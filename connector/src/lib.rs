@@ -15,6 +15,7 @@ mod config;
 mod crypto;
 mod delta;
 mod gpu;
+pub mod history;
 mod hub;
 mod journal;
 mod layer_save;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub commands_over_tls: Option<SocketAddr>,
     /// MES (`[mes]`): its layer's deltas, snapshots and `POST /v1/mes`.
     pub mes: Option<Arc<crate::mes::live::MesLive>>,
+    /// History (`[history]`): `GET /v1/history` and its metrics.
+    pub history: Option<Arc<crate::history::History>>,
     /// Becomes true when the service stops: live clients get what was published (the last tick
     /// included), then a close frame (1001, going away).
     pub closing: tokio::sync::watch::Receiver<bool>,
@@ -58,6 +60,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(match state.commands_over_tls {
             Some(tls) => crate::command::http::refusing_router(tls),
             None => crate::command::http::router(state.engine.clone()),
+        })
+        .merge(match &state.history {
+            Some(h) => crate::history::router(h.clone()),
+            None => crate::history::disabled_router(),
         })
         .merge(match &state.mes {
             Some(mes) => crate::mes::live::router(mes.clone()),
@@ -83,6 +89,9 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let mut text = s.metrics.render();
     if let Some(mes) = &s.mes {
         mes.counters().render(&mut text);
+    }
+    if let Some(h) = &s.history {
+        h.render(&mut text);
     }
     let (deltas, bytes) = s.hub.ring_usage();
     text.push_str(&format!(

@@ -61,6 +61,9 @@ pub enum ServiceError {
     /// The write-ahead journal could not be opened or read at start.
     #[error("{0}")]
     Journal(crate::journal::JournalError),
+    /// The history folder could not be opened at start.
+    #[error("{0}")]
+    History(crate::history::HistoryServiceError),
     /// A stop was asked for before the service was up (nothing to save yet, or the layers were saved).
     #[error("stopped before the service was up")]
     StoppedDuringStartup,
@@ -682,6 +685,16 @@ pub async fn run(
     } else {
         (crate::delta::epoch_ms(SystemTime::now()) as u64, None, 0)
     };
+    // History: the journal compacted into value clips (after recovery, so the floor applies to the journal).
+    let history = if cfg.history.enabled {
+        let h = crate::history::History::open(&dir, &cfg.stage.root, hub.clone(), cfg.history.retention_days)
+            .map_err(ServiceError::History)?;
+        let every = Duration::from_secs_f64(cfg.history.flush_interval_s);
+        let compactor = crate::history::Compactor::spawn(h.clone(), every).map_err(io("start the history thread"))?;
+        Some((h, compactor))
+    } else {
+        None
+    };
     let mut writers = Vec::new();
     for (shop, (path, usd, attrs)) in prepared.into_iter().enumerate() {
         let name = &table.shops[shop];
@@ -795,6 +808,7 @@ pub async fn run(
         engine: engine.clone(),
         commands_over_tls: command_tls,
         mes: mes.clone(),
+        history: history.as_ref().map(|(h, _)| h.clone()),
         closing: stop_rx.clone(),
     });
     // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
@@ -866,6 +880,10 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || live.save()).await;
     }
     stop_writers(writers).await;
+    // The history thread compacts what the journal holds once more, then ends.
+    if let Some((_, compactor)) = history {
+        let _ = tokio::task::spawn_blocking(move || compactor.finish()).await;
+    }
     // Every layer is saved with its position: the journal is forced down and closed.
     hub.close_journal();
     // Live clients get what is left to send, then a close frame; the server stops.

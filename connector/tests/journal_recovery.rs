@@ -144,6 +144,8 @@ struct Seen {
     last: BTreeMap<String, serde_json::Value>,
     /// The last delta's sequence number per shop.
     shop_seq: BTreeMap<String, u64>,
+    /// Every edit: (attribute path, time in seconds: `sourceTimeMs`, else the delta's `timeMs`, value).
+    edits: Vec<(String, f64, serde_json::Value)>,
     closed: bool,
 }
 
@@ -166,9 +168,12 @@ fn client(rt: &tokio::runtime::Runtime, listen: SocketAddr, query: String, seen:
                     let seq = v["seq"].as_u64().expect("seq");
                     s.seqs.push(seq);
                     s.shop_seq.insert(v["shop"].as_str().unwrap_or_default().to_string(), seq);
+                    let tick_ms = v["timeMs"].as_f64().unwrap_or(0.0);
                     for e in v["edits"].as_array().into_iter().flatten() {
                         if let Some(p) = e["path"].as_str() {
                             s.last.insert(p.to_string(), e["value"].clone());
+                            let t = e["sourceTimeMs"].as_f64().unwrap_or(tick_ms) / 1e3;
+                            s.edits.push((p.to_string(), t, e["value"].clone()));
                         }
                     }
                 }
@@ -214,6 +219,117 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
         _ => a == b,
+    }
+}
+
+/// The edits of one attribute as history keeps them: the last value per time, in time order.
+fn series(edits: &[(String, f64, serde_json::Value)], path: &str) -> Vec<(f64, serde_json::Value)> {
+    let mut by_time: BTreeMap<u64, (f64, serde_json::Value)> = BTreeMap::new();
+    for (_, t, v) in edits.iter().filter(|(p, _, _)| p == path) {
+        by_time.insert(t.to_bits(), (*t, v.clone()));
+    }
+    let mut out: Vec<(f64, serde_json::Value)> = by_time.into_values().collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// `GET /v1/history` for one attribute the clients saw: its samples from the first one the clients
+/// received to the answer's last one equal what the clients received. Returns the number of samples.
+fn check_history_endpoint(listen: SocketAddr, before: &Mutex<Seen>, after: &Mutex<Seen>) -> usize {
+    let path = {
+        let a = after.lock().unwrap();
+        a.edits.iter().rev().find(|(_, _, v)| v.is_number()).expect("a numeric edit").0.clone()
+    };
+    let (status, body) = http_get(listen, &format!("/v1/history?attr={path}&from=0&to=4102444800"));
+    // The answer may hold deltas still on their way to the client.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut edits = before.lock().unwrap().edits.clone();
+    edits.extend(after.lock().unwrap().edits.iter().cloned());
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let got: Vec<(f64, serde_json::Value)> =
+        answer["samples"].as_array().unwrap().iter().map(|p| (p[0].as_f64().unwrap(), p[1].clone())).collect();
+    let last = got.last().map(|(t, _)| *t).expect("history has samples");
+    let want: Vec<(f64, serde_json::Value)> = series(&edits, &path).into_iter().filter(|(t, _)| *t <= last).collect();
+    // History also holds what was published before the first client connected.
+    let first = want.first().map(|(t, _)| *t).expect("the clients saw it");
+    let got: Vec<(f64, serde_json::Value)> = got.into_iter().filter(|(t, _)| *t >= first).collect();
+    if got.len() != want.len() {
+        let only_history: Vec<_> = got.iter().filter(|g| !want.iter().any(|w| w.0 == g.0)).take(5).collect();
+        let only_clients: Vec<_> = want.iter().filter(|w| !got.iter().any(|g| w.0 == g.0)).take(5).collect();
+        panic!(
+            "{path}: /v1/history has {} samples, the clients {}; only in history {only_history:?}, only seen by clients {only_clients:?}",
+            got.len(),
+            want.len()
+        );
+    }
+    for ((ta, va), (tb, vb)) in got.iter().zip(&want) {
+        assert!(ta == tb && same(va, vb), "{path}: history ({ta}, {va}) vs client ({tb}, {vb})");
+    }
+    let (status, body) = http_get(listen, "/v1/history?attr=/Plant/Nothing.here&from=0&to=1");
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = http_get(listen, &format!("/v1/history?attr={path}&from=yesterday&to=1"));
+    assert_eq!(status, 400);
+    got.len()
+}
+
+/// Opens `history.usda` with usd-core (held interpolation, no Twinloom plugin) and checks, for up to
+/// 3,000 edits spread over the run plus the last edit of every attribute, that `Get(t)` is the last value
+/// the clients received for that attribute at time `t`. With `validate`, the asset validator runs too.
+fn check_history_clips(stage: &Path, edits: &[(String, f64, serde_json::Value)], validate: bool) {
+    let mut last_at: BTreeMap<(String, u64), serde_json::Value> = BTreeMap::new();
+    for (p, t, v) in edits {
+        last_at.insert((p.clone(), t.to_bits()), v.clone());
+    }
+    let mut picks: Vec<(&String, f64)> = Vec::new();
+    let step = (edits.len() / 3000).max(1);
+    picks.extend(edits.iter().step_by(step).map(|(p, t, _)| (p, *t)));
+    let mut last_of: BTreeMap<&String, f64> = BTreeMap::new();
+    for (p, t, _) in edits {
+        let e = last_of.entry(p).or_insert(*t);
+        *e = e.max(*t);
+    }
+    picks.extend(last_of);
+    let list: Vec<serde_json::Value> = picks.iter().map(|(p, t)| serde_json::json!([p, t])).collect();
+    let file = stage.join("history-checks.json");
+    std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
+    let script = r#"
+import sys, json
+from pxr import Usd
+stage = Usd.Stage.Open(sys.argv[1])
+stage.SetInterpolationType(Usd.InterpolationTypeHeld)
+def plain(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    try:
+        return [plain(x) for x in v]
+    except TypeError:
+        return str(v)
+out = []
+for path, t in json.load(open(sys.argv[2])):
+    a = stage.GetAttributeAtPath(path)
+    out.append(plain(a.Get(t)) if a else "<no attribute>")
+print(json.dumps(out))
+"#;
+    let root = stage.join("history.usda");
+    let got: Vec<serde_json::Value> =
+        serde_json::from_str(run_python(script, &[root.to_str().unwrap(), file.to_str().unwrap()]).trim()).unwrap();
+    let mut wrong = Vec::new();
+    for ((p, t), g) in picks.iter().zip(&got) {
+        let want = &last_at[&((*p).clone(), t.to_bits())];
+        if !same(g, want) {
+            wrong.push(format!("{p} at {t}: history {g}, client {want}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} history values differ: {:#?}",
+        wrong.len(),
+        picks.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+    if validate {
+        twinloom_tests::assert_portable_stage(&root);
     }
 }
 
@@ -263,7 +379,8 @@ fn kill_and_resume(seed: u64) -> (TempDir, PathBuf, SocketAddr) {
         }))
         .expect("simulator");
     let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let cfg = write_config(dir.path(), sim.endpoint_url(), sim.namespace_index(), listen, "durability = \"per_tick\"");
+    let history = "durability = \"per_tick\"\n\n[history]\nenabled = true\nflush_interval_s = 0.5\n";
+    let cfg = write_config(dir.path(), sim.endpoint_url(), sim.namespace_index(), listen, history);
 
     // Run 1: a client records every delta; SIGKILL at a seeded moment.
     let svc = Service::start(&cfg, listen);
@@ -294,6 +411,7 @@ fn kill_and_resume(seed: u64) -> (TempDir, PathBuf, SocketAddr) {
     let after = Arc::new(Mutex::new(Seen::default()));
     client(&rt, listen, format!("?since={last_seen}&epoch={epoch}"), after.clone());
     wait_for("deltas after the restart", 20, || after.lock().unwrap().seqs.len() > 20);
+    let asked = check_history_endpoint(listen, &before, &after);
     let out = svc.stop();
     wait_for("the resumed client to be closed", 10, || after.lock().unwrap().closed);
     let a = after.lock().unwrap();
@@ -328,6 +446,12 @@ fn kill_and_resume(seed: u64) -> (TempDir, PathBuf, SocketAddr) {
         last.len(),
         &wrong[..wrong.len().min(10)]
     );
+    // The history holds every value either client received, at its time, across the kill.
+    let mut edits = std::mem::take(&mut before.lock().unwrap().edits);
+    edits.extend(a.edits.iter().cloned());
+    check_history_clips(&dir.path().join("stage"), &edits, seed == 1);
+    eprintln!("seed {seed}: history checked ({} edits seen, /v1/history answered {asked} samples)", edits.len());
+
     // Each layer saved at shutdown records a position at or after its shop's last delta (other shops may
     // have published after it was saved).
     let final_seq = *a.seqs.last().unwrap();
