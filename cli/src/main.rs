@@ -54,6 +54,9 @@ enum Command {
     /// Forecasts: remaining useful life of degrading assets (docs/forecast.md).
     #[command(subcommand)]
     Forecast(cmd::forecast::Command),
+    /// The plant's past from the history clips: `history query` (docs/history.md).
+    #[command(subcommand)]
+    History(cmd::history::Command),
     /// The twin's payback: projected against measured savings, per lever and dimension (docs/payback.md).
     Payback(cmd::payback::Args),
     /// Write a root stage from a spec (used by the service as a child process).
@@ -79,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Forecast(c) => cmd::forecast::run(c),
         Command::Payback(a) => cmd::payback::run(a),
+        Command::History(c) => cmd::history::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::WriteRoot(a) => cmd::write_root::run(a),
         Command::WriteLayer(a) => cmd::write_layer::run(a),

@@ -39,3 +39,24 @@ fn the_documented_journal_table_loads() {
     assert_eq!((cfg.journal.max_mib, cfg.journal.max_age_h), (Some(4096), Some(168.0)));
     assert_eq!(cfg.journal_dir(), Path::new("/var/lib/twinloom/journal"));
 }
+
+#[test]
+fn the_documented_history_tables_load_and_history_needs_the_journal() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/history.md")).unwrap();
+    let start = doc.find("```toml\n[journal]").expect("the [history] block") + "```toml\n".len();
+    let block = &doc[start..start + doc[start..].find("```").expect("its end")];
+    let text = format!("[stage]\ndir = \"stage\"\n\n{block}");
+    let cfg = Config::parse(&text, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let h = &cfg.history;
+    assert!(h.enabled && cfg.journal.enabled);
+    assert_eq!((h.flush_interval_s, h.retention_days), (10.0, None));
+    let all = text.replace("# retention_days = ", "retention_days = ");
+    let cfg = Config::parse(&all, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.history.retention_days, Some(90.0));
+    let without_journal = text.replace("[journal]\nenabled = true", "[journal]\nenabled = false");
+    let err = Config::parse(&without_journal, Path::new("plant.toml")).expect_err("history needs the journal");
+    assert!(err.to_string().contains("history.enabled needs journal.enabled"), "{err}");
+    let zero = text.replace("flush_interval_s = 10", "flush_interval_s = 0");
+    let err = Config::parse(&zero, Path::new("plant.toml")).expect_err("a zero interval");
+    assert!(err.to_string().contains("history.flush_interval_s must be positive"), "{err}");
+}

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod flow;
 pub mod forecast;
+pub mod history;
 pub mod names;
 pub mod payback;
 pub mod plot;
