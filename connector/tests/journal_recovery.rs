@@ -222,14 +222,23 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-/// The edits of one attribute as history keeps them: the last value per time, in time order.
+/// The edits of one attribute as history keeps them: the last value per time, in time order, repeats
+/// of the previous value in the same hour left out.
 fn series(edits: &[(String, f64, serde_json::Value)], path: &str) -> Vec<(f64, serde_json::Value)> {
     let mut by_time: BTreeMap<u64, (f64, serde_json::Value)> = BTreeMap::new();
     for (_, t, v) in edits.iter().filter(|(p, _, _)| p == path) {
         by_time.insert(t.to_bits(), (*t, v.clone()));
     }
-    let mut out: Vec<(f64, serde_json::Value)> = by_time.into_values().collect();
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut all: Vec<(f64, serde_json::Value)> = by_time.into_values().collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // A value repeating the previous one in the same hour is not written (held interpolation).
+    let mut out: Vec<(f64, serde_json::Value)> = Vec::with_capacity(all.len());
+    for (t, v) in all {
+        if out.last().is_some_and(|(pt, pv)| (pt / 3600.0).floor() == (t / 3600.0).floor() && same(pv, &v)) {
+            continue;
+        }
+        out.push((t, v));
+    }
     out
 }
 

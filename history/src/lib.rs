@@ -13,7 +13,9 @@
 //! that; with USD's default, linear, a double between two samples is interpolated). Each hour's clip
 //! starts with a *carry* sample at the hour's first instant holding the value in effect then, so the held
 //! value is right across clip boundaries; an hour in which an attribute did not change has no samples
-//! for it and takes the held value from the clips around it (`interpolateMissingClipValues`).
+//! for it and takes the held value from the clips around it (`interpolateMissingClipValues`). A sample
+//! that repeats its attribute's previous value in the same hour is not written: held interpolation gives
+//! the same value at every instant.
 //!
 //! Nothing here knows about journals or sources: [`HistoryStore::add`] takes samples, [`HistoryStore::flush`]
 //! writes them, [`HistoryReader`] answers queries.

@@ -35,6 +35,9 @@ pub struct FlushReport {
     pub carried: u64,
     /// Samples dropped: a value type clips do not carry, or an attribute whose type changed.
     pub skipped: u64,
+    /// Samples not written because they repeat the attribute's previous value (held interpolation gives
+    /// the same answer at every instant).
+    pub unchanged: u64,
     /// Clip layers saved.
     pub clips_saved: u64,
     /// Whether `history.usda` was rewritten (a new hour or shop).
@@ -285,6 +288,10 @@ impl ShopHistory {
                     self.declared.insert(path.clone(), p.ty);
                     self.manifest_dirty = true;
                 }
+            }
+            if self.last.get(&path).is_some_and(|(t, v)| *t <= p.time && *v == p.value && hour_of(*t) == hour) {
+                report.unchanged += 1;
+                continue;
             }
             let hour_start = (hour * CLIP_SECONDS) as f64;
             let carry = self.carry_for(&path, hour, p.time);
