@@ -57,6 +57,8 @@ enum Command {
     /// The plant's past from the history clips: `history query` (docs/history.md).
     #[command(subcommand)]
     History(cmd::history::Command),
+    /// A past period from the history served on the live stream protocol (docs/history.md).
+    Replay(cmd::replay::Args),
     /// The twin's payback: projected against measured savings, per lever and dimension (docs/payback.md).
     Payback(cmd::payback::Args),
     /// Write a root stage from a spec (used by the service as a child process).
@@ -83,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Forecast(c) => cmd::forecast::run(c),
         Command::Payback(a) => cmd::payback::run(a),
         Command::History(c) => cmd::history::run(c),
+        Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),
         Command::WriteRoot(a) => cmd::write_root::run(a),
         Command::WriteLayer(a) => cmd::write_layer::run(a),

@@ -22,6 +22,7 @@ mod layer_save;
 mod memory;
 pub mod mes;
 mod metrics;
+pub mod replay;
 mod sample;
 mod server;
 mod service;

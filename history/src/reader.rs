@@ -74,6 +74,55 @@ impl HistoryReader {
         })
     }
 
+    /// Every attribute a shop's manifest declares: (`/Prim/Path.attr`, Sdf type name), in path order.
+    pub fn attributes(&self, shop: &str) -> Vec<(String, String)> {
+        let Some((_, m)) = self.shops.iter().find(|(n, _)| n == shop) else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut stack = vec!["/".to_string()];
+        while let Some(path) = stack.pop() {
+            let Ok(spec) = m.prim(&path) else { continue };
+            let base = if path == "/" { String::new() } else { path.clone() };
+            for p in &spec.properties {
+                let attr = format!("{base}.{p}");
+                if let Ok(a) = m.attribute(&attr) {
+                    out.push((attr, a.type_name));
+                }
+            }
+            stack.extend(spec.children.iter().map(|c| format!("{base}/{c}")));
+        }
+        out.sort();
+        out
+    }
+
+    /// Every attribute of every shop in `from..=to`: the value in effect at `from` and the samples after,
+    /// each clip opened once.
+    pub fn period(&self, from: f64, to: f64) -> Result<Vec<(String, Vec<Query>)>> {
+        check_query("/period.all", from, to)?;
+        let mut out = Vec::new();
+        for (shop, _) in &self.shops {
+            let dir = self.stage_dir.join(HISTORY_DIR).join(shop);
+            let hours = clip_hours(&dir);
+            let mut open: std::collections::HashMap<i64, Layer> = std::collections::HashMap::new();
+            let mut queries = Vec::new();
+            for (attr, value_type) in self.attributes(shop) {
+                let mut read = |hour: i64, lo: f64, hi: f64, with_prior: bool| {
+                    let path = dir.join(clip_file_name(hour));
+                    let layer = match open.entry(hour) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(Layer::open(&path).map_err(usd(&path))?)
+                        }
+                    };
+                    read_clip(layer, &path, &attr, lo, hi, with_prior)
+                };
+                let (prior, samples) = query_clips(&hours, from, to, &mut read)?;
+                queries.push(Query { attr, shop: shop.clone(), value_type, prior, samples });
+            }
+            out.push((shop.clone(), queries));
+        }
+        Ok(out)
+    }
+
     /// The samples of `attr_path` with `from <= t <= to` (seconds since the Unix epoch), and the last
     /// one before `from`. Carry samples (an hour's first instant repeating the value held into it) are
     /// left out.

@@ -160,6 +160,18 @@ fn clips_scrub_in_usd_core_as_journaled_and_queries_agree() {
     assert_eq!(q.samples, vec![]);
     assert_eq!(q.prior, Some((T0 + 100.0, Value::Token("running".into()))));
     assert!(reader.query("/Plant/Oven.nothing", T0, T0 + 1.0).is_err());
+    // The whole period at once (what `twinloom replay` serves) equals the attribute-by-attribute queries.
+    let attrs = reader.attributes("paint");
+    let names: Vec<(&str, &str)> = attrs.iter().map(|(a, t)| (a.as_str(), t.as_str())).collect();
+    assert_eq!(
+        names,
+        [("/Plant/Oven.count", "int"), ("/Plant/Oven.state", "token"), ("/Plant/Oven.temperature", "double")]
+    );
+    let period = reader.period(from, to).unwrap();
+    assert_eq!(period.len(), 1);
+    for q in &period[0].1 {
+        assert_eq!(q, &reader.query(&q.attr, from, to).unwrap());
+    }
     assert!(reader.query("/Plant/Oven.temperature", T0 + 1.0, T0).is_err());
 
     assert_portable_stage(&root);

@@ -12,6 +12,7 @@ pub mod history;
 pub mod names;
 pub mod payback;
 pub mod plot;
+pub mod replay;
 pub mod run;
 pub mod write_layer;
 pub mod write_root;
