@@ -1,6 +1,7 @@
 //! The native module of the `twinloom` wheel (`twinloom._native`): Twinloom's body-in-white analytics
 //! (`twinloom-biw`: meshes, exact mesh–mesh distance, OPW robot kinematics, reach) and flow analytics
-//! (`twinloom-flow`: SALBP-1/2 balancing, line simulation, paint-shop model) for Python.
+//! (`twinloom-flow`: SALBP-1/2 balancing, line simulation, paint-shop model) for Python, and the decoder of
+//! the live stream (`live.rs`) under the Python live client `twinloom.live`.
 //!
 //! Every error reaches Python as a [`TwinloomError`] (or one of its subclasses) carrying the Rust message;
 //! inputs are checked before they reach the libraries, so no panic crosses into Python. Long work runs with
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 mod biw;
 mod convert;
 mod flow;
+mod live;
 
 create_exception!(twinloom, TwinloomError, PyException, "Base class of every error raised by twinloom.");
 create_exception!(twinloom, FileError, TwinloomError, "A file could not be read (missing, unreadable).");
@@ -73,5 +75,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     biw::register(m)?;
     flow::register(m)?;
+    live::register(m)?;
     Ok(())
 }

@@ -11,6 +11,9 @@ re-exports it and adds typed dataclasses and a few helpers:
   simulation and paint-shop model from TOML model files; results as dicts with the keys of
   ``twinloom flow --json``).
 
+- Live: :mod:`twinloom.live` (imported on its own, ``from twinloom.live import LiveClient``) follows a
+  Twinloom service's live stream into ``pxr.Sdf.Layer`` copies of its live layers (pxr imported lazily).
+
 Errors are :class:`TwinloomError` (subclasses :class:`FileError`, :class:`ParseError`,
 :class:`InvalidInputError`) carrying the Rust message. Long computations release the GIL.
 """
