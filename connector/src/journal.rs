@@ -244,15 +244,23 @@ pub struct Recovered {
     pub seconds: f64,
 }
 
-/// The sequence number a saved layer includes, when it was saved under `epoch`.
-pub fn layer_seq(usd: &LayerWriter, epoch: Option<u64>) -> Option<u64> {
-    let get = |k: &str| match usd.layer().custom_layer_data(k) {
+/// One of a saved layer's position keys.
+fn layer_key(usd: &LayerWriter, key: &str) -> Option<u64> {
+    match usd.layer().custom_layer_data(key) {
         Ok(Some(twinloom_usd::Value::Int64(v))) => u64::try_from(v).ok(),
         _ => None,
-    };
-    let layer_epoch = get(LAYER_EPOCH_KEY)?;
-    (Some(layer_epoch) == epoch).then(|| get(LAYER_SEQ_KEY)).flatten()
+    }
 }
+
+/// The sequence number a saved layer includes, when it was saved under `epoch`.
+pub fn layer_seq(usd: &LayerWriter, epoch: Option<u64>) -> Option<u64> {
+    let layer_epoch = layer_key(usd, LAYER_EPOCH_KEY)?;
+    (Some(layer_epoch) == epoch).then(|| layer_key(usd, LAYER_SEQ_KEY)).flatten()
+}
+
+/// The file in the journal folder holding the first sequence number recovery may re-apply: records before
+/// it are older than a layer saved by a later run without the journal (kept for history, never replayed).
+pub const REPLAY_FROM_FILE: &str = "replay-from";
 
 /// Opens the journal in `dir`, keeps or starts the stream's epoch and brings every shop's layer up to the
 /// last journaled tick. Damage is cut, logged and counted, never fatal.
@@ -289,9 +297,23 @@ pub fn recover(
             (e, true)
         }
     };
-    // Positions are those of the journal's own (stored) epoch: a layer saved under another one, or
-    // before the journal was on, gets every journaled tick of its shop.
+    // Positions are those of the journal's own (stored) epoch: a layer saved under an older one, or
+    // before the journal was on, gets every journaled tick of its shop. A layer saved under a newer epoch
+    // (a later run with the journal off) is newer than every journaled tick: the journal is stale, nothing
+    // of it is re-applied (now or at a later start) and a new epoch begins.
     let positions: Vec<Option<u64>> = shops.iter().map(|s| layer_seq(s.usd, stored)).collect();
+    let stale = stored.is_some_and(|e| shops.iter().any(|s| layer_key(s.usd, LAYER_EPOCH_KEY).is_some_and(|l| l > e)));
+    let replay_from_path = dir.join(REPLAY_FROM_FILE);
+    let replay_from =
+        std::fs::read_to_string(&replay_from_path).ok().and_then(|t| t.trim().parse::<u64>().ok()).unwrap_or(0);
+    let (epoch, new_epoch) = if stale && !new_epoch {
+        // Written after `replay-from` (below): a crash in between must not leave a new epoch without it.
+        let e = (crate::delta::epoch_ms(SystemTime::now()) as u64).max(epoch + 1);
+        tracing::warn!(dir = %dir.display(), "the live layers were saved by a later run without the journal: the journal's ticks are older and are not re-applied; new epoch {e}");
+        (e, true)
+    } else {
+        (epoch, new_epoch)
+    };
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, s) in shops.iter().enumerate() {
         index.insert(s.name, i);
@@ -336,7 +358,7 @@ pub fn recover(
             continue;
         };
         let Some(&shop) = index.get(delta.shop.as_str()) else { continue };
-        if positions[shop].is_some_and(|p| seq <= p) {
+        if stale || seq < replay_from || positions[shop].is_some_and(|p| seq <= p) {
             continue;
         }
         let s = &shops[shop];
@@ -358,6 +380,13 @@ pub fn recover(
     drop(reader);
     for shop in 0..shops.len() {
         flush(shops, &mut ticks, shop, dir);
+    }
+    if stale {
+        let from = last_seq + 1;
+        std::fs::write(&replay_from_path, format!("{from}\n"))
+            .and_then(|()| std::fs::File::open(&replay_from_path)?.sync_all())
+            .map_err(|error| JournalError::Io { what: "write", path: replay_from_path.clone(), error })?;
+        write_epoch(&epoch_path, epoch)?;
     }
     if new_epoch || ring.last().is_some_and(|(s, _)| *s != last_seq) {
         // Another epoch's numbers, or a layer saved after the journal's end (its tail was lost).
@@ -487,6 +516,43 @@ mod tests {
         assert_eq!(get("/Plant/A.y"), Some(Value::Int(7)));
         assert_eq!(get("/Plant/A.z"), None, "seq 1 is in the saved layer already: not replayed");
         assert_eq!(metrics.replayed.load(Relaxed), 2);
+        drop(r);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn layers_saved_by_a_later_run_without_the_journal_are_not_overwritten_by_its_older_ticks() {
+        let dir = temp("stale");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(EPOCH_FILE), "123\n").unwrap();
+        {
+            let (mut j, _) = Journal::open(&dir, Options::default()).unwrap();
+            j.append(&encode(1, &packed("biw", serde_json::json!([set("/Plant/A.x", "double", 1.0.into())])))).unwrap();
+            j.append(&encode(2, &packed("biw", serde_json::json!([set("/Plant/A.x", "double", 2.0.into())])))).unwrap();
+            j.close().unwrap();
+        }
+        // The journal ran under epoch 123 up to seq 2; a later run without it (epoch 500) saved x = 9.
+        let (mut usd, attrs) = shop_layer(500, 40);
+        usd.layer_mut().upsert_default("/Plant/A.x", &Value::Double(9.0)).unwrap();
+        let metrics = Arc::new(JournalMetrics::default());
+        let r = {
+            let mut shops = [ShopLayer { name: "biw", usd: &mut usd, attrs: &attrs }];
+            recover(&dir, Options::default(), &mut shops, metrics.clone()).unwrap()
+        };
+        assert_eq!(r.replayed, 0, "nothing older than the layer is re-applied");
+        assert!(r.epoch > 500, "a new epoch: {}", r.epoch);
+        assert!(r.ring.is_empty());
+        assert_eq!(usd.layer().default_value("/Plant/A.x").unwrap(), Some(Value::Double(9.0)));
+        assert_eq!(std::fs::read_to_string(dir.join(REPLAY_FROM_FILE)).unwrap().trim(), "3");
+        drop(r);
+        // Killed before the layer was saved again (it still says epoch 500, now older than the journal's):
+        // the stale ticks are still not re-applied.
+        let r = {
+            let mut shops = [ShopLayer { name: "biw", usd: &mut usd, attrs: &attrs }];
+            recover(&dir, Options::default(), &mut shops, metrics.clone()).unwrap()
+        };
+        assert_eq!(r.replayed, 0);
+        assert_eq!(usd.layer().default_value("/Plant/A.x").unwrap(), Some(Value::Double(9.0)));
         drop(r);
         let _ = std::fs::remove_dir_all(&dir);
     }

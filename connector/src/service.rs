@@ -707,6 +707,7 @@ pub async fn run(
             save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
             saver: cfg.stage_writer.clone(),
             journal_epoch,
+            epoch,
             start_seq,
         };
         writers.push(

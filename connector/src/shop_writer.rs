@@ -55,9 +55,12 @@ pub struct ShopWriterConfig {
     /// The program whose `write-layer` command saves the layer in a child process (see
     /// [`crate::layer_save`]); `None` exports in-process, holding the writer meanwhile.
     pub saver: Option<PathBuf>,
-    /// The journal's epoch when the journal is on: each save records in the layer's `customLayerData`
-    /// the last sequence number it includes (see [`crate::journal`]).
+    /// The journal's epoch when the journal is on (saves then let the journal drop older segments).
     pub journal_epoch: Option<u64>,
+    /// The stream's epoch: each save records it in the layer's `customLayerData` with the last sequence
+    /// number it includes (see [`crate::journal`]), journal on or off — so a journal that is turned on
+    /// again after a run without it knows the layers are newer than its ticks.
+    pub epoch: u64,
     /// The sequence number the layer already includes at start (after journal recovery).
     pub start_seq: u64,
 }
@@ -298,21 +301,20 @@ impl Writer {
         }
     }
 
-    /// With the journal on, records in the layer's `customLayerData` the epoch and the sequence number the
-    /// save includes: every delta of this shop up to the hub's current number (this thread publishes the
-    /// shop's deltas, so none of them can be newer). Returns that number.
+    /// Records in the layer's `customLayerData` the epoch and the sequence number the save includes: every
+    /// delta of this shop up to the hub's current number (this thread publishes the shop's deltas, so none
+    /// of them can be newer). Returns that number.
     fn stamp(&mut self) -> u64 {
         let seq = self.hub.current_seq();
-        if let Some(epoch) = self.cfg.journal_epoch {
-            let layer = self.usd.layer_mut();
-            let stamped = layer
-                .set_custom_layer_data(crate::journal::LAYER_EPOCH_KEY, &twinloom_usd::Value::Int64(epoch as i64))
-                .and_then(|()| {
-                    layer.set_custom_layer_data(crate::journal::LAYER_SEQ_KEY, &twinloom_usd::Value::Int64(seq as i64))
-                });
-            if let Err(e) = stamped {
-                tracing::error!(shop = %self.cfg.name, "recording the journal position in the live layer failed: {e}");
-            }
+        let epoch = self.cfg.epoch;
+        let layer = self.usd.layer_mut();
+        let stamped = layer
+            .set_custom_layer_data(crate::journal::LAYER_EPOCH_KEY, &twinloom_usd::Value::Int64(epoch as i64))
+            .and_then(|()| {
+                layer.set_custom_layer_data(crate::journal::LAYER_SEQ_KEY, &twinloom_usd::Value::Int64(seq as i64))
+            });
+        if let Err(e) = stamped {
+            tracing::error!(shop = %self.cfg.name, "recording the stream position in the live layer failed: {e}");
         }
         seq
     }
@@ -367,7 +369,7 @@ impl Writer {
     }
 
     /// Writes the save spec from what the layer holds (its defaults, read in one FFI call).
-    /// With the journal on the spec carries the journal position `seq` (see [`Self::stamp`]).
+    /// The spec carries the position `seq` in this run's epoch (see [`Self::stamp`]).
     fn write_spec(&self, spec: &std::path::Path, seq: u64) -> Result<(), LayerSaveError> {
         let mut values: Vec<Option<LiveValue>> = vec![None; self.attrs.len()];
         self.usd.visit_defaults(|h, v| {
@@ -375,7 +377,7 @@ impl Writer {
                 *slot = LiveValue::from_usd(v);
             }
         })?;
-        let position = self.cfg.journal_epoch.map(|epoch| layer_save::Position { epoch, seq });
+        let position = Some(layer_save::Position { epoch: self.cfg.epoch, seq });
         layer_save::write_spec(spec, &self.attrs, &values, position)
     }
 
