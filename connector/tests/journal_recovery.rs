@@ -538,7 +538,7 @@ fn kill9_seed_42_resumes_without_resync() {
 }
 
 #[test]
-fn a_full_disk_keeps_the_stream_running_and_journaling_resumes_when_space_returns() {
+fn a_full_disk_keeps_the_stream_running_and_journaling_and_history_resume_when_space_returns() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
@@ -560,7 +560,7 @@ fn a_full_disk_keeps_the_stream_running_and_journaling_resumes_when_space_return
         &cfg,
         format!(
             "[stage]\ndir = \"stage\"\ntick_ms = 20\nsave_interval_s = 60\n\n[stream]\nlisten = \"{listen}\"\n\n\
-             [journal]\nenabled = true\nsegment_mib = 4\n\n\
+             [journal]\nenabled = true\nsegment_mib = 4\n\n[history]\nenabled = true\nflush_interval_s = 0.5\n\n\
              [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{endpoint}\"\n\n\
              [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n"
         ),
@@ -580,7 +580,12 @@ fn a_full_disk_keeps_the_stream_running_and_journaling_resumes_when_space_return
     assert!(ok.success(), "prlimit");
     let appended = metric(listen, "twinloom_journal_appended_total");
     wait_for("journaling to resume", 20, || metric(listen, "twinloom_journal_appended_total") > appended + 5.0);
+    // History failed to save its clips meanwhile (counted) and catches up from the journal.
+    assert!(metric(listen, "twinloom_history_errors_total") > 0.0, "clip saves failed on the full disk");
+    let samples = metric(listen, "twinloom_history_samples_total");
+    wait_for("history to catch up", 30, || metric(listen, "twinloom_history_samples_total") > samples);
     let out = svc.stop();
+    assert!(dir.path().join("stage/history.usda").is_file());
     let jdir = dir.path().join("stage/journal");
     assert!(out.contains("journaling failed") && out.contains(&jdir.display().to_string()), "{out}");
     assert!(out.contains("journaling works again"), "{out}");

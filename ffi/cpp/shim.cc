@@ -347,13 +347,6 @@ std::unique_ptr<Layer> layer_open(rust::Str path) {
 rust::String Layer::identifier() const { return rust::String(layer_->GetIdentifier()); }
 rust::String Layer::real_path() const { return rust::String(layer_->GetRealPath()); }
 
-void Layer::save() {
-    Guarded([&] { return std::string("save " + layer_->GetIdentifier()); }, [&] {
-        if (layer_->IsAnonymous()) Fail("io", "an anonymous layer cannot be saved; export it to a file");
-        if (!layer_->Save(/*force=*/true)) Fail("io", "saving " + layer_->GetIdentifier() + " failed");
-    });
-}
-
 void Layer::export_to(rust::Str path) const {
     std::string p = S(path);
     Guarded([&] { return std::string("export to " + p); }, [&] {

@@ -24,7 +24,6 @@ public:
 
     rust::String identifier() const;
     rust::String real_path() const;
-    void save();
     void export_to(rust::Str path) const;
     rust::String export_to_string() const;
 

@@ -83,7 +83,6 @@ pub(crate) mod ffi {
         fn layer_open(path: &str) -> Result<UniquePtr<Layer>>;
         fn identifier(self: &Layer) -> String;
         fn real_path(self: &Layer) -> String;
-        fn save(self: Pin<&mut Layer>) -> Result<()>;
         fn export_to(self: &Layer, path: &str) -> Result<()>;
         fn export_to_string(self: &Layer) -> Result<String>;
 

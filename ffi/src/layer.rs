@@ -162,9 +162,19 @@ impl Layer {
         self.inner.real_path()
     }
 
-    /// Saves the layer to its file.
+    /// Saves the layer to its file, atomically: OpenUSD's own `SdfLayer::Save` replaces the file even when
+    /// writing fails (a full disk leaves it truncated, and a `.usdc` layer that reads its values lazily
+    /// from that file then reads garbage), so this exports to a temporary file and renames it over the
+    /// file only once it is complete ([`Layer::export_atomic`]). On failure the file is as it was.
     pub fn save(&mut self) -> Result<()> {
-        Ok(self.inner.pin_mut().save()?)
+        let path = self.real_path();
+        if path.is_empty() {
+            return Err(UsdError::Io(format!(
+                "{}: an anonymous layer cannot be saved; export it to a file",
+                self.identifier()
+            )));
+        }
+        self.export_atomic(Path::new(&path))
     }
 
     /// Writes the layer to another file; the format follows the extension (`.usda`, `.usdc`).
@@ -183,7 +193,10 @@ impl Layer {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("usda");
         // The extension picks the file format, so the temporary file keeps it.
         let tmp = dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
-        self.export(&tmp)?;
+        if let Err(e) = self.export(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             UsdError::Io(format!("rename {} to {}: {e}", tmp.display(), path.display()))
