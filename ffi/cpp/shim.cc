@@ -625,11 +625,21 @@ FfiTimeSamples Layer::time_samples_in(rust::Str path, double from, double to, bo
         SdfAttributeSpecHandle attr = AttributeAt(layer_, p);
         std::string type = attr->GetTypeName().GetAsToken().GetString();
         FfiTimeSamples out;
+        out.type_name = type;
+        const bool real = type == "double" || type == "float";
         auto push = [&](double t) {
             VtValue v;
             if (!layer_->QueryTimeSample(p, t, &v)) return;
+            if (real && v.IsHolding<double>()) {
+                out.reals.push_back(v.UncheckedGet<double>());
+            } else if (real && v.IsHolding<float>()) {
+                out.reals.push_back(v.UncheckedGet<float>());
+            } else if (real) {
+                return;  // a value of another type in a double attribute: not a sample of it
+            } else {
+                out.values.push_back(FromVt(v, type));
+            }
             out.times.push_back(t);
-            out.values.push_back(FromVt(v, type));
         };
         std::set<double> times = layer_->ListTimeSamplesForPath(p);
         auto it = times.lower_bound(from);

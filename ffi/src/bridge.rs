@@ -38,7 +38,11 @@ pub(crate) mod ffi {
     #[derive(Debug, Clone, Default)]
     struct FfiTimeSamples {
         times: Vec<f64>,
+        /// The values, except for `double` and `float` attributes, whose values are in `reals` (no
+        /// allocation per sample: a day at 1 Hz is 86,400 of them).
         values: Vec<FfiValue>,
+        type_name: String,
+        reals: Vec<f64>,
     }
 
     /// One tick of value edits for a layer writer: typed columns of (interned handle, value).

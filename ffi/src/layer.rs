@@ -407,6 +407,11 @@ impl Layer {
     pub fn time_samples_in(&self, attr_path: &str, from: f64, to: f64, with_prior: bool) -> Result<Vec<(f64, Value)>> {
         let s = self.inner.time_samples_in(attr_path, from, to, with_prior)?;
         let mut out = Vec::with_capacity(s.times.len());
+        match s.type_name.as_str() {
+            "double" => return Ok(s.times.into_iter().zip(s.reals).map(|(t, x)| (t, Value::Double(x))).collect()),
+            "float" => return Ok(s.times.into_iter().zip(s.reals).map(|(t, x)| (t, Value::Float(x as f32))).collect()),
+            _ => {}
+        }
         for (t, v) in s.times.into_iter().zip(s.values) {
             if let Some(v) = Value::from_ffi(v, attr_path)? {
                 out.push((t, v));
