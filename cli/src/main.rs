@@ -61,6 +61,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// The twin's payback: projected against measured savings, per lever and dimension (docs/payback.md).
     Payback(cmd::payback::Args),
+    /// Ask the twin a question in plain English; answered from its own analyses (docs/copilot.md).
+    Ask(cmd::ask::Args),
     /// Write a root stage from a spec (used by the service as a child process).
     #[command(hide = true)]
     WriteRoot(cmd::write_root::Args),
@@ -84,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Forecast(c) => cmd::forecast::run(c),
         Command::Payback(a) => cmd::payback::run(a),
+        Command::Ask(a) => cmd::ask::run(a),
         Command::History(c) => cmd::history::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),

@@ -1,6 +1,7 @@
 //! One module per `twinloom` subcommand: each has `Args` (clap) and `run(args) -> anyhow::Result<ExitCode>`.
 
 pub mod analyze;
+pub mod ask;
 pub mod audit;
 pub mod balance;
 pub mod check;

@@ -5,7 +5,8 @@
 //! 1. **Empty**: no letter or digit at all → `Unsupported { reason: empty }`.
 //! 2. **Script**: mostly letters outside the Latin script (Cyrillic, CJK, Arabic, …) → `other_language`.
 //! 3. **Words**: lower-cased; punctuation splits words except inside names (`A05_Seats`,
-//!    `/Plant/Paint/Oven.energyPerCarKWh`, `slow-station05`); contractions are undone (`can't` → `can not`,
+//!    `/Plant/Paint/Oven.energyPerCarKWh`, `slow-station05`; a colon only inside a path:
+//!    `/Plant/Paint/Oven/Zone03.twinloom:temperature`); contractions are undone (`can't` → `can not`,
 //!    `R01's` → `r01`).
 //! 4. **Language**: function words of German, French, Spanish, Italian, Portuguese and Dutch counted against
 //!    English ones; two or more foreign ones and more than the English ones → `other_language`.
@@ -851,10 +852,16 @@ fn non_latin_language(q: &str) -> Option<&'static str> {
 /// Splits a question into words (see the module doc, step 3).
 fn words(q: &str) -> Vec<Word> {
     let q = q.replace(['\u{2019}', '\u{2018}', '`'], "'");
-    let keep = |c: char| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | '\'');
+    let keep = |c: char| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | '\'' | ':');
+    // A colon belongs to a prim or attribute path (`/Plant/Oven/Zone03.twinloom:temperature`, USD's
+    // namespaced attributes); anywhere else it splits words.
+    let pieces = q.split(|c: char| !keep(c)).flat_map(|p| {
+        let path = p.trim_start_matches(['.', '-', '\'']).starts_with('/');
+        p.split(move |c: char| c == ':' && !path)
+    });
     let mut out = Vec::new();
-    for piece in q.split(|c: char| !keep(c)) {
-        let piece = piece.trim_matches(|c: char| matches!(c, '.' | '-' | '\''));
+    for piece in pieces {
+        let piece = piece.trim_matches(['.', '-', '\'', ':']);
         if piece.is_empty() {
             continue;
         }
@@ -1221,5 +1228,9 @@ mod tests {
         assert_eq!(raw, ["What", "/Plant/Paint/Oven.energyPerCarKWh", "in", "A05_Seats", "R01", "can", "not"]);
         let w: Vec<&str> = ws.iter().map(|w| w.w.as_str()).collect();
         assert_eq!(w[5], "can");
+        // USD's namespaced attributes keep their colon inside a path, and only there.
+        let ws = words("Value of /Plant/Paint/Oven/Zone03.twinloom:temperature: note:state?");
+        let raw: Vec<&str> = ws.iter().map(|w| w.raw.as_str()).collect();
+        assert_eq!(raw, ["Value", "of", "/Plant/Paint/Oven/Zone03.twinloom:temperature", "note", "state"]);
     }
 }
