@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use twinloom_payback::money;
 use twinloom_plant_layout::{write_layout_variant, Variant};
 use twinloom_tests::{workspace_root, TempDir};
 use twinloom_usd::{Layer, UpAxis};
@@ -40,24 +41,6 @@ fn ledger(dir: &Path) {
     let doc = std::fs::read_to_string(workspace_root().join("docs/payback.md")).unwrap();
     std::fs::write(dir.join("payback.toml"), block(&doc, "toml", 0)).unwrap();
     std::fs::write(dir.join("actuals.csv"), block(&doc, "csv", 0)).unwrap();
-}
-
-/// Whole money with thousands separators, as the copilot and `twinloom payback` print it.
-fn money(v: f64) -> String {
-    let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
 }
 
 fn f(v: &Value) -> f64 {

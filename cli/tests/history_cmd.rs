@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use twinloom_history::{HistoryStore, StoreOptions};
 use twinloom_tests::{python, workspace_root, TempDir};
-use twinloom_usd::{Layer, Specifier, UpAxis, Value, ValueType};
+use twinloom_usd::{Value, ValueType};
+
+mod common;
 
 fn twinloom(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_twinloom")).args(args).current_dir(dir).output().expect("start twinloom")
@@ -36,22 +37,10 @@ fn block(lang: &str, marker: &str) -> String {
 /// `stage/` with a plant root and the page's example samples of R01.J1 in its history.
 fn stage(dir: &Path) {
     let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    let mut plant = Layer::create_new(&stage.join("plant.usda")).unwrap();
-    plant.set_default_prim("Plant").unwrap();
-    plant.set_up_axis(UpAxis::Z).unwrap();
-    plant.set_meters_per_unit(1.0).unwrap();
-    for p in ["/Plant", "/Plant/BIW", "/Plant/BIW/Station01", "/Plant/BIW/Station01/R01"] {
-        plant.define_prim(p, Specifier::Def, "Xform").unwrap();
-    }
-    plant.save().unwrap();
-    let options = StoreOptions {
-        root_prim: "/Plant".into(),
-        base_layers: vec!["plant.usda".into()],
-        up_axis: UpAxis::Z,
-        meters_per_unit: 1.0,
-    };
-    let mut store = HistoryStore::open(&stage, options).unwrap();
+    let mut store = common::plant_with_history(
+        &stage,
+        &["/Plant", "/Plant/BIW", "/Plant/BIW/Station01", "/Plant/BIW/Station01/R01"],
+    );
     for (t, v) in [(1796605199.95, 12.4), (1796605200.01, 12.5), (1796605200.06, 12.7), (1796608900.0, 13.0)] {
         store.add("biw", "/Plant/BIW/Station01/R01", "J1", ValueType::Double, t, Value::Double(v)).unwrap();
     }

@@ -5,9 +5,11 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use twinloom_history::{HistoryReader, HistoryStore, StoreOptions};
+use twinloom_history::HistoryReader;
 use twinloom_tests::{check_output, free_port, python, workspace_root, ChildGuard, TempDir};
-use twinloom_usd::{Layer, Specifier, UpAxis, Value, ValueType};
+use twinloom_usd::{Value, ValueType};
+
+mod common;
 
 /// 2026-12-07T00:00:00Z.
 const T0: f64 = 1_796_601_600.0;
@@ -26,20 +28,7 @@ fn documented_client(dir: &std::path::Path) -> std::path::PathBuf {
 fn the_documented_live_client_plays_a_past_period_back() {
     let dir = TempDir::new("replay-cmd");
     let stage = dir.path().join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    let mut plant = Layer::create_new(&stage.join("plant.usda")).unwrap();
-    plant.set_default_prim("Plant").unwrap();
-    plant.set_up_axis(UpAxis::Z).unwrap();
-    plant.set_meters_per_unit(1.0).unwrap();
-    plant.define_prim("/Plant", Specifier::Def, "Xform").unwrap();
-    plant.save().unwrap();
-    let options = StoreOptions {
-        root_prim: "/Plant".into(),
-        base_layers: vec!["plant.usda".into()],
-        up_axis: UpAxis::Z,
-        meters_per_unit: 1.0,
-    };
-    let mut store = HistoryStore::open(&stage, options).unwrap();
+    let mut store = common::plant_with_history(&stage, &["/Plant"]);
     // Two shops, an hour boundary inside the period, a value before it (the snapshot's state).
     for i in 0..400 {
         let t = T0 + 3500.0 + i as f64 * 0.5;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
-use twinloom_payback::{evaluate, read_ledger, Gap, Month, Report};
+use twinloom_payback::{evaluate, money, read_ledger, Gap, Month, Report};
 use twinloom_usd::kit::Stage;
 
 use super::plot::{self, Chart, Series, Style};
@@ -30,24 +30,6 @@ pub struct Args {
     /// Draw the cumulative net, projected and actual (recalibrated), into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
-}
-
-/// Whole money with thousands separators: `-1,234,567`.
-fn money(v: f64) -> String {
-    let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
 }
 
 fn payback_text(p: Option<Month>, start: Month) -> String {

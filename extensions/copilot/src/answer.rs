@@ -114,7 +114,8 @@ fn pct(share: f64) -> String {
     format!("{:.0} %", share * 100.0)
 }
 
-/// Whole money with thousands separators: `-1,234,567`.
+/// Whole money with thousands separators: `-1,234,567` (the rule of `twinloom_payback::money`, which this
+/// crate cannot import: the copilot depends on no other Twinloom crate).
 fn money(v: f64) -> String {
     let n = v.round() as i64;
     let digits = n.unsigned_abs().to_string();

@@ -14,4 +14,4 @@ pub mod report;
 pub use error::{PaybackError, Result};
 pub use ledger::{parse_ledger, read_ledger, Actual, Investment, Ledger, Lever, Measure, DIMENSIONS};
 pub use month::Month;
-pub use report::{evaluate, Gap, MonthRow, Report};
+pub use report::{evaluate, money, Gap, MonthRow, Report};

@@ -188,3 +188,21 @@ pub fn evaluate(ledger: &Ledger) -> Report {
         dimensions,
     }
 }
+
+/// Whole money with thousands separators, as reports print it: `-1,234,567`.
+pub fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
