@@ -215,11 +215,12 @@ impl Compactor {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new().name("history".into()).spawn(move || {
-            let mut last = Instant::now();
+            // The first compaction runs at once: what the last run journaled and did not compact.
+            let mut last: Option<Instant> = None;
             loop {
                 let stopping = flag.load(Relaxed);
-                if stopping || last.elapsed() >= every {
-                    last = Instant::now();
+                if stopping || last.is_none_or(|t| t.elapsed() >= every) {
+                    last = Some(Instant::now());
                     if let Err(e) = history.compact() {
                         tracing::error!("history compaction failed: {e}");
                     }
