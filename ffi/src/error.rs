@@ -15,6 +15,10 @@ pub enum UsdError {
     /// Reading, creating, saving or exporting a file failed.
     #[error("I/O: {0}")]
     Io(String),
+    /// A `.usdc` file was not written: it might not fit (a full disk or a file-size limit), and OpenUSD
+    /// crashes the process when writing a `.usdc` fails (see [`crate::ensure_room`]).
+    #[error("{path}: not written, it might not fit: {needed} bytes needed, {room} available (a full disk or a file-size limit)")]
+    NoRoom { path: String, needed: u64, room: u64 },
     /// Any other diagnostic OpenUSD raised (TfError), with its text.
     #[error("OpenUSD: {0}")]
     Usd(String),

@@ -61,6 +61,9 @@ pub struct AttributeSpec {
 }
 
 /// An attribute to define: name, type, variability and whether it is custom (not from a schema).
+/// Bytes beyond twice the replaced file's size that a `.usdc` export must have room for.
+const USDC_MARGIN: u64 = 4 << 20;
+
 /// One value-clip set as [`Layer::set_value_clips`] authors it (USD's `clips` dictionary entries).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ValueClips {
@@ -193,6 +196,12 @@ impl Layer {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("usda");
         // The extension picks the file format, so the temporary file keeps it.
         let tmp = dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+        if ext == "usdc" {
+            // A .usdc write that fails crashes OpenUSD (crate::room): write only what surely fits, judged
+            // from the file it replaces.
+            let old = std::fs::metadata(path).map_or(0, |m| m.len());
+            crate::room::ensure_room(path, old.saturating_mul(2) + USDC_MARGIN)?;
+        }
         if let Err(e) = self.export(&tmp) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);

@@ -17,12 +17,14 @@ mod bridge;
 mod error;
 pub mod kit;
 mod layer;
+mod room;
 pub mod stack;
 mod value;
 mod writer;
 
 pub use error::{Result, UsdError};
 pub use layer::{AttributeDef, AttributeSpec, Layer, PrimSpec, Specifier, UpAxis, ValueClips, Variability};
+pub use room::ensure_room;
 pub use stack::LayerStack;
 pub use value::{Value, ValueType};
 pub use writer::{AttrHandle, Column, LayerWriter, Tick};

@@ -15,8 +15,6 @@ pub enum HistoryError {
     UnknownAttribute(String),
     #[error("history: {0} is not an attribute path (expected /Prim/Path.attr)")]
     BadPath(String),
-    #[error("history {path}: not saved, it might not fit: {needed} bytes needed, {room} available (a full disk or a file-size limit); retried at the next flush")]
-    NoRoom { path: PathBuf, needed: u64, room: u64 },
     #[error("history: the time range {from}..{to} is empty or not finite")]
     BadRange { from: f64, to: f64 },
 }

@@ -374,7 +374,9 @@ impl ShopHistory {
     fn save_open(&mut self, report: &mut FlushReport) -> Result<()> {
         if let Some(c) = self.open.as_mut().filter(|c| c.dirty) {
             let size = std::fs::metadata(&c.path).map_or(0, |m| m.len());
-            ensure_room(&c.path, size + c.unsaved * BYTES_PER_SAMPLE_BOUND + 64 * 1024)?;
+            // Written only when it surely fits: a failing .usdc write crashes OpenUSD (twinloom_usd::ensure_room).
+            twinloom_usd::ensure_room(&c.path, size + c.unsaved * BYTES_PER_SAMPLE_BOUND + 64 * 1024)
+                .map_err(usd(&c.path))?;
             c.writer.layer_mut().save().map_err(usd(&c.path))?;
             c.dirty = false;
             c.unsaved = 0;
@@ -414,35 +416,6 @@ impl ShopHistory {
 
 /// A generous bound of a clip's bytes per sample (measured: ~30 for a new double every second).
 const BYTES_PER_SAMPLE_BOUND: u64 = 64;
-
-/// Refuses to save a clip that might not fit. OpenUSD reads a `.usdc` file back right after writing it,
-/// and when the write failed (a full disk, a file-size limit) that read crashes the process; so a clip is
-/// written only when the file system has room for it twice (the new file beside the old one until the
-/// rename) and the process may write a file that large. Never crashing beats saving at the last byte.
-fn ensure_room(path: &Path, bytes: u64) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let needed = bytes.saturating_mul(2);
-    if let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) {
-        // SAFETY: `c` is a valid NUL-terminated path and `s` a properly sized, writable statvfs.
-        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0 {
-            let room = (s.f_bavail as u64).saturating_mul(s.f_frsize as u64);
-            if room < needed {
-                return Err(HistoryError::NoRoom { path: path.to_path_buf(), needed, room });
-            }
-        }
-    }
-    // SAFETY: `r` is a properly sized, writable rlimit.
-    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY {
-        let room = r.rlim_cur as u64;
-        if room < bytes {
-            return Err(HistoryError::NoRoom { path: path.to_path_buf(), needed: bytes, room });
-        }
-    }
-    Ok(())
-}
 
 fn apply_to(clip: &mut OpenClip, tick: &mut Tick) -> Result<()> {
     if !tick.is_empty() {
