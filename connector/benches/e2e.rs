@@ -14,6 +14,10 @@
 //!
 //! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines. With
 //! `TWINLOOM_BENCH_JOURNAL=per_tick` (or `per_sample`, `os`) the connector runs with its write-ahead journal.
+//! With `TWINLOOM_BENCH_DIAGNOSTICS=N` it runs with `[diagnostics]` on every numeric signal: one
+//! twinloom-diagnostics detector per signal on the observer thread, as `twinloom run` does
+//! (docs/diagnostics.md, "Live"; the observer here mirrors cli/src/cmd/diagnose/live.rs), with a warm-up
+//! of N samples (the default 300 is longer than a run at 10 Hz: use e.g. 20 to score and write too).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
@@ -99,10 +103,80 @@ queue_size = 4
     if let Ok(durability) = std::env::var("TWINLOOM_BENCH_JOURNAL") {
         text.push_str(&format!("\n[journal]\nenabled = true\ndurability = \"{durability}\"\n"));
     }
+    let diagnostics = std::env::var_os("TWINLOOM_BENCH_DIAGNOSTICS").is_some();
+    if diagnostics {
+        text.push_str("\n[diagnostics]\nenabled = true\n");
+    }
     let mut cfg = Config::parse(&text, std::path::Path::new("bench.toml")).expect("bench config");
+    if diagnostics {
+        let warmup = std::env::var("TWINLOOM_BENCH_DIAGNOSTICS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+        cfg.observer = Some(twinloom_connector::observe::ObserverFactory::new(move || {
+            Box::new(BenchDiagnostics { warmup, ..BenchDiagnostics::default() })
+        }));
+    }
     // As `twinloom run` does: periodic saves in `twinloom write-layer` child processes (ci/bench builds it).
     cfg.stage_writer = std::env::var_os("TWINLOOM_BIN").map(std::path::PathBuf::from);
     cfg
+}
+
+/// The diagnostics observer of `twinloom run` (cli/src/cmd/diagnose/live.rs) in short: a monitor over
+/// every signal, scores written at most once a second per signal when they move, and for each episode
+/// event the layer's attributes and an `anomaly` message.
+#[derive(Default)]
+struct BenchDiagnostics {
+    warmup: u32,
+    monitor: Option<twinloom_diagnostics::Monitor>,
+    paths: Vec<String>,
+    written: Vec<(f64, i64)>,
+    events: Vec<twinloom_diagnostics::Event>,
+}
+
+impl twinloom_connector::observe::SampleObserver for BenchDiagnostics {
+    fn attach(&mut self, signals: &[twinloom_connector::observe::ObservedSignal]) -> Result<(), String> {
+        let mut cfg = twinloom_diagnostics::MonitorConfig::default();
+        cfg.detector.warmup_samples = self.warmup;
+        self.monitor = Some(twinloom_diagnostics::Monitor::new(cfg, signals.len()).map_err(|e| e.to_string())?);
+        self.paths = signals.iter().map(|s| s.path()).collect();
+        self.written = vec![(f64::NAN, i64::MIN); signals.len()];
+        Ok(())
+    }
+
+    fn observe(
+        &mut self,
+        _now_ms: i64,
+        samples: &[twinloom_connector::observe::ObservedSample],
+        out: &mut twinloom_connector::observe::Observations,
+    ) {
+        use twinloom_connector::observe::{DiagValue, DiagWrite};
+        let Some(m) = self.monitor.as_mut() else { return };
+        for s in samples {
+            let i = s.signal as usize;
+            let Some(v) = m.update(i, s.time_ms, s.value, &mut self.events) else { continue };
+            if !matches!(v.label, twinloom_diagnostics::Label::Normal | twinloom_diagnostics::Label::Anomalous) {
+                continue;
+            }
+            let w = &mut self.written[i];
+            if (w.0.is_nan() || (v.score - w.0).abs() >= 0.05) && s.time_ms.saturating_sub(w.1) >= 1000 {
+                *w = (v.score, s.time_ms);
+                out.writes.push(DiagWrite { signal: s.signal, field: "score", value: DiagValue::Double(v.score) });
+            }
+        }
+        for e in self.events.drain(..) {
+            let open = e.kind != twinloom_diagnostics::EventKind::Close;
+            out.opened += u64::from(e.kind == twinloom_diagnostics::EventKind::Open);
+            let signal = e.signal as u32;
+            out.writes.push(DiagWrite { signal, field: "score", value: DiagValue::Double(e.score) });
+            out.writes.push(DiagWrite { signal, field: "anomaly", value: DiagValue::Bool(open) });
+            out.events.push(format!(
+                r#"{{"type":"anomaly","event":"{}","id":{},"path":"{}","score":{}}}"#,
+                e.kind.as_str(),
+                e.episode,
+                self.paths[e.signal],
+                e.score
+            ));
+        }
+        out.open = m.open() as u64;
+    }
 }
 
 /// What the WebSocket client saw.
@@ -212,6 +286,8 @@ struct Run {
     sim_changes: u64,
     samples_window: u64,
     seconds: f64,
+    /// With diagnostics: samples the detectors scored and dropped, episodes opened (whole run).
+    diagnostics: Option<(u64, u64, u64, u64)>,
 }
 
 /// Runs simulator + connector + client for `seconds` of measurement after a warm-up.
@@ -244,6 +320,14 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64, commands: boo
     let sim_changes = sim.stats().changes.load(Relaxed) - changes0;
     let samples_window = metric(started.listen, "twinloom_samples_in_total") - samples0;
     let elapsed = t0.elapsed().as_secs_f64();
+    let diagnostics = std::env::var_os("TWINLOOM_BENCH_DIAGNOSTICS").is_some().then(|| {
+        (
+            metric(started.listen, "twinloom_diagnostics_samples_total"),
+            metric(started.listen, "twinloom_diagnostics_dropped_total"),
+            metric(started.listen, "twinloom_anomalies_opened_total"),
+            metric(started.listen, "twinloom_diagnostics_writes_total"),
+        )
+    });
     stop_commands.store(true, Relaxed);
     let commands = load.map(|l| l.join().expect("command load")).unwrap_or_default();
     let _ = cstop_tx.send(true);
@@ -251,7 +335,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tick_ms: u64, commands: boo
     let summary = svc.stop(rt.handle()).expect("service");
     sim_rt.block_on(sim.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
-    Run { summary, commands, client, sim_changes, samples_window, seconds: elapsed }
+    Run { summary, commands, client, sim_changes, samples_window, seconds: elapsed, diagnostics }
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -273,12 +357,17 @@ fn main() {
         let rate = r.samples_window as f64 / r.seconds;
         let offered = r.sim_changes as f64 / r.seconds;
         let loss = 1.0 - (r.samples_window as f64 / r.sim_changes.max(1) as f64);
+        let diag = r.diagnostics.map_or(String::new(), |(scored, dropped, opened, written)| {
+            format!(
+                r#","diagnostics_scored":{scored},"diagnostics_dropped":{dropped},"anomalies_opened":{opened},"diagnostics_writes":{written}"#
+            )
+        });
         emit(
             "e2e_samples_per_s",
             rate,
             "samples/s",
             &format!(
-                r#","offered_per_s":{offered:.0},"window_loss_share":{loss:.4},"signals":{},"rejected":{},"client_deltas":{},"client_edits":{},"client_resyncs":{},"client_seq_gaps":{}"#,
+                r#","offered_per_s":{offered:.0},"window_loss_share":{loss:.4},"signals":{},"rejected":{},"client_deltas":{},"client_edits":{},"client_resyncs":{},"client_seq_gaps":{}{diag}"#,
                 r.summary.signals_bound,
                 r.summary.samples_rejected,
                 r.client.deltas,

@@ -162,6 +162,29 @@ pub struct HistoryConfig {
     pub retention_days: Option<f64>,
 }
 
+/// The `[diagnostics]` table: streaming anomaly detectors on the live signals (docs/diagnostics.md,
+/// "Live"). The connector selects the signals and runs the observer the program gives it
+/// ([`Config::observer`]); `detector` is kept as it is written, for that program to read.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticsConfig {
+    /// Follow the selected signals (off by default).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Every numeric signal of these shops …
+    #[serde(default)]
+    pub shops: Vec<Spanned<String>>,
+    /// … of these prims and the prims below them …
+    #[serde(default)]
+    pub prims: Vec<Spanned<String>>,
+    /// … and these attributes (`/Prim.attr`). All three empty: every numeric signal.
+    #[serde(default)]
+    pub signals: Vec<Spanned<String>>,
+    /// Detector and episode settings by name, for the program that builds the observer.
+    #[serde(default)]
+    pub detector: toml::Table,
+}
+
 fn default_history_flush_s() -> f64 {
     10.0
 }
@@ -338,6 +361,13 @@ pub struct Config {
     /// The plant's history as USD value clips (docs/history.md).
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Streaming anomaly detectors on the live signals (docs/diagnostics.md, "Live").
+    #[serde(default)]
+    pub diagnostics: DiagnosticsConfig,
+    /// What follows the `[diagnostics]` signals: set by the program that runs the service (the `twinloom`
+    /// program builds it from twinloom-diagnostics); `None` with diagnostics enabled logs a warning.
+    #[serde(skip)]
+    pub observer: Option<crate::observe::ObserverFactory>,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,
@@ -593,6 +623,24 @@ impl Config {
         if let Some(d) = h.retention_days {
             if !d.is_finite() || d <= 0.0 {
                 at(key_span(text, "history", "retention_days"), "history.retention_days must be positive".into());
+            }
+        }
+        for p in &self.diagnostics.prims {
+            if !is_prim_path(p.get_ref().trim_end_matches('/')) {
+                at(p.span(), format!("diagnostics.prims: {:?} is not a prim path like /Plant/Paint", p.get_ref()));
+            }
+        }
+        for a in &self.diagnostics.signals {
+            let ok =
+                a.get_ref().split_once('.').is_some_and(|(prim, attr)| is_prim_path(prim) && is_property_name(attr));
+            if !ok {
+                at(
+                    a.span(),
+                    format!(
+                        "diagnostics.signals: {:?} is not an attribute path like /Plant/Paint/Oven/Zone01.Temperature",
+                        a.get_ref()
+                    ),
+                );
             }
         }
         let mut names: Vec<&str> = Vec::new();

@@ -80,6 +80,8 @@ pub struct Hub {
     /// … and at most this many bytes of compressed message text.
     max_bytes: usize,
     tx: broadcast::Sender<Arc<Published>>,
+    /// Messages that are not deltas (anomaly events): no sequence number, not kept for resuming.
+    notices: broadcast::Sender<Arc<str>>,
 }
 
 impl Hub {
@@ -89,7 +91,19 @@ impl Hub {
         let (tx, _) = broadcast::channel(client_buffer.max(1));
         let inner =
             Inner { seq: 0, ring: VecDeque::new(), ring_bytes: 0, journal: None, saved: Vec::new(), truncated: 0 };
-        Arc::new(Hub { inner: Mutex::new(inner), capacity: ring.max(1), max_bytes: ring_bytes, tx })
+        let (notices, _) = broadcast::channel(client_buffer.max(1));
+        Arc::new(Hub { inner: Mutex::new(inner), capacity: ring.max(1), max_bytes: ring_bytes, tx, notices })
+    }
+
+    /// Sends a complete message that is not a delta (an anomaly event) to every connected client; it
+    /// carries no sequence number and is not replayed on resume. Never blocks.
+    pub fn notify(&self, text: String) {
+        let _ = self.notices.send(Arc::from(text));
+    }
+
+    /// A receiver of the messages [`Hub::notify`] sends from now on.
+    pub fn notices(&self) -> broadcast::Receiver<Arc<str>> {
+        self.notices.subscribe()
     }
 
     /// Publishes one shop's edits (a sequence of [`crate::delta::SetRef`]); returns the assigned sequence

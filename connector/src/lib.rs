@@ -22,6 +22,7 @@ mod layer_save;
 mod memory;
 pub mod mes;
 mod metrics;
+pub mod observe;
 pub mod replay;
 mod sample;
 mod server;
@@ -35,8 +36,8 @@ mod twin;
 
 pub use child_writer::ChildWriteError;
 pub use config::{
-    AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, JournalConfig, SourceConfig, StageConfig,
-    StreamConfig,
+    AutoBindingConfig, BindingConfig, Config, ConfigError, ConfigProblem, DiagnosticsConfig, JournalConfig,
+    SourceConfig, StageConfig, StreamConfig,
 };
 pub use layer_save::write_layer;
 pub use memory::tune_allocator;

@@ -106,6 +106,22 @@ pub struct Metrics {
     pub config_errors: AtomicU64,
     /// Signals bound to USD attributes (set once the service is up).
     pub signals_bound: AtomicU64,
+    /// Diagnostics (docs/diagnostics.md, "Live"): shown once an observer runs.
+    pub diagnostics_on: std::sync::atomic::AtomicBool,
+    /// Signals the observer follows.
+    pub diagnostics_signals: AtomicU64,
+    /// Samples the observer took.
+    pub diagnostics_samples: AtomicU64,
+    /// Attribute values written to the diagnostics layer.
+    pub diagnostics_writes: AtomicU64,
+    /// Samples dropped because the observer was behind.
+    pub diagnostics_dropped: AtomicU64,
+    /// Failed writes or saves of the diagnostics layer.
+    pub diagnostics_write_errors: AtomicU64,
+    /// Anomaly episodes open now.
+    pub anomalies_open: AtomicU64,
+    /// Anomaly episodes opened since start.
+    pub anomalies_opened: AtomicU64,
     shops: Mutex<Vec<(String, Arc<ShopMetrics>)>>,
     sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
@@ -222,6 +238,40 @@ impl Metrics {
             "Configuration entries rejected at start-up.",
             self.config_errors.load(Relaxed),
         );
+        if self.diagnostics_on.load(Relaxed) {
+            let _ = writeln!(o, "# HELP twinloom_anomalies_open Anomaly episodes open now.\n# TYPE twinloom_anomalies_open gauge\ntwinloom_anomalies_open {}", self.anomalies_open.load(Relaxed));
+            let _ = writeln!(o, "# HELP twinloom_diagnostics_signals Signals the diagnostics follow.\n# TYPE twinloom_diagnostics_signals gauge\ntwinloom_diagnostics_signals {}", self.diagnostics_signals.load(Relaxed));
+            counter(
+                &mut o,
+                "twinloom_anomalies_opened_total",
+                "Anomaly episodes opened.",
+                self.anomalies_opened.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_diagnostics_samples_total",
+                "Samples the diagnostics scored.",
+                self.diagnostics_samples.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_diagnostics_writes_total",
+                "Attribute values written to the diagnostics layer.",
+                self.diagnostics_writes.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_diagnostics_dropped_total",
+                "Samples the diagnostics dropped because they were behind.",
+                self.diagnostics_dropped.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_diagnostics_write_errors_total",
+                "Failed writes or saves of the diagnostics layer.",
+                self.diagnostics_write_errors.load(Relaxed),
+            );
+        }
         if let Some(c) = self.commands.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             let name = "twinloom_commands_total";
             let _ = writeln!(o, "# HELP {name} Write-back commands that reached each state.\n# TYPE {name} counter");

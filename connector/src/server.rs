@@ -266,6 +266,8 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
     }
     let mut closing = s.closing.clone();
     let mut commands = s.engine.subscribe();
+    // Messages that are not deltas (anomaly events, docs/diagnostics.md): no seq, not replayed.
+    let mut notices = s.hub.notices();
     // Answers to this client's command messages (errors; command updates come to every client).
     let (reply_tx, mut replies) = tokio::sync::mpsc::channel::<String>(16);
     loop {
@@ -275,6 +277,14 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
                 Ok(text) => send(socket, m, text).await?,
                 Err(RecvError::Lagged(n)) => {
                     let msg = serde_json::json!({"type": "error", "message": format!("{n} command updates were dropped for this slow client; GET /v1/commands/{{id}} has them")});
+                    send(socket, m, msg.to_string()).await?;
+                }
+                Err(RecvError::Closed) => {}
+            },
+            notice = notices.recv() => match notice {
+                Ok(text) => send(socket, m, text.to_string()).await?,
+                Err(RecvError::Lagged(n)) => {
+                    let msg = serde_json::json!({"type": "error", "message": format!("{n} anomaly events were dropped for this slow client; diagnostics.usdc has the open anomalies")});
                     send(socket, m, msg.to_string()).await?;
                 }
                 Err(RecvError::Closed) => {}

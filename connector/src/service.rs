@@ -64,6 +64,9 @@ pub enum ServiceError {
     /// The history folder could not be opened at start.
     #[error("{0}")]
     History(crate::history::HistoryServiceError),
+    /// The diagnostics observer could not start (its layer, or the observer refused the signals).
+    #[error("{0}")]
+    Observe(crate::observe::ObserveError),
     /// A stop was asked for before the service was up (nothing to save yet, or the layers were saved).
     #[error("stopped before the service was up")]
     StoppedDuringStartup,
@@ -610,6 +613,18 @@ pub async fn run(
     if dir.join("results.usda").exists() {
         sublayers.push("results.usda".to_string());
     }
+    // Diagnostics: their own layer, with attributes of their own (never the live values).
+    let observer = match (cfg.diagnostics.enabled, &cfg.observer) {
+        (true, Some(factory)) => Some(factory.clone()),
+        (true, None) => {
+            tracing::warn!("[diagnostics] is enabled but this program runs no observer: no diagnostics");
+            None
+        }
+        (false, _) => None,
+    };
+    if observer.is_some() {
+        sublayers.push(crate::observe::LAYER_FILE.to_string());
+    }
     // MES: the cars in work, restored from the last run's mes.usda.
     let mes = match &cfg.mes {
         Some(m) => {
@@ -750,6 +765,32 @@ pub async fn run(
     drop(sinks);
     let engine = setup.engine.clone();
     metrics.set_commands(engine.counters());
+    // Diagnostics: the selected signals go to the observer thread.
+    let diagnostics = match &observer {
+        None => None,
+        Some(factory) => {
+            let (index, signals) = crate::observe::select(&cfg.diagnostics, &table);
+            tracing::info!(signals = signals.len(), "diagnostics on");
+            let settings = crate::observe::ObserverSettings {
+                stage_dir: dir.clone(),
+                root: cfg.stage.root.clone(),
+                tick: Duration::from_millis(cfg.stage.tick_ms),
+                save_every: Duration::from_secs_f64(cfg.stage.save_interval_s),
+            };
+            match crate::observe::start(settings, (factory.0)(), index, signals, hub.clone(), metrics.clone()) {
+                Ok(started) => Some(started),
+                Err(e) => {
+                    stop_writers(writers).await;
+                    close_sources(sources).await;
+                    return Err(ServiceError::Observe(e));
+                }
+            }
+        }
+    };
+    let (feed, observer_handle) = match diagnostics {
+        Some((feed, handle)) => (Some(feed), Some(handle)),
+        None => (None, None),
+    };
     // From here on the twin needs only each signal's conversion (kept by `twin`), not names or addresses.
     let shops = table.shops.clone();
     let signals_bound = table.len();
@@ -772,6 +813,21 @@ pub async fn run(
                 };
                 let ok = twin.ingest_and_wake(&batch, reject, |shop| wakers[shop].wake());
                 metrics.samples_accepted.fetch_add(ok as u64, Relaxed);
+                // Diagnostics: the observed signals' numbers, after the shops' locks are released.
+                if let Some(feed) = &feed {
+                    let now_ms = crate::delta::epoch_ms(SystemTime::now()) as i64;
+                    let observed: Vec<crate::observe::ObservedSample> = batch
+                        .iter()
+                        .filter(|s| s.quality.is_good())
+                        .filter_map(|s| {
+                            let signal = feed.observed(s.signal)?;
+                            let value = twin.numeric(s)?;
+                            let time_ms = s.source_time.map_or(now_ms, |t| crate::delta::epoch_ms(t) as i64);
+                            Some(crate::observe::ObservedSample { signal, time_ms, value })
+                        })
+                        .collect();
+                    feed.send(observed);
+                }
             }
         })
     };
@@ -881,6 +937,10 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || live.save()).await;
     }
     stop_writers(writers).await;
+    // The observer scores what is queued and saves the diagnostics layer.
+    if let Some(h) = observer_handle {
+        let _ = tokio::task::spawn_blocking(move || h.stop()).await;
+    }
     // The history thread compacts what the journal holds once more, then ends.
     if let Some((_, compactor)) = history {
         let _ = tokio::task::spawn_blocking(move || compactor.finish()).await;
@@ -898,6 +958,9 @@ pub async fn run(
     files.extend(layers.iter().map(|l| dir.join(l)));
     if mes.is_some() {
         files.push(dir.join(crate::mes::LAYER_FILE));
+    }
+    if observer.is_some() {
+        files.push(dir.join(crate::observe::LAYER_FILE));
     }
     let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
     Ok(RunSummary {

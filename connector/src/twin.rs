@@ -93,6 +93,18 @@ impl TwinState {
         self.locate.get(signal as usize).map(|&(shop, local)| (shop as usize, local))
     }
 
+    /// The value `s` gives its attribute, as a number, when it converts to a numeric one (for observers:
+    /// computed again outside the shops' locks).
+    pub fn numeric(&self, s: &Sample) -> Option<f64> {
+        match convert(self.conversions.get(s.signal as usize)?, &s.value).ok()? {
+            LiveValue::Int(i) => Some(f64::from(i)),
+            LiveValue::Int64(i) => Some(i as f64),
+            LiveValue::Float(x) => Some(f64::from(x)),
+            LiveValue::Double(x) => Some(x),
+            _ => None,
+        }
+    }
+
     pub fn shop(&self, shop: usize) -> &Mutex<ShopState> {
         &self.shops[shop]
     }

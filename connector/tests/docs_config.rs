@@ -60,3 +60,28 @@ fn the_documented_history_tables_load_and_history_needs_the_journal() {
     let err = Config::parse(&zero, Path::new("plant.toml")).expect_err("a zero interval");
     assert!(err.to_string().contains("history.flush_interval_s must be positive"), "{err}");
 }
+
+#[test]
+fn the_documented_diagnostics_tables_load_and_their_settings_are_valid() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/diagnostics.md")).unwrap();
+    let start = doc.find("```toml\n[diagnostics]").expect("the [diagnostics] block") + "```toml\n".len();
+    let block = &doc[start..start + doc[start..].find("```").expect("its end")];
+    let cfg = Config::parse(block, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let d = &cfg.diagnostics;
+    assert!(d.enabled);
+    assert_eq!((d.shops.len(), d.prims.len(), d.signals.len()), (1, 1, 1));
+    assert_eq!(d.signals[0].get_ref(), "/Plant/Paint/Oven/Zone01.temperature");
+    // Every setting is one the diagnostics know, with a valid value (as `twinloom run` reads them).
+    let mut settings = twinloom_diagnostics::MonitorConfig::default();
+    for (name, value) in &d.detector {
+        let text = value.as_integer().map(|i| i.to_string()).or_else(|| value.as_float().map(|x| x.to_string()));
+        settings.set(name, &text.expect("a number")).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(d.detector.len(), 5);
+    assert_eq!(settings.close_after_samples, 20);
+    // Off by default, and the configuration page's example keeps it off.
+    assert!(!Config::parse("", Path::new("plant.toml")).unwrap().diagnostics.enabled);
+    let bad = block.replace("prims = [\"/Plant/BIW/Station01\"]", "prims = [\"Plant BIW\"]");
+    let err = Config::parse(&bad, Path::new("plant.toml")).expect_err("not a prim path");
+    assert!(err.to_string().contains("diagnostics.prims"), "{err}");
+}

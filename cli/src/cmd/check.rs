@@ -16,6 +16,12 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match Config::load(&args.config) {
         Ok(c) => {
+            // The detector settings are the diagnostics' to judge (the connector keeps them as written).
+            if let Err(e) = super::diagnose::live::monitor_config(&c.diagnostics.detector) {
+                eprintln!("{}: {e}", args.config.display());
+                eprintln!("{}: 1 problem(s)", args.config.display());
+                return Ok(ExitCode::from(1));
+            }
             out!(
                 "{}: ok ({} sources, {} bindings, {} auto-bindings)",
                 args.config.display(),

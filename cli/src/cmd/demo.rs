@@ -34,6 +34,10 @@ pub struct Args {
     /// (default: an embedded broker on a free loopback port).
     #[arg(long, value_name = "HOST:PORT")]
     mqtt_broker: Option<std::net::SocketAddr>,
+    /// Run the streaming anomaly detectors on every numeric signal (`[diagnostics]`, docs/diagnostics.md):
+    /// scores in diagnostics.usdc, `anomaly` messages on the live stream.
+    #[arg(long)]
+    diagnostics: bool,
 }
 
 /// The demo's configuration: every area of the simulated plant mirrored into its own live layer, plus the
@@ -172,10 +176,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .map(|(i, s)| (i, s.path.clone()))
             .collect();
-        let text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters, mqtt);
+        let mut text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters, mqtt);
+        if args.diagnostics {
+            text.push_str("\n[diagnostics]\nenabled = true\n");
+        }
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
+        cfg.observer = super::diagnose::live::observer(&cfg)?;
         let summary = twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
             out!("twinloom demo: stage {} is live", s.stage.display());
             out!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);

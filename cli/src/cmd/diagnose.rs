@@ -13,6 +13,8 @@ use twinloom_diagnostics::{Detector, DetectorConfig, Explanation, Label};
 
 use super::plot::{self, Band, Chart, Series, Style};
 
+pub mod live;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The series: `timestamp,value` lines after a header (timestamps `YYYY-MM-DD HH:MM:SS`, NAB's format).

@@ -12,6 +12,7 @@ pub mod detector;
 pub mod error;
 pub mod explain;
 pub mod input;
+pub mod live;
 pub mod nab;
 
 pub use config::{DetectorConfig, SEASON_BINS};
@@ -19,3 +20,4 @@ pub use detector::{Detector, DetectorBank, Label, SignalState, Verdict};
 pub use error::{DiagnosticsError, Result};
 pub use explain::{Component, Explanation};
 pub use input::{InputCounters, Rejection, MAX_ABS};
+pub use live::{Event, EventKind, Monitor, MonitorConfig};
