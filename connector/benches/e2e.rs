@@ -13,7 +13,8 @@
 //!   signals (against the same process with 2 signals bound).
 //!
 //! Usage: `cargo bench -p twinloom-connector --bench e2e -- [PREFIX]`; prints JSON lines. With
-//! `TWINLOOM_BENCH_JOURNAL=per_tick` (or `per_sample`, `os`) the connector runs with its write-ahead journal.
+//! `TWINLOOM_BENCH_JOURNAL=per_tick` (or `per_sample`, `os`) the connector runs with its write-ahead journal,
+//! and with `TWINLOOM_BENCH_HISTORY=1` as well the journal is compacted into history clips.
 //! With `TWINLOOM_BENCH_DIAGNOSTICS=N` it runs with `[diagnostics]` on every numeric signal: one
 //! twinloom-diagnostics detector per signal on the observer thread, as `twinloom run` does
 //! (docs/diagnostics.md, "Live"; the observer here mirrors cli/src/cmd/diagnose/live.rs), with a warm-up
@@ -102,6 +103,10 @@ queue_size = 4
     // `TWINLOOM_BENCH_JOURNAL=per_tick|per_sample|os` runs with the write-ahead journal on (docs/journal.md).
     if let Ok(durability) = std::env::var("TWINLOOM_BENCH_JOURNAL") {
         text.push_str(&format!("\n[journal]\nenabled = true\ndurability = \"{durability}\"\n"));
+        // `TWINLOOM_BENCH_HISTORY=1` compacts the journal into history clips as well (docs/history.md).
+        if std::env::var_os("TWINLOOM_BENCH_HISTORY").is_some() {
+            text.push_str("\n[history]\nenabled = true\nflush_interval_s = 1\n");
+        }
     }
     let diagnostics = std::env::var_os("TWINLOOM_BENCH_DIAGNOSTICS").is_some();
     if diagnostics {
