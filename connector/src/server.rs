@@ -254,6 +254,11 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
             (rx, Vec::new(), current, None)
         }
     };
+    // Command updates and notices too are subscribed to before the hello: a client that has its hello
+    // gets every later one.
+    let mut commands = s.engine.subscribe();
+    // Messages that are not deltas (anomaly events, docs/diagnostics.md): no seq, not replayed.
+    let mut notices = s.hub.notices();
     let current = replay.last().map(|p| p.seq).unwrap_or(last_sent).max(last_sent);
     send(socket, m, hello(s, current)).await?;
     if let Some(n) = notice {
@@ -265,9 +270,6 @@ async fn run_client(s: &AppState, socket: &mut WebSocket, q: LiveQuery) -> Resul
         send(socket, m, p.text()?).await?;
     }
     let mut closing = s.closing.clone();
-    let mut commands = s.engine.subscribe();
-    // Messages that are not deltas (anomaly events, docs/diagnostics.md): no seq, not replayed.
-    let mut notices = s.hub.notices();
     // Answers to this client's command messages (errors; command updates come to every client).
     let (reply_tx, mut replies) = tokio::sync::mpsc::channel::<String>(16);
     loop {

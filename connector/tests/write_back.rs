@@ -442,6 +442,14 @@ fn a_live_client_sends_a_command_on_its_connection_and_every_client_sees_its_sta
     twin.rt.block_on(async {
         let (mut sender, _) = tokio_tungstenite::connect_async(&url).await.expect("sender connects");
         let (mut watcher, _) = tokio_tungstenite::connect_async(&url).await.expect("watcher connects");
+        // Both have their hello (the server subscribes them to command updates before it): every later
+        // command update reaches both.
+        for ws in [&mut sender, &mut watcher] {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a hello in time");
+            let text = msg.expect("open").expect("a frame").into_text().expect("text");
+            let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            assert_eq!(v["type"], "hello", "{v}");
+        }
         // The next command-related message of a client (deltas and hello skipped).
         async fn next(
             ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
