@@ -126,6 +126,26 @@ impl Hub {
         seq
     }
 
+    /// Journals one shop's late and historical samples for history (see [`crate::twin`]): a record with
+    /// sequence number [`crate::journal::HISTORY_ONLY`], never sent to clients, kept in the ring or
+    /// re-applied to a live layer; the history compactor writes it into the clips at its source times.
+    /// False when no journal is open to keep them.
+    pub fn journal_history_only<E: Serialize + ?Sized>(
+        &self,
+        shop: &str,
+        layer: &str,
+        time_ms: f64,
+        edits: &E,
+    ) -> bool {
+        let body = serde_json::to_vec(&DeltaBody { shop, layer, time_ms, edits }).unwrap_or_else(|_| b"{}".to_vec());
+        let packed = lz4_flex::block::compress_prepend_size(&body);
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match g.journal.as_mut() {
+            Some(j) => j.append(crate::journal::HISTORY_ONLY, &packed),
+            None => false,
+        }
+    }
+
     fn push_ring(&self, g: &mut Inner, seq: u64, packed: Box<[u8]>) {
         g.ring_bytes += packed.len();
         g.ring.push_back(Arc::new(Packed { seq, body: packed }));

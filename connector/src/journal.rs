@@ -60,6 +60,10 @@ pub fn options(cfg: &Config) -> Options {
     }
 }
 
+/// The sequence number of a history-only record: late and historical samples (see [`crate::twin`]), for
+/// the history compactor only; recovery and the resume ring skip it.
+pub const HISTORY_ONLY: u64 = 0;
+
 /// Encodes a record: sequence number, then the packed delta body.
 pub fn encode(seq: u64, packed: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + packed.len());
@@ -107,8 +111,9 @@ impl JournalSink {
         s
     }
 
-    /// Appends and commits one published delta. Never fails: problems are logged and counted.
-    pub fn append(&mut self, seq: u64, packed: &[u8]) {
+    /// Appends and commits one published delta (or a history-only record, `seq` [`HISTORY_ONLY`]); false
+    /// when it is not in the journal. Never fails: problems are logged and counted.
+    pub fn append(&mut self, seq: u64, packed: &[u8]) -> bool {
         if self.journal.is_none() && self.failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER) {
             match Journal::open(&self.dir, self.options.clone()) {
                 Ok((j, rec)) => {
@@ -122,20 +127,22 @@ impl JournalSink {
                 Err(e) => {
                     self.failed_at = Some(Instant::now());
                     self.fail(seq, &e);
-                    return;
+                    return false;
                 }
             }
         }
         let Some(j) = self.journal.as_mut() else {
             self.metrics.errors.fetch_add(1, Relaxed);
             self.metrics.unjournaled.fetch_add(1, Relaxed);
-            return;
+            return false;
         };
         let record = encode(seq, packed);
         let result = j.append(&record).and_then(|p| j.commit().map(|()| p));
         match result {
             Ok(position) => {
-                self.positions.push_back((seq, position));
+                if seq != HISTORY_ONLY {
+                    self.positions.push_back((seq, position));
+                }
                 self.metrics.appended.fetch_add(1, Relaxed);
                 self.metrics.appended_bytes.fetch_add(record.len() as u64, Relaxed);
                 if let Err(e) = j.enforce_retention() {
@@ -146,6 +153,7 @@ impl JournalSink {
                     tracing::info!(dir = %self.dir.display(), seq, "journaling works again");
                 }
                 self.update_disk();
+                true
             }
             Err(e) => {
                 if matches!(e, twinloom_journal::Error::Sync { .. } | twinloom_journal::Error::Poisoned { .. }) {
@@ -154,6 +162,7 @@ impl JournalSink {
                     self.failed_at = Some(Instant::now());
                 }
                 self.fail(seq, &e);
+                false
             }
         }
     }
@@ -341,6 +350,9 @@ pub fn recover(
             tracing::warn!(dir = %dir.display(), position, "a journal record too short to hold a delta is skipped");
             continue;
         };
+        if seq == HISTORY_ONLY {
+            continue; // late and historical samples: history's, never the live layers'
+        }
         sink_positions.push_back((seq, position));
         // The ring holds contiguous sequence numbers only: a gap (ticks not journaled while the disk was
         // full) or an older epoch's numbers start it over, so a client behind the gap is told to resync.

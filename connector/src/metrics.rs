@@ -65,6 +65,10 @@ pub struct ShopMetrics {
     pub save_errors: AtomicU64,
     /// Unix ms of the last tick the writer completed (0 = none yet).
     pub last_tick_ms: AtomicU64,
+    /// Late and historical samples journaled for history only (never written to the live layer).
+    pub late_samples: AtomicU64,
+    /// Late and historical samples lost: no journal to keep them, or too many waiting.
+    pub late_dropped: AtomicU64,
 }
 
 /// The write-ahead journal's counters (shown when the journal is on).
@@ -354,6 +358,20 @@ impl Metrics {
         series(&mut o, "twinloom_save_errors_total", "Live layer saves that failed.", "counter", &|m| {
             m.save_errors.load(Relaxed)
         });
+        series(
+            &mut o,
+            "twinloom_late_samples_total",
+            "Late (source time before the live value's) and historical samples, kept for history only.",
+            "counter",
+            &|m| m.late_samples.load(Relaxed),
+        );
+        series(
+            &mut o,
+            "twinloom_late_samples_dropped_total",
+            "Late and historical samples lost: no journal to keep them, or too many waiting.",
+            "counter",
+            &|m| m.late_dropped.load(Relaxed),
+        );
         let per_shop = shops.iter().map(|(shop, m)| (format!("shop=\"{shop}\""), &m.usd_write_seconds));
         Histogram::render_family(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", per_shop);
 
@@ -384,6 +402,13 @@ impl Metrics {
             "Sparkplug edge nodes and devices whose values are stale now (0 for other kinds).",
             "gauge",
             &|c| c.stale.load(Relaxed),
+        );
+        src(
+            &mut o,
+            "twinloom_source_historical_samples_total",
+            "Sparkplug historical metric values (is_historical), delivered for history only (0 for other kinds).",
+            "counter",
+            &|c| c.historical.load(Relaxed),
         );
         let _ = writeln!(
             o,

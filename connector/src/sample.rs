@@ -101,6 +101,9 @@ pub struct Sample {
     /// When the server sent it, if the source said.
     pub server_time: Option<SystemTime>,
     pub quality: Quality,
+    /// A value of the past (a Sparkplug `is_historical` metric): it goes to history only, never to the
+    /// live layer (docs/history.md, "Late and historical samples").
+    pub historical: bool,
 }
 
 /// A batch as sent over the source channel.

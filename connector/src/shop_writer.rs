@@ -115,6 +115,10 @@ struct Writer {
     metrics: Arc<ShopMetrics>,
     global: Arc<Metrics>,
     pending: Vec<Pending>,
+    /// Late and historical samples of the tick (history only).
+    late: Vec<Pending>,
+    /// Late and historical samples that found no journal.
+    late_lost: u64,
     tick: Tick,
     last_seq: u64,
     /// The save running in a child process, if any, and the sequence number it saves.
@@ -144,6 +148,8 @@ pub fn spawn(
         metrics,
         global,
         pending: Vec::new(),
+        late: Vec::new(),
+        late_lost: 0,
         tick: Tick::default(),
         last_seq,
         saving: None,
@@ -222,10 +228,13 @@ impl Writer {
 
     /// Writes and publishes the pending values; false when there were none.
     fn tick(&mut self) -> bool {
-        {
+        let late_dropped = {
             let mut st = self.twin.shop(self.cfg.shop).lock().unwrap_or_else(|e| e.into_inner());
             st.take(&mut self.pending);
-        }
+            st.take_late(&mut self.late);
+            st.late_dropped
+        };
+        self.journal_late(late_dropped);
         if self.pending.is_empty() {
             self.metrics.last_tick_ms.store(epoch_ms(SystemTime::now()) as u64, Relaxed);
             return false;
@@ -268,6 +277,26 @@ impl Writer {
             self.tick = Tick::default(); // the same for the burst's USD columns
         }
         true
+    }
+
+    /// Journals the tick's late and historical samples for history (never the live layer or the stream);
+    /// without a journal they are lost and counted. `full_drops`: those the twin state had no room for.
+    fn journal_late(&mut self, full_drops: u64) {
+        let mut dropped = full_drops;
+        if !self.late.is_empty() {
+            let edits = TickEdits { pending: &self.late, attrs: &self.attrs };
+            let n = self.late.len() as u64;
+            let now_ms = epoch_ms(SystemTime::now());
+            if self.hub.journal_history_only(&self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
+                self.metrics.late_samples.fetch_add(n, Relaxed);
+            } else {
+                self.late_lost += n;
+                tracing::warn!(shop = %self.cfg.name, samples = n, "late or historical samples lost: history needs the journal ([journal] enabled)");
+            }
+            release_tick_buffer(&mut self.late);
+        }
+        dropped += self.late_lost;
+        self.metrics.late_dropped.store(dropped, Relaxed);
     }
 
     /// Starts a periodic save: in a child process when there is a saver (skipped while the previous one

@@ -1,6 +1,11 @@
 //! Twin state: the last value of every bound attribute, coalesced until its shop's writer takes the tick.
 //! Ingestion writes here (tokio side); each shop's writer thread drains its own `ShopState` once per tick,
 //! so a slow writer never stalls ingestion — values coalesce instead (last value wins).
+//!
+//! Late and historical samples never reach the live values: a sample whose source time is older than the
+//! last live value's of its attribute, or one its source marks historical (Sparkplug `is_historical`), is
+//! kept apart for history (`ShopState::take_late`), so a delayed or back-filled value cannot move the live
+//! stage backwards (docs/history.md, "Late and historical samples").
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -21,6 +26,8 @@ pub struct Pending {
 
 /// Marks an attribute with no pending value in `ShopState::index`.
 const NONE: u32 = u32::MAX;
+/// At most this many late samples wait for their writer per shop; more are dropped and counted.
+pub const LATE_CAPACITY: usize = 1_000_000;
 
 /// The pending values of one shop: 4 bytes per attribute, plus the values that changed since the last tick.
 #[derive(Debug, Default)]
@@ -31,11 +38,53 @@ pub struct ShopState {
     pending: Vec<Pending>,
     /// Values replaced before a tick took them (coalesced).
     pub coalesced: u64,
+    /// Per attribute: the source time (Unix ms) of its newest live value, `-inf` before the first.
+    live_source_ms: Vec<f64>,
+    /// Late and historical samples waiting for the writer (history only), in arrival order.
+    late: Vec<Pending>,
+    /// Late and historical samples accepted for history, and those dropped because `late` was full.
+    pub late_accepted: u64,
+    pub late_dropped: u64,
 }
 
 impl ShopState {
     fn with_len(n: usize) -> Self {
-        ShopState { index: vec![NONE; n], pending: Vec::new(), coalesced: 0 }
+        ShopState {
+            index: vec![NONE; n],
+            pending: Vec::new(),
+            coalesced: 0,
+            live_source_ms: vec![f64::NEG_INFINITY; n],
+            late: Vec::new(),
+            late_accepted: 0,
+            late_dropped: 0,
+        }
+    }
+
+    /// Routes a converted sample: to the live values, or, when it is historical or older than the live
+    /// value of its attribute, to the late ones.
+    fn route(&mut self, p: Pending, historical: bool) {
+        let at = p.source_time.map(crate::delta::epoch_ms);
+        let live = &mut self.live_source_ms[p.local as usize];
+        if historical || at.is_some_and(|t| t < *live) {
+            if self.late.len() >= LATE_CAPACITY {
+                self.late_dropped += 1;
+            } else {
+                self.late_accepted += 1;
+                self.late.push(p);
+            }
+            return;
+        }
+        if let Some(t) = at {
+            *live = t;
+        }
+        self.put(p);
+    }
+
+    /// Takes every late and historical sample waiting for history into `out` (whose old contents are
+    /// dropped).
+    pub fn take_late(&mut self, out: &mut Vec<Pending>) {
+        out.clear();
+        std::mem::swap(&mut self.late, out);
     }
 
     fn put(&mut self, p: Pending) {
@@ -139,7 +188,10 @@ impl TwinState {
                 }
                 match convert(&self.conversions[s.signal as usize], &s.value) {
                     Ok(value) => {
-                        st.put(Pending { local, value, source_time: s.source_time, quality: s.quality });
+                        st.route(
+                            Pending { local, value, source_time: s.source_time, quality: s.quality },
+                            s.historical,
+                        );
                         accepted += 1;
                     }
                     Err(r) => reject(s, r),
@@ -182,7 +234,7 @@ mod tests {
     }
 
     fn sample(signal: u32, v: Value) -> Sample {
-        Sample { signal, value: v, source_time: None, server_time: None, quality: Quality::GOOD }
+        Sample { signal, value: v, source_time: None, server_time: None, quality: Quality::GOOD, historical: false }
     }
 
     #[test]
@@ -225,5 +277,37 @@ mod tests {
         twin.shop(0).lock().unwrap().take(&mut Vec::new());
         twin.ingest_and_wake(&one, |_, _| {}, |shop| woke.push(shop));
         assert_eq!(woke, vec![0, 0], "after the writer took the tick, new values wake it again");
+    }
+
+    #[test]
+    fn late_and_historical_samples_go_to_history_not_to_the_live_values() {
+        let t = table();
+        let twin = TwinState::new(&t);
+        let at = |ms: u64| Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        let timed =
+            |v: f64, ms: u64, historical: bool| Sample { source_time: at(ms), historical, ..sample(0, Value::F64(v)) };
+        let batch = [
+            timed(1.0, 2_000, false),
+            timed(0.5, 1_000, false), // older than the live value: late
+            timed(9.0, 5_000, true),  // historical, even though newer
+            timed(2.0, 2_000, false), // the same source time: a live update
+        ];
+        assert_eq!(twin.ingest_and_wake(&batch, |_, _| {}, |_| {}), 4);
+        let mut biw = twin.shop(0).lock().unwrap();
+        let (mut live, mut late) = (Vec::new(), Vec::new());
+        biw.take(&mut live);
+        biw.take_late(&mut late);
+        assert_eq!(live.iter().map(|p| p.value.clone()).collect::<Vec<_>>(), vec![LiveValue::Double(2.0)]);
+        assert_eq!(
+            late.iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
+            vec![LiveValue::Double(0.5), LiveValue::Double(9.0)]
+        );
+        assert_eq!((biw.late_accepted, biw.late_dropped), (2, 0));
+        drop(biw);
+        // After the tick the live source time stays: a value older than 2 s is still late.
+        twin.ingest_and_wake(&[timed(0.7, 1_500, false)], |_, _| {}, |_| {});
+        let mut biw = twin.shop(0).lock().unwrap();
+        biw.take_late(&mut late);
+        assert_eq!(late.len(), 1);
     }
 }

@@ -3,7 +3,7 @@
 //! prim hierarchy with valid USD names and whose last values are read back from the saved stage with
 //! Pixar's usd-core; and a precisely controlled raw edge node (tests/peers/sparkplug_raw.py) that makes
 //! every case a host must handle: alias-only data, sequence gaps and unknown aliases (rebirth requests),
-//! historical values (counted, not applied), garbage payloads, stale deaths (ignored), will deaths (stale
+//! historical values (counted, kept out of the live values), garbage payloads, stale deaths (ignored), will deaths (stale
 //! quality), new sessions (good again), and nodes born late or in other groups (not mirrored). Also: the
 //! STATE birth and will (retained, QoS 1) over TLS with a password and across a broker restart, explicit
 //! bindings by metric address, `twinloom check`'s reports on bad addresses, and docs/sparkplug.md's
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use twinloom_connector::Config;
 use twinloom_tests::{
-    free_port, metric, run_python, start_mosquitto, start_mosquitto_with, wait_until, workspace_root, LinePeer,
-    MosquittoOptions, TempDir, TestCerts,
+    free_port, http_get, metric, run_python, start_mosquitto, start_mosquitto_with, wait_until, workspace_root,
+    LinePeer, MosquittoOptions, TempDir, TestCerts,
 };
 
 const SOURCE: &str = "spb";
@@ -394,9 +394,11 @@ fn a_raw_edge_node_exercises_aliases_gaps_rebirths_historical_garbage_and_deaths
     wait_until("the unknown alias to be counted", 20, || m.errors("unknown_alias") >= 1.0);
     assert!(m.rebirths() > rebirths);
 
-    // Historical values are counted, and the live value stays.
+    // Historical values are counted and kept apart for history (lost here: no journal), the live value stays.
     peer.cmd("historical Temp 99.5");
-    wait_until("the historical value to be counted", 20, || m.errors("historical") >= 1.0);
+    wait_until("the historical value to be counted", 20, || {
+        m.of_source("twinloom_source_historical_samples_total") >= 1.0
+    });
     // Garbage: counted, and the source goes on.
     peer.cmd("malformed");
     wait_until("the garbage to be counted", 20, || m.errors("malformed_payload") >= 1.0);
@@ -630,4 +632,83 @@ fn bad_addresses_filters_and_keys_are_reported_with_their_place() {
         let place = format!("sparkplug.toml:{}:", line_of(needle));
         assert!(err.lines().any(|l| l.contains(&place) && l.contains(says)), "{place} {says}\n{err}");
     }
+}
+
+/// `GET /v1/history` of one attribute over all time: (time, value) pairs (none while history lacks it).
+fn history_of(addr: std::net::SocketAddr, attr: &str) -> Vec<(f64, Value)> {
+    let (status, body) = http_get(addr, &format!("/v1/history?attr={attr}&from=0&to=4102444800"));
+    if status != 200 {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["samples"].as_array().unwrap().iter().map(|s| (s[0].as_f64().unwrap(), s[1].clone())).collect()
+}
+
+#[test]
+fn historical_and_late_values_land_in_history_and_never_in_the_live_layer() {
+    let dir = TempDir::new("sparkplug-late");
+    let port = free_port();
+    let _broker = start_mosquitto(port);
+    let rt = runtime();
+    let port_s = port.to_string();
+    let mut edge = LinePeer::start("sparkplug_raw.py", &[&port_s, "Plant3", "Node1"]);
+    let mut rest = binding("group=Plant3; node=Node1; device=Dev1; metric=Temp", "/Plant/Panel", "dev1Temp", "double");
+    // A plain MQTT sensor stamping its own time (a JSON pointer), on the same broker.
+    rest += &format!(
+        "\n[[sources]]\nname = \"sensors\"\nkind = \"mqtt\"\nendpoint = \"mqtt://127.0.0.1:{port}\"\n\n\
+         [[bindings]]\nsource = \"sensors\"\nnode = \"topic=plant/oven;value=/v;time=/ts\"\nshop = \"field\"\n\
+         prim = \"/Plant/Oven\"\nattr = \"temperature\"\ntype = \"double\"\n\n\
+         [journal]\nenabled = true\n\n[history]\nenabled = true\nflush_interval_s = 0.5\n"
+    );
+    let text = config_text(&format!("endpoint = \"mqtt://127.0.0.1:{port}\"\nbirth_wait_ms = 3000"), &rest);
+    let cfg = parse(&dir, &text);
+    let svc = twinloom_connector::spawn(rt.handle(), cfg).expect("service");
+    let addr = svc.started.listen;
+    let m = Metrics { addr, source: SOURCE.into() };
+    let late_total = || metric(addr, r#"twinloom_late_samples_total{shop="field"}"#);
+    edge.cmd("birth");
+    edge.cmd("data Temp 31.25");
+    let mut sensor = LinePeer::start("mqtt_json.py", &[&port_s]);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    // The live value at `now`, then one stamped 30 s earlier (late: older than the live value).
+    wait_until("the sensor's live value", 20, || {
+        assert_eq!(sensor.cmd(&format!(r#"pub plant/oven {{"ts": {now_ms}, "v": 181.5}}"#)), "OK");
+        std::thread::sleep(Duration::from_millis(200));
+        history_of(addr, "/Plant/Oven.temperature").iter().any(|(_, v)| v == &json!(181.5))
+    });
+    let late_ms = now_ms - 30_000;
+    assert_eq!(sensor.cmd(&format!(r#"pub plant/oven {{"ts": {late_ms}, "v": 150.25}}"#)), "OK");
+    // A historical Sparkplug value (one minute in the past, `is_historical`).
+    edge.cmd("historical Temp 99.5");
+    wait_until("the historical value", 20, || m.of_source("twinloom_source_historical_samples_total") >= 1.0);
+    wait_until("both values kept for history", 20, || late_total() >= 2.0);
+    assert_eq!(metric(addr, r#"twinloom_late_samples_dropped_total{shop="field"}"#), 0.0);
+
+    // History has them at their own times (compacted by the query) ...
+    let oven = history_of(addr, "/Plant/Oven.temperature");
+    let at = |t_ms: u64| oven.iter().find(|(t, _)| (t * 1e3 - t_ms as f64).abs() < 1.0).map(|(_, v)| v.clone());
+    assert_eq!((at(late_ms), at(now_ms)), (Some(json!(150.25)), Some(json!(181.5))), "{oven:?}");
+    let temp = history_of(addr, "/Plant/Panel.dev1Temp");
+    let values: Vec<&Value> = temp.iter().map(|(_, v)| v).collect();
+    assert!(values.contains(&&json!(99.5)) && values.contains(&&json!(31.25)), "{temp:?}");
+    let historical_t = temp.iter().find(|(_, v)| v == &json!(99.5)).unwrap().0;
+    let live_t = temp.iter().find(|(_, v)| v == &json!(31.25)).unwrap().0;
+    assert!(historical_t < live_t - 30.0, "the historical value is at its own (past) time: {temp:?}");
+    // ... and the live layer never saw them: the saved stage keeps the live values.
+    svc.stop(rt.handle()).expect("stop");
+    let stage = dir.path().join("stage");
+    let script = "import sys\nfrom pxr import Usd\ns = Usd.Stage.Open(sys.argv[1])\n\
+                  print(s.GetAttributeAtPath('/Plant/Oven.temperature').Get(), s.GetAttributeAtPath('/Plant/Panel.dev1Temp').Get())\n\
+                  h = Usd.Stage.Open(sys.argv[2]); h.SetInterpolationType(Usd.InterpolationTypeHeld)\n\
+                  print(h.GetAttributeAtPath('/Plant/Oven.temperature').Get(float(sys.argv[3])), h.GetAttributeAtPath('/Plant/Panel.dev1Temp').Get(float(sys.argv[4])))\n";
+    let out = run_python(
+        script,
+        &[
+            stage.join("plant.usda").to_str().unwrap(),
+            stage.join("history.usda").to_str().unwrap(),
+            &format!("{:?}", late_ms as f64 / 1e3 + 0.001),
+            &format!("{historical_t:?}"),
+        ],
+    );
+    assert_eq!(out.trim().lines().collect::<Vec<_>>(), ["181.5 31.25", "150.25 99.5"], "{out}");
 }

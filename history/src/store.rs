@@ -265,6 +265,9 @@ impl ShopHistory {
         let mut tick = Tick::default();
         let mut tick_time = f64::NAN;
         let mut result = Ok(());
+        // (hour, attribute) written in an hour with later clips: the next clip's carry may have been taken
+        // before this sample arrived.
+        let mut late: BTreeSet<(i64, String)> = BTreeSet::new();
         for p in pending {
             let hour = hour_of(p.time);
             if self.open.as_ref().is_none_or(|c| c.hour != hour) {
@@ -328,6 +331,9 @@ impl ShopHistory {
                 clip.has_samples.insert(path.clone(), true);
                 clip.dirty = true;
                 clip.unsaved += 1;
+                if self.hours.range(hour + 1..).next().is_some() {
+                    late.insert((hour, path.clone()));
+                }
                 if self.last.get(&path).is_none_or(|(t, _)| *t <= p.time) {
                     self.last.insert(path, (p.time, p.value));
                 }
@@ -336,13 +342,77 @@ impl ShopHistory {
             }
         }
         let applied = self.apply(&mut tick);
+        let carried = if result.is_ok() { self.refresh_carries(&late, report) } else { Ok(()) };
         let saved = self.save_open(report);
         let manifest = if self.manifest_dirty {
             self.manifest.layer_mut().save().map_err(usd(&self.manifest_path)).map(|()| self.manifest_dirty = false)
         } else {
             Ok(())
         };
-        result.and(applied).and(saved).and(manifest)
+        result.and(applied).and(carried).and(saved).and(manifest)
+    }
+
+    /// After samples written into an hour that has later clips (late samples): for each (hour, attribute),
+    /// when the next recorded hour's clip starts with a carry sample taken before the sample arrived, that
+    /// carry is set to the value now in effect at the end of the hour (its last sample). A sample at the
+    /// next hour's first instant is taken for a stale carry when it equals the value before the hour's last
+    /// sample and differs from that last sample: the value a carry written before the late sample holds.
+    fn refresh_carries(&mut self, late: &BTreeSet<(i64, String)>, report: &mut FlushReport) -> Result<()> {
+        let mut hours: Vec<i64> = late.iter().map(|(h, _)| *h).collect();
+        hours.dedup();
+        for hour in hours {
+            let Some(&next) = self.hours.range(hour + 1..).next() else { continue };
+            let next_start = (next * CLIP_SECONDS) as f64;
+            let this_path = self.dir.join(clip_file_name(hour));
+            let next_path = self.dir.join(clip_file_name(next));
+            let open_hour = self.open.as_ref().map(|c| c.hour);
+            let this =
+                if open_hour == Some(hour) { None } else { Some(Layer::open(&this_path).map_err(usd(&this_path))?) };
+            let mut next_layer =
+                if open_hour == Some(next) { None } else { Some(Layer::open(&next_path).map_err(usd(&next_path))?) };
+            let mut changed = 0;
+            for (_, path) in late.range((hour, String::new())..).take_while(|(h, _)| *h == hour) {
+                let this = match (&this, self.open.as_ref()) {
+                    (Some(l), _) => l,
+                    (None, Some(c)) => c.writer.layer(),
+                    (None, None) => continue,
+                };
+                let last_before = |t: f64| {
+                    this.time_samples_in(path, t, f64::NEG_INFINITY, true).ok().and_then(|s| s.into_iter().next_back())
+                };
+                let Some((last_t, last_v)) = last_before(next_start) else { continue };
+                let before_last = last_before(last_t).map(|(_, v)| v);
+                let next = match (next_layer.as_mut(), self.open.as_mut()) {
+                    (Some(l), _) => l,
+                    (None, Some(c)) => c.writer.layer_mut(),
+                    (None, None) => continue,
+                };
+                let carry = next.time_sample(path, next_start).ok().flatten();
+                if carry.is_some_and(|c| Some(&c) == before_last.as_ref() && c != last_v) {
+                    next.set_time_sample(path, next_start, &last_v).map_err(usd(&next_path))?;
+                    changed += 1;
+                }
+            }
+            if changed == 0 {
+                continue;
+            }
+            report.carried += changed;
+            match next_layer.as_mut() {
+                Some(layer) => {
+                    let size = std::fs::metadata(&next_path).map_or(0, |m| m.len());
+                    twinloom_usd::ensure_room(&next_path, size + changed * BYTES_PER_SAMPLE_BOUND + 64 * 1024)
+                        .map_err(usd(&next_path))?;
+                    layer.save().map_err(usd(&next_path))?;
+                    report.clips_saved += 1;
+                }
+                None => {
+                    if let Some(c) = self.open.as_mut() {
+                        c.dirty = true;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn apply(&mut self, tick: &mut Tick) -> Result<()> {

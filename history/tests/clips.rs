@@ -1,7 +1,8 @@
 //! History clips read back with Pixar's usd-core, without the Twinloom plugin: `attr.Get(t)` under held
 //! interpolation equals the last sample written at or before `t`, at every sample and between samples,
 //! across hour boundaries, after a reopen of the store (as after a restart), for hours without samples
-//! and for late samples; the query answers the same; the asset validator passes on history.usda.
+//! and for late samples (the next hour's carry follows one that is the last of its hour); the query
+//! answers the same; the asset validator passes on history.usda.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,17 +81,23 @@ fn clips_scrub_in_usd_core_as_journaled_and_queries_agree() {
         assert_eq!(report.samples as usize, part.len());
         assert_eq!(store.pending(), 0);
     }
-    // A late sample (older than what was written) lands in its hour.
-    let late = (T0 + HOUR + 1.0, Value::Double(999.5));
+    // Late samples (older than what was written) land in their hour; the second is the last of its hour,
+    // so the next hour's carry sample now holds it.
+    let late = [(T0 + HOUR + 1.0, Value::Double(999.5)), (T0 + 2.0 * HOUR - 0.25, Value::Double(777.25))];
     let mut store = HistoryStore::open(dir.path(), options()).unwrap();
-    store.add("paint", "/Plant/Oven", "temperature", ValueType::Double, late.0, late.1.clone()).unwrap();
-    store.flush().unwrap();
+    for (t, v) in &late {
+        store.add("paint", "/Plant/Oven", "temperature", ValueType::Double, *t, v.clone()).unwrap();
+    }
+    let report = store.flush().unwrap();
+    assert_eq!(report.carried, 1, "the carry into hour 2 was refreshed: {report:?}");
     let in_process = store.query("/Plant/Oven.temperature", T0, T0 + 3.0 * HOUR).unwrap();
     drop(store);
 
     // The expected held value per attribute at a set of instants.
     let mut series: BTreeMap<&str, Vec<(f64, Value)>> = BTreeMap::new();
-    for (attr, t, v) in all.iter().chain([("temperature", late.0, late.1.clone())].iter()) {
+    for (attr, t, v) in
+        all.iter().chain(late.iter().map(|(t, v)| ("temperature", *t, v.clone())).collect::<Vec<_>>().iter())
+    {
         series.entry(attr).or_default().push((*t, v.clone()));
     }
     for s in series.values_mut() {

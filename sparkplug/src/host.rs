@@ -73,8 +73,9 @@ pub enum HostEvent {
     Values { group: String, node: String, device: Option<String>, values: Vec<MetricUpdate> },
     /// The device, or (`device` None) the edge node and all its devices, are offline: their values stale.
     Dead { group: String, node: String, device: Option<String> },
-    /// `count` historical metrics (`is_historical`) arrived; they update no current value.
-    Historical { group: String, node: String, device: Option<String>, count: usize },
+    /// Historical metrics (`is_historical`) arrived: values of the past, for history only; they update no
+    /// current value. Never empty.
+    Historical { group: String, node: String, device: Option<String>, values: Vec<MetricUpdate> },
     /// The caller should publish an NCMD `Node Control/Rebirth` = true to this edge node.
     RequestRebirth { group: String, node: String },
     /// Something was wrong; `message` names the topic and what.
@@ -537,7 +538,7 @@ fn emit_values(
     context: &Context<'_>,
     device: Option<&str>,
     values: Vec<MetricUpdate>,
-    historical: usize,
+    historical: Vec<MetricUpdate>,
     out: &mut Vec<HostEvent>,
 ) {
     if !values.is_empty() {
@@ -548,12 +549,12 @@ fn emit_values(
             values,
         });
     }
-    if historical > 0 {
+    if !historical.is_empty() {
         out.push(HostEvent::Historical {
             group: context.group.to_owned(),
             node: context.node.to_owned(),
             device: device.map(str::to_owned),
-            count: historical,
+            values: historical,
         });
     }
 }
@@ -591,7 +592,7 @@ struct Birth {
     table: MetricTable,
     listed: Vec<(String, DataType)>,
     values: Vec<MetricUpdate>,
-    historical: usize,
+    historical: Vec<MetricUpdate>,
     bd_seq: Option<u64>,
     problems: Problems,
 }
@@ -603,7 +604,7 @@ fn read_birth(message: &Message, is_node: bool) -> Birth {
         table: MetricTable::default(),
         listed: Vec::new(),
         values: Vec::new(),
-        historical: 0,
+        historical: Vec::new(),
         bd_seq: None,
         problems: Problems::default(),
     };
@@ -649,13 +650,14 @@ fn read_birth(message: &Message, is_node: bool) -> Birth {
 /// What an NDATA or DDATA carries.
 struct Data {
     values: Vec<MetricUpdate>,
-    historical: usize,
+    historical: Vec<MetricUpdate>,
     problems: Problems,
     needs_rebirth: bool,
 }
 
 fn read_data(table: &MetricTable, payload: &Payload) -> Data {
-    let mut data = Data { values: Vec::new(), historical: 0, problems: Problems::default(), needs_rebirth: false };
+    let mut data =
+        Data { values: Vec::new(), historical: Vec::new(), problems: Problems::default(), needs_rebirth: false };
     for (index, metric) in payload.metrics.iter().enumerate() {
         let found = match (metric.alias, metric.name.as_deref()) {
             (Some(alias), _) => table
@@ -693,20 +695,16 @@ fn read_data(table: &MetricTable, payload: &Payload) -> Data {
     data
 }
 
-/// The update for a metric's current value, or None where it is historical (counted), of an unsupported
-/// type or of the wrong type (reported).
+/// The update for a metric's current value, or None where it is historical (put in `historical`), of an
+/// unsupported type or of the wrong type (reported).
 fn current_value(
     name: &str,
     datatype: DataType,
     metric: &Metric,
     payload: &Payload,
-    historical: &mut usize,
+    historical: &mut Vec<MetricUpdate>,
     problems: &mut Problems,
 ) -> Option<MetricUpdate> {
-    if metric.is_historical {
-        *historical += 1;
-        return None;
-    }
     if !datatype.is_supported() {
         problems.add(ProblemReason::UnsupportedType, format!("metric `{name}` is {datatype}, skipped"));
         return None;
@@ -716,5 +714,10 @@ fn current_value(
         problems.add(ProblemReason::WrongType, text);
         return None;
     };
-    Some(MetricUpdate { name: name.to_owned(), value, timestamp_ms: metric.timestamp.or(payload.timestamp) })
+    let update = MetricUpdate { name: name.to_owned(), value, timestamp_ms: metric.timestamp.or(payload.timestamp) };
+    if metric.is_historical {
+        historical.push(update);
+        return None;
+    }
+    Some(update)
 }

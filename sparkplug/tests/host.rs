@@ -458,7 +458,7 @@ fn an_nbirth_on_an_online_node_makes_its_devices_dead_until_they_rebirth() {
 }
 
 #[test]
-fn historical_metrics_are_counted_not_reported_as_values() {
+fn historical_metrics_are_reported_apart_from_the_current_values() {
     let mut host = host();
     let now = Instant::now();
     handle(&mut host, NBIRTH, &nbirth(0, 0), now);
@@ -479,7 +479,15 @@ fn historical_metrics_are_counted_not_reported_as_values() {
         handle(&mut host, NDATA, &builder.encode(), now),
         vec![
             values(None, &[("Speed", MetricValue::Float(3.0), 500)]),
-            HostEvent::Historical { group: "Plant1".into(), node: "Line3".into(), device: None, count: 2 },
+            HostEvent::Historical {
+                group: "Plant1".into(),
+                node: "Line3".into(),
+                device: None,
+                values: vec![
+                    MetricUpdate { name: "Speed".into(), value: MetricValue::Float(1.0), timestamp_ms: Some(10) },
+                    MetricUpdate { name: "Speed".into(), value: MetricValue::Float(2.0), timestamp_ms: Some(20) },
+                ],
+            },
         ]
     );
 }

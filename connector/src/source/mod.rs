@@ -61,15 +61,13 @@ pub enum ErrorReason {
     MissingBdSeq,
     /// A value of a type the twin does not map (Sparkplug datasets, templates, arrays).
     UnsupportedType,
-    /// Sparkplug: historical metrics, kept out of the live values (counted until history is stored).
-    Historical,
     /// A value of a metric that no binding maps to the stage.
     Unbound,
 }
 
 impl ErrorReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [ErrorReason; 26] = [
+    pub const ALL: [ErrorReason; 25] = [
         ErrorReason::UnknownNode,
         ErrorReason::InvalidNodeId,
         ErrorReason::WrongType,
@@ -94,7 +92,6 @@ impl ErrorReason {
         ErrorReason::StaleDeath,
         ErrorReason::MissingBdSeq,
         ErrorReason::UnsupportedType,
-        ErrorReason::Historical,
         ErrorReason::Unbound,
     ];
 
@@ -125,7 +122,6 @@ impl ErrorReason {
             ErrorReason::StaleDeath => "stale_death",
             ErrorReason::MissingBdSeq => "missing_bd_seq",
             ErrorReason::UnsupportedType => "unsupported_type",
-            ErrorReason::Historical => "historical",
             ErrorReason::Unbound => "unbound",
         }
     }
@@ -158,6 +154,8 @@ pub struct SourceCounters {
     /// Sparkplug: edge nodes and devices whose values are stale now (dead, or not heard of since the
     /// host's connection came back).
     pub stale: AtomicU64,
+    /// Sparkplug: historical metric values (`is_historical`) delivered for history only.
+    pub historical: AtomicU64,
     errors: [AtomicU64; ErrorReason::ALL.len()],
 }
 

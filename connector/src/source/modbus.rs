@@ -142,7 +142,14 @@ fn samples_of(r: &Read, answer: &Answer, last: &mut HashMap<u32, Value>, now: Sy
             continue;
         }
         last.insert(*signal, value.clone());
-        out.push(Sample { signal: *signal, value, source_time: Some(now), server_time: None, quality: Quality::GOOD });
+        out.push(Sample {
+            signal: *signal,
+            value,
+            source_time: Some(now),
+            server_time: None,
+            quality: Quality::GOOD,
+            historical: false,
+        });
     }
 }
 

@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use twinloom_sparkplug::payload::rebirth_command;
 use twinloom_sparkplug::topic::{HOST_SUBSCRIPTION, NAMESPACE};
 use twinloom_sparkplug::{
-    DataType, Host, HostConfig, HostEvent, MessageTopic, MessageType, MetricValue, ProblemReason, TopicError,
+    DataType, Host, HostConfig, HostEvent, MessageTopic, MessageType, MetricUpdate, MetricValue, ProblemReason,
+    TopicError,
 };
 
 use super::mqtt::{Handler, MqttSettings};
@@ -270,12 +271,20 @@ impl Inner {
         let now = SystemTime::now();
         for &signal in index.get(&Self::address(key, None)) {
             let value = Value::String(if good { GOOD } else { STALE }.into());
-            out.push(Sample { signal, value, source_time: Some(now), server_time: Some(now), quality: Quality::GOOD });
+            out.push(Sample {
+                signal,
+                value,
+                source_time: Some(now),
+                server_time: Some(now),
+                quality: Quality::GOOD,
+                historical: false,
+            });
         }
     }
 
-    /// The samples of one metric's value.
-    fn value(&self, key: &EntityKey, name: &str, value: &MetricValue, at_ms: Option<u64>, out: &mut SampleBatch) {
+    /// The samples of one metric's value (`historical`: a value of the past, for history only).
+    fn value(&self, key: &EntityKey, u: &MetricUpdate, historical: bool, out: &mut SampleBatch) {
+        let (name, value, at_ms) = (&u.name, &u.value, u.timestamp_ms);
         let Some(index) = &self.index else { return };
         let signals = index.get(&Self::address(key, Some(name)));
         if signals.is_empty() {
@@ -293,6 +302,7 @@ impl Inner {
                 source_time: time_of(at_ms).or(Some(now)),
                 server_time: Some(now),
                 quality: Quality::GOOD,
+                historical,
             });
         }
     }
@@ -332,7 +342,7 @@ impl Inner {
                 HostEvent::Values { group, node, device, values } => {
                     let key = (group.clone(), node.clone(), device.clone());
                     for u in values {
-                        self.value(&key, &u.name, &u.value, u.timestamp_ms, out);
+                        self.value(&key, u, false, out);
                     }
                     if let Some(entity) = self.entities.get_mut(&key) {
                         for u in values {
@@ -357,9 +367,13 @@ impl Inner {
                     }
                     tracing::warn!(source = %self.source, %group, %node, device = device.as_deref().unwrap_or(""), "dead: its values are stale");
                 }
-                HostEvent::Historical { group, node, device, count } => {
-                    self.counters.count_errors(ErrorReason::Historical, *count as u64);
-                    tracing::info!(source = %self.source, %group, %node, device = device.as_deref().unwrap_or(""), count, "historical metrics kept out of the live values (no history store yet)");
+                HostEvent::Historical { group, node, device, values } => {
+                    // Past values: to history only (counted there); the current values stay as they are.
+                    let key = (group.clone(), node.clone(), device.clone());
+                    for u in values {
+                        self.value(&key, u, true, out);
+                    }
+                    self.counters.historical.fetch_add(values.len() as u64, Relaxed);
                 }
                 HostEvent::RequestRebirth { group, node } => {
                     self.counters.rebirth_requests.fetch_add(1, Relaxed);
@@ -556,11 +570,20 @@ impl SparkplugSource {
             for key in keys {
                 let Some(e) = inner.entities.get(&key) else { continue };
                 let online = e.online;
-                let values: Vec<(String, MetricValue, Option<u64>)> =
-                    e.metrics.iter().filter_map(|(n, k)| k.value.clone().map(|(v, t)| (n.clone(), v, t))).collect();
+                let values: Vec<MetricUpdate> = e
+                    .metrics
+                    .iter()
+                    .filter_map(|(n, k)| {
+                        k.value.clone().map(|(value, timestamp_ms)| MetricUpdate {
+                            name: n.clone(),
+                            value,
+                            timestamp_ms,
+                        })
+                    })
+                    .collect();
                 inner.quality(&key, online, &mut first);
-                for (n, v, t) in values {
-                    inner.value(&key, &n, &v, t, &mut first);
+                for u in &values {
+                    inner.value(&key, u, false, &mut first);
                 }
             }
             // Queued under the lock, so a newer value from the session cannot overtake these.

@@ -219,6 +219,7 @@ impl JsonHandler {
                 source_time: source_time.or(Some(now)),
                 server_time: Some(now),
                 quality: Quality::GOOD,
+                historical: false,
             });
         }
     }

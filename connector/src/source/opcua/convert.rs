@@ -84,6 +84,7 @@ pub fn sample_of(signal: u32, dv: &DataValue) -> Result<Sample, UnsupportedValue
         source_time: time_of(dv.source_timestamp.as_ref()),
         server_time: time_of(dv.server_timestamp.as_ref()),
         quality: Quality(dv.status.unwrap_or(StatusCode::Good).bits()),
+        historical: false,
     })
 }
 
