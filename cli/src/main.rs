@@ -51,9 +51,9 @@ enum Command {
     Flow(cmd::flow::Args),
     /// Streaming anomaly detection over a series, with explanations (docs/diagnostics.md).
     Diagnose(cmd::diagnose::Args),
-    /// Forecasts: remaining useful life of degrading assets (docs/forecast.md).
-    #[command(subcommand)]
-    Forecast(cmd::forecast::Command),
+    /// Forecasts: remaining useful life of degrading assets, and the plant's assets to their failure
+    /// limits (docs/forecast.md).
+    Forecast(cmd::forecast::Args),
     /// The plant's past from the history clips: `history query` (docs/history.md).
     #[command(subcommand)]
     History(cmd::history::Command),

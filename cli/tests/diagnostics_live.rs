@@ -4,8 +4,10 @@
 //! from 140 to 300 °C with asyncua, so its temperature leaves its band); the `anomaly` `open` message for
 //! that signal arrives on the WebSocket and /metrics counts it. After the run, usd-core reads the
 //! diagnostics layer: the `twinloom:diag:` attributes are on the zone's prim, nothing else is in that
-//! layer, the live layer holds no diagnostics, and the stage stays portable. `twinloom check` judges the
-//! detector settings of `[diagnostics.detector]`.
+//! layer, the live layer holds no diagnostics, and the stage stays portable. Two oven fans are forecast
+//! to their failure limit (`[[diagnostics.forecasts]]`): `forecast` messages on the stream, learning then
+//! forecasting; `twinloom:forecast:` attributes in the layer, which `twinloom forecast --stage` reads back.
+//! `twinloom check` judges the detector settings of `[diagnostics.detector]` and the forecasts.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +32,7 @@ for _ in range(300):
         time.sleep(0.1)
 hello = json.loads(ws.recv())
 assert hello["type"] == "hello", hello
-before, types = [], set()
+before, types, forecasts = [], set(), {}
 t0 = time.time()
 while time.time() - t0 < warm_s:
     try:
@@ -40,6 +42,8 @@ while time.time() - t0 < warm_s:
     types.add(msg["type"])
     if msg["type"] == "anomaly":
         before.append(msg)
+    if msg["type"] == "forecast":
+        forecasts.setdefault(msg["path"], []).append(msg)
 
 async def write():
     async with Client(endpoint) as c:
@@ -55,6 +59,8 @@ while opened is None and time.time() - written < 20:
     except ConnectionClosed:
         break
     types.add(msg["type"])
+    if msg["type"] == "forecast":
+        forecasts.setdefault(msg["path"], []).append(msg)
     if msg["type"] == "anomaly":
         after.append(msg)
         if msg["event"] == "open" and msg["path"] == target:
@@ -65,7 +71,7 @@ except OSError:
     metrics = ""
 
 ws.close()
-print(json.dumps({"before": before, "after": after, "open": opened, "types": sorted(types),
+print(json.dumps({"before": before, "after": after, "open": opened, "types": sorted(types), "forecasts": forecasts,
                   "seconds_to_open": time.time() - written,
                   "metrics": [l for l in metrics.splitlines() if "anomal" in l or "diagnostics" in l]}))
 "#;
@@ -141,14 +147,30 @@ prims = ["/Plant/Paint/Oven/Zone02"]
 [diagnostics.detector]
 warmup_samples = 60
 close_after_samples = 40
+
+[[diagnostics.forecasts]]
+signal = "/Plant/Paint/Oven/Zone01.fanVibration"
+threshold = 7.1
+block_s = 1
+min_blocks = 5
+
+[[diagnostics.forecasts]]
+signal = "/Plant/Paint/Oven/Zone03.fanVibration"
+threshold = 7.1
+block_s = 1
+min_blocks = 5
 "#,
         stage = stage.display(),
         endpoint = sim.endpoint_url()
     );
     for zone in ["Zone01", "Zone02", "Zone03"] {
-        for (node, attr) in [("Temperature", "temperature"), ("Setpoint", "setpoint")] {
+        for (node, attr, unit) in [
+            ("Temperature", "temperature", "degC"),
+            ("Setpoint", "setpoint", "degC"),
+            ("FanVibration", "fanVibration", "mm/s"),
+        ] {
             text += &format!(
-                "\n[[bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/Paint/Oven/{zone}/{node}\"\nshop = \"paint\"\nprim = \"/Plant/Paint/Oven/{zone}\"\nattr = \"{attr}\"\ntype = \"double\"\nunit = \"degC\"\n"
+                "\n[[bindings]]\nsource = \"sim\"\nnode = \"ns={ns};s=Plant/Paint/Oven/{zone}/{node}\"\nshop = \"paint\"\nprim = \"/Plant/Paint/Oven/{zone}\"\nattr = \"{attr}\"\ntype = \"double\"\nunit = \"{unit}\"\n"
             );
         }
     }
@@ -188,9 +210,32 @@ close_after_samples = 40
     assert!(value("twinloom_diagnostics_samples_total") > 60.0, "{metrics:?}");
     assert_eq!(
         value("twinloom_diagnostics_signals"),
-        3.0,
-        "Zone01.temperature by signal, Zone02 temperature and setpoint by prim: {metrics:?}"
+        6.0,
+        "Zone01.temperature by signal, Zone02 temperature, setpoint and fan by prim, Zone01's and Zone03's fans by their forecasts: {metrics:?}"
     );
+    // Forecasts of the two fans: learning first, then a forecast whose interval lies ahead.
+    let forecasts = seen["forecasts"].as_object().unwrap();
+    let mut forecast_paths: Vec<&String> = forecasts.keys().collect();
+    forecast_paths.sort();
+    assert_eq!(forecast_paths, ["/Plant/Paint/Oven/Zone01.fanVibration", "/Plant/Paint/Oven/Zone03.fanVibration"]);
+    for msgs in forecasts.values() {
+        let msgs = msgs.as_array().unwrap();
+        assert_eq!(msgs[0]["status"], "learning", "{msgs:?}");
+        let last =
+            msgs.iter().rev().find(|m| m["status"] == "forecast").unwrap_or_else(|| panic!("no forecast: {msgs:?}"));
+        let (t, low, median) = (
+            last["timeMs"].as_f64().unwrap(),
+            last["failAtLowMs"].as_f64().unwrap(),
+            last["failAtMs"].as_f64().unwrap(),
+        );
+        assert!(t <= low && low <= median, "{last}");
+        assert!(last["failAtHighMs"].as_f64().is_none_or(|h| h >= median), "{last}");
+        assert_eq!(
+            (last["threshold"].as_f64(), last["unit"].as_str(), last["shop"].as_str()),
+            (Some(7.1), Some("mm/s"), Some("paint"))
+        );
+        assert!(last["level"].as_f64().is_some_and(|l| l > 1.0 && l < 7.1), "{last}");
+    }
     assert!(value("twinloom_anomalies_open") >= 0.0, "{metrics:?}");
 
     // The run ends by itself (--seconds) and saves every layer.
@@ -209,14 +254,51 @@ close_after_samples = 40
         serde_json::from_str(&run_python(READ, &[stage.to_str().unwrap(), "/Plant/Paint/Oven/Zone01"])).unwrap();
     assert!(read["sublayers"].as_array().unwrap().iter().any(|l| l == "diagnostics.usdc"), "{read}");
     let attrs = read["attrs"].as_object().unwrap();
-    let ns_ok = attrs.keys().all(|k| k.split_once('.').is_some_and(|(_, name)| name.starts_with("twinloom:diag:")));
-    assert!(ns_ok, "only twinloom:diag: attributes in diagnostics.usdc: {attrs:?}");
+    let ns_ok = attrs.keys().all(|k| {
+        k.split_once('.')
+            .is_some_and(|(_, name)| name.starts_with("twinloom:diag:") || name.starts_with("twinloom:forecast:"))
+    });
+    assert!(ns_ok, "only twinloom:diag: and twinloom:forecast: attributes in diagnostics.usdc: {attrs:?}");
     let zone1 = |field: &str| attrs.get(&format!("/Plant/Paint/Oven/Zone01.twinloom:diag:temperature:{field}"));
     assert_eq!(zone1("score").map(|a| a[0].as_str()), Some(Some("double")), "{attrs:?}");
     assert_eq!(zone1("anomaly").map(|a| a[0].as_str()), Some(Some("bool")), "{attrs:?}");
     assert_eq!(zone1("explanation").map(|a| a[0].as_str()), Some(Some("string")), "{attrs:?}");
     assert!(zone1("since").is_some(), "{attrs:?}");
-    assert!(!attrs.keys().any(|k| k.starts_with("/Plant/Paint/Oven/Zone03.")), "Zone03 is not selected: {attrs:?}");
+    assert!(
+        !attrs.keys().any(|k| k.starts_with("/Plant/Paint/Oven/Zone03.twinloom:diag:temperature")),
+        "Zone03's temperature is not selected: {attrs:?}"
+    );
+    let fan3 = |field: &str| attrs.get(&format!("/Plant/Paint/Oven/Zone03.twinloom:forecast:fanVibration:{field}"));
+    assert_eq!(fan3("remainingS").map(|a| a[0].as_str()), Some(Some("double")), "{attrs:?}");
+    assert_eq!(fan3("failAt").map(|a| a[0].as_str()), Some(Some("string")), "{attrs:?}");
+    assert_eq!(fan3("status").map(|a| a[0].as_str()), Some(Some("token")), "{attrs:?}");
+    // `twinloom forecast --stage` reads them back: the same values usd-core sees.
+    let out = Command::new(env!("CARGO_BIN_EXE_twinloom"))
+        .args(["forecast", "--json", "--stage"])
+        .arg(&stage)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = table.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{table:#}");
+    for row in rows {
+        let asset = row["asset"].as_str().unwrap();
+        let field = |f: &str| {
+            &attrs[&format!(
+                "{}.twinloom:forecast:{}:{f}",
+                asset.split_once('.').unwrap().0,
+                asset.split_once('.').unwrap().1
+            )][1]
+        };
+        assert_eq!(field("status").as_str(), row["status"].as_str(), "{row}");
+        assert_eq!(
+            field("remainingS").as_str().and_then(|v| v.parse::<f64>().ok()),
+            row["remainingS"].as_f64(),
+            "{row}"
+        );
+        assert_eq!(row["threshold"], 7.1);
+    }
     assert_eq!(read["leaked"], serde_json::json!([]), "the live layer holds no diagnostics");
     assert!(read["temperature"].as_f64().is_some_and(|t| t > 140.0), "the live value is there: {read}");
     assert!(read["composed"]["twinloom:diag:temperature:score"].as_f64().is_some(), "{read}");
@@ -240,4 +322,9 @@ fn twinloom_check_judges_the_detector_settings() {
     assert!(err.contains("diagnostics.detector.alarm_score") && err.contains("(0, 1]"), "{err}");
     let unknown = check("[diagnostics]\nenabled = true\n\n[diagnostics.detector]\nalarm = 0.5\n");
     assert_eq!(unknown.status.code(), Some(1), "{}", String::from_utf8_lossy(&unknown.stderr));
+    let forecast =
+        check("[diagnostics]\nenabled = true\n\n[[diagnostics.forecasts]]\nsignal = \"/Plant/Fan\"\nthreshold = 7.1\n");
+    assert_eq!(forecast.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&forecast.stderr);
+    assert!(err.contains("diagnostics.forecasts") && err.contains("/Plant/Fan"), "{err}");
 }

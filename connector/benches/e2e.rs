@@ -163,15 +163,15 @@ impl twinloom_connector::observe::SampleObserver for BenchDiagnostics {
             let w = &mut self.written[i];
             if (w.0.is_nan() || (v.score - w.0).abs() >= 0.05) && s.time_ms.saturating_sub(w.1) >= 1000 {
                 *w = (v.score, s.time_ms);
-                out.writes.push(DiagWrite { signal: s.signal, field: "score", value: DiagValue::Double(v.score) });
+                out.writes.push(DiagWrite::diag(s.signal, "score", DiagValue::Double(v.score)));
             }
         }
         for e in self.events.drain(..) {
             let open = e.kind != twinloom_diagnostics::EventKind::Close;
             out.opened += u64::from(e.kind == twinloom_diagnostics::EventKind::Open);
             let signal = e.signal as u32;
-            out.writes.push(DiagWrite { signal, field: "score", value: DiagValue::Double(e.score) });
-            out.writes.push(DiagWrite { signal, field: "anomaly", value: DiagValue::Bool(open) });
+            out.writes.push(DiagWrite::diag(signal, "score", DiagValue::Double(e.score)));
+            out.writes.push(DiagWrite::diag(signal, "anomaly", DiagValue::Bool(open)));
             out.events.push(format!(
                 r#"{{"type":"anomaly","event":"{}","id":{},"path":"{}","score":{}}}"#,
                 e.kind.as_str(),

@@ -183,6 +183,33 @@ pub struct DiagnosticsConfig {
     /// Detector and episode settings by name, for the program that builds the observer.
     #[serde(default)]
     pub detector: toml::Table,
+    /// Condition signals forecast to their failure threshold (`[[diagnostics.forecasts]]`); each is
+    /// followed whether the lists above take it or not.
+    #[serde(default)]
+    pub forecasts: Vec<ForecastSpec>,
+}
+
+/// One asset's time-to-threshold forecast (docs/forecast.md, "Live"): a degrading condition signal and
+/// its failure limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSpec {
+    /// The condition signal, `/Prim.attr` (a bound numeric attribute).
+    pub signal: Spanned<String>,
+    /// The failure limit, in the attribute's unit (after scale and offset).
+    pub threshold: f64,
+    /// True when the signal degrades downwards (a remaining thickness); default false (upwards).
+    #[serde(default)]
+    pub falling: bool,
+    /// Seconds of samples averaged into one block (default 20).
+    #[serde(default)]
+    pub block_s: Option<f64>,
+    /// Blocks of the current life needed before a forecast is given (default 10).
+    #[serde(default)]
+    pub min_blocks: Option<u32>,
+    /// Probability of the interval (default 0.8).
+    #[serde(default)]
+    pub coverage: Option<f64>,
 }
 
 fn default_history_flush_s() -> f64 {
@@ -641,6 +668,28 @@ impl Config {
                         a.get_ref()
                     ),
                 );
+            }
+        }
+        for f in &self.diagnostics.forecasts {
+            let ok = f.signal.get_ref().split_once('.').is_some_and(|(p, a)| is_prim_path(p) && is_property_name(a));
+            let bad = if !ok {
+                Some(format!(
+                    "{:?} is not an attribute path like /Plant/Paint/Oven/Zone01.FanVibration",
+                    f.signal.get_ref()
+                ))
+            } else if !f.threshold.is_finite() {
+                Some("its threshold must be a finite number".to_string())
+            } else if f.block_s.is_some_and(|b| !b.is_finite() || b <= 0.0) {
+                Some("its block_s must be positive".to_string())
+            } else if f.min_blocks.is_some_and(|b| b < 4) {
+                Some("its min_blocks must be at least 4".to_string())
+            } else if f.coverage.is_some_and(|c| !(c > 0.0 && c < 1.0)) {
+                Some("its coverage must be between 0 and 1".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                at(f.signal.span(), format!("diagnostics.forecasts: {why}"));
             }
         }
         let mut names: Vec<&str> = Vec::new();

@@ -25,6 +25,7 @@ use twinloom_usd::{AttributeDef, Layer, Specifier, UsdError, Value};
 
 use crate::binding::BindingTable;
 use crate::config::DiagnosticsConfig;
+pub use crate::config::ForecastSpec;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
@@ -37,9 +38,32 @@ pub const NAMESPACE: &str = "twinloom:diag:";
 /// Batches of samples waiting for the observer thread; beyond this, batches are dropped and counted.
 const QUEUE_BATCHES: usize = 1024;
 
+/// The attribute namespace of the forecasts in the diagnostics layer.
+pub const FORECAST_NAMESPACE: &str = "twinloom:forecast:";
+
 /// `twinloom:diag:<attr>:<field>` for a signal bound to attribute `attr`.
 pub fn attribute_name(attr: &str, field: &str) -> String {
     format!("{NAMESPACE}{attr}:{field}")
+}
+
+/// Which namespace a [`DiagWrite`] goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Namespace {
+    /// `twinloom:diag:` (anomaly scores and episodes).
+    #[default]
+    Diag,
+    /// `twinloom:forecast:` (time-to-threshold forecasts).
+    Forecast,
+}
+
+impl Namespace {
+    /// `<namespace><attr>:<field>`.
+    pub fn attribute_name(self, attr: &str, field: &str) -> String {
+        match self {
+            Namespace::Diag => attribute_name(attr, field),
+            Namespace::Forecast => format!("{FORECAST_NAMESPACE}{attr}:{field}"),
+        }
+    }
 }
 
 /// A signal the observer follows, in the order of [`ObservedSample::signal`].
@@ -97,10 +121,23 @@ impl DiagValue {
 /// One attribute value for the diagnostics layer: `twinloom:diag:<attr>:<field>` on the signal's prim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiagWrite {
+    pub namespace: Namespace,
     pub signal: u32,
     /// The last name part: a plain identifier such as `score`.
     pub field: &'static str,
     pub value: DiagValue,
+}
+
+impl DiagWrite {
+    /// `twinloom:diag:<attr>:<field>` of a signal.
+    pub fn diag(signal: u32, field: &'static str, value: DiagValue) -> Self {
+        DiagWrite { namespace: Namespace::Diag, signal, field, value }
+    }
+
+    /// `twinloom:forecast:<attr>:<field>` of a signal.
+    pub fn forecast(signal: u32, field: &'static str, value: DiagValue) -> Self {
+        DiagWrite { namespace: Namespace::Forecast, signal, field, value }
+    }
 }
 
 /// What an observer answers for one tick.
@@ -180,7 +217,11 @@ pub fn select(cfg: &DiagnosticsConfig, table: &BindingTable) -> (Vec<u32>, Vec<O
                 let p = p.get_ref().trim_end_matches('/');
                 b.prim == p || b.prim.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
             })
-            || cfg.signals.iter().any(|s| s.get_ref().split_once('.') == Some((b.prim.as_str(), b.attr.as_str())));
+            || cfg.signals.iter().any(|s| s.get_ref().split_once('.') == Some((b.prim.as_str(), b.attr.as_str())))
+            || cfg
+                .forecasts
+                .iter()
+                .any(|f| f.signal.get_ref().split_once('.') == Some((b.prim.as_str(), b.attr.as_str())));
         if taken {
             index[i] = signals.len() as u32;
             signals.push(ObservedSignal {
@@ -278,7 +319,7 @@ impl DiagLayer {
                     }
                     made.insert(s.prim.clone());
                 }
-                let name = attribute_name(&s.attr, w.field);
+                let name = w.namespace.attribute_name(&s.attr, w.field);
                 let path = format!("{}.{name}", s.prim);
                 let value = w.value.to_usd();
                 if !made.contains(&path) {

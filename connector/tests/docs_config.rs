@@ -85,3 +85,35 @@ fn the_documented_diagnostics_tables_load_and_their_settings_are_valid() {
     let err = Config::parse(&bad, Path::new("plant.toml")).expect_err("not a prim path");
     assert!(err.to_string().contains("diagnostics.prims"), "{err}");
 }
+
+#[test]
+fn the_documented_forecast_table_loads_and_bad_forecasts_are_refused_with_their_place() {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/forecast.md")).unwrap();
+    let start = doc.find("```toml\n[diagnostics]").expect("the [diagnostics] block") + "```toml\n".len();
+    let block = &doc[start..start + doc[start..].find("```").expect("its end")];
+    let text = format!("[stage]\ndir = \"stage\"\n\n{block}");
+    let cfg = Config::parse(&text, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let f = &cfg.diagnostics.forecasts;
+    assert_eq!(
+        (f.len(), f[0].signal.get_ref().as_str(), f[0].threshold),
+        (1, "/Plant/Paint/Oven/Zone01.fanVibration", 7.1)
+    );
+    let all = text
+        .replace("# falling = false", "falling = true")
+        .replace("# block_s = 20", "block_s = 20")
+        .replace("# min_blocks = 10", "min_blocks = 10")
+        .replace("# coverage = 0.8", "coverage = 0.8");
+    let cfg = Config::parse(&all, Path::new("plant.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let f = &cfg.diagnostics.forecasts[0];
+    assert_eq!((f.falling, f.block_s, f.min_blocks, f.coverage), (true, Some(20.0), Some(10), Some(0.8)));
+    for (bad, why) in [
+        ("threshold = 7.1", "threshold = nan"),
+        ("# coverage = 0.8", "coverage = 1.5"),
+        ("# min_blocks = 10", "min_blocks = 2"),
+        ("\"/Plant/Paint/Oven/Zone01.fanVibration\"", "\"Zone01 fan\""),
+    ] {
+        let wrong = text.replace(bad, why);
+        let err = Config::parse(&wrong, Path::new("plant.toml")).expect_err(why).to_string();
+        assert!(err.contains("diagnostics.forecasts") && err.contains("plant.toml:"), "{why}: {err}");
+    }
+}

@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     mqtt_broker: Option<std::net::SocketAddr>,
     /// Run the streaming anomaly detectors on every numeric signal (`[diagnostics]`, docs/diagnostics.md):
-    /// scores in diagnostics.usdc, `anomaly` messages on the live stream.
+    /// scores in diagnostics.usdc, `anomaly` messages on the live stream; and forecast the simulator's
+    /// degrading assets to their failure limits (docs/forecast.md, "Live"): `forecast` messages.
     #[arg(long)]
     diagnostics: bool,
 }
@@ -179,6 +180,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut text = demo_config(sim.endpoint_url(), &args.listen, sim.namespace_index(), &modbus, &meters, mqtt);
         if args.diagnostics {
             text.push_str("\n[diagnostics]\nenabled = true\n");
+            // The simulator's degrading assets (oven fans, robot axis-2 windings, weld tips), forecast to
+            // their failure limits; their lives last minutes in the demo, so blocks are 5 s.
+            for (path, kind) in twinloom_simulator::model::degradation::assets() {
+                let prim = path.replacen("Plant/", "/Plant/Signals/", 1);
+                text.push_str(&format!(
+                    "\n[[diagnostics.forecasts]]\nsignal = \"{prim}.{}\"\nthreshold = {:?}\nblock_s = 5\n",
+                    kind.signal, kind.threshold
+                ));
+            }
         }
         std::fs::write(&config_path, &text).with_context(|| format!("write {}", config_path.display()))?;
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;

@@ -13,6 +13,7 @@ use twinloom_diagnostics::{Detector, DetectorConfig, Explanation, Label};
 
 use super::plot::{self, Band, Chart, Series, Style};
 
+pub mod assets;
 pub mod live;
 
 #[derive(clap::Args)]
@@ -47,7 +48,7 @@ fn time_text(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn duration_text(ms: i64) -> String {
+pub(crate) fn duration_text(ms: i64) -> String {
     let s = ms / 1000;
     match s {
         s if s < 120 => format!("{s} s"),

@@ -12,6 +12,8 @@ use twinloom_connector::observe::{
 use twinloom_connector::Config;
 use twinloom_diagnostics::{Event, EventKind, Label, Monitor, MonitorConfig};
 
+use super::assets::AssetForecasts;
+
 /// A signal's score is written to the layer at most this often (ms of its own time) …
 const SCORE_EVERY_MS: i64 = 1_000;
 /// … and only when it moved by at least this much since it was last written (events always write it).
@@ -38,7 +40,12 @@ pub fn observer(cfg: &Config) -> Result<Option<ObserverFactory>> {
         return Ok(None);
     }
     let settings = monitor_config(&cfg.diagnostics.detector)?;
-    Ok(Some(ObserverFactory::new(move || Box::new(LiveDiagnostics::new(settings)))))
+    let forecasts = cfg.diagnostics.forecasts.clone();
+    Ok(Some(ObserverFactory::new(move || {
+        let mut d = LiveDiagnostics::new(settings);
+        d.forecasts = AssetForecasts::new(forecasts.clone());
+        Box::new(d)
+    })))
 }
 
 /// The connector's observer: a monitor over the attached signals.
@@ -50,6 +57,8 @@ struct LiveDiagnostics {
     /// Per signal: the score last written and when (signal time), `NaN` before the first.
     written: Vec<(f64, i64)>,
     events: Vec<Event>,
+    /// Time-to-threshold forecasts of `[[diagnostics.forecasts]]`.
+    forecasts: AssetForecasts,
 }
 
 impl LiveDiagnostics {
@@ -61,6 +70,7 @@ impl LiveDiagnostics {
             paths: Vec::new(),
             written: Vec::new(),
             events: Vec::new(),
+            forecasts: AssetForecasts::default(),
         }
     }
 }
@@ -71,12 +81,13 @@ impl SampleObserver for LiveDiagnostics {
         self.signals = signals.to_vec();
         self.paths = signals.iter().map(ObservedSignal::path).collect();
         self.written = vec![(f64::NAN, i64::MIN); signals.len()];
-        Ok(())
+        self.forecasts.attach(signals)
     }
 
     fn observe(&mut self, _now_ms: i64, samples: &[ObservedSample], out: &mut Observations) {
         let Some(monitor) = self.monitor.as_mut() else { return };
         for s in samples {
+            self.forecasts.observe(s, &self.signals, out);
             let i = s.signal as usize;
             let Some(v) = monitor.update(i, s.time_ms, s.value, &mut self.events) else { continue };
             if !matches!(v.label, Label::Normal | Label::Anomalous) {
@@ -86,7 +97,7 @@ impl SampleObserver for LiveDiagnostics {
             let moved = w.0.is_nan() || (v.score - w.0).abs() >= SCORE_STEP;
             if moved && s.time_ms.saturating_sub(w.1) >= SCORE_EVERY_MS {
                 *w = (v.score, s.time_ms);
-                out.writes.push(DiagWrite { signal: s.signal, field: "score", value: DiagValue::Double(v.score) });
+                out.writes.push(DiagWrite::diag(s.signal, "score", DiagValue::Double(v.score)));
             }
         }
         for e in self.events.drain(..) {
@@ -102,10 +113,10 @@ impl SampleObserver for LiveDiagnostics {
             }
             let since = if open { time_iso(e.onset_ms) } else { String::new() };
             out.writes.extend([
-                DiagWrite { signal: id, field: "score", value: DiagValue::Double(e.score) },
-                DiagWrite { signal: id, field: "anomaly", value: DiagValue::Bool(open) },
-                DiagWrite { signal: id, field: "since", value: DiagValue::String(since) },
-                DiagWrite { signal: id, field: "explanation", value: DiagValue::String(text.clone()) },
+                DiagWrite::diag(id, "score", DiagValue::Double(e.score)),
+                DiagWrite::diag(id, "anomaly", DiagValue::Bool(open)),
+                DiagWrite::diag(id, "since", DiagValue::String(since)),
+                DiagWrite::diag(id, "explanation", DiagValue::String(text.clone())),
             ]);
             let x = &e.explanation;
             let msg = json!({
@@ -149,7 +160,7 @@ fn component_name(c: twinloom_diagnostics::Component) -> &'static str {
 }
 
 /// `2026-12-07T01:50:36.123Z`.
-fn time_iso(ms: i64) -> String {
+pub(super) fn time_iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_else(|| ms.to_string())
