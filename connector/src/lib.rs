@@ -33,6 +33,7 @@ mod shutdown;
 pub mod source;
 mod stage;
 mod twin;
+mod web;
 
 pub use child_writer::ChildWriteError;
 pub use config::{

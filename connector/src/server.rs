@@ -1,4 +1,5 @@
-//! The HTTP side: the live stream (`/v1/live`, WebSocket), snapshots (`/v1/snapshot?shop=…`) and the ops
+//! The HTTP side: the live stream (`/v1/live`, WebSocket), snapshots (`/v1/snapshot?shop=…`, `.usdc` or
+//! with `&format=json` JSON edits), the web view (`/`, `/web/…`, `/v1/scene`, [`crate::web`]) and the ops
 //! endpoints (`/healthz`, `/readyz`, `/metrics`). The protocol is documented in docs/live-protocol.md.
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// Becomes true when the service stops: live clients get what was published (the last tick
     /// included), then a close frame (1001, going away).
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// The web view: its page and the stage's 3D scene (docs/web.md).
+    pub web: Arc<crate::web::WebView>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -57,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
+        .merge(crate::web::router(state.web.clone()))
         .merge(match state.commands_over_tls {
             Some(tls) => crate::command::http::refusing_router(tls),
             None => crate::command::http::router(state.engine.clone()),
@@ -125,12 +129,30 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 #[derive(Deserialize)]
 struct SnapshotQuery {
     shop: Option<String>,
+    /// `json`: the values as the `set` edits of a delta instead of `.usdc` bytes.
+    format: Option<String>,
 }
 
 async fn snapshot(State(s): State<Arc<AppState>>, Query(q): Query<SnapshotQuery>) -> Response {
     let mut names: Vec<&str> = s.writers.iter().map(|w| w.name.as_str()).collect();
     if s.mes.is_some() {
         names.push(crate::mes::SHOP);
+    }
+    let json = match q.format.as_deref() {
+        None | Some("usdc") => false,
+        Some("json") => true,
+        Some(other) => {
+            return (StatusCode::BAD_REQUEST, format!("format={other:?}: use json or usdc\n")).into_response();
+        }
+    };
+    if let (Some(mes), Some(crate::mes::SHOP), true) = (&s.mes, q.shop.as_deref(), json) {
+        return match mes.snapshot_json() {
+            Ok((seq, edits)) => {
+                s.metrics.snapshots_served.fetch_add(1, Relaxed);
+                json_snapshot_response(crate::mes::SHOP, crate::mes::LAYER_FILE, seq, s.epoch, &edits)
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot of mes failed: {e}\n")).into_response(),
+        };
     }
     if let (Some(mes), Some(crate::mes::SHOP)) = (&s.mes, q.shop.as_deref()) {
         return match mes.snapshot() {
@@ -144,9 +166,20 @@ async fn snapshot(State(s): State<Arc<AppState>>, Query(q): Query<SnapshotQuery>
     let Some(shop) = q.shop else {
         return (StatusCode::BAD_REQUEST, format!("missing ?shop=; shops: {}\n", names.join(", "))).into_response();
     };
-    let Some(w) = s.writers.iter().find(|w| w.name == shop) else {
+    let Some(i) = s.writers.iter().position(|w| w.name == shop) else {
         return (StatusCode::NOT_FOUND, format!("no shop {shop:?}; shops: {}\n", names.join(", "))).into_response();
     };
+    let w = &s.writers[i];
+    if json {
+        let layer = s.layers.get(i).map(String::as_str).unwrap_or_default();
+        return match w.snapshot_json().await {
+            Ok(snap) => {
+                s.metrics.snapshots_served.fetch_add(1, Relaxed);
+                json_snapshot_response(&shop, layer, snap.seq, s.epoch, &snap.edits)
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot of {shop} failed: {e}\n")).into_response(),
+        };
+    }
     match w.snapshot().await {
         Ok(snap) => {
             s.metrics.snapshots_served.fetch_add(1, Relaxed);
@@ -165,6 +198,19 @@ fn snapshot_response(seq: u64, epoch: u64, bytes: Vec<u8>) -> Response {
             (header::HeaderName::from_static("x-twinloom-epoch"), epoch.to_string()),
         ],
         bytes,
+    )
+        .into_response()
+}
+
+/// A JSON snapshot (`format=json`): `{"shop","layer","seq","epoch","edits"}` with the same headers.
+fn json_snapshot_response(shop: &str, layer: &str, seq: u64, epoch: u64, edits: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::HeaderName::from_static("x-twinloom-seq"), seq.to_string()),
+            (header::HeaderName::from_static("x-twinloom-epoch"), epoch.to_string()),
+        ],
+        crate::web::snapshot_json_body(shop, layer, seq, epoch, edits),
     )
         .into_response()
 }

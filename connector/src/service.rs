@@ -867,6 +867,7 @@ pub async fn run(
         mes: mes.clone(),
         history: history.as_ref().map(|(h, _)| h.clone()),
         closing: stop_rx.clone(),
+        web: crate::web::WebView::new(root_path.clone()),
     });
     // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
     let mes_saver = mes.clone().map(|live| {
@@ -908,6 +909,7 @@ pub async fn run(
         })
     };
     tracing::info!(%listen, signals = signals_bound, shops = ?shops, stage = %root_path.display(), "twin is live");
+    tracing::info!("web view at http://{listen}/ (docs/web.md)");
     on_started(Started { listen, command_tls, signals_bound, shops: shops.clone(), stage: root_path.clone() });
 
     stop.stopping().await;

@@ -25,8 +25,17 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
 }
 
+/// The live layer's values as the `set` edits of a delta (a JSON array), at a sequence number: what
+/// `/v1/snapshot?format=json` serves (the values of the shop's bound attributes that have one).
+pub struct JsonSnapshot {
+    pub seq: u64,
+    pub edits: String,
+}
+
 pub enum Command {
     Snapshot(tokio::sync::oneshot::Sender<Result<Snapshot, String>>),
+    /// The same state as [`Command::Snapshot`], as JSON edits (for the web view).
+    SnapshotJson(tokio::sync::oneshot::Sender<Result<JsonSnapshot, String>>),
     /// Values arrived for a shop that had none pending (sent by ingestion, see [`Waker`]).
     Wake,
     Stop,
@@ -84,6 +93,13 @@ impl WriterClient {
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.cmd.send(Command::Snapshot(tx)).map_err(|_| format!("the {} writer has stopped", self.name))?;
+        rx.await.map_err(|_| format!("the {} writer has stopped", self.name))?
+    }
+
+    /// Asks the writer for its values as JSON edits (answered between ticks).
+    pub async fn snapshot_json(&self) -> Result<JsonSnapshot, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cmd.send(Command::SnapshotJson(tx)).map_err(|_| format!("the {} writer has stopped", self.name))?;
         rx.await.map_err(|_| format!("the {} writer has stopped", self.name))?
     }
 }
@@ -204,6 +220,9 @@ impl Writer {
         loop {
             match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
                 Ok(Command::Snapshot(reply)) => self.snapshot(reply),
+                Ok(Command::SnapshotJson(reply)) => {
+                    let _ = reply.send(self.snapshot_json());
+                }
                 Ok(Command::Wake) => {
                     // Write now, or one tick after the last delta, whichever is later.
                     next = next.min((last_delta + self.cfg.tick).max(Instant::now()));
@@ -414,6 +433,36 @@ impl Writer {
     fn spec_path(&self) -> PathBuf {
         let dir = self.cfg.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
         dir.join(format!(".{}.save-{}.jsonl", self.cfg.name, std::process::id()))
+    }
+
+    /// The layer's values (its defaults, read in one FFI call) as the `set` edits of a delta, at the
+    /// sequence number of the last delta this writer published.
+    fn snapshot_json(&self) -> Result<JsonSnapshot, String> {
+        let mut values: Vec<Option<LiveValue>> = vec![None; self.attrs.len()];
+        self.usd
+            .visit_defaults(|h, v| {
+                if let Some(slot) = values.get_mut(h as usize) {
+                    *slot = LiveValue::from_usd(v);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let edits: Vec<SetRef> = self
+            .attrs
+            .iter()
+            .zip(&values)
+            .filter_map(|(a, v)| {
+                let value = v.as_ref()?;
+                Some(SetRef {
+                    op: "set",
+                    path: self.attrs.path(a),
+                    value_type: a.value_type.sdf_name(),
+                    value,
+                    source_time_ms: None,
+                })
+            })
+            .collect();
+        let edits = serde_json::to_string(&edits).map_err(|e| e.to_string())?;
+        Ok(JsonSnapshot { seq: self.last_seq, edits })
     }
 
     /// Answers a snapshot request. With a saver the layer's values go to a spec (a few milliseconds) and a

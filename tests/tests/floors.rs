@@ -30,7 +30,7 @@ fn floor_of(manifest: &str) -> (Floor, String) {
             let name = dir.split('/').nth(1).unwrap_or("");
             (Floor::Peer, name.split('-').next().unwrap_or(name).to_string())
         }
-        "ffi" | "usd-schemas" | "gpu" | "sparkplug" | "journal" | "history" => (Floor::Ground, String::new()),
+        "ffi" | "usd-schemas" | "gpu" | "sparkplug" | "journal" | "history" | "web" => (Floor::Ground, String::new()),
         "samples" => (Floor::Sample, String::new()),
         "tests" => (Floor::TestKit, String::new()),
         other => panic!("{manifest}: folder {other:?} has no floor in ARCHITECTURE.md"),

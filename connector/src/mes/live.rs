@@ -72,6 +72,14 @@ impl MesLive {
         Ok(MesSnapshot { seq, usdc: mes.snapshot_usdc()? })
     }
 
+    /// The layer's values as the JSON `set` edits of a delta (`/v1/snapshot?format=json`) and the
+    /// sequence number they include every MES delta up to (taken under the lock, as [`Self::snapshot`]).
+    pub fn snapshot_json(&self) -> Result<(u64, String), twinloom_usd::UsdError> {
+        let mes = self.lock();
+        let seq = self.hub.subscribe().0;
+        Ok((seq, crate::web::layer_edits(&mes.layer)?))
+    }
+
     /// Saves `mes.usda` when it changed and the last save is old enough (blocking: call off the workers).
     pub fn save_if_due(&self) {
         if let Err(e) = self.lock().save_if_due() {
