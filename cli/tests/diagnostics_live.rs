@@ -18,7 +18,7 @@ use twinloom_tests::{assert_portable_stage, free_port, run_python, ChildGuard, T
 /// Follows the stream; after `WARM_S` seconds writes the setpoint; waits for the zone's `open`; prints
 /// what it saw as JSON (anomaly messages before and after the write, the open message, /metrics).
 const CLIENT: &str = r#"
-import asyncio, json, sys, time, urllib.request
+import asyncio, json, sys, time, urllib.error, urllib.request
 from asyncua import Client, ua
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -51,6 +51,7 @@ async def write():
 asyncio.run(write())
 written = time.time()
 opened, after = None, []
+acked, ack_http = None, {}
 while opened is None and time.time() - written < 20:
     try:
         msg = json.loads(ws.recv(timeout=0.5))
@@ -65,6 +66,29 @@ while opened is None and time.time() - written < 20:
         after.append(msg)
         if msg["event"] == "open" and msg["path"] == target:
             opened = msg
+if opened is not None:
+    # The shift lead acknowledges it on the live connection; every client gets the `acknowledged` event.
+    ws.send(json.dumps({"type": "ack", "anomaly": opened["id"], "by": "shift lead", "note": "checking zone 1"}))
+    t_ack = time.time()
+    while acked is None and time.time() - t_ack < 10:
+        try:
+            msg = json.loads(ws.recv(timeout=0.5))
+        except TimeoutError:
+            continue
+        if msg["type"] == "anomaly" and msg["event"] == "acknowledged" and msg["id"] == opened["id"]:
+            acked = msg
+    # Over HTTP: a second acknowledgement is refused (409), an unknown episode is 404, a bad body 400.
+    def post(path, body):
+        req = urllib.request.Request(f"http://{base}{path}", data=body, method="POST",
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+    ack_http["again"] = post(f"/v1/anomalies/{opened['id']}/ack", json.dumps({"by": "maintenance"}).encode())
+    ack_http["unknown"] = post("/v1/anomalies/987654/ack", json.dumps({"by": "maintenance"}).encode())
+    ack_http["bad"] = post(f"/v1/anomalies/{opened['id']}/ack", b"{}")
 try:
     metrics = urllib.request.urlopen(f"http://{base}/metrics").read().decode()
 except OSError:
@@ -72,6 +96,7 @@ except OSError:
 
 ws.close()
 print(json.dumps({"before": before, "after": after, "open": opened, "types": sorted(types), "forecasts": forecasts,
+                  "acked": acked, "ack_http": ack_http,
                   "seconds_to_open": time.time() - written,
                   "metrics": [l for l in metrics.splitlines() if "anomal" in l or "diagnostics" in l]}))
 "#;
@@ -141,7 +166,7 @@ publishing_interval_ms = 20
 
 [diagnostics]
 enabled = true
-signals = ["/Plant/Paint/Oven/Zone01.temperature"]
+signals = ["/Plant/Paint/Oven/Zone01.temperature", "/Plant/Paint/Oven/Zone01.setpoint"]
 prims = ["/Plant/Paint/Oven/Zone02"]
 
 [diagnostics.detector]
@@ -195,6 +220,28 @@ min_blocks = 5
     let log = || std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default();
     assert!(open.is_object(), "no anomaly opened on {target} within 20 s of the write: {seen:#}\n{}", log());
     assert!(open["score"].as_f64().unwrap() >= 0.6, "{open}");
+    // Explained with its related signals: the zone's setpoint (same prim) moved with it (140 → 300);
+    // zone 2, a sibling, is named too (moved or normal, as its own detector says).
+    let related = open["related"].as_array().unwrap();
+    let rel = |path: &str| related.iter().find(|r| r["path"] == path).unwrap_or_else(|| panic!("{path}: {open:#}"));
+    let setpoint = rel("/Plant/Paint/Oven/Zone01.setpoint");
+    assert_eq!(setpoint["moved"], true, "{open:#}");
+    assert_eq!((setpoint["changed"]["from"].as_f64(), setpoint["changed"]["to"].as_f64()), (Some(140.0), Some(300.0)));
+    rel("/Plant/Paint/Oven/Zone02.temperature");
+    let explanation = open["explanation"].as_str().unwrap();
+    assert!(explanation.contains("Zone01 setpoint (changed 140 → 300)"), "{explanation}");
+    // Acknowledged on the live connection; a second acknowledgement and an unknown episode are refused.
+    let acked = &seen["acked"];
+    assert_eq!(
+        (acked["acknowledgedBy"].as_str(), acked["note"].as_str()),
+        (Some("shift lead"), Some("checking zone 1")),
+        "{seen:#}"
+    );
+    assert_eq!(acked["id"], open["id"]);
+    let http = &seen["ack_http"];
+    assert_eq!(http["again"][0], 409, "{http}");
+    assert!(http["again"][1]["error"].as_str().unwrap().contains("already acknowledged by shift lead"), "{http}");
+    assert_eq!((http["unknown"][0].as_u64(), http["bad"][0].as_u64()), (Some(404), Some(400)), "{http}");
     assert!(open["value"].as_f64().is_some() && open["outsideBy"].as_f64().is_some_and(|d| d >= 0.0), "{open}");
     let explanation = open["explanation"].as_str().unwrap();
     assert!(explanation.starts_with("Zone01 temperature is "), "{explanation}");
@@ -207,11 +254,12 @@ min_blocks = 5
         metrics.iter().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(f64::NAN)
     };
     assert!(value("twinloom_anomalies_opened_total") >= 1.0, "{metrics:?}");
+    assert_eq!(value("twinloom_anomalies_acknowledged_total"), 1.0, "{metrics:?}");
     assert!(value("twinloom_diagnostics_samples_total") > 60.0, "{metrics:?}");
     assert_eq!(
         value("twinloom_diagnostics_signals"),
-        6.0,
-        "Zone01.temperature by signal, Zone02 temperature, setpoint and fan by prim, Zone01's and Zone03's fans by their forecasts: {metrics:?}"
+        7.0,
+        "Zone01 temperature and setpoint by signal, Zone02 temperature, setpoint and fan by prim, Zone01's and Zone03's fans by their forecasts: {metrics:?}"
     );
     // Forecasts of the two fans: learning first, then a forecast whose interval lies ahead.
     let forecasts = seen["forecasts"].as_object().unwrap();

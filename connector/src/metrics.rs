@@ -126,6 +126,8 @@ pub struct Metrics {
     pub anomalies_open: AtomicU64,
     /// Anomaly episodes opened since start.
     pub anomalies_opened: AtomicU64,
+    /// Anomaly episodes acknowledged by an operator since start.
+    pub anomalies_acknowledged: AtomicU64,
     shops: Mutex<Vec<(String, Arc<ShopMetrics>)>>,
     sources: Mutex<Vec<(String, Arc<SourceCounters>)>>,
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
@@ -250,6 +252,12 @@ impl Metrics {
                 "twinloom_anomalies_opened_total",
                 "Anomaly episodes opened.",
                 self.anomalies_opened.load(Relaxed),
+            );
+            counter(
+                &mut o,
+                "twinloom_anomalies_acknowledged_total",
+                "Anomaly episodes acknowledged by an operator.",
+                self.anomalies_acknowledged.load(Relaxed),
             );
             counter(
                 &mut o,

@@ -21,6 +21,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::extract::{Path as AxumPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
 use twinloom_usd::{AttributeDef, Layer, Specifier, UsdError, Value};
 
 use crate::binding::BindingTable;
@@ -169,6 +175,106 @@ pub trait SampleObserver: Send {
     /// Called once per tick with the samples that arrived since the last call (possibly none), in
     /// arrival order; `now_ms` is the wall clock in Unix milliseconds. Fills `out` (cleared before).
     fn observe(&mut self, now_ms: i64, samples: &[ObservedSample], out: &mut Observations);
+    /// An operator acknowledges anomaly episode `id` (`by`: who, `note`: free text). On success the
+    /// observer fills `out` (cleared before) with the `acknowledged` event first and the layer values;
+    /// an error says why not (no such open episode), for the caller.
+    fn acknowledge(
+        &mut self,
+        id: u64,
+        by: &str,
+        note: &str,
+        now_ms: i64,
+        out: &mut Observations,
+    ) -> Result<(), AckError> {
+        let _ = (id, by, note, now_ms, out);
+        Err(AckError::Unsupported)
+    }
+}
+
+/// Why an acknowledgement was not taken.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AckError {
+    #[error("no open anomaly episode {0} (it closed, or never was)")]
+    NoSuchEpisode(u64),
+    #[error("episode {id} was already acknowledged by {by}")]
+    Already { id: u64, by: String },
+    #[error("bad acknowledgement: {0}")]
+    Bad(String),
+    #[error("this service's diagnostics do not take acknowledgements")]
+    Unsupported,
+    #[error("diagnostics are not running")]
+    NotRunning,
+}
+
+/// Hands acknowledgements to the observer thread (cheap to clone; held by the HTTP and WebSocket side).
+#[derive(Clone)]
+pub struct Acknowledger(std::sync::mpsc::Sender<Ack>);
+
+/// One acknowledgement on its way to the observer thread, with where its answer goes.
+struct Ack {
+    id: u64,
+    by: String,
+    note: String,
+    reply: tokio::sync::oneshot::Sender<Result<String, AckError>>,
+}
+
+/// Longest `by` and `note` taken (characters).
+const ACK_TEXT_MAX: usize = 200;
+
+impl Acknowledger {
+    /// Acknowledges episode `id`; answers the `acknowledged` event as sent to every live client.
+    pub async fn acknowledge(&self, id: u64, by: &str, note: &str) -> Result<String, AckError> {
+        let by = by.trim();
+        if by.is_empty() || by.chars().count() > ACK_TEXT_MAX || note.chars().count() > ACK_TEXT_MAX {
+            return Err(AckError::Bad(format!(
+                "`by` names who acknowledges (1 to {ACK_TEXT_MAX} characters); `note` has at most {ACK_TEXT_MAX}"
+            )));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let ack = Ack { id, by: by.to_string(), note: note.to_string(), reply };
+        self.0.send(ack).map_err(|_| AckError::NotRunning)?;
+        answer.await.map_err(|_| AckError::NotRunning)?
+    }
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /v1/anomalies/{id}/ack` with `{"by": "…", "note": "…"}` (docs/diagnostics.md, "Acknowledging").
+pub fn router(acks: Option<Acknowledger>) -> Router {
+    Router::new().route("/v1/anomalies/{id}/ack", post(acknowledge)).with_state(acks)
+}
+
+async fn acknowledge(
+    State(acks): State<Option<Acknowledger>>,
+    AxumPath(id): AxumPath<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let problem = |status: StatusCode, message: String| {
+        (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({"error": message}).to_string())
+            .into_response()
+    };
+    let Some(acks) = acks else {
+        return problem(StatusCode::NOT_FOUND, "diagnostics are not configured: no [diagnostics] table".into());
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return problem(StatusCode::BAD_REQUEST, format!("{id:?} is not an anomaly episode id"));
+    };
+    let body: AckBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, format!("expected {{\"by\": \"…\", \"note\": \"…\"}}: {e}")),
+    };
+    match acks.acknowledge(id, &body.by, &body.note).await {
+        Ok(event) => ([(header::CONTENT_TYPE, "application/json")], event).into_response(),
+        Err(e @ AckError::NoSuchEpisode(_)) => problem(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ AckError::Already { .. }) => problem(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ AckError::Bad(_)) => problem(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 /// Makes the service's observer (set by the program that runs the service; cheap to clone).
@@ -269,10 +375,16 @@ impl ObserverFeed {
 /// and joins it (it also ends once every [`ObserverFeed`] is gone).
 pub struct ObserverHandle {
     stop: SyncSender<Vec<ObservedSample>>,
+    acks: Acknowledger,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ObserverHandle {
+    /// Where acknowledgements of anomaly episodes go.
+    pub fn acknowledger(&self) -> Acknowledger {
+        self.acks.clone()
+    }
+
     /// Stops the thread after a last tick and a last save. Blocks.
     pub fn stop(mut self) {
         // An empty batch is the stop mark (feeds never send one).
@@ -366,13 +478,14 @@ pub fn start(
     metrics.diagnostics_on.store(true, Relaxed);
     metrics.diagnostics_signals.store(signals.len() as u64, Relaxed);
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES);
+    let (ack_tx, acks) = std::sync::mpsc::channel();
     let feed = ObserverFeed { index: index.into(), tx: tx.clone(), metrics: metrics.clone() };
-    let worker = Worker { observer, signals, layer, hub, metrics, settings };
+    let worker = Worker { observer, signals, layer, hub, metrics, settings, acks };
     let thread = std::thread::Builder::new()
         .name("diagnostics".into())
         .spawn(move || worker.run(rx))
         .map_err(ObserveError::Thread)?;
-    Ok((feed, ObserverHandle { stop: tx, thread: Some(thread) }))
+    Ok((feed, ObserverHandle { stop: tx, acks: Acknowledger(ack_tx), thread: Some(thread) }))
 }
 
 struct Worker {
@@ -382,6 +495,8 @@ struct Worker {
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     settings: ObserverSettings,
+    /// Acknowledgements, taken once per tick.
+    acks: Receiver<Ack>,
 }
 
 impl Worker {
@@ -417,6 +532,9 @@ impl Worker {
             }
             self.tick(&batch, &mut out);
             batch.clear();
+            while let Ok(ack) = self.acks.try_recv() {
+                self.acknowledge(ack, &mut out);
+            }
             if batch.capacity() > 1 << 16 {
                 batch = Vec::new();
             }
@@ -437,6 +555,26 @@ impl Worker {
         m.diagnostics_samples.fetch_add(batch.len() as u64, Relaxed);
         m.anomalies_opened.fetch_add(out.opened, Relaxed);
         m.anomalies_open.store(out.open, Relaxed);
+        self.emit(out);
+    }
+
+    /// Hands one acknowledgement to the observer; its event goes to every client and back to the caller.
+    fn acknowledge(&mut self, ack: Ack, out: &mut Observations) {
+        out.clear();
+        let now_ms = crate::delta::epoch_ms(SystemTime::now()) as i64;
+        let result = self.observer.acknowledge(ack.id, &ack.by, &ack.note, now_ms, out);
+        let answer = result.and_then(|()| out.events.first().cloned().ok_or(AckError::Unsupported));
+        if answer.is_ok() {
+            self.metrics.anomalies_acknowledged.fetch_add(1, Relaxed);
+            tracing::info!(episode = ack.id, by = %ack.by, "anomaly acknowledged");
+        }
+        self.emit(out);
+        let _ = ack.reply.send(answer);
+    }
+
+    /// Writes `out`'s layer values and sends its events to every live client.
+    fn emit(&mut self, out: &mut Observations) {
+        let m = &self.metrics;
         if !out.writes.is_empty() {
             m.diagnostics_writes.fetch_add(out.writes.len() as u64, Relaxed);
             if let Err(e) = self.layer.write(&self.signals, &out.writes) {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// The web view: its page and the stage's 3D scene (docs/web.md).
     pub web: Arc<crate::web::WebView>,
+    /// Acknowledgements of anomaly episodes, when diagnostics run.
+    pub acks: Option<crate::observe::Acknowledger>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -61,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))
+        .merge(crate::observe::router(state.acks.clone()))
         .merge(match state.commands_over_tls {
             Some(tls) => crate::command::http::refusing_router(tls),
             None => crate::command::http::router(state.engine.clone()),
@@ -419,6 +422,7 @@ fn hello(s: &AppState, seq: u64) -> String {
 /// Answers a client's text message: `{"type":"ping"}` gets a pong; `{"type":"command", "token": …,
 /// "target": …, "value": …, "reason": …}` and `{"type":"approve", "token": …, "id": …}` go to the command
 /// engine in their own task (their updates reach every client; an error only this one, through `replies`);
+/// `{"type":"ack","anomaly": ID, "by": …, "note": …}` acknowledges an anomaly episode the same way;
 /// anything else an error (counted).
 fn client_message(s: &AppState, text: &str, replies: &tokio::sync::mpsc::Sender<String>) -> Option<String> {
     let m = &s.metrics;
@@ -457,6 +461,26 @@ fn client_message(s: &AppState, text: &str, replies: &tokio::sync::mpsc::Sender<
                     let text =
                         serde_json::json!({"type": "error", "message": e.to_string(), "request": kind}).to_string();
                     let _ = replies.send(text).await;
+                }
+            });
+            None
+        }
+        "ack" => {
+            let Some(acks) = s.acks.clone() else {
+                return error("diagnostics are not configured: nothing to acknowledge".into());
+            };
+            let id = msg.get("anomaly").and_then(|v| v.as_u64());
+            let by = msg.get("by").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let note = msg.get("note").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let Some(id) = id else {
+                return error("an ack names its episode: {\"type\":\"ack\",\"anomaly\":ID,\"by\":\"…\"}".into());
+            };
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                // The `acknowledged` event reaches every client; an error only this one.
+                if let Err(e) = acks.acknowledge(id, &by, &note).await {
+                    let text = serde_json::json!({"type": "error", "message": e.to_string(), "request": "ack"});
+                    let _ = replies.send(text.to_string()).await;
                 }
             });
             None

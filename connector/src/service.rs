@@ -868,6 +868,7 @@ pub async fn run(
         history: history.as_ref().map(|(h, _)| h.clone()),
         closing: stop_rx.clone(),
         web: crate::web::WebView::new(root_path.clone()),
+        acks: observer_handle.as_ref().map(|h| h.acknowledger()),
     });
     // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
     let mes_saver = mes.clone().map(|live| {

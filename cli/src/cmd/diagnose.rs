@@ -15,6 +15,7 @@ use super::plot::{self, Band, Chart, Series, Style};
 
 pub mod assets;
 pub mod live;
+pub mod related;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -7,12 +7,13 @@
 use anyhow::{anyhow, Result};
 use serde_json::json;
 use twinloom_connector::observe::{
-    DiagValue, DiagWrite, Observations, ObservedSample, ObservedSignal, ObserverFactory, SampleObserver,
+    AckError, DiagValue, DiagWrite, Observations, ObservedSample, ObservedSignal, ObserverFactory, SampleObserver,
 };
 use twinloom_connector::Config;
 use twinloom_diagnostics::{Event, EventKind, Label, Monitor, MonitorConfig};
 
 use super::assets::AssetForecasts;
+use super::related::{self, RelatedSignals};
 
 /// A signal's score is written to the layer at most this often (ms of its own time) …
 const SCORE_EVERY_MS: i64 = 1_000;
@@ -59,6 +60,17 @@ struct LiveDiagnostics {
     events: Vec<Event>,
     /// Time-to-threshold forecasts of `[[diagnostics.forecasts]]`.
     forecasts: AssetForecasts,
+    /// Each signal's neighbours in the hierarchy and their recent moves.
+    related: RelatedSignals,
+    /// The open episodes by id: their signal, onset and acknowledgement (who, when, note).
+    episodes: std::collections::HashMap<u64, OpenEpisode>,
+}
+
+/// An open episode as the observer keeps it for acknowledgements.
+struct OpenEpisode {
+    signal: usize,
+    onset_ms: i64,
+    acknowledged: Option<(String, i64, String)>,
 }
 
 impl LiveDiagnostics {
@@ -71,6 +83,8 @@ impl LiveDiagnostics {
             written: Vec::new(),
             events: Vec::new(),
             forecasts: AssetForecasts::default(),
+            related: RelatedSignals::default(),
+            episodes: Default::default(),
         }
     }
 }
@@ -81,6 +95,7 @@ impl SampleObserver for LiveDiagnostics {
         self.signals = signals.to_vec();
         self.paths = signals.iter().map(ObservedSignal::path).collect();
         self.written = vec![(f64::NAN, i64::MIN); signals.len()];
+        self.related.attach(signals);
         self.forecasts.attach(signals)
     }
 
@@ -90,8 +105,13 @@ impl SampleObserver for LiveDiagnostics {
             self.forecasts.observe(s, &self.signals, out);
             let i = s.signal as usize;
             let Some(v) = monitor.update(i, s.time_ms, s.value, &mut self.events) else { continue };
-            if !matches!(v.label, Label::Normal | Label::Anomalous) {
-                continue;
+            match v.label {
+                Label::Normal | Label::Anomalous => self.related.scored(i, s.time_ms, s.value, v.score),
+                Label::Learning => {
+                    self.related.learning(i, s.time_ms, s.value);
+                    continue;
+                }
+                Label::Rejected(_) => continue,
             }
             let Some(w) = self.written.get_mut(i) else { continue };
             let moved = w.0.is_nan() || (v.score - w.0).abs() >= SCORE_STEP;
@@ -102,12 +122,39 @@ impl SampleObserver for LiveDiagnostics {
         }
         for e in self.events.drain(..) {
             let (Some(signal), Some(path)) = (self.signals.get(e.signal), self.paths.get(e.signal)) else { continue };
-            let text = explanation_text(signal, &e);
             let id = e.signal as u32;
             let open = e.kind != EventKind::Close;
-            if e.kind == EventKind::Open {
-                out.opened += 1;
-            }
+            self.related.set_open(e.signal, open);
+            let acknowledged = match e.kind {
+                EventKind::Open => {
+                    out.opened += 1;
+                    let episode = OpenEpisode { signal: e.signal, onset_ms: e.onset_ms, acknowledged: None };
+                    self.episodes.insert(e.episode, episode);
+                    out.writes.extend([
+                        DiagWrite::diag(id, "acknowledged", DiagValue::Bool(false)),
+                        DiagWrite::diag(id, "acknowledgedBy", DiagValue::String(String::new())),
+                    ]);
+                    None
+                }
+                EventKind::Close => {
+                    out.writes.extend([
+                        DiagWrite::diag(id, "acknowledged", DiagValue::Bool(false)),
+                        DiagWrite::diag(id, "acknowledgedBy", DiagValue::String(String::new())),
+                    ]);
+                    self.episodes.remove(&e.episode).and_then(|ep| ep.acknowledged)
+                }
+                _ => self.episodes.get(&e.episode).and_then(|ep| ep.acknowledged.clone()),
+            };
+            let related = if open { self.related.of(e.signal, e.onset_ms) } else { Vec::new() };
+            let text = format!("{}{}", explanation_text(signal, &e), related::sentence(&related, &self.signals));
+            let related_json: Vec<serde_json::Value> = related
+                .iter()
+                .filter_map(|r| {
+                    let path = self.paths.get(r.signal as usize)?;
+                    let changed = r.changed.map(|(from, to)| json!({"from": from, "to": to}));
+                    Some(json!({"path": path, "moved": r.moved(), "score": r.score, "anomaly": r.anomaly, "changed": changed}))
+                })
+                .collect();
             if let Some(w) = self.written.get_mut(e.signal) {
                 *w = (e.score, e.time_ms);
             }
@@ -140,10 +187,48 @@ impl SampleObserver for LiveDiagnostics {
                 "component": component_name(x.component),
                 "unit": signal.unit,
                 "explanation": text,
+                "related": related_json,
+                "acknowledgedBy": acknowledged.as_ref().map(|(by, _, _)| by),
             });
             out.events.push(msg.to_string());
         }
         out.open = monitor.open() as u64;
+    }
+
+    fn acknowledge(
+        &mut self,
+        id: u64,
+        by: &str,
+        note: &str,
+        now_ms: i64,
+        out: &mut Observations,
+    ) -> Result<(), AckError> {
+        let ep = self.episodes.get_mut(&id).ok_or(AckError::NoSuchEpisode(id))?;
+        if let Some((who, _, _)) = &ep.acknowledged {
+            return Err(AckError::Already { id, by: who.clone() });
+        }
+        ep.acknowledged = Some((by.to_string(), now_ms, note.to_string()));
+        let (Some(signal), Some(path)) = (self.signals.get(ep.signal), self.paths.get(ep.signal)) else {
+            return Err(AckError::NoSuchEpisode(id));
+        };
+        let msg = json!({
+            "type": "anomaly",
+            "event": "acknowledged",
+            "id": id,
+            "path": path,
+            "shop": signal.shop,
+            "timeMs": now_ms,
+            "onsetMs": ep.onset_ms,
+            "acknowledgedBy": by,
+            "note": note,
+        });
+        out.events.push(msg.to_string());
+        let s = ep.signal as u32;
+        out.writes.extend([
+            DiagWrite::diag(s, "acknowledged", DiagValue::Bool(true)),
+            DiagWrite::diag(s, "acknowledgedBy", DiagValue::String(by.to_string())),
+        ]);
+        Ok(())
     }
 }
 
@@ -170,10 +255,7 @@ pub(super) fn time_iso(ms: i64) -> String {
 /// (+9.3 σ, its level shifted) since 01:50:36, for 40 s (80 samples); peak score 0.93`.
 fn explanation_text(signal: &ObservedSignal, e: &Event) -> String {
     let x = &e.explanation;
-    let name = match signal.prim.rsplit('/').next() {
-        Some(prim) => format!("{prim} {}", signal.attr),
-        None => signal.attr.clone(),
-    };
+    let name = related::short_name(signal);
     let unit = signal.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
     let samples = if e.samples == 1 { "1 sample".to_string() } else { format!("{} samples", e.samples) };
     let since = chrono::DateTime::from_timestamp_millis(e.onset_ms)
@@ -251,5 +333,27 @@ mod tests {
         assert_eq!(msg["path"], "/Plant/Paint/Oven/Zone01.temperature");
         assert!(msg["explanation"].as_str().unwrap().contains("above its normal band"), "{msg}");
         assert!(out.writes.iter().any(|w| w.field == "anomaly" && w.value == DiagValue::Bool(true)));
+        // An operator acknowledges the episode: one `acknowledged` event and the layer values; twice is
+        // refused, as is an episode that does not exist.
+        let id = msg["id"].as_u64().unwrap();
+        let mut ack = Observations::default();
+        d.acknowledge(id, "shift lead", "checking the burner", t0 + 31_000, &mut ack).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&ack.events[0]).unwrap();
+        assert_eq!(
+            (event["event"].as_str(), event["acknowledgedBy"].as_str()),
+            (Some("acknowledged"), Some("shift lead"))
+        );
+        assert_eq!((event["id"].as_u64(), event["note"].as_str()), (Some(id), Some("checking the burner")));
+        assert!(ack
+            .writes
+            .iter()
+            .any(|w| w.field == "acknowledgedBy" && w.value == DiagValue::String("shift lead".into())));
+        let mut again = Observations::default();
+        assert_eq!(
+            d.acknowledge(id, "someone", "", t0, &mut again),
+            Err(AckError::Already { id, by: "shift lead".into() })
+        );
+        assert_eq!(d.acknowledge(999, "someone", "", t0, &mut again), Err(AckError::NoSuchEpisode(999)));
+        assert!(again.events.is_empty());
     }
 }
