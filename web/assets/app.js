@@ -31,7 +31,9 @@ const STATS_WINDOW = 2000;        // per-frame apply times kept for the p99
 
 const nodes = [];                 // scene nodes (from /v1/scene) with .object (THREE.Object3D) and .ops
 const nodeByPath = new Map();     // prim path -> node
-const values = new Map();         // attribute path "<prim>.<attr>" -> last value (snapshots + deltas)
+const idOfPath = new Map();       // attribute path "<prim>.<attr>" -> id (assigned by the worker)
+const valueById = [];             // id -> last value (snapshots + deltas)
+const targetById = [];            // id -> what the attribute drives: {node, op, station}
 const stations = [];              // station/booth nodes with a state lamp: {node, drum, code, text, ...}
 const stationByDrum = new Map();  // drum prim path -> station entry
 const dirtyNodes = new Set();     // nodes whose matrix must be recomputed this frame
@@ -63,6 +65,7 @@ scene3.background = new THREE.Color(0x20262d);
 const camera = new THREE.PerspectiveCamera(45, 1, 0.1, 2000);
 camera.up.set(0, 0, 1);                                     // the stage is Z-up
 const controls = new OrbitControls(camera, renderer.domElement);
+controls.listenToKeyEvents(renderer.domElement);          // arrow keys pan while the view has focus
 controls.enableDamping = false;
 scene3.add(new THREE.HemisphereLight(0xffffff, 0x404850, 2.2));
 const sun = new THREE.DirectionalLight(0xffffff, 1.6);
@@ -77,7 +80,10 @@ function material(rgb, flat) {
   let m = materials.get(key);
   if (!m) {
     // displayColor is linear RGB: Color.setRGB takes linear values in three's working colour space.
-    m = new THREE.MeshLambertMaterial({ color: new THREE.Color().setRGB(rgb[0], rgb[1], rgb[2]), flatShading: flat });
+    // Front faces only (half the fill work in software rendering): the scene does not carry `orientation`;
+    // the demo has no leftHanded meshes (docs/web.md, "Limits").
+    m = new THREE.MeshLambertMaterial({ color: new THREE.Color().setRGB(rgb[0], rgb[1], rgb[2]), flatShading: flat,
+      side: THREE.FrontSide });
     materials.set(key, m);
   }
   return m;
@@ -124,6 +130,7 @@ function opsMatrix(ops, out) {
   out.identity();
   for (const op of ops) {
     const v = op.value;
+    if (v === null || v === undefined) continue;  // an op without a value is the identity
     switch (op.kind) {
       case 'translate': tmpM.makeTranslation(v[0], v[1], v[2]); break;
       case 'scale': tmpM.makeScale(v[0], v[1], v[2]); break;
@@ -140,6 +147,7 @@ function opsMatrix(ops, out) {
         tmpM.makeRotationFromEuler(tmpE.set(v[0] * D2R, v[1] * D2R, v[2] * D2R, order));
       }
     }
+    if (op.invert) tmpM.invert();  // `!invert!xformOp:…` in xformOpOrder
     out.multiply(tmpM);
   }
   return out;
@@ -222,7 +230,7 @@ function frameCamera() {
   const c = box.getCenter(new THREE.Vector3()), s = box.getSize(new THREE.Vector3());
   const halfFov = (camera.fov / 2) * D2R;
   const fit = Math.max(s.x / camera.aspect, s.y, 10);
-  const dist = (fit / (2 * Math.tan(halfFov))) * 1.3;
+  const dist = (fit / (2 * Math.tan(halfFov))) * 1.15;
   const dir = new THREE.Vector3(-0.1, -0.75, 0.9).normalize();
   controls.target.copy(c);
   camera.position.copy(c).addScaledVector(dir, dist);
@@ -240,41 +248,38 @@ function splitAttrPath(p) {
   return i < 0 ? [p, ''] : [p.slice(0, i), p.slice(i + 1)];
 }
 
-/** What an attribute path drives, worked out once per path: {node, op, station}. */
-const targets = new Map();
-function targetOf(path) {
-  let t = targets.get(path);
-  if (t === undefined) {
-    const [prim, attr] = splitAttrPath(path);
-    const node = nodeByPath.get(prim) || null;
-    const op = node ? node.opByAttr.get(attr) || null : null;
-    const st = attr === 'xformOp:rotateX' ? stationByDrum.get(prim) || null : null;
-    t = { node, op, station: st || (node && node.stateFor) || null };
-    targets.set(path, t);
-  }
-  return t;
+/** What an attribute path drives, worked out once per path when the worker announces its id. */
+function learnId(id, path) {
+  const [prim, attr] = splitAttrPath(path);
+  const node = nodeByPath.get(prim) || null;
+  const op = node ? node.opByAttr.get(attr) || null : null;
+  const st = attr === 'xformOp:rotateX' ? stationByDrum.get(prim) || null : null;
+  idOfPath.set(path, id);
+  targetById[id] = { node, op, station: st || (node && node.stateFor) || null };
 }
 
-function setValue(path, value) {
-  values.set(path, value);
-  const t = targetOf(path);
-  const n = t.node;
-  if (!n) return;
-  if (t.op && t.op.value !== value) {
-    t.op.value = value;
-    dirtyNodes.add(n);
-  }
-  if (t.station) dirtyStations.add(t.station);
-  if (selected && n.selectedBelow) selectionDirty = true;
+/** The last value the page holds for an attribute path. */
+function valueOf(path) {
+  const id = idOfPath.get(path);
+  return id === undefined ? undefined : valueById[id];
 }
 
-function applyEdits(edits) {
-  for (const e of edits) {
-    if (e.op !== 'set') return false;  // protocol 1 knows only `set`: never guess
-    setValue(e.path, e.value);
+/** Applies one delta's (or snapshot's) edits: ids and values from the worker. */
+function applyEdits(ids, vals) {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i], value = vals[i];
+    valueById[id] = value;
+    const t = targetById[id];
+    const n = t.node;
+    if (!n) continue;
+    if (t.op && t.op.value !== value) {
+      t.op.value = value;
+      dirtyNodes.add(n);
+    }
+    if (t.station) dirtyStations.add(t.station);
+    if (n.selectedBelow) selectionDirty = true;
   }
-  stats.editsApplied += edits.length;
-  return true;
+  stats.editsApplied += ids.length;
 }
 
 function stateOf(st) {
@@ -283,7 +288,7 @@ function stateOf(st) {
   return (((Math.round(op.value / DRUM_STEP_DEG)) % 5) + 5) % 5;
 }
 function stateName(st, code) {
-  if (st.node.stateAttr && values.has(st.node.stateAttr)) return String(values.get(st.node.stateAttr));
+  if (st.node.stateAttr && valueOf(st.node.stateAttr) !== undefined) return String(valueOf(st.node.stateAttr));
   if (code === null) return 'unknown';
   if (code === 2 && st.area === 'BIW') return 'welding';
   return STATES[code].name;
@@ -322,7 +327,6 @@ function setBadge(b) {
 function startLive() {
   const worker = new Worker(new URL('./live.js', import.meta.url), { type: 'module' });
   live.worker = worker;
-  worker.postMessage({ kind: 'start', prims: nodes.map((n) => n.path) });
   worker.onmessage = (ev) => {
     const m = ev.data;
     switch (m.kind) {
@@ -332,12 +336,14 @@ function startLive() {
         if (m.epoch !== undefined) live.epoch = m.epoch;
         break;
       case 'snapshots':
+        for (const [id, path] of m.newIds) learnId(id, path);
         // Deltas still queued are older than these snapshots (the worker filters the rest): drop them.
         live.queue = [m];
         live.lastSeq = m.lastSeq;
         live.epoch = m.epoch;
         break;
       case 'deltas':
+        for (const [id, path] of m.newIds) learnId(id, path);
         live.queue.push(m);
         live.lastSeq = m.lastSeq;
         stats.reconnects = m.reconnects;
@@ -361,7 +367,7 @@ function drainQueue() {
   while (live.queue.length) {
     const item = live.queue[0];
     if (item.kind === 'snapshots') {
-      for (const s of item.snapshots) applyEdits(s.edits || []);
+      for (const s of item.snapshots) applyEdits(s.ids, s.vals);
       for (const st of stations) dirtyStations.add(st);
       stats.snapshotsTaken += 1;
       stats.snapshotFrame = true;  // not a delta frame: kept out of the apply-time statistics
@@ -373,16 +379,11 @@ function drainQueue() {
     const ds = item.deltas;
     let i = item.next || 0;
     for (; i < ds.length; i++) {
-      if (!applyEdits(ds[i].edits)) {  // an edit protocol 1 does not know: take snapshots again
-        live.queue.length = 0;
-        live.worker.postMessage({ kind: 'resnapshot' });
-        break;
-      }
+      applyEdits(ds[i].ids, ds[i].vals);
       stats.deltasApplied += 1;
       stats.appliedSeq = ds[i].seq;
       if (performance.now() - t0 > APPLY_BUDGET_MS) { i++; break; }
     }
-    if (!live.queue.length) break;
     if (i < ds.length) { item.next = i; break; }  // the rest next frame
     live.queue.shift();
   }
@@ -538,13 +539,20 @@ function drawSelection() {
   let html = `<div><strong>${escapeHtml(nameOf(n.path))}</strong> <span class="muted">${escapeHtml(n.role || n.type)}</span></div>`
     + `<div class="path">${escapeHtml(n.path)}</div>`;
   if (n.station) html += `<div>state: ${chipHtml(n.station.code, n.station.text)}</div>`;
-  for (const [k, v] of Object.entries(n.attributes || {})) html += `<div class="muted">${escapeHtml(k)}: ${escapeHtml(formatValue(v))}</div>`;
+  // Static attributes of the layout (those a signal drives are in the table, live).
+  const bound = new Set((n.signals || []).map((s) => s.attribute));
+  for (const [k, v] of Object.entries(n.attributes || {})) {
+    if (!bound.has(k)) html += `<div class="muted">${escapeHtml(k)}: ${escapeHtml(formatValue(v))}</div>`;
+  }
   if (sigs.length) {
     html += '<table class="signals"><thead><tr><th>signal</th><th>unit</th><th>value</th></tr></thead><tbody>';
     for (const s of sigs.slice(0, 60)) {
-      const rel = s.node === n ? s.attribute : `${s.node.path.slice(n.path.length + 1)}.${s.attribute}`;
-      html += `<tr data-attr="${escapeHtml(s.path)}"><td><span title="${escapeHtml(s.address || '')}">${escapeHtml(rel)}</span></td>`
-        + `<td>${escapeHtml(s.unit || '')}</td><td class="v" data-value="${escapeHtml(JSON.stringify(values.get(s.path) ?? null))}">${escapeHtml(formatValue(values.get(s.path)))}</td></tr>`;
+      // Below the selection: "<first prim> <last prim>.<attribute>" (R03 Link4.xformOp:rotateZ) keeps rows short.
+      const below = s.node === n ? [] : s.node.path.slice(n.path.length + 1).split('/');
+      const rel = below.length === 0 ? s.attribute
+        : below.length === 1 ? `${below[0]}.${s.attribute}` : `${below[0]} ${below[below.length - 1]}.${s.attribute}`;
+      html += `<tr data-attr="${escapeHtml(s.path)}"><td title="${escapeHtml(`${s.path}\n${s.address || ''}`)}">${escapeHtml(rel)}</td>`
+        + `<td>${escapeHtml(s.unit || '')}</td><td class="v" data-value="${escapeHtml(JSON.stringify(valueOf(s.path) ?? null))}">${escapeHtml(formatValue(valueOf(s.path)))}</td></tr>`;
     }
     html += '</tbody></table>';
     if (sigs.length > 60) html += `<p class="muted">${sigs.length - 60} more signals below this prim</p>`;
@@ -652,7 +660,7 @@ window.twinloomDebug = {
     return n.object.matrixWorld.toArray();
   },
   /** The last value the page holds for "<prim>.<attr>". */
-  value(attrPath) { return values.get(attrPath); },
+  value(attrPath) { return valueOf(attrPath); },
   /** Screen position (CSS px in the page) of a node's origin, to click on it. */
   screenPoint(path) {
     const n = nodeByPath.get(path);
@@ -673,6 +681,9 @@ window.twinloomDebug = {
       beacon: { x: r.left + (b.x + 1) / 2 * r.width, y: r.top + (1 - b.y) / 2 * r.height } };
   },
   stations() { return stations.map((s) => s.node.path); },
+  /** Ids of the active anomalies and of the pending commands the page lists. */
+  anomalies() { return [...anomalies.keys()].sort((a, b) => a - b); },
+  commands() { return [...commands.values()].filter((c) => !FINAL_COMMAND_STATES.has(c.state)).map((c) => c.id); },
   /** The protocol state: per-shop snapshot seq, last seq, the first queued deltas. */
   protocol() {
     return { lastSeq: live.lastSeq, appliedSeq: stats.appliedSeq || 0, epoch: live.epoch, have: live.have,
@@ -681,7 +692,9 @@ window.twinloomDebug = {
   selected() { return selected ? selected.path : null; },
   select(path) { select(nodeByPath.get(path) || null); },
   /** Aim the camera: target and eye positions (world, metres). */
-  look(target, eye) { controls.target.set(...target); camera.position.set(...eye); controls.update(); },
+  look(target, eye) {
+    controls.target.set(...target); camera.position.set(...eye); controls.update(); camera.updateMatrixWorld();
+  },
   /** Screen position of a world point. */
   project(p) {
     const v = new THREE.Vector3(...p).project(camera);
@@ -695,11 +708,12 @@ window.twinloomDebug = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Start: the scene first (the layout is static), then the live stream; render from the start.
+// Start: the live worker and the scene (the layout is static) in parallel; render once the scene is built.
 
+startLive();  // the stream and the snapshots load in the worker while this thread loads the scene
 loadScene().then(() => {
+  live.worker.postMessage({ kind: 'start', prims: nodes.map((n) => n.path) });
   requestAnimationFrame(frame);
-  startLive();
 }).catch((e) => {
   document.getElementById('loading').textContent = `could not load the plant: ${e.message}`;
   console.error('twinloom: could not load the scene', e);

@@ -5,7 +5,7 @@
 // reconnect with ?since=<last seq>&epoch=<epoch> and a growing back-off.
 // To the page (postMessage): {kind:'badge'}, {kind:'snapshots'}, {kind:'deltas'} (batched every few ms),
 // {kind:'command'}, {kind:'anomaly'}. From the page: {kind:'start', prims} (the scene's prim paths: only
-// their attributes are passed on) and {kind:'resnapshot'} (an edit it cannot apply).
+// their attributes are passed on, as integer ids; see keep()).
 
 const FLUSH_MS = 16;                // deltas are handed to the page in batches, at most this often
 
@@ -14,7 +14,12 @@ const st = {
   snapshotToken: 0, snapshotting: false, held: [], batch: [], attempt: 0, badge: 'offline',
   reconnects: 0, resyncs: 0,
   prims: null,                      // prim paths of the scene: only their attributes go to the page
+  ids: new Map(),                   // attribute path -> small integer the page indexes its arrays with
+  newIds: [],                       // [id, path] not yet sent to the page
 };
+// The stream is opened at once, in parallel with the page loading its scene; snapshots are handed over
+// once the page has sent the scene's prims.
+st.primsReady = new Promise((resolve) => { st.resolvePrims = resolve; });
 
 function post(msg) { self.postMessage(msg); }
 function setBadge(b) { if (st.badge !== b) { st.badge = b; post({ kind: 'badge', badge: b, epoch: st.epoch }); } }
@@ -75,13 +80,26 @@ function onMessage(msg) {
   }
 }
 
-/** Only the edits of attributes of prims the page draws (the raw /Plant/Signals mirror is not drawn). */
+/** The edits of attributes of prims the page draws (the raw /Plant/Signals mirror is not drawn), as
+ *  {ids, vals}: attribute paths become small integers (new ones announced in the batch), so the page
+ *  applies an edit with an array store, no string hashing. null when an edit is not protocol 1's `set`. */
 function keep(edits) {
-  if (!st.prims) return edits;
-  return edits.filter((e) => {
+  const ids = [], vals = [];
+  for (const e of edits) {
+    if (e.op !== 'set') return null;
     const p = e.path;
-    return st.prims.has(p.slice(0, p.indexOf('.', p.lastIndexOf('/'))));
-  });
+    let id = st.ids.get(p);
+    if (id === undefined) {
+      if (st.prims && !st.prims.has(p.slice(0, p.indexOf('.', p.lastIndexOf('/'))))) { st.ids.set(p, -1); continue; }
+      id = st.ids.size;
+      st.ids.set(p, id);
+      st.newIds.push([id, p]);
+    }
+    if (id < 0) continue;
+    ids.push(id);
+    vals.push(e.value);
+  }
+  return { ids, vals };
 }
 
 /** A delta goes to the page when its shop's snapshot does not hold it already. */
@@ -89,13 +107,17 @@ function forward(d) {
   const since = st.shopSeq.get(d.shop);
   if (since !== undefined && d.seq <= since) return;
   const edits = keep(d.edits);
+  // An edit kind protocol 1 does not know: do not guess, take snapshots again (docs/live-protocol.md).
+  if (!edits) { takeSnapshots(); return; }
   // An empty delta still goes: it carries the seq the page has applied up to.
-  st.batch.push({ seq: d.seq, shop: d.shop, edits });
+  st.batch.push({ seq: d.seq, shop: d.shop, ids: edits.ids, vals: edits.vals });
 }
+
+function takeNewIds() { const n = st.newIds; st.newIds = []; return n; }
 
 setInterval(() => {
   if (!st.batch.length) return;
-  post({ kind: 'deltas', deltas: st.batch, lastSeq: st.lastSeq, reconnects: st.reconnects, resyncs: st.resyncs });
+  post({ kind: 'deltas', newIds: takeNewIds(), deltas: st.batch, lastSeq: st.lastSeq, reconnects: st.reconnects, resyncs: st.resyncs });
   st.batch = [];
 }, FLUSH_MS);
 
@@ -111,12 +133,13 @@ async function takeSnapshots() {
       if (!r.ok) return { shop: shop.name, missing: r.status, edits: [] };
       return r.json();
     }));
+    await st.primsReady;
     if (token !== st.snapshotToken) return;  // a newer resync took over
     st.shopSeq.clear();
     for (const s of snaps) st.shopSeq.set(s.shop, s.missing ? -1 : s.seq);  // no snapshot: every delta
     st.batch = [];                                                          // older than the snapshots
-    for (const s of snaps) s.edits = keep(s.edits || []);
-    post({ kind: 'snapshots', snapshots: snaps, epoch: st.epoch, lastSeq: st.lastSeq });
+    const kept = snaps.map((s) => ({ shop: s.shop, seq: s.seq, missing: s.missing, ...(keep(s.edits || []) || { ids: [], vals: [] }) }));
+    post({ kind: 'snapshots', newIds: takeNewIds(), snapshots: kept, epoch: st.epoch, lastSeq: st.lastSeq });
     st.have = true;
     st.snapshotting = false;
     const held = st.held;
@@ -132,8 +155,10 @@ async function takeSnapshots() {
 
 self.onmessage = (ev) => {
   const m = ev.data || {};
-  if (m.kind === 'start') {  // the page's scene is loaded: follow the stream for its prims
+  if (m.kind === 'start') {  // the page's scene is loaded: pass on the attributes of its prims
     st.prims = m.prims ? new Set(m.prims) : null;
-    connect();
-  } else if (m.kind === 'resnapshot') takeSnapshots();
+    st.resolvePrims();
+  }
 };
+
+connect();
