@@ -23,7 +23,7 @@ const TREE_ROLES = { site: 'site', area: 'area', line: 'line', station: 'station
   ovenZone: 'oven zone', conveyor: 'conveyor', robot: 'robot' };
 /** Command states after which a command is no longer pending (docs/write-back.md, "States"). */
 const FINAL_COMMAND_STATES = new Set(['refused', 'allowed', 'expired', 'verified', 'failed']);
-const APPLY_BUDGET_MS = 4;        // most time one frame spends applying queued deltas (the rest waits a frame)
+const APPLY_BUDGET_MS = 3;        // most time one frame spends applying queued deltas (the rest waits a frame; matrices after)
 const STATS_WINDOW = 2000;        // per-frame apply times kept for the p99
 
 // ---------------------------------------------------------------------------------------------------------
