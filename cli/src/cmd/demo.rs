@@ -197,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let summary = twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
             out!("twinloom demo: stage {} is live", s.stage.display());
             out!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);
+            out!("twinloom demo: the plant in a browser: http://{}/", s.listen);
             if args.seconds.is_none() {
                 out!("twinloom demo: press Ctrl-C to stop");
             }
