@@ -388,6 +388,9 @@ pub struct Config {
     /// The plant's history as USD value clips (docs/history.md).
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Forwarding the journal to a NATS JetStream cluster (docs/nats.md).
+    #[serde(default)]
+    pub nats: crate::nats::NatsConfig,
     /// Streaming anomaly detectors on the live signals (docs/diagnostics.md, "Live").
     #[serde(default)]
     pub diagnostics: DiagnosticsConfig,
@@ -651,6 +654,9 @@ impl Config {
             if !d.is_finite() || d <= 0.0 {
                 at(key_span(text, "history", "retention_days"), "history.retention_days must be positive".into());
             }
+        }
+        for (key, message) in self.nats.problems(j.enabled) {
+            at(key_span(text, "nats", key), message);
         }
         for p in &self.diagnostics.prims {
             if !is_prim_path(p.get_ref().trim_end_matches('/')) {

@@ -185,7 +185,8 @@ impl Hub {
         }
     }
 
-    /// Keeps the journal's records from `floor` on (the history compactor's position).
+    /// Keeps the journal's records from `floor` on (the history compactor's or the NATS forwarder's
+    /// position; each call adds one floor).
     pub fn set_journal_floor(&self, floor: Arc<std::sync::atomic::AtomicU64>) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(j) = g.journal.as_mut() {

@@ -91,8 +91,9 @@ pub struct JournalSink {
     /// (sequence number, journal position) of each record since the last truncation.
     positions: VecDeque<(u64, u64)>,
     metrics: Arc<JournalMetrics>,
-    /// The first position the history compactor still needs: nothing from here on is truncated.
-    floor: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The first positions the history compactor and the NATS forwarder still need: nothing from the
+    /// lowest on is truncated.
+    floors: Vec<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl JournalSink {
@@ -105,7 +106,7 @@ impl JournalSink {
             failing: false,
             positions: VecDeque::new(),
             metrics,
-            floor: None,
+            floors: Vec::new(),
         };
         s.update_disk();
         s
@@ -186,7 +187,7 @@ impl JournalSink {
             Some((_, p)) => *p,
             None => j.next_position(),
         };
-        if let Some(floor) = &self.floor {
+        for floor in &self.floors {
             before = before.min(floor.load(Relaxed).max(1));
         }
         if let Err(e) = j.truncate_before(before) {
@@ -195,9 +196,10 @@ impl JournalSink {
         self.update_disk();
     }
 
-    /// Keeps every record from `floor` on (the history compactor's position) when truncating.
+    /// Keeps every record from `floor` on (the history compactor's or the NATS forwarder's position) when
+    /// truncating; each call adds one floor.
     pub fn set_floor(&mut self, floor: Arc<std::sync::atomic::AtomicU64>) {
-        self.floor = Some(floor);
+        self.floors.push(floor);
     }
 
     /// A reader over the records from `from` (clamped to what the journal holds) to the last written one,

@@ -21,6 +21,7 @@ mod journal;
 mod layer_save;
 mod memory;
 pub mod mes;
+pub mod nats;
 mod metrics;
 pub mod observe;
 pub mod replay;

@@ -133,6 +133,7 @@ pub struct Metrics {
     gpu: Mutex<Option<crate::gpu::GpuProbe>>,
     commands: Mutex<Option<Arc<crate::command::engine::CommandCounters>>>,
     journal: Mutex<Option<Arc<JournalMetrics>>>,
+    nats: Mutex<Option<Arc<crate::nats::ForwardStatus>>>,
 }
 
 impl Metrics {
@@ -172,6 +173,11 @@ impl Metrics {
     /// Shows the journal's counters (the journal is on).
     pub fn set_journal(&self, j: Arc<JournalMetrics>) {
         *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(j);
+    }
+
+    /// Shows the NATS forwarder's counters (`[nats]` is on).
+    pub fn set_nats(&self, n: Arc<crate::nats::ForwardStatus>) {
+        *self.nats.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
     }
 
     pub fn shops(&self) -> Vec<(String, Arc<ShopMetrics>)> {
@@ -345,6 +351,9 @@ impl Metrics {
                 "Seconds the journal recovery took at start.",
                 f64::from_bits(j.recovery_seconds_bits.load(Relaxed)).to_string(),
             );
+        }
+        if let Some(n) = self.nats.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            n.render(&mut o);
         }
         let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));
 

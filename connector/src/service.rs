@@ -61,6 +61,9 @@ pub enum ServiceError {
     /// The write-ahead journal could not be opened or read at start.
     #[error("{0}")]
     Journal(crate::journal::JournalError),
+    /// The NATS forwarder could not start (`[nats]`, docs/nats.md).
+    #[error(transparent)]
+    Nats(crate::nats::NatsError),
     /// The history folder could not be opened at start.
     #[error("{0}")]
     History(crate::history::HistoryServiceError),
@@ -710,6 +713,14 @@ pub async fn run(
     } else {
         None
     };
+    // NATS: the journal forwarded to JetStream from its saved position (also a truncation floor).
+    let forwarder = if cfg.nats.enabled {
+        let f = crate::nats::Forwarder::start(&cfg, hub.clone(), epoch).map_err(ServiceError::Nats)?;
+        metrics.set_nats(f.status());
+        Some(f)
+    } else {
+        None
+    };
     let mut writers = Vec::new();
     for (shop, (path, usd, attrs)) in prepared.into_iter().enumerate() {
         let name = &table.shops[shop];
@@ -947,6 +958,10 @@ pub async fn run(
     // The history thread compacts what the journal holds once more, then ends.
     if let Some((_, compactor)) = history {
         let _ = tokio::task::spawn_blocking(move || compactor.finish()).await;
+    }
+    // The forwarder sends what the journal holds for a moment more (the rest goes at the next start).
+    if let Some(f) = forwarder {
+        f.finish(crate::nats::FINISH_GRACE).await;
     }
     // Every layer is saved with its position: the journal is forced down and closed.
     hub.close_journal();

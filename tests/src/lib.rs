@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output};
 
 mod mosquitto;
 pub use mosquitto::*;
+pub mod nats;
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {

