@@ -63,6 +63,8 @@ enum Command {
     Payback(cmd::payback::Args),
     /// Ask the twin a question in plain English; answered from its own analyses (docs/copilot.md).
     Ask(cmd::ask::Args),
+    /// Ranked recommendations backed by digital-sibling runs (docs/prescriptive.md).
+    Recommend(cmd::recommend::Args),
     /// Write a root stage from a spec (used by the service as a child process).
     #[command(hide = true)]
     WriteRoot(cmd::write_root::Args),
@@ -87,6 +89,7 @@ fn main() -> std::process::ExitCode {
         Command::Forecast(c) => cmd::forecast::run(c),
         Command::Payback(a) => cmd::payback::run(a),
         Command::Ask(a) => cmd::ask::run(a),
+        Command::Recommend(a) => cmd::recommend::run(a),
         Command::History(c) => cmd::history::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Audit(c) => cmd::audit::run(c),

@@ -398,6 +398,10 @@ pub struct Config {
     /// program builds it from twinloom-diagnostics); `None` with diagnostics enabled logs a warning.
     #[serde(skip)]
     pub observer: Option<crate::observe::ObserverFactory>,
+    /// What answers `POST /v1/ask`: set by the program that runs the service (the `twinloom` program: the
+    /// copilot over the stage folder); `None`: the route answers 404.
+    #[serde(skip)]
+    pub ask: Option<crate::ask::AskHandler>,
     /// The file it came from (for messages and relative paths).
     #[serde(skip)]
     pub file: PathBuf,

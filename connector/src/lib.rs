@@ -7,6 +7,7 @@
 //! processes ([`write_root`], [`write_layer`]); and the allocator settings of a long-running service
 //! ([`tune_allocator`]). Everything else is internal.
 
+pub mod ask;
 pub mod audit;
 mod binding;
 mod child_writer;
@@ -21,8 +22,8 @@ mod journal;
 mod layer_save;
 mod memory;
 pub mod mes;
-pub mod nats;
 mod metrics;
+pub mod nats;
 pub mod observe;
 pub mod replay;
 mod sample;

@@ -52,6 +52,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebView>,
     /// Acknowledgements of anomaly episodes, when diagnostics run.
     pub acks: Option<crate::observe::Acknowledger>,
+    /// `POST /v1/ask`: the program's copilot over the stage folder ([`crate::ask`]).
+    pub ask: crate::ask::AskRoute,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -64,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))
         .merge(crate::observe::router(state.acks.clone()))
+        .merge(crate::ask::router(state.ask.clone()))
         .merge(match state.commands_over_tls {
             Some(tls) => crate::command::http::refusing_router(tls),
             None => crate::command::http::router(state.engine.clone()),

@@ -880,6 +880,7 @@ pub async fn run(
         closing: stop_rx.clone(),
         web: crate::web::WebView::new(root_path.clone()),
         acks: observer_handle.as_ref().map(|h| h.acknowledger()),
+        ask: crate::ask::AskRoute::new(cfg.ask.clone(), dir.clone()),
     });
     // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
     let mes_saver = mes.clone().map(|live| {

@@ -68,6 +68,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if answer.answered { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The answer as `twinloom ask --json` gives it (question, intent, answered, text, sources) from the same
+/// facts; an analysis that failed is an error. `POST /v1/ask` serves this ([`handler`]).
+pub fn answer_json(
+    question: &str,
+    stage: Option<PathBuf>,
+    ledger: Option<PathBuf>,
+) -> anyhow::Result<serde_json::Value> {
+    let facts = CliFacts::new(stage, ledger);
+    let answer = twinloom_copilot::ask(question, &facts);
+    if let Some(e) = facts.failure.borrow_mut().take() {
+        bail!("{e}");
+    }
+    Ok(json!({
+        "question": question,
+        "intent": serde_json::to_value(&answer.intent)?,
+        "answered": answer.answered,
+        "text": answer.text,
+        "sources": serde_json::to_value(&answer.sources)?,
+    }))
+}
+
+/// The service's `POST /v1/ask` handler: [`answer_json`] over the stage folder, with the ledger
+/// `payback.toml` in that folder when there is one.
+pub fn handler() -> twinloom_connector::ask::AskHandler {
+    twinloom_connector::ask::AskHandler::new(|question, dir| {
+        let ledger = Some(dir.join("payback.toml")).filter(|p| p.is_file());
+        answer_json(question, Some(dir.to_path_buf()), ledger).map_err(|e| format!("{e:#}"))
+    })
+}
+
 /// The stage's root layer: `DIR/plant.usda` for a folder, else the file itself.
 fn stage_root(path: &Path) -> PathBuf {
     if path.is_dir() {

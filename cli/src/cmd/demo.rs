@@ -194,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut cfg = Config::parse(&text, &config_path).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
         cfg.stage_writer = super::stage_writer();
         cfg.observer = super::diagnose::live::observer(&cfg)?;
+        cfg.ask = Some(super::ask::handler());
         let summary = twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |s| {
             out!("twinloom demo: stage {} is live", s.stage.display());
             out!("twinloom demo: live stream ws://{}/v1/live, metrics http://{}/metrics", s.listen, s.listen);

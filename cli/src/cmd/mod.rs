@@ -13,6 +13,7 @@ pub mod history;
 pub mod names;
 pub mod payback;
 pub mod plot;
+pub mod recommend;
 pub mod replay;
 pub mod run;
 pub mod write_layer;

@@ -29,6 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     cfg.stage_writer = super::stage_writer();
     cfg.observer = super::diagnose::live::observer(&cfg).with_context(|| args.config.display().to_string())?;
+    cfg.ask = Some(super::ask::handler());
     let rt = super::runtime()?;
     let result =
         rt.block_on(async { twinloom_connector::run(cfg, super::shutdown_on_signals(args.seconds), |_| {}).await });
