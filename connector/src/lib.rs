@@ -25,6 +25,7 @@ pub mod mes;
 mod metrics;
 pub mod nats;
 pub mod observe;
+pub mod recommend;
 pub mod replay;
 mod sample;
 mod server;

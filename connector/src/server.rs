@@ -52,6 +52,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebView>,
     /// Acknowledgements of anomaly episodes, when diagnostics run.
     pub acks: Option<crate::observe::Acknowledger>,
+    /// The stage folder's `recommendations.usda`, read and served ([`crate::recommend`]).
+    pub recommendations: Arc<crate::recommend::Recommendations>,
     /// `POST /v1/ask`: the program's copilot over the stage folder ([`crate::ask`]).
     pub ask: crate::ask::AskRoute,
 }
@@ -66,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))
         .merge(crate::observe::router(state.acks.clone()))
+        .merge(crate::recommend::router(state.recommendations.clone()))
         .merge(crate::ask::router(state.ask.clone()))
         .merge(match state.commands_over_tls {
             Some(tls) => crate::command::http::refusing_router(tls),

@@ -880,8 +880,11 @@ pub async fn run(
         closing: stop_rx.clone(),
         web: crate::web::WebView::new(root_path.clone()),
         acks: observer_handle.as_ref().map(|h| h.acknowledger()),
+        recommendations: crate::recommend::Recommendations::new(&dir, hub.clone()),
         ask: crate::ask::AskRoute::new(cfg.ask.clone(), dir.clone()),
     });
+    // Recommendations: recommendations.usda, read again whenever `twinloom recommend` rewrites it.
+    let recommendations_poller = crate::recommend::spawn_poller(state.recommendations.clone());
     // MES: mes.usda is saved at most every save_interval_ms while messages arrive.
     let mes_saver = mes.clone().map(|live| {
         let every = Duration::from_millis(live.config().save_interval_ms.max(1));
@@ -945,6 +948,7 @@ pub async fn run(
     if let Some(link) = mes_link {
         link.close().await;
     }
+    recommendations_poller.abort();
     if let Some(saver) = mes_saver {
         saver.abort();
     }

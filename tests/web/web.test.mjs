@@ -4,14 +4,16 @@
 // state colour and panel text follow a state change; keyboard selection shows the station's signals with the
 // WebSocket client's values; after a clean stop the page holds what the saved live layers hold (read with
 // usd-core) and lists the open anomalies the WebSocket client saw (`--diagnostics`); after a restart and
-// after a SIGKILL + restart the page resumes by itself.
+// after a SIGKILL + restart the page resumes by itself; recommendations written by `twinloom recommend`
+// while the demo runs are listed, and an approval over HTTP shows on the page.
 // Run: cd tests/web && npm ci && npm test   (TWINLOOM_CLI, TWINLOOM_CHROMIUM, TWINLOOM_PYTHON override paths)
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  LiveClient, decodePng, freePort, launchBrowser, openView, pixel, readSavedValues, screenshotPath, sleep,
+  CLI, LiveClient, decodePng, freePort, launchBrowser, openView, pixel, readSavedValues, screenshotPath, sleep,
   srgb, startDemo, stopDemo, tempDir, until,
 } from './lib.mjs';
 
@@ -182,6 +184,23 @@ test('web view against twinloom demo', { timeout: 600000 }, async (t) => {
       assert.ok(rows.filter((r) => /\/R0[34]\//.test(r)).length === 12, 'the two robots\' joints');
       const units = await page.locator('#selection tr[data-attr] td:nth-child(2)').allTextContents();
       assert.ok(units.includes('deg') && units.includes('s'), `units: ${units.join(', ')}`);
+    });
+
+    await t.test('recommendations appear and follow their state', async () => {
+      // `twinloom recommend` on the running demo's stage writes recommendations.usda; the service reads it
+      // and every page gets them; an operator's approval (HTTP) shows with who approved.
+      execFileSync(CLI, ['recommend', '--stage', out, '--domain', 'assembly'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const listed = () => page.evaluate(() => twinloomDebug.recommendations());
+      await until(async () => (await listed()).length > 0, 20000, 'recommendations listed');
+      const [[id, state]] = await listed();
+      assert.equal(state, 'proposed');
+      const r = await fetch(`http://${base}/v1/recommendations/${id}/state`, {
+        method: 'POST', body: JSON.stringify({ state: 'approved', by: 'line manager' }),
+      });
+      assert.equal(r.status, 200, await r.text());
+      await until(async () => (await listed()).some(([i, s]) => i === id && s === 'approved'), 10000, 'approved shown');
+      const text = await page.locator('#recommendations').textContent();
+      assert.ok(text.includes('approved') && text.includes('line manager'), text);
     });
 
     await t.test('after a clean stop the page holds the saved live layers', async (st) => {

@@ -1,7 +1,7 @@
 // Twinloom web view (issue 21, docs/web.md): draws the plant's layout from /v1/scene + /v1/scene.bin with the
 // vendored three.js, follows the live protocol (docs/live-protocol.md: hello -> JSON snapshots per shop ->
 // deltas, resync, resume with since/epoch) and shows station states, the selected prim's bound signals,
-// active anomalies and pending commands. Deltas are queued and applied once per animation frame.
+// active anomalies, pending commands and recommendations. Deltas are queued and applied once per animation frame.
 // For tests: window.twinloomStats and window.twinloomDebug (bottom of this file).
 import * as THREE from './vendor/three/three.module.min.js';
 import { OrbitControls } from './vendor/three/OrbitControls.js';
@@ -39,6 +39,7 @@ const stationByDrum = new Map();  // drum prim path -> station entry
 const dirtyNodes = new Set();     // nodes whose matrix must be recomputed this frame
 const dirtyStations = new Set();  // station entries whose state must be redrawn this frame
 const anomalies = new Map();      // episode id -> last anomaly message
+let recommendations = [];         // the service's recommendations, by rank (GET /v1/recommendations, `recommendations` messages)
 const commands = new Map();       // command id -> command
 let eventsDirty = false;          // anomaly/command lists changed
 let selected = null;              // selected node
@@ -356,6 +357,10 @@ function startLive() {
         if (m.anomaly.event === 'close') anomalies.delete(m.anomaly.id); else anomalies.set(m.anomaly.id, m.anomaly);
         eventsDirty = true;
         break;
+      case 'recommendations':
+        recommendations = m.items;
+        eventsDirty = true;
+        break;
       default: break;
     }
   };
@@ -578,8 +583,22 @@ function drawEvents() {
   cEl.innerHTML = pending.length ? pending.slice(0, 30).map((c) => `<li class="command"><div class="path">${escapeHtml(c.target)}</div>`
     + `<div>${escapeHtml(formatValue(c.value))} · <strong>${escapeHtml(c.state)}</strong> · ${escapeHtml(c.requested_by || '')}</div>`
     + `<div class="muted">${escapeHtml(c.reason || '')}</div></li>`).join('') : '<li class="muted">none</li>';
+  const open = recommendations.filter((r) => r.state !== 'rejected');
+  document.getElementById('recommendation-count').textContent = String(open.length);
+  const rEl = document.getElementById('recommendations');
+  rEl.innerHTML = open.length ? open.slice(0, 20).map((r) => {
+    const target = nodeByPath.has(r.target) ? `<button class="link" data-select="${escapeHtml(r.target)}">${escapeHtml(r.target)}</button>` : `<span class="path">${escapeHtml(r.target || '')}</span>`;
+    const effect = r.significant ? `${r.change >= 0 ? '+' : ''}${formatValue(r.change)} ± ${formatValue(r.ci95)} ${escapeHtml(r.unit || '')}` : 'no clear gain';
+    return `<li class="recommendation">#${escapeHtml(String(r.rank))} ${escapeHtml(r.kind || '')} · ${target}`
+      + `<div>${escapeHtml(effect)} · <strong>${escapeHtml(r.state || 'proposed')}</strong>${r.stateBy ? ' · ' + escapeHtml(r.stateBy) : ''}</div>`
+      + `<div class="muted">${escapeHtml(r.explanation || '')}</div></li>`;
+  }).join('') : '<li class="muted">none</li>';
 }
-document.getElementById('anomalies').addEventListener('click', (ev) => {
+// The recommendations there are when the page opens (later changes come as `recommendations` messages).
+fetch('/v1/recommendations').then((r) => r.ok ? r.json() : null).then((m) => {
+  if (m && Array.isArray(m.items)) { recommendations = m.items; eventsDirty = true; }
+}).catch(() => {});
+for (const id of ['anomalies', 'recommendations']) document.getElementById(id).addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-select]');
   if (b) select(selectable(nodeByPath.get(b.dataset.select)));
 });
@@ -681,6 +700,8 @@ window.twinloomDebug = {
       beacon: { x: r.left + (b.x + 1) / 2 * r.width, y: r.top + (1 - b.y) / 2 * r.height } };
   },
   stations() { return stations.map((s) => s.node.path); },
+  /** Ids and states of the recommendations the page lists (rejected ones are left out). */
+  recommendations() { return recommendations.filter((r) => r.state !== 'rejected').map((r) => [r.id, r.state || 'proposed']); },
   /** Ids of the active anomalies and of the pending commands the page lists. */
   anomalies() { return [...anomalies.keys()].sort((a, b) => a - b); },
   commands() { return [...commands.values()].filter((c) => !FINAL_COMMAND_STATES.has(c.state)).map((c) => c.id); },

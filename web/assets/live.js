@@ -4,7 +4,7 @@
 // only deltas with seq > that shop's snapshot seq; on `resync` take snapshots again; on close or error
 // reconnect with ?since=<last seq>&epoch=<epoch> and a growing back-off.
 // To the page (postMessage): {kind:'badge'}, {kind:'snapshots'}, {kind:'deltas'} (batched every few ms),
-// {kind:'command'}, {kind:'anomaly'}. From the page: {kind:'start', prims} (the scene's prim paths: only
+// {kind:'command'}, {kind:'anomaly'}, {kind:'recommendations'}. From the page: {kind:'start', prims} (the scene's prim paths: only
 // their attributes are passed on, as integer ids; see keep()).
 
 const FLUSH_MS = 16;                // deltas are handed to the page in batches, at most this often
@@ -75,6 +75,9 @@ function onMessage(msg) {
       break;
     case 'anomaly':
       post({ kind: 'anomaly', anomaly: msg });
+      break;
+    case 'recommendations':
+      post({ kind: 'recommendations', items: msg.items || [] });
       break;
     default: break;  // pong, error, and message types a later protocol adds
   }
