@@ -3,49 +3,18 @@
 //! along the approach axis, solved by IK on one continuous branch), joined by joint-space moves from the
 //! robot's home pose. Unreachable points (and points whose approach path cannot be solved) are skipped
 //! in the program and reported. The reach checks and the base-shift search run on the study's backend
-//! (the CPU, or the GPU's reach kernels).
+//! (the CPU, or the GPU's reach kernels). The derivation itself is `twinloom-biw`'s USD-free
+//! [`build_weld_program`] (the Python wheel uses it too); this module feeds it the stage's robots and welds.
 
-use twinloom_biw::kinematics::Joints;
-use twinloom_biw::math::{Iso3, Mat3, Vec3};
-use twinloom_biw::reach::{
-    check_points_with, suggest_base_shift_with, BaseShift, PointReach, ReachSettings, WeldPoint,
-};
+use twinloom_biw::reach::{BaseShift, PointReach, ReachSettings, WeldPoint};
 use twinloom_biw::study::{StudyBackend, StudyRobot};
-use twinloom_biw::trajectory::{Sample, Trajectory};
+use twinloom_biw::trajectory::Trajectory;
+use twinloom_biw::weld_program::build_weld_program;
 use twinloom_biw::BiwError;
 
+pub use twinloom_biw::weld_program::ProgramSettings;
+
 use crate::read::{StageRobot, StageWeld};
-
-/// How weld programs are made.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ProgramSettings {
-    /// Where the tool starts and ends each weld, back along the approach axis (m).
-    pub approach: f64,
-    /// How far from the weld point the tool centre point stops, back along the approach axis (m): the
-    /// gun's closing stroke onto the sheet is not simulated (contact at the weld is intended).
-    pub standoff: f64,
-    /// Sample step of the trajectories (s).
-    pub step: f64,
-    /// Duration of the approach and of the retract (s).
-    pub approach_time: f64,
-    /// Duration of the joint move between welds (s).
-    pub transit_time: f64,
-    /// Half size of the base-shift search box per axis (m).
-    pub search_half: f64,
-}
-
-impl Default for ProgramSettings {
-    fn default() -> Self {
-        ProgramSettings {
-            approach: 0.25,
-            standoff: 0.10,
-            step: 0.1,
-            approach_time: 0.6,
-            transit_time: 1.0,
-            search_half: 0.5,
-        }
-    }
-}
 
 /// Reach of one robot's points and the program built from the reachable ones.
 #[derive(Clone, Debug)]
@@ -66,15 +35,6 @@ pub struct RobotProgram {
     pub trajectory: Trajectory,
 }
 
-/// The tool pose `back` metres behind `pose` along its approach (z) axis.
-fn backed_off(pose: &Iso3, back: f64) -> Iso3 {
-    Iso3::new(pose.rot, pose.trans - pose.rot.cols[2] * back)
-}
-
-fn spun(pose: &Iso3, spin: f64) -> Iso3 {
-    Iso3::new(pose.rot.mul_mat(&Mat3::rot_z(spin)), pose.trans)
-}
-
 /// Checks reach for `welds` (already filtered to this robot) on `backend` and builds the program.
 pub fn build_program(
     robot: &StageRobot,
@@ -83,60 +43,17 @@ pub fn build_program(
     settings: &ProgramSettings,
     backend: &StudyBackend,
 ) -> Result<RobotProgram, BiwError> {
-    let inv = robot.base.inverse();
-    let points: Vec<WeldPoint> = welds.iter().map(|w| WeldPoint { id: w.id.clone(), pose: inv.mul(&w.pose) }).collect();
-    let reach_started = std::time::Instant::now();
-    let verdicts: Vec<PointReach> = check_points_with(&robot.model, &points, reach, backend)?;
-    let base_shift = if verdicts.iter().any(|r| !r.reachable) {
-        let h = settings.search_half;
-        Some(suggest_base_shift_with(&robot.model, &points, reach, Vec3::new(h, h, h), 0.001, backend)?)
-    } else {
-        None
-    };
-    let reach_s = reach_started.elapsed().as_secs_f64();
-    let mut samples: Vec<Sample> = vec![Sample { time: 0.0, joints: robot.home }];
-    let mut skipped = Vec::new();
-    let mut weld_times = Vec::new();
-    for (p, v) in points.iter().zip(&verdicts) {
-        if !v.reachable {
-            continue;
-        }
-        let pose = spun(&p.pose, v.spin);
-        let prev = samples.last().map(|s| s.joints).unwrap_or(robot.home);
-        let t_a = settings.approach_time;
-        let path = [
-            (0.0, backed_off(&pose, settings.approach)),
-            (t_a, backed_off(&pose, settings.standoff)),
-            (2.0 * t_a, backed_off(&pose, settings.approach)),
-        ];
-        let seed: Joints = v.joints.unwrap_or(prev);
-        let seg = match Trajectory::from_cartesian_path(&robot.model, &path, settings.step, None, Some(seed), 0.5) {
-            Ok(seg) => seg.trajectory,
-            Err(e) => {
-                skipped.push((p.id.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let Some(first) = seg.samples.first() else { continue };
-        let t0 = samples.last().map(|s| s.time).unwrap_or(0.0);
-        // Joint move from where the robot is to the segment's start.
-        let transit =
-            Trajectory::from_joint_waypoints(&[(0.0, prev), (settings.transit_time, first.joints)], settings.step);
-        let Ok(transit) = transit else { continue };
-        samples.extend(transit.samples.iter().skip(1).map(|s| Sample { time: t0 + s.time, joints: s.joints }));
-        let t1 = t0 + settings.transit_time;
-        samples.extend(seg.samples.iter().skip(1).map(|s| Sample { time: t1 + s.time, joints: s.joints }));
-        weld_times.push((p.id.clone(), t1 + t_a));
-    }
+    let points: Vec<WeldPoint> = welds.iter().map(|w| WeldPoint { id: w.id.clone(), pose: w.pose }).collect();
+    let p = build_weld_program(&robot.model, &robot.base, robot.home, &points, reach, settings, backend)?;
     Ok(RobotProgram {
         robot: robot.name.clone(),
-        reach: verdicts,
+        reach: p.reach,
         weld_prims: welds.iter().map(|w| w.prim.clone()).collect(),
-        base_shift,
-        reach_s,
-        skipped,
-        weld_times,
-        trajectory: Trajectory { samples },
+        base_shift: p.base_shift,
+        reach_s: p.reach_s,
+        skipped: p.skipped,
+        weld_times: p.weld_times,
+        trajectory: p.trajectory,
     })
 }
 

@@ -5,6 +5,8 @@
 //! - [`kinematics`]: OPW forward/inverse kinematics with published robot parameter sets.
 //! - [`trajectory`]: joint and Cartesian (weld path) trajectories.
 //! - [`reach`]: weld-point reachability, out-of-reach distance and base-shift suggestion.
+//! - [`weld_program`]: a robot's weld program (approach, weld, retract; joint moves between) from its weld
+//!   points, with their reach verdicts and the base-shift suggestion.
 //! - [`study`]: collision studies along trajectories with per-robot, per-station summaries, on the CPU or
 //!   the GPU ([`study::kernel`], [`reach::kernel`]: each kernel's host side next to its concept; the
 //!   kernels are also compiled for the host so CPU-only tests check them).
@@ -21,6 +23,7 @@ pub mod study;
 pub mod synth;
 pub mod trajectory;
 pub mod tri;
+pub mod weld_program;
 
 pub use distance::{mesh_distance, Collider, Distance};
 pub use error::BiwError;

@@ -24,7 +24,7 @@ fn f64_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// Rows of `cols` finite floats from an array-like of shape (n, cols) (or empty).
-fn f64_rows<const N: usize>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<[f64; N]>> {
+pub(crate) fn f64_rows<const N: usize>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<[f64; N]>> {
     let arr = f64_array(obj).map_err(|e| invalid(format!("{what}: not an array of numbers ({e})")))?;
     let arr = arr.cast::<numpy::PyArrayDyn<f64>>().map_err(|e| invalid(format!("{what}: {e}")))?;
     let shape = arr.shape().to_vec();

@@ -17,6 +17,7 @@ mod biw;
 mod convert;
 mod flow;
 mod live;
+mod stage;
 
 create_exception!(twinloom, TwinloomError, PyException, "Base class of every error raised by twinloom.");
 create_exception!(twinloom, FileError, TwinloomError, "A file could not be read (missing, unreadable).");
@@ -76,5 +77,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     biw::register(m)?;
     flow::register(m)?;
     live::register(m)?;
+    stage::register(m)?;
     Ok(())
 }

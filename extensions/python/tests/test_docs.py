@@ -2,8 +2,11 @@
 so the documentation cannot show code that does not work.
 
 The live client's example follows a real service: a ``twinloom demo`` on a free loopback port, named to the
-example in ``TWINLOOM_LIVE``. Without a CLI (and without ``TWINLOOM_REQUIRE_CLI=1``) the blocks that need
-it are skipped, and without pxr (usd-core) the blocks that import it, so the rest still runs."""
+example in ``TWINLOOM_LIVE``. The stage study's example reads the sample plant's new variant
+(``twinloom-plant-layout --variant new`` under a root layer), named in ``TWINLOOM_STAGE``; the service
+client's example talks to ``twinloom run`` over the plant simulator (conftest.Twin), named in
+``TWINLOOM_SERVICE`` with its tokens. Without a CLI (and without ``TWINLOOM_REQUIRE_CLI=1``) the blocks that
+need it are skipped, and without pxr (usd-core) the blocks that import it, so the rest still runs."""
 
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
-from conftest import REPO, _find_cli
+import pytest
+
+from conftest import REPO, TOKENS, Twin, _find_cli
 
 DOC = REPO / "docs" / "python.md"
 
@@ -55,16 +61,50 @@ def start_demo(tmp_path):
     raise AssertionError("twinloom demo did not come up")
 
 
+def make_stage(tmp_path):
+    """The sample plant's new variant under a root layer; its path, or None without the tools."""
+    cli = _find_cli()
+    layout = Path(os.environ.get("TWINLOOM_PLANT_LAYOUT") or (cli.parent / "twinloom-plant-layout" if cli else ""))
+    if cli is None or not layout.is_file():
+        assert os.environ.get("TWINLOOM_REQUIRE_CLI") != "1", f"TWINLOOM_REQUIRE_CLI=1 but no {layout}"
+        return None
+    d = tmp_path / "plant"
+    d.mkdir()
+    subprocess.run([str(layout), "--variant", "new", str(d / "layout.usda")], check=True, capture_output=True,
+                   timeout=300)
+    (d / "plant.usda").write_text('#usda 1.0\n(\n    defaultPrim = "Plant"\n    metersPerUnit = 1\n'
+                                  '    upAxis = "Z"\n    subLayers = [@./layout.usda@]\n)\n')
+    return d / "plant.usda"
+
+
 def test_docs_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("TWINLOOM_DOC_TMP", str(tmp_path))
     have_pxr = importlib.util.find_spec("pxr") is not None
     demo = None
+    twin = None
     ns: dict = {"__name__": "docs_python_md"}
     try:
         for i, code in enumerate(blocks()):
-            if "from pxr" in code and not have_pxr:
+            if ("from pxr" in code or "twinloom.biw" in code) and not have_pxr:
                 continue
+            if "TWINLOOM_STAGE" in code:
+                stage = make_stage(tmp_path)
+                if stage is None:
+                    continue
+                monkeypatch.setenv("TWINLOOM_STAGE", str(stage))
+            if "TWINLOOM_SERVICE" in code:
+                cli = _find_cli()
+                if cli is None or not cli.is_file():
+                    assert os.environ.get("TWINLOOM_REQUIRE_CLI") != "1", "TWINLOOM_REQUIRE_CLI=1 but no CLI"
+                    continue
+                try:
+                    twin = Twin(cli, tmp_path / "twin")
+                except pytest.skip.Exception:
+                    continue
+                monkeypatch.setenv("TWINLOOM_SERVICE", twin.url)
+                monkeypatch.setenv("TWINLOOM_OPERATOR_TOKEN", TOKENS["alice"])
+                monkeypatch.setenv("TWINLOOM_APPROVER_TOKEN", TOKENS["carol"])
             if "TWINLOOM_LIVE" in code:
                 if demo is None:
                     demo = start_demo(tmp_path)
@@ -76,6 +116,8 @@ def test_docs_examples_run(tmp_path, monkeypatch, capsys):
             except Exception as e:  # pragma: no cover - reported with the block's number
                 raise AssertionError(f"docs/python.md block {i + 1} failed: {e!r}\n{code}") from e
     finally:
+        if twin is not None:
+            twin.stop()
         if demo is not None:
             demo[0].send_signal(signal.SIGINT)
             try:

@@ -13,6 +13,10 @@ re-exports it and adds typed dataclasses and a few helpers:
 
 - Live: :mod:`twinloom.live` (imported on its own, ``from twinloom.live import LiveClient``) follows a
   Twinloom service's live stream into ``pxr.Sdf.Layer`` copies of its live layers (pxr imported lazily).
+- Stage study: :mod:`twinloom.biw` (``twinloom.biw.study_stage(path_or_stage)``) reads a plant stage's BIW
+  stations with the caller's ``pxr`` and runs the collision and reach study of ``twinloom analyze biw``.
+- Service: :mod:`twinloom.service` (``Service(base_url, token)``) submits, reads and approves write-back
+  commands and queries history and snapshots of a running service.
 
 Errors are :class:`TwinloomError` (subclasses :class:`FileError`, :class:`ParseError`,
 :class:`InvalidInputError`) carrying the Rust message. Long computations release the GIL.

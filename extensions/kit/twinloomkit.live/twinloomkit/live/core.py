@@ -7,7 +7,7 @@ live stream and runs Twinloom's analytics on it.
   each turn reads the stream for at most ``slice_seconds`` and yields, so the app keeps updating. A dropped
   connection is resumed by the client (``since``/``epoch``: no gap, no new snapshots).
 - **Study**: the body-in-white collision and reach study of the stage (``twinloom analyze biw``): through the
-  wheel when it has a stage study (``twinloom.analyze_biw_stage``), else through the ``twinloom`` CLI; its
+  wheel when it has a stage study (``twinloom.biw.study_stage``), else through the ``twinloom`` CLI; its
   clashes and unreachable weld points become ``Sphere`` markers in a session sublayer of their own.
 - **What-if**: a line simulation of a flow model with and without a scenario (``twinloom.FlowModel``); the
   comparison is written as a sibling layer (never into the plant) and opened as a session sublayer.
@@ -51,6 +51,16 @@ MARKER_ROOT = "/Plant/Results/TwinloomKit"
 #: Where what-if results go (in the what-if's own layer).
 WHATIF_ROOT = "/Plant/Results/WhatIf"
 
+
+
+def wheel_study():
+    """The wheel's stage study (``twinloom.biw.study_stage``: the stage read with the app's own ``pxr``,
+    the study in Rust), or None with a wheel that has none (the extension then runs the ``twinloom`` CLI)."""
+    try:
+        from twinloom import biw
+    except ImportError:
+        return None
+    return getattr(biw, "study_stage", None)
 
 class TwinloomKitError(RuntimeError):
     """An action could not run: no stage on disk, the study failed, a model or scenario is wrong, …"""
@@ -365,13 +375,14 @@ class TwinloomLive:
         return self._study_done(report, via, path)
 
     def _study_report(self, path: str, stations: Sequence[str], near_miss_mm: float, spin: float) -> tuple:
-        native = getattr(twinloom, "analyze_biw_stage", None)
+        native = wheel_study()
         if native is not None:
             try:
-                report = native(path, stations=list(stations), near_miss_mm=near_miss_mm, spin_tolerance_deg=spin)
+                study = native(path, stations=list(stations) or None, near_miss_mm=near_miss_mm,
+                               spin_tolerance_deg=spin)
             except twinloom.TwinloomError as e:
                 raise TwinloomKitError(f"study of {path}: {e}") from e
-            return report, "wheel"
+            return study.report, "wheel"
         return self._study_cli(path, stations, near_miss_mm, spin), "cli"
 
     def _study_done(self, report: Dict[str, Any], via: str, path: str) -> StudyResult:

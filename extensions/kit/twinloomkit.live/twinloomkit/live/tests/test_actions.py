@@ -36,11 +36,13 @@ class TestActions(TestCase):
             subprocess.run([str(plant_layout()), "--variant", "new", str(tmp / "layout.usda")], check=True,
                            capture_output=True)
             (tmp / "plant.usda").write_text(ROOT)
-            if not hasattr(twinloom, "analyze_biw_stage"):
+            from twinloomkit.live.core import wheel_study
+            if wheel_study() is None:
                 live.cli = str(cli())  # the wheel has no stage study: the extension runs the CLI
             stage = live.open_stage(str(tmp / "plant.usda"))
             result = await live.run_study_async(stations=["Station01"])  # docs/kit.md runs run_study
             self.assertEqual(result.stage_path, str(tmp / "plant.usda"))
+            self.assertEqual(result.via, "wheel" if wheel_study() is not None else "cli")
             self.assertGreaterEqual(result.clashes, 1)
             self.assertGreaterEqual(result.unreachable_points, 1)
             st = result.report["stations"][0]
