@@ -5,10 +5,10 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
-use twinloom_tests::{free_port, http_get, http_request, wait_until, ChildGuard, TempDir};
+use twinloom_tests::{free_port, http_request, start_demo, wait_until, TempDir};
 
 /// A POST with raw bytes as the body (`http_request` sends text only).
 fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
@@ -35,18 +35,7 @@ fn ask(addr: SocketAddr, question: &str) -> (u16, Value) {
 fn the_demo_answers_questions_over_http() {
     let dir = TempDir::new("ask-http");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _demo = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_twinloom"))
-            .args(["demo", "--listen", &addr.to_string(), "--out"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start twinloom demo"),
-    );
-    wait_until("the demo serving /healthz", 180, || {
-        std::net::TcpStream::connect(addr).is_ok() && http_get(addr, "/healthz").0 == 200
-    });
+    let _demo = start_demo(env!("CARGO_BIN_EXE_twinloom"), addr, dir.path(), &[], None);
 
     // A current-state question: answered from the live stage, with its source. Until every live layer has
     // been saved once the stage cannot open: a 500 naming the missing layer, never a made-up answer.

@@ -6,10 +6,9 @@
 //! set 400; a new `twinloom recommend` run announces the ids it no longer lists as `superseded`.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use twinloom_tests::{free_port, http_get, run_python, wait_until, ChildGuard, TempDir};
+use twinloom_tests::{free_port, run_python, start_demo, wait_until, TempDir};
 
 /// Follows the stream, runs `twinloom recommend` (argv 3..) and checks the messages and the HTTP answers;
 /// prints what it saw as JSON.
@@ -68,19 +67,10 @@ fn recommendations_reach_live_clients_and_operators_move_their_state() {
     let dir = TempDir::new("recommend-live");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let stage = dir.path().join("stage");
-    let _demo = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_twinloom"))
-            .args(["demo", "--listen", &addr.to_string(), "--seconds", "120", "--out"])
-            .arg(&stage)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("demo.log")).unwrap())
-            .spawn()
-            .expect("start twinloom demo"),
-    );
+    let log = dir.path().join("demo.log");
+    let _demo = start_demo(env!("CARGO_BIN_EXE_twinloom"), addr, &stage, &["--seconds", "120"], Some(&log));
     wait_until("the demo's live layers saved", 60, || {
-        std::net::TcpStream::connect(addr).is_ok()
-            && http_get(addr, "/healthz").0 == 200
-            && ["biw", "paint", "assembly"].iter().all(|s| stage.join(format!("live/{s}.usdc")).exists())
+        ["biw", "paint", "assembly"].iter().all(|s| stage.join(format!("live/{s}.usdc")).exists())
     });
     let seen: Value = serde_json::from_str(&run_python(
         CLIENT,

@@ -11,9 +11,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
-use twinloom_tests::{free_port, http_get, run_python, wait_until, ChildGuard, TempDir};
+use twinloom_tests::{free_port, http_get, run_python, start_demo, TempDir};
 
 /// The page downloads at most this much for the demo plant (issue 21, `web_payload_bytes`).
 const PAYLOAD_LIMIT: usize = 5_000_000;
@@ -117,18 +116,7 @@ fn the_demo_serves_the_page_the_scene_and_json_snapshots() {
     let dir = TempDir::new("web-scene");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _demo = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_twinloom"))
-            .args(["demo", "--listen", &addr.to_string(), "--out"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start twinloom demo"),
-    );
-    wait_until("the demo serving /healthz", 180, || {
-        std::net::TcpStream::connect(addr).is_ok() && http_get(addr, "/healthz").0 == 200
-    });
+    let _demo = start_demo(env!("CARGO_BIN_EXE_twinloom"), addr, dir.path(), &[], None);
 
     // The page, without a token (the routes are as open as /v1/live).
     let index = get(addr, "/", false);

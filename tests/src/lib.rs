@@ -229,3 +229,34 @@ pub fn assert_portable_stage(stage: &Path) -> String {
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Starts `twinloom demo` (the program at `twinloom`) serving on `addr` and writing its stage to `out`, with
+/// `extra` arguments before `--out` and its stderr in `log` (or dropped), and waits until it answers
+/// `/healthz`. The demo stops when the guard is dropped.
+pub fn start_demo(
+    twinloom: &str,
+    addr: std::net::SocketAddr,
+    out: &Path,
+    extra: &[&str],
+    log: Option<&Path>,
+) -> ChildGuard {
+    let stderr = match log {
+        Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("demo log")),
+        None => std::process::Stdio::null(),
+    };
+    let demo = ChildGuard(
+        Command::new(twinloom)
+            .args(["demo", "--listen", &addr.to_string()])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start twinloom demo"),
+    );
+    wait_until("the demo serving /healthz", 180, || {
+        std::net::TcpStream::connect(addr).is_ok() && http_get(addr, "/healthz").0 == 200
+    });
+    demo
+}
