@@ -198,8 +198,11 @@ test('web view against twinloom demo', { timeout: 600000 }, async (t) => {
         method: 'POST', body: JSON.stringify({ state: 'approved', by: 'line manager' }),
       });
       assert.equal(r.status, 200, await r.text());
-      await until(async () => (await listed()).some(([i, s]) => i === id && s === 'approved'), 10000, 'approved shown');
-      const text = await page.locator('#recommendations').textContent();
+      await until(async () => (await listed()).some(([i, s]) => i === id && s === 'approved'), 10000, 'approved listed');
+      // The panel is redrawn on the next animation frame (a few per second in software rendering).
+      const panel = () => page.locator('#recommendations').textContent();
+      await until(async () => (await panel()).includes('approved'), 10000, 'approved shown in the panel');
+      const text = await panel();
       assert.ok(text.includes('approved') && text.includes('line manager'), text);
     });
 
