@@ -35,6 +35,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run the connector service with a configuration file.
     Run(cmd::run::Args),
+    /// Run an aggregator: the sites' NATS JetStream streams composed under /Enterprise (docs/nats.md).
+    Aggregate(cmd::run::Args),
     /// Check a configuration file and print every problem with file:line:col.
     Check(cmd::check::Args),
     /// Make names valid USD identifiers exactly as NVIDIA's usd-exchange does.
@@ -80,6 +82,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Aggregate(a) => cmd::run::aggregate(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Names(a) => cmd::names::run(a),
         Command::Analyze(c) => cmd::analyze::run(c),

@@ -391,6 +391,9 @@ pub struct Config {
     /// Forwarding the journal to a NATS JetStream cluster (docs/nats.md).
     #[serde(default)]
     pub nats: crate::nats::NatsConfig,
+    /// The aggregator's sites (`twinloom aggregate`, docs/nats.md "Aggregator"); `None`: a connector.
+    #[serde(default)]
+    pub aggregate: Option<crate::aggregate::AggregateConfig>,
     /// Streaming anomaly detectors on the live signals (docs/diagnostics.md, "Live").
     #[serde(default)]
     pub diagnostics: DiagnosticsConfig,
@@ -450,7 +453,7 @@ fn blank_key_line(text: &mut String, offset: usize) -> Blanked {
 }
 
 /// `line:col` (1-based) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
@@ -460,7 +463,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Where `key = …` stands in the `[table]` of `text` (for messages about plain, unspanned fields);
 /// the table header, or the file start, when the key is not written (a default is in use).
-fn key_span(text: &str, table: &str, key: &str) -> Range<usize> {
+pub(crate) fn key_span(text: &str, table: &str, key: &str) -> Range<usize> {
     let header = format!("[{table}]");
     let Some(start) = text
         .lines()
@@ -661,6 +664,29 @@ impl Config {
         }
         for (key, message) in self.nats.problems(j.enabled) {
             at(key_span(text, "nats", key), message);
+        }
+        if let Some(a) = &self.aggregate {
+            for (key, message) in a.problems() {
+                at(key_span(text, "aggregate", key), message);
+            }
+            // The aggregator connects with [nats]'s settings even when it forwards nothing.
+            if !self.nats.enabled {
+                for (key, message) in self.nats.connection_problems() {
+                    at(key_span(text, "nats", key), message);
+                }
+            }
+            if !self.sources.is_empty()
+                || !self.bindings.is_empty()
+                || !self.auto_bindings.is_empty()
+                || self.mes.is_some()
+            {
+                at(
+                    key_span(text, "aggregate", "sites"),
+                    "an aggregator's sources are the sites' streams: it takes no [[sources]], [[bindings]], \
+                     [[auto_bindings]] or [mes]"
+                        .into(),
+                );
+            }
         }
         for p in &self.diagnostics.prims {
             if !is_prim_path(p.get_ref().trim_end_matches('/')) {

@@ -7,6 +7,7 @@
 //! processes ([`write_root`], [`write_layer`]); and the allocator settings of a long-running service
 //! ([`tune_allocator`]). Everything else is internal.
 
+pub mod aggregate;
 pub mod ask;
 pub mod audit;
 mod binding;
@@ -15,6 +16,7 @@ pub mod command;
 mod config;
 mod crypto;
 mod delta;
+pub mod federation;
 mod gpu;
 pub mod history;
 mod hub;
@@ -25,6 +27,7 @@ pub mod mes;
 mod metrics;
 pub mod nats;
 pub mod observe;
+pub mod partition;
 pub mod recommend;
 pub mod replay;
 mod sample;

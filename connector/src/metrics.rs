@@ -134,6 +134,7 @@ pub struct Metrics {
     commands: Mutex<Option<Arc<crate::command::engine::CommandCounters>>>,
     journal: Mutex<Option<Arc<JournalMetrics>>>,
     nats: Mutex<Option<Arc<crate::nats::ForwardStatus>>>,
+    aggregate: Mutex<Option<Arc<crate::aggregate::AggregateStatus>>>,
 }
 
 impl Metrics {
@@ -178,6 +179,11 @@ impl Metrics {
     /// Shows the NATS forwarder's counters (`[nats]` is on).
     pub fn set_nats(&self, n: Arc<crate::nats::ForwardStatus>) {
         *self.nats.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+    }
+
+    /// Shows the aggregator's counters (`twinloom aggregate`).
+    pub fn set_aggregate(&self, a: Arc<crate::aggregate::AggregateStatus>) {
+        *self.aggregate.lock().unwrap_or_else(|e| e.into_inner()) = Some(a);
     }
 
     pub fn shops(&self) -> Vec<(String, Arc<ShopMetrics>)> {
@@ -354,6 +360,9 @@ impl Metrics {
         }
         if let Some(n) = self.nats.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             n.render(&mut o);
+        }
+        if let Some(a) = self.aggregate.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            a.render(&mut o);
         }
         let _ = writeln!(o, "# HELP twinloom_signals_bound Signals bound to USD attributes.\n# TYPE twinloom_signals_bound gauge\ntwinloom_signals_bound {}", self.signals_bound.load(Relaxed));
 

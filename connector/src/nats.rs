@@ -1,8 +1,9 @@
 //! Forwarding the journal to a NATS JetStream cluster (`[nats]`, issue 20, docs/nats.md).
 //!
 //! Every published delta the write-ahead journal holds (docs/journal.md) is sent, in journal order, to
-//! `<subject_prefix>.<site>.<shop>.deltas` with the header `Nats-Msg-Id: <site>:<epoch>:<seq>`, so the
-//! stream's duplicate window drops a resend after a restart. The position forwarded so far is kept in
+//! `<subject_prefix>.<site>.<shop>.deltas` with the header `Nats-Msg-Id: <site>:<epoch>:<seq>`
+//! (`<site>.<partition>:<epoch>:<seq>` for one of several processes of a site), so the stream's duplicate
+//! window drops a resend after a restart. The position forwarded so far is kept in
 //! `<stage dir>/nats/position` (written after the stream acknowledged everything before it) and is the
 //! journal's truncation floor, so a record leaves the journal only once the stream has it: when the
 //! cluster is unreachable the service runs on and the backlog goes out, in order, once it is back.
@@ -37,6 +38,11 @@ pub struct NatsConfig {
     /// This site's name: one subject token (letters, digits, `_`, `-`).
     #[serde(default)]
     pub site: Option<String>,
+    /// This process's part of the site when one site's signals are split over several connector
+    /// processes (one subject token); it makes the message ids of the processes distinct
+    /// (`<site>.<partition>:<epoch>:<seq>`, docs/nats.md "Partitions").
+    #[serde(default)]
+    pub partition: Option<String>,
     /// The first subject token (default `twinloom`).
     #[serde(default = "default_prefix")]
     pub subject_prefix: String,
@@ -111,6 +117,7 @@ impl Default for NatsConfig {
             enabled: false,
             servers: default_servers(),
             site: None,
+            partition: None,
             subject_prefix: default_prefix(),
             stream: None,
             replicas: default_replicas(),
@@ -163,6 +170,21 @@ impl NatsConfig {
             }
             Some(_) => {}
         }
+        if let Some(p) = &self.partition {
+            if !is_token(p) {
+                out.push(("partition", format!("nats.partition {p:?} must be letters, digits, `_` or `-`")));
+            } else if p == crate::federation::NO_PARTITION {
+                out.push(("partition", format!("nats.partition {p:?} is reserved: it stands for \"no partition\"")));
+            }
+        }
+        out.extend(self.connection_problems());
+        out
+    }
+
+    /// The problems of the connection settings (servers, prefix, credentials, TLS), which an aggregator
+    /// uses without forwarding.
+    pub fn connection_problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if !is_token(&self.subject_prefix) {
             out.push((
                 "subject_prefix",
@@ -235,9 +257,13 @@ impl NatsConfig {
     }
 }
 
-/// A delta's message id: `<site>:<epoch>:<seq>`.
-pub fn message_id(site: &str, epoch: u64, seq: u64) -> String {
-    format!("{site}:{epoch}:{seq}")
+/// A delta's message id: `<site>:<epoch>:<seq>`, or `<site>.<partition>:<epoch>:<seq>` for a partition of
+/// a site (two processes of one site may have the same epoch and sequence numbers).
+pub fn message_id(site: &str, partition: Option<&str>, epoch: u64, seq: u64) -> String {
+    match partition {
+        Some(p) => format!("{site}.{p}:{epoch}:{seq}"),
+        None => format!("{site}:{epoch}:{seq}"),
+    }
 }
 
 /// Why the forwarder could not start.
@@ -261,7 +287,7 @@ pub struct ForwardCounters {
     /// Journal records deleted (retention) before they were forwarded.
     pub lost_records: AtomicU64,
     /// 1 while connected to a server.
-    pub connected: AtomicU64,
+    pub connected: Arc<AtomicU64>,
     /// The source time (ms since the Unix epoch) of the oldest record not yet acknowledged; 0: none.
     pub oldest_pending_ms: AtomicU64,
 }
@@ -351,22 +377,58 @@ struct Pending {
     body: Vec<u8>,
 }
 
-/// Everything the forwarding task needs.
-struct Settings {
-    cfg: NatsConfig,
-    /// Files of the config, resolved against the config file's folder.
+/// The credential and TLS files of `[nats]`, resolved against the config file's folder.
+pub(crate) struct ClientFiles {
     creds_file: Option<PathBuf>,
     nkey_seed_file: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
     tls_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientFiles {
+    /// The files `cfg`'s `[nats]` names; a file that cannot be read is an error naming its path.
+    pub(crate) fn of(cfg: &crate::config::Config) -> Result<ClientFiles, NatsError> {
+        let n = &cfg.nats;
+        let files = ClientFiles {
+            creds_file: n.creds_file.as_ref().map(|p| cfg.relative_to_file(p)),
+            nkey_seed_file: n.nkey_seed_file.as_ref().map(|p| cfg.relative_to_file(p)),
+            tls_ca: n.tls_ca.as_ref().map(|p| cfg.relative_to_file(p)),
+            tls_cert: n
+                .tls_cert
+                .as_ref()
+                .zip(n.tls_key.as_ref())
+                .map(|(c, k)| (cfg.relative_to_file(c), cfg.relative_to_file(k))),
+        };
+        let paths = [&files.creds_file, &files.nkey_seed_file, &files.tls_ca]
+            .into_iter()
+            .flatten()
+            .chain(files.tls_cert.iter().flat_map(|(c, k)| [c, k]));
+        for path in paths {
+            std::fs::File::open(path).map_err(|error| NatsError::Io { path: path.clone(), error })?;
+        }
+        Ok(files)
+    }
+}
+
+/// Everything the forwarding task needs.
+struct Settings {
+    cfg: NatsConfig,
+    files: ClientFiles,
     epoch: u64,
     position_file: PathBuf,
+    /// This site's description, published before the deltas (docs/nats.md, "Site description").
+    spec: crate::federation::SiteSpec,
 }
 
 impl Forwarder {
     /// Starts forwarding (the journal must be open: after recovery) from the saved position, which becomes
     /// the journal's truncation floor.
-    pub fn start(cfg: &crate::config::Config, hub: Arc<Hub>, epoch: u64) -> Result<Forwarder, NatsError> {
+    pub fn start(
+        cfg: &crate::config::Config,
+        hub: Arc<Hub>,
+        epoch: u64,
+        spec: crate::federation::SiteSpec,
+    ) -> Result<Forwarder, NatsError> {
         if hub.journal_next_position().is_none() {
             return Err(NatsError::NoJournal);
         }
@@ -381,27 +443,8 @@ impl Forwarder {
         let next = Arc::new(AtomicU64::new(start));
         hub.set_journal_floor(next.clone());
         let status = Arc::new(ForwardStatus { counters: ForwardCounters::default(), next: next.clone(), hub });
-        let settings = Settings {
-            cfg: n.clone(),
-            creds_file: n.creds_file.as_ref().map(|p| cfg.relative_to_file(p)),
-            nkey_seed_file: n.nkey_seed_file.as_ref().map(|p| cfg.relative_to_file(p)),
-            tls_ca: n.tls_ca.as_ref().map(|p| cfg.relative_to_file(p)),
-            tls_cert: n
-                .tls_cert
-                .as_ref()
-                .zip(n.tls_key.as_ref())
-                .map(|(c, k)| (cfg.relative_to_file(c), cfg.relative_to_file(k))),
-            epoch,
-            position_file,
-        };
         // A credentials or certificate file that cannot be read stops the start, with its path.
-        let files = [&settings.creds_file, &settings.nkey_seed_file, &settings.tls_ca]
-            .into_iter()
-            .flatten()
-            .chain(settings.tls_cert.iter().flat_map(|(c, k)| [c, k]));
-        for path in files {
-            std::fs::File::open(path).map_err(|error| NatsError::Io { path: path.clone(), error })?;
-        }
+        let settings = Settings { cfg: n.clone(), files: ClientFiles::of(cfg)?, epoch, position_file, spec };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         tracing::info!(
             servers = ?n.servers, stream = %n.stream_name(), subjects = %n.stream_subjects(), from = start,
@@ -478,8 +521,14 @@ struct DeltaMeta {
     time_ms: f64,
 }
 
-async fn connect_options(s: &Settings, status: &Arc<ForwardStatus>) -> Result<async_nats::ConnectOptions, String> {
-    let cfg = &s.cfg;
+/// The client options of `[nats]` (credentials, TLS, reconnecting forever); `connected` follows the
+/// connection (1 while connected).
+pub(crate) async fn connect_options(
+    cfg: &NatsConfig,
+    s: &ClientFiles,
+    name: String,
+    connected: Arc<AtomicU64>,
+) -> Result<async_nats::ConnectOptions, String> {
     let mut o = match &s.creds_file {
         Some(p) => async_nats::ConnectOptions::with_credentials_file(p.clone())
             .await
@@ -502,22 +551,21 @@ async fn connect_options(s: &Settings, status: &Arc<ForwardStatus>) -> Result<as
     if cfg.tls_required || s.tls_ca.is_some() || s.tls_cert.is_some() {
         o = o.require_tls(true);
     }
-    let st = status.clone();
-    Ok(o.name(format!("twinloom-{}", cfg.site()))
+    Ok(o.name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
         .reconnect_delay_callback(|attempts| Duration::from_millis((100 * attempts as u64).min(2_000)))
         .event_callback(move |event| {
-            let st = st.clone();
+            let connected = connected.clone();
             async move {
                 match event {
                     async_nats::Event::Connected => {
-                        st.counters.connected.store(1, Relaxed);
+                        connected.store(1, Relaxed);
                         tracing::info!("nats: connected");
                     }
                     async_nats::Event::Disconnected => {
-                        st.counters.connected.store(0, Relaxed);
+                        connected.store(0, Relaxed);
                         tracing::warn!("nats: disconnected, reconnecting");
                     }
                     other => tracing::debug!("nats: {other}"),
@@ -529,7 +577,8 @@ async fn connect_options(s: &Settings, status: &Arc<ForwardStatus>) -> Result<as
 /// The forwarding task: connect, make the stream, then forward the journal until stopped.
 async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let cfg = &s.cfg;
-    let options = match connect_options(&s, &status).await {
+    let name = format!("twinloom-{}", cfg.site());
+    let options = match connect_options(cfg, &s.files, name, status.counters.connected.clone()).await {
         Ok(o) => o,
         Err(e) => {
             status.counters.errors.fetch_add(1, Relaxed);
@@ -573,10 +622,22 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
         let stopping = stop_at.is_some();
         if !stream_ready {
             match js.get_or_create_stream(stream_config.clone()).await {
-                Ok(_) => {
-                    stream_ready = true;
-                    tracing::info!(stream = %stream_config.name, "nats: stream ready");
-                }
+                Ok(_) => match publish_spec(&js, cfg, &s.spec, client.server_info().max_payload).await {
+                    Ok(subject) => {
+                        stream_ready = true;
+                        tracing::info!(stream = %stream_config.name, %subject, "nats: stream ready, site described");
+                    }
+                    Err(e) => {
+                        c.errors.fetch_add(1, Relaxed);
+                        tracing::warn!("nats: publishing the site's description failed (retrying): {e}");
+                        if stopping {
+                            return;
+                        }
+                        wait(&mut stop, backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     c.errors.fetch_add(1, Relaxed);
                     if !failing {
@@ -649,12 +710,15 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
                     in_flight.push_back((p.position, Ack::Skip));
                     continue;
                 }
-                let publish = async_nats::jetstream::message::PublishMessage::build()
+                let mut publish = async_nats::jetstream::message::PublishMessage::build()
                     .payload(p.body.into())
-                    .message_id(message_id(&site, s.epoch, p.seq))
+                    .message_id(message_id(&site, cfg.partition.as_deref(), s.epoch, p.seq))
                     .header("Twinloom-Site", site.as_str())
                     .header("Twinloom-Epoch", s.epoch.to_string().as_str())
                     .header("Twinloom-Seq", p.seq.to_string().as_str());
+                if let Some(partition) = &cfg.partition {
+                    publish = publish.header("Twinloom-Partition", partition.as_str());
+                }
                 match js.send_publish(cfg.deltas_subject(&p.shop), publish).await {
                     Ok(ack) => in_flight.push_back((p.position, Ack::Publish(ack))),
                     Err(e) => {
@@ -719,6 +783,40 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
     }
 }
 
+/// Publishes the site's description (before any delta of this run) and waits for its acknowledgement;
+/// its id holds a hash of the body, so the same description sent again is de-duplicated. Returns its
+/// subject.
+async fn publish_spec(
+    js: &async_nats::jetstream::Context,
+    cfg: &NatsConfig,
+    spec: &crate::federation::SiteSpec,
+    max_payload: usize,
+) -> Result<String, String> {
+    use std::hash::{Hash, Hasher};
+    let body = spec.encode();
+    let subject = crate::federation::stage_subject(&cfg.subject_prefix, cfg.site(), spec.partition.as_deref());
+    if max_payload > 0 && body.len() > max_payload {
+        // Not retried: the deltas go on; an aggregator cannot bind this site until it fits.
+        tracing::error!(
+            bytes = body.len(),
+            max_payload,
+            "nats: the site's description is larger than the server's max_payload: not sent (raise max_payload \
+             or split the site into partitions, docs/nats.md)"
+        );
+        return Ok(subject);
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    let publish = async_nats::jetstream::message::PublishMessage::build()
+        .payload(body.into())
+        .message_id(format!("{subject}:{}:{:016x}", spec.epoch, h.finish()))
+        .header("Twinloom-Site", cfg.site())
+        .header("Twinloom-Encoding", crate::federation::ENCODING_LZ4);
+    let ack = js.send_publish(subject.clone(), publish).await.map_err(|e| e.to_string())?;
+    ack.await.map_err(|e| e.to_string())?;
+    Ok(subject)
+}
+
 /// An acknowledgement being awaited: a publish's, or the place of a history-only record behind them.
 enum Ack {
     Publish(async_nats::jetstream::context::PublishAckFuture),
@@ -760,7 +858,8 @@ mod tests {
         assert_eq!(n.stream_name(), "TWINLOOM_NORTH_1");
         assert_eq!(n.stream_subjects(), "twinloom.north-1.>");
         assert_eq!(n.deltas_subject("Body Shop"), "twinloom.north-1.Body_Shop.deltas");
-        assert_eq!(message_id("north-1", 7, 42), "north-1:7:42");
+        assert_eq!(message_id("north-1", None, 7, 42), "north-1:7:42");
+        assert_eq!(message_id("north-1", Some("cell-2"), 7, 42), "north-1.cell-2:7:42");
         assert!(n.problems(true).is_empty());
         assert_eq!(n.problems(false).len(), 1);
         n.site = Some("a.b".into());
@@ -768,6 +867,11 @@ mod tests {
         n.user = Some("u".into());
         let keys: Vec<&str> = n.problems(true).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["site", "servers", "user"]);
+        n.site = Some("north".into());
+        n.servers = default_servers();
+        n.user = None;
+        n.partition = Some("_".into());
+        assert!(n.problems(true)[0].1.contains("reserved"), "{:?}", n.problems(true));
         assert!(NatsConfig::default().problems(false).is_empty(), "off: nothing to check");
     }
 }

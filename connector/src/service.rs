@@ -64,6 +64,9 @@ pub enum ServiceError {
     /// The NATS forwarder could not start (`[nats]`, docs/nats.md).
     #[error(transparent)]
     Nats(crate::nats::NatsError),
+    /// The aggregator could not start (`[aggregate]`, docs/nats.md).
+    #[error(transparent)]
+    Aggregate(crate::aggregate::AggregateError),
     /// The history folder could not be opened at start.
     #[error("{0}")]
     History(crate::history::HistoryServiceError),
@@ -252,6 +255,8 @@ enum Connected {
     Modbus(Arc<ModbusSource>),
     MqttJson(Arc<MqttJsonSource>),
     Sparkplug(Arc<SparkplugSource>),
+    /// The aggregator's: the sites' JetStream streams.
+    Federation(Arc<crate::aggregate::Federation>),
 }
 
 impl Connected {
@@ -261,6 +266,7 @@ impl Connected {
             Connected::Modbus(s) => s.counters(),
             Connected::MqttJson(s) => s.counters(),
             Connected::Sparkplug(s) => s.counters(),
+            Connected::Federation(s) => s.counters(),
         }
     }
 
@@ -270,6 +276,7 @@ impl Connected {
             Connected::Modbus(s) => s.close().await,
             Connected::MqttJson(s) => s.close().await,
             Connected::Sparkplug(s) => s.close().await,
+            Connected::Federation(s) => s.close().await,
         }
     }
 
@@ -278,7 +285,7 @@ impl Connected {
         match self {
             Connected::OpcUa(s) => Some(s.clone()),
             Connected::Modbus(s) => Some(s.clone()),
-            Connected::MqttJson(_) | Connected::Sparkplug(_) => None,
+            Connected::MqttJson(_) | Connected::Sparkplug(_) | Connected::Federation(_) => None,
         }
     }
 }
@@ -336,11 +343,19 @@ fn sparkplug_settings(cfg: &Config, s: &SourceConfig) -> SparkplugSettings {
 /// deliver to `tx` once subscribed.
 async fn connect_and_bind(
     cfg: &Config,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     tx: &mpsc::Sender<SampleBatch>,
 ) -> Result<(Vec<(String, Connected)>, BindingTable, BTreeMap<String, String>), ServiceError> {
     let mut sources: Vec<(String, Connected)> = Vec::new();
     let mut source_kinds = BTreeMap::new();
+    // The aggregator: the sites' streams are its one source (its config has no other, `Config::check`).
+    if cfg.aggregate.is_some() {
+        let fed = crate::aggregate::Federation::connect(cfg, metrics.clone()).await.map_err(ServiceError::Aggregate)?;
+        metrics.set_aggregate(fed.status());
+        metrics.add_source(crate::aggregate::SOURCE, fed.counters());
+        source_kinds.insert(crate::aggregate::SOURCE.to_string(), crate::aggregate::SOURCE.to_string());
+        sources.push((crate::aggregate::SOURCE.to_string(), Connected::Federation(Arc::new(fed))));
+    }
     for s in &cfg.sources {
         let name = s.name.get_ref().clone();
         let src = match s.kind.get_ref().as_str() {
@@ -381,6 +396,10 @@ async fn connect_and_bind(
     }
     let mut table = BindingTable::default();
     explicit_bindings(cfg, &mut table)?;
+    if let Some((_, Connected::Federation(fed))) = sources.first() {
+        let bound = fed.bind(&cfg.stage.root, &mut table);
+        tracing::info!(bound, shops = table.shops.len(), "aggregate: site attributes bound");
+    }
     for a in &cfg.auto_bindings {
         let src = match sources.iter().find(|(n, _)| n == a.source.get_ref()) {
             Some((_, Connected::OpcUa(src))) => src,
@@ -496,6 +515,18 @@ async fn subscribe_all(
                     .await
                     .map_err(|error| ServiceError::Sparkplug { source_name: name.clone(), error })?;
                 tracing::info!(source = %name, points, "Sparkplug metrics bound");
+                continue;
+            }
+            Connected::Federation(src) => {
+                let bound = table
+                    .bindings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| &b.source == name)
+                    .map(|(i, b)| (i as u32, b.address.clone(), b.value_type))
+                    .collect();
+                let points = src.subscribe(bound, tx.clone());
+                tracing::info!(points, "aggregate: consuming the sites' streams");
                 continue;
             }
             Connected::MqttJson(src) => {
@@ -715,7 +746,14 @@ pub async fn run(
     };
     // NATS: the journal forwarded to JetStream from its saved position (also a truncation floor).
     let forwarder = if cfg.nats.enabled {
-        let f = crate::nats::Forwarder::start(&cfg, hub.clone(), epoch).map_err(ServiceError::Nats)?;
+        let spec = crate::federation::SiteSpec::of_table(
+            cfg.nats.site(),
+            cfg.nats.partition.as_deref(),
+            &cfg.stage.root,
+            epoch,
+            &table,
+        );
+        let f = crate::nats::Forwarder::start(&cfg, hub.clone(), epoch, spec).map_err(ServiceError::Nats)?;
         metrics.set_nats(f.status());
         Some(f)
     } else {

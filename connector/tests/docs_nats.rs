@@ -85,14 +85,50 @@ fn the_deploy_page_s_nats_server_configuration_is_valid() {
 }
 
 #[test]
-fn the_deploy_page_s_systemd_unit_is_valid() {
-    let unit = block(&read("deploy.md"), "ini", "# /etc/systemd/system/twinloom.service");
+fn the_deploy_page_s_systemd_units_are_valid() {
+    let doc = read("deploy.md");
+    verify_unit(
+        &block(&doc, "ini", "# /etc/systemd/system/twinloom.service"),
+        "ExecStart=/usr/local/bin/twinloom run --config /etc/twinloom/plant.toml",
+    );
+    verify_unit(
+        &block(&doc, "ini", "# /etc/systemd/system/twinloom-aggregate.service"),
+        "ExecStart=/usr/local/bin/twinloom aggregate --config /etc/twinloom/enterprise.toml",
+    );
+}
+
+#[test]
+fn the_documented_aggregator_configuration_loads_and_is_checked() {
+    let text = block(&read("nats.md"), "toml", "# /etc/twinloom/enterprise.toml");
+    let cfg = Config::parse(&text, Path::new("/etc/twinloom/enterprise.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let a = cfg.aggregate.as_ref().expect("[aggregate]");
+    assert_eq!(
+        (a.sites.clone(), a.durable.as_str(), a.wait_s),
+        (vec!["north".into(), "south".into()], "enterprise", 30.0)
+    );
+    assert!(!cfg.nats.enabled && cfg.journal.enabled && cfg.stage.root == "Enterprise");
+    assert_eq!(cfg.nats.user.as_deref(), Some("aggregator"));
+    // Sources next to [aggregate], a bad site, a site twice, a bad server: each refused where it is written.
+    let with_source =
+        format!("{text}\n[[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"opc.tcp://127.0.0.1:4840\"\n");
+    let err = Config::parse(&with_source, Path::new("e.toml")).expect_err("sources in an aggregator");
+    assert!(err.to_string().contains("an aggregator's sources are the sites' streams"), "{err}");
+    let bad = text.replace("sites = [\"north\", \"south\"]", "sites = [\"north\", \"north\", \"a.b\"]");
+    let err = Config::parse(&bad, Path::new("e.toml")).expect_err("bad sites").to_string();
+    assert!(err.contains("\"north\" is named twice") && err.contains("\"a.b\" must be letters"), "{err}");
+    let bad = text.replace("nats://10.1.0.11:4222", "10.1.0.11");
+    let err = Config::parse(&bad, Path::new("e.toml")).expect_err("a bad server").to_string();
+    assert!(err.contains("is not like nats://host:port"), "{err}");
+}
+
+/// The unit as docs/deploy.md prints it, with its hardening, passes `systemd-analyze verify`.
+fn verify_unit(unit: &str, exec_start: &str) {
     for key in
         ["User=twinloom", "StateDirectory=twinloom", "Restart=always", "NoNewPrivileges=yes", "ProtectSystem=strict"]
     {
         assert!(unit.lines().any(|l| l == key), "the unit sets {key}");
     }
-    assert!(unit.contains("ExecStart=/usr/local/bin/twinloom run --config /etc/twinloom/plant.toml"));
+    assert!(unit.contains(exec_start), "{exec_start}");
     let dir = TempDir::new("docs-unit");
     // systemd-analyze checks that the program exists: a stand-in that does.
     let unit = unit.replace("/usr/local/bin/twinloom", "/bin/true");

@@ -13,12 +13,11 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::nats::NatsCluster;
-use twinloom_tests::{free_port, http_get, metric, run_python, wait_until, TempDir};
+use twinloom_tests::{free_port, http_get, metric, run_python, wait_until, ChildService, TempDir};
 
 const CHILD_ENV: &str = "TWINLOOM_NATS_CHILD";
 const SITE: &str = "north";
@@ -41,67 +40,9 @@ fn child_service() {
     rt.block_on(twinloom_connector::run(cfg, shutdown, |_| {})).expect("service ran");
 }
 
-/// The connector in a child process; killed when dropped.
-struct Service {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    fn start(config: &Path, listen: SocketAddr, log: &Path) -> Service {
-        let exe = std::env::current_exe().unwrap();
-        let err = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = Command::new(exe)
-            .args(["--exact", "child_service", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start the service");
-        let mut s = Service { child, log: log.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if std::net::TcpStream::connect(listen).is_ok() && http_get(listen, "/readyz").0 == 200 {
-                return s;
-            }
-            if let Some(status) = s.child.try_wait().unwrap() {
-                panic!("the service exited at start ({status}):\n{}", s.log_text());
-            }
-            assert!(Instant::now() < deadline, "the service never became ready:\n{}", s.log_text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        let t = std::fs::read_to_string(&self.log).unwrap_or_default();
-        t[t.len().saturating_sub(6000)..].to_string()
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
-    }
-
-    fn stop(mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "the service failed ({status}):\n{}", self.log_text());
-                return;
-            }
-            assert!(Instant::now() < deadline, "the service did not stop:\n{}", self.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The connector in a child process (this binary's `child_service`), once `/readyz` answers.
+fn start(config: &Path, listen: SocketAddr, log: &Path) -> ChildService {
+    ChildService::start("child_service", CHILD_ENV, config, listen, log, "/readyz")
 }
 
 /// The connector's configuration; `nats` holds the `[nats]` lines after `site`.
@@ -171,6 +112,10 @@ fn read_stream_as(
 /// once, in order, on their shop's subject. Returns the number of messages.
 fn check_exactly_once(msgs: &[StreamMsg], epoch: u64, last: u64) -> usize {
     let mut seqs = Vec::with_capacity(msgs.len());
+    // The site's description (docs/nats.md, "The site description") travels in the same stream.
+    let (described, msgs): (Vec<&StreamMsg>, Vec<&StreamMsg>) =
+        msgs.iter().partition(|m| m.subject == format!("twinloom.{SITE}._.stage"));
+    assert!(!described.is_empty(), "the site's description is in the stream");
     for m in msgs {
         let mut parts = m.id.split(':');
         let (site, e, seq) = (parts.next(), parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok()));
@@ -272,7 +217,7 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     let lag = || metric(listen, "twinloom_nats_forward_lag_records");
 
     // 1. Forwarding, then the stream's leader is killed mid-run.
-    let svc = Service::start(&cfg, listen, &log);
+    let svc = start(&cfg, listen, &log);
     wait_until("first deltas forwarded", 30, || forwarded() >= 20.0);
     let leader = stream_leader(&rt, &urls);
     let i = cluster.index_of(&leader).expect("the leader is one of ours");
@@ -308,7 +253,7 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     let before = forwarded();
     assert!(before > 0.0);
     svc.kill9();
-    let svc = Service::start(&cfg, listen, &log);
+    let svc = start(&cfg, listen, &log);
     wait_until("forwarding after the restart", 30, || forwarded() >= 50.0);
     svc.stop();
     let (epoch, records) = journal_records(&stage);
@@ -332,7 +277,7 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     // 5. A resend (the forwarded position set back, as after a crash between the acknowledgement and
     // its save): every message again, each one a duplicate the stream drops.
     std::fs::write(stage.join("nats/position"), format!("0 {epoch}\n")).unwrap();
-    let svc = Service::start(&cfg, listen, &log);
+    let svc = start(&cfg, listen, &log);
     wait_until("the resend de-duplicated", 60, || {
         metric(listen, "twinloom_nats_dedup_hits_total") >= records.len() as f64
     });
@@ -379,14 +324,14 @@ fn the_documented_site_permissions_and_credentials() {
         write_config(dir.path(), sim.endpoint_url(), sim.namespace_index(), listen, &urls, &nats)
     };
 
-    let svc = Service::start(&config("wrong"), listen, &log);
+    let svc = start(&config("wrong"), listen, &log);
     wait_until("errors counted with a wrong password", 30, || metric(listen, "twinloom_nats_errors_total") >= 1.0);
     assert_eq!(metric(listen, "twinloom_nats_connected"), 0.0);
     assert_eq!(metric(listen, "twinloom_nats_forwarded_total"), 0.0);
     assert_eq!(http_get(listen, "/readyz").0, 200, "the service runs on without the cluster");
     svc.stop();
 
-    let svc = Service::start(&config("change-me"), listen, &log);
+    let svc = start(&config("change-me"), listen, &log);
     wait_until("deltas forwarded with the documented user", 60, || {
         metric(listen, "twinloom_nats_forwarded_total") >= 20.0
     });

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output};
 mod mosquitto;
 pub use mosquitto::*;
 pub mod nats;
+mod service;
+pub use service::ChildService;
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {

@@ -230,3 +230,38 @@ fn tail(path: &Path) -> String {
     }
     text[start..].to_string()
 }
+
+/// usd-core: every attribute value of the site's live layers (`live_dir/*.usdc`, paths under `/Plant`)
+/// equals the aggregator's composed stage `enterprise` at `site_prim` (e.g. `/Enterprise/North`); returns
+/// how many were compared (at least one).
+pub fn aggregated_equals_site(live_dir: &Path, site_prim: &str, enterprise: &Path) -> usize {
+    const COMPARE: &str = r#"
+import sys, glob, os
+from pxr import Sdf, Usd
+live_dir, site_prim, enterprise = sys.argv[1], sys.argv[2], sys.argv[3]
+agg = Usd.Stage.Open(enterprise)
+assert agg.GetDefaultPrim().GetPath() == Sdf.Path("/Enterprise"), agg.GetDefaultPrim().GetPath()
+n, diffs = 0, []
+for f in sorted(glob.glob(os.path.join(live_dir, "*.usdc"))):
+    layer = Sdf.Layer.FindOrOpen(f)
+    specs = []
+    def visit(path):
+        if path.IsPropertyPath():
+            spec = layer.GetAttributeAtPath(path)
+            if spec is not None and spec.HasDefaultValue():
+                specs.append((path, spec.default))
+    layer.Traverse(Sdf.Path.absoluteRootPath, visit)
+    for path, value in specs:
+        there = Sdf.Path(str(path).replace("/Plant", site_prim, 1))
+        attr = agg.GetAttributeAtPath(there)
+        got = attr.Get() if attr else None
+        n += 1
+        if got != value:
+            diffs.append(f"{path}: site {value!r}, aggregator {got!r}")
+assert n > 0, "no values in " + live_dir
+assert not diffs, f"{len(diffs)} of {n} differ: " + "; ".join(diffs[:10])
+print(n)
+"#;
+    let args = [live_dir.to_str().expect("a UTF-8 path"), site_prim, enterprise.to_str().expect("a UTF-8 path")];
+    crate::run_python(COMPARE, &args).trim().parse().expect("the number of values compared")
+}

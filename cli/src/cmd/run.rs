@@ -1,4 +1,6 @@
-//! `twinloom run --config FILE`: the connector service, until SIGINT/SIGTERM.
+//! `twinloom run --config FILE`: the connector service, until SIGINT/SIGTERM; and `twinloom aggregate
+//! --config FILE`: the same service as an aggregator of sites over NATS JetStream (`[aggregate]`,
+//! docs/nats.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +19,17 @@ pub struct Args {
     seconds: Option<f64>,
 }
 
+/// `twinloom run`: a connector's config (an aggregator's is refused, it has its own command).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    serve(args, false)
+}
+
+/// `twinloom aggregate`: a config with an `[aggregate]` table.
+pub fn aggregate(args: Args) -> anyhow::Result<ExitCode> {
+    serve(args, true)
+}
+
+fn serve(args: Args, aggregator: bool) -> anyhow::Result<ExitCode> {
     let mut cfg = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -27,6 +39,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}: {} configuration problem(s)", args.config.display(), e.problems.len());
         }
     };
+    match (aggregator, cfg.aggregate.is_some()) {
+        (true, false) => anyhow::bail!(
+            "{}: no [aggregate] table: an aggregator names the sites it consumes (docs/nats.md)",
+            args.config.display()
+        ),
+        (false, true) => anyhow::bail!(
+            "{}: an aggregator's configuration ([aggregate]): run it with `twinloom aggregate`",
+            args.config.display()
+        ),
+        _ => {}
+    }
     cfg.stage_writer = super::stage_writer();
     cfg.observer = super::diagnose::live::observer(&cfg).with_context(|| args.config.display().to_string())?;
     cfg.ask = Some(super::ask::handler());
