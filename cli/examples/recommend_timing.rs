@@ -19,6 +19,15 @@ macro_rules! out {
 #[path = "../src/cmd/recommend.rs"]
 mod recommend;
 
+// recommend.rs calls its sibling modules through `super::`: they are the example's modules too.
+#[allow(dead_code)]
+#[path = "../src/cmd/recommend_paint.rs"]
+mod recommend_paint;
+
+#[allow(dead_code)]
+#[path = "../src/cmd/recommend_biw.rs"]
+mod recommend_biw;
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let args = recommend::Args {
@@ -27,6 +36,10 @@ fn main() {
         line: None,
         tasks: Some(root.join("samples/models/assembly_line_tasks.alb")),
         domain: "assembly".into(),
+        paint_model: None,
+        cure_margin_min: 0.5,
+        peak_margin_c: 1.0,
+        paint_min_rate: None,
         replications: 10,
         seed: 1,
         horizon_h: 240.0,

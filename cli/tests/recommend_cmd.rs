@@ -286,5 +286,6 @@ fn biw_recommendations_are_the_studys_fixes() {
         }
     }
     assert!(expected > 0, "the new variant has unreachable points");
-    assert_eq!(recs.len(), expected);
+    // One per program with unreachable points; the clash fixes (metric clearance_mm) are recommend_biw.rs's.
+    assert_eq!(recs.iter().filter(|x| x["effect"]["metric"] == "reachable_points").count(), expected);
 }

@@ -18,7 +18,9 @@ from pxr import Sdf
 from websockets.sync.client import connect
 
 base, cli, stage = sys.argv[1], sys.argv[2], sys.argv[3]
-ws = connect(f"ws://{base}/v1/live", max_size=None)
+# No keepalive pings: the client does not read while a recommend run lasts (a ping unanswered then
+# would close it).
+ws = connect(f"ws://{base}/v1/live", max_size=None, ping_interval=None)
 assert json.loads(ws.recv())["type"] == "hello"
 
 def next_recommendations(pred, seconds=30):
@@ -54,8 +56,8 @@ layer = Sdf.Layer.FindOrOpen(f"{stage}/recommendations.usda")
 prim = "/Plant/Recommendations/" + rid.replace("-", "_")
 in_layer = [layer.GetAttributeAtPath(f"{prim}.twinloom:rec:{f}").default for f in ("state", "stateBy")]
 del layer
-# A new run with fewer recommendations (BIW only): the assembly ones are superseded.
-subprocess.run([cli, "recommend", "--stage", stage, "--domain", "biw"], check=True, capture_output=True)
+# A new run of another domain (paint only, a second): the assembly ones are superseded.
+subprocess.run([cli, "recommend", "--stage", stage, "--domain", "paint"], check=True, capture_output=True)
 superseded = next_recommendations(lambda m: rid in m["superseded"])
 ws.close()
 print(json.dumps({"first": first, "listed": listed, "approved": approved, "after": after, "again": again,

@@ -918,7 +918,7 @@ pub async fn run(
         closing: stop_rx.clone(),
         web: crate::web::WebView::new(root_path.clone()),
         acks: observer_handle.as_ref().map(|h| h.acknowledger()),
-        recommendations: crate::recommend::Recommendations::new(&dir, hub.clone()),
+        recommendations: crate::recommend::Recommendations::new(&dir, hub.clone(), engine.clone(), command_tls),
         ask: crate::ask::AskRoute::new(cfg.ask.clone(), dir.clone()),
     });
     // Recommendations: recommendations.usda, read again whenever `twinloom recommend` rewrites it.

@@ -14,6 +14,8 @@ pub mod names;
 pub mod payback;
 pub mod plot;
 pub mod recommend;
+pub mod recommend_biw;
+pub mod recommend_paint;
 pub mod replay;
 pub mod run;
 pub mod write_layer;

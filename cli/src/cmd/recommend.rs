@@ -1,4 +1,4 @@
-//! `twinloom recommend (--stage DIR | --model FILE) [--tasks FILE] [--domain all|assembly|biw] [--json]`:
+//! `twinloom recommend (--stage DIR | --model FILE) [--tasks FILE] [--domain all|assembly|paint|biw] [--json]`:
 //! the prescriptive twin (docs/prescriptive.md). The CLI runs the analyses; `twinloom-prescriptive` proposes
 //! the candidates, turns paired sibling runs into effects with confidence intervals, ranks and explains them
 //! and writes the layers.
@@ -8,8 +8,10 @@
 //! the model and simulated with the same seed (replication `r` uses stream `r` for the plant and every
 //! sibling: common random numbers). With a stage, each candidate's sibling layer (`sibling-<id>.usda`,
 //! sublayering the plant's root) and `recommendations.usda` go to `--out` (default: the stage's folder).
-//! BIW (stage only): the collision and reach study of the stage, one recommendation per robot program with
-//! unreachable points (the base shift the study found).
+//! Paint: the cheapest oven setpoint and conveyor speed inside the cure window (recommend_paint.rs).
+//! BIW (stage only, `recommend_biw`): the collision and reach study of the stage, one recommendation per
+//! robot program with unreachable points (the base shift the study found, with its residual clearance) and
+//! one per program segment with clashes (the re-teach or fixture shift found, with its residual clearance).
 //!
 //! Exit status: 0 recommendations made (possibly none), 2 on an error.
 
@@ -19,10 +21,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use twinloom_flow::des::{replicate, Dist, LineModel, Link, Sim, Summary};
+use twinloom_flow::des::{replicate, Dist, LineModel, Link, Sim, Source, Summary};
 use twinloom_flow::salbp::{read_instance, solve_salbp2, Options as SalbpOptions};
 use twinloom_prescriptive::assembly::{self, Candidate, Change, LineView, LinkView, StationView};
-use twinloom_prescriptive::biw::{base_shift_recommendations, ReachFinding};
 use twinloom_prescriptive::layer::{write_recommendations, write_sibling, Override, Plant};
 use twinloom_prescriptive::{paired_gain, rank, Recommendation};
 use twinloom_usd::kit::Stage;
@@ -35,7 +36,7 @@ pub struct Args {
     /// The plant stage: a folder with plant.usda (what `twinloom demo` writes) or its root layer.
     #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub stage: Option<PathBuf>,
-    /// A line model file (TOML with [line], docs/flow.md): assembly only, no layers written.
+    /// A model file (TOML with [line] and/or [paint], docs/flow.md): no layers written.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// With --stage: the line prim (default: the first line whose path contains "Assembly", else the first
@@ -46,9 +47,23 @@ pub struct Args {
     /// line's stations); without it no rebalance is proposed.
     #[arg(long)]
     pub tasks: Option<PathBuf>,
-    /// Which recommendations: all (stage: assembly and BIW), assembly or biw.
-    #[arg(long, value_parser = ["all", "assembly", "biw"], default_value = "all")]
+    /// Which recommendations: all (stage: assembly, paint and BIW; model: assembly, and paint when the file
+    /// has a [paint] table), assembly, paint or biw.
+    #[arg(long, value_parser = ["all", "assembly", "paint", "biw"], default_value = "all")]
     pub domain: String,
+    /// Paint model (TOML with [paint], docs/flow.md); default: --model's [paint], or with --stage the sample
+    /// plant's paint model (built in).
+    #[arg(long)]
+    pub paint_model: Option<PathBuf>,
+    /// Paint: least minutes beyond the cure time every body variant keeps at a proposed setting.
+    #[arg(long, default_value_t = 0.5)]
+    pub cure_margin_min: f64,
+    /// Paint: least °C below the maximum body temperature every body variant keeps at a proposed setting.
+    #[arg(long, default_value_t = 1.0)]
+    pub peak_margin_c: f64,
+    /// Paint: least throughput a proposed setting keeps, cars/h (default: today's).
+    #[arg(long)]
+    pub paint_min_rate: Option<f64>,
     /// Paired replications per sibling (at least 2).
     #[arg(long, default_value_t = 10)]
     pub replications: usize,
@@ -97,7 +112,7 @@ fn stage_root(path: &Path) -> PathBuf {
     }
 }
 
-fn plant_of(stack: &Stage) -> anyhow::Result<Plant> {
+pub(super) fn plant_of(stack: &Stage) -> anyhow::Result<Plant> {
     let mut root_metadata = Vec::new();
     for key in ["defaultPrim", "upAxis", "metersPerUnit"] {
         if let Some(v) = stack.root_metadata(key)? {
@@ -190,6 +205,15 @@ fn apply(model: &LineModel, change: &Change) -> LineModel {
             m.stations[*after].next = Some(Link { capacity: *capacity, transport_s });
         }
         Change::Operator { station, factor } => scale_station(&mut m, *station, *factor),
+        Change::Takt { from_s, takt_s, .. } => {
+            if let Source::Arrivals { interarrival } = &mut m.source {
+                // Exactly the takt for exponential arrivals (scaling may be an ulp off), else scaled in shape.
+                *interarrival = match *interarrival {
+                    Dist::Exp { .. } => Dist::Exp { mean: *takt_s },
+                    d => scale(d, takt_s / from_s),
+                };
+            }
+        }
         Change::Rebalance { loads, .. } => {
             for (i, load) in loads.iter().enumerate() {
                 let mean = mix_mean(model, i);
@@ -235,6 +259,8 @@ fn overrides(info: &StageInfo, model: &LineModel, change: &Change) -> Vec<Overri
             v.extend(sd(*station, *factor));
             v
         }
+        // A stage's lines have a saturated source: no takt to override.
+        Change::Takt { .. } => Vec::new(),
         Change::Rebalance { loads, .. } => {
             let mut v = Vec::new();
             for (i, load) in loads.iter().enumerate() {
@@ -278,6 +304,8 @@ pub struct Report {
     pub baseline: Option<Summary>,
     pub recommendations: Vec<Recommendation>,
     pub failed: Vec<Failed>,
+    /// The paint search (`--json` `paint`) and its one-line summary, when paint recommendations were made.
+    pub paint: Option<(serde_json::Value, String)>,
     pub layer: Option<PathBuf>,
     pub seconds: f64,
 }
@@ -292,7 +320,8 @@ pub fn recommend(args: &Args) -> anyhow::Result<Report> {
         bail!("--operator-factor must lie between 0 and 1 (got {})", args.operator_factor);
     }
     let root = args.stage.as_deref().map(stage_root);
-    let assembly_wanted = args.domain != "biw";
+    let assembly_wanted = args.domain == "all" || args.domain == "assembly";
+    let paint_wanted = args.domain == "all" || args.domain == "paint";
     // `all` with a model file means assembly only: a line model has no robots.
     let biw_wanted = args.domain == "biw" || (args.domain == "all" && args.stage.is_some());
     if args.model.is_some() && args.domain == "biw" {
@@ -376,7 +405,20 @@ pub fn recommend(args: &Args) -> anyhow::Result<Report> {
             None => None,
         };
         let options = assembly::Options { operator_factor: args.operator_factor, ..Default::default() };
-        let cands: Vec<Candidate> = assembly::candidates(&view, &options, rebalance);
+        let mut cands: Vec<Candidate> = assembly::candidates(&view, &options, rebalance);
+        let takt_note = match &model.source {
+            Source::Arrivals { interarrival } => match assembly::takt_candidate(&view, interarrival.mean()) {
+                Ok(c) => {
+                    cands.push(c);
+                    None
+                }
+                Err(why) => Some(format!("takt change not proposed: {why}")),
+            },
+            Source::Saturated => Some(format!(
+                "takt change not proposed: {line_prim} has a saturated source (its first station never waits), so a \
+                 takt does not set its output"
+            )),
+        };
         for c in &cands {
             match sibling(model, c, &base, args, info, out_dir.as_deref()) {
                 Ok((gain, layer)) => recs.push(assembly::recommendation(&view, c, &gain, layer)),
@@ -386,44 +428,33 @@ pub fn recommend(args: &Args) -> anyhow::Result<Report> {
         baseline = Some(summary);
         line_name = Some(line_prim);
         notes = loaded.notes.clone();
+        notes.extend(takt_note);
         plant = info.map(|i| i.plant.clone());
+    }
+    let mut paint = None;
+    if paint_wanted {
+        let pl = match (&plant, &root) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(r)) => Some(plant_of(&Stage::open(r).with_context(|| r.display().to_string())?)?),
+            (None, None) => None,
+        };
+        let dir = out_dir.as_deref();
+        if let Some(o) = super::recommend_paint::recommend(args, root.as_deref(), pl.as_ref(), dir, &mut notes)? {
+            recs.extend(o.recommendations);
+            failed.extend(o.failed);
+            paint = Some((o.json, o.summary));
+        }
+        if plant.is_none() {
+            plant = pl;
+        }
     }
     if biw_wanted {
         let Some(r) = &root else { bail!("BIW recommendations need --stage") };
-        let analysis = twinloom_biw_stage::analyze(r, &twinloom_biw_stage::Options::default())
-            .map_err(|e| anyhow::anyhow!("BIW study of {}: {e:#}", r.display()))?;
-        let mut findings = Vec::new();
-        for st in &analysis.stations {
-            for p in &st.programs {
-                let robot = st.robot(&p.robot);
-                let unreachable: Vec<&twinloom_biw::reach::PointReach> =
-                    p.reach.iter().filter(|x| !x.reachable).collect();
-                let shift = p.base_shift.as_ref();
-                findings.push(ReachFinding {
-                    station: st.station.name.clone(),
-                    robot: p.robot.clone(),
-                    robot_prim: robot.map_or_else(|| p.robot.clone(), |r| r.prim.clone()),
-                    points: p.reach.len(),
-                    unreachable: unreachable.iter().map(|x| x.id.clone()).collect(),
-                    worst_outside_mm: unreachable
-                        .iter()
-                        .map(|x| x.outside_mm)
-                        .filter(|v| v.is_finite())
-                        .reduce(f64::max),
-                    shift_mm: shift.and_then(|s| s.shift).zip(robot).map(|(v, r)| {
-                        let w = r.base.rot.mul_vec(v) * 1000.0;
-                        [w.x, w.y, w.z]
-                    }),
-                    search_half_mm: shift.map_or(0.0, |s| s.search_half.x * 1000.0),
-                    resolution_mm: shift.map_or(0.0, |s| s.resolution * 1000.0),
-                });
-            }
-        }
-        recs.extend(base_shift_recommendations(&findings));
         if plant.is_none() {
             let stack = Stage::open(r)?;
             plant = Some(plant_of(&stack)?);
         }
+        recs.extend(super::recommend_biw::recommendations(r, out_dir.as_deref(), plant.as_ref())?);
     }
     let recs = rank(recs)?;
     let mut layer = None;
@@ -440,6 +471,7 @@ pub fn recommend(args: &Args) -> anyhow::Result<Report> {
         baseline,
         recommendations: recs,
         failed,
+        paint,
         layer,
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -492,6 +524,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })),
             "recommendations": r.recommendations,
             "failed": failed,
+            "paint": r.paint.as_ref().map(|(j, _)| j),
             "results_layer": r.layer.as_ref().map(|p| p.display().to_string()),
             "seconds": r.seconds,
         });
@@ -508,6 +541,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             s.seed,
             s.bottleneck
         );
+    }
+    if let Some((_, summary)) = &r.paint {
+        out!("{summary}");
     }
     for n in &r.notes {
         out!("note: {n}");

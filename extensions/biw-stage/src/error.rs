@@ -16,6 +16,9 @@ pub enum Error {
     /// `--station` names a station the stage does not have.
     #[error("{stage}: no BIW station named {name} (stations: {known})")]
     NoSuchStation { stage: String, name: String, known: String },
+    /// A fix names a weld, robot, program or fixture the station does not have.
+    #[error("{station}: no {what} named {name}")]
+    NotInStation { station: String, what: &'static str, name: String },
     /// `--gpu on` without a usable GPU (the message says what is missing), or a GPU failure.
     #[error(transparent)]
     Gpu(#[from] twinloom_gpu::GpuError),

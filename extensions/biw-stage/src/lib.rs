@@ -5,7 +5,9 @@
 //! robots with their OPW models, base frames and link meshes, the station's body and fixture meshes, weld
 //! points), derives each robot's weld program and reach verdicts ([`program`]), runs `twinloom-biw`'s
 //! collision study ([`analysis`]; reach checks and collision study on the CPU or the GPU) and writes
-//! `results.usda` through the kit's guarded writer, never over a layer of the stage ([`results`]). `twinloom analyze biw --stage plant.usda` is the command-line front end.
+//! `results.usda` through the kit's guarded writer, never over a layer of the stage ([`results`]). [`fix`]
+//! re-runs the study for the fixes `twinloom recommend` proposes (a base shift's residual clearance, a
+//! clash's re-taught approach or fixture shift). `twinloom analyze biw --stage plant.usda` is the command-line front end.
 //!
 //! ```no_run
 //! let analysis = twinloom_biw_stage::analyze("plant.usda".as_ref(), &Default::default())?;
@@ -18,6 +20,7 @@
 
 pub mod analysis;
 mod error;
+pub mod fix;
 pub mod geometry;
 pub mod program;
 pub mod read;

@@ -93,10 +93,29 @@ pub fn build_weld_program(
         None
     };
     let reach_s = reach_started.elapsed().as_secs_f64();
+    let (trajectory, skipped, weld_times) = program_from_verdicts(model, home, &points, &verdicts, settings);
+    Ok(WeldProgram { reach: verdicts, base_shift, reach_s, skipped, weld_times, trajectory })
+}
+
+/// A program's trajectory, its skipped points (id, reason) and its weld times (id, time at the weld pose).
+pub type ProgramParts = (Trajectory, Vec<(String, String)>, Vec<(String, f64)>);
+
+/// The program's trajectory from reach verdicts already made: `points` in the robot's base frame (in
+/// program order) and their `verdicts`, parallel. Returns the trajectory, the reachable points whose
+/// approach path could not be solved (with the reason) and (weld id, time at the weld pose) per weld.
+/// [`build_weld_program`] builds its programs with this; a re-taught point (a new approach direction) is
+/// re-checked alone and the program rebuilt with it, the other verdicts unchanged.
+pub fn program_from_verdicts(
+    model: &RobotModel,
+    home: Joints,
+    points: &[WeldPoint],
+    verdicts: &[PointReach],
+    settings: &ProgramSettings,
+) -> ProgramParts {
     let mut samples: Vec<Sample> = vec![Sample { time: 0.0, joints: home }];
     let mut skipped = Vec::new();
     let mut weld_times = Vec::new();
-    for (p, v) in points.iter().zip(&verdicts) {
+    for (p, v) in points.iter().zip(verdicts) {
         if !v.reachable {
             continue;
         }
@@ -127,5 +146,5 @@ pub fn build_weld_program(
         samples.extend(seg.samples.iter().skip(1).map(|s| Sample { time: t1 + s.time, joints: s.joints }));
         weld_times.push((p.id.clone(), t1 + t_a));
     }
-    Ok(WeldProgram { reach: verdicts, base_shift, reach_s, skipped, weld_times, trajectory: Trajectory { samples } })
+    (Trajectory { samples }, skipped, weld_times)
 }

@@ -11,7 +11,10 @@
 //! - **extra operator at the bottleneck**: its cycle time times `operator_factor` (default 0.6: two people
 //!   rarely halve a station's time; the factor is stated in the recommendation's assumptions);
 //! - **rebalance**: the stations' loads from the exact SALBP-2 balance of the line's tasks over the same
-//!   number of stations, when the program has the task times and precedences.
+//!   number of stations, when the program has the task times and precedences;
+//! - **takt change** ([`takt_candidate`]): on a line fed by an arrivals source (the takt sets its output),
+//!   the takt that loads the bottleneck to [`TARGET_LOAD`]: faster where the bottleneck has room, slower
+//!   where it cannot keep up (the queue in front of the line grows). A saturated line has no takt to change.
 
 use serde::Serialize;
 
@@ -61,6 +64,38 @@ pub enum Change {
     Operator { station: usize, factor: f64 },
     /// New mean loads per station (seconds), from a balance at `cycle_time`.
     Rebalance { loads: Vec<f64>, cycle_time: f64, optimal: bool },
+    /// The arrivals source's mean interarrival time (the takt, seconds) from `from_s` to `takt_s`.
+    Takt { from_s: f64, takt_s: f64, load: f64 },
+}
+
+/// The bottleneck's busy share a takt change aims at: room for its variability and failures.
+pub const TARGET_LOAD: f64 = 0.9;
+
+/// The takt change for a line fed at mean interarrival `takt_s` (an arrivals source): the takt at which the
+/// bottleneck, busy `utilisation` of the time today, would be busy [`TARGET_LOAD`] (busy time scales with
+/// the arrival rate while the line keeps up). `Err` says why none is proposed: a change under 2 %.
+pub fn takt_candidate(line: &LineView, takt_s: f64) -> Result<Candidate, String> {
+    let Some(bn) = line.stations.get(line.bottleneck) else { return Err("the line has no stations".into()) };
+    if !(takt_s > 0.0 && takt_s.is_finite()) {
+        return Err(format!("the arrivals' mean interarrival {takt_s} s is not a takt"));
+    }
+    let load = bn.utilisation;
+    let new = (takt_s * load / TARGET_LOAD * 10.0).round() / 10.0;
+    if (new - takt_s).abs() < 0.02 * takt_s {
+        return Err(format!(
+            "the takt of {takt_s:.1} s already loads the bottleneck {} to {:.0} % (target {:.0} %)",
+            bn.name,
+            load * 100.0,
+            TARGET_LOAD * 100.0
+        ));
+    }
+    let dir = if new < takt_s { "faster" } else { "slower" };
+    Ok(Candidate {
+        id: make_id(&["assembly", "takt", &line.name]),
+        kind: "takt".into(),
+        title: format!("change the takt of {} to {new:.1} s (from {takt_s:.1} s, {dir})", line.name),
+        change: Change::Takt { from_s: takt_s, takt_s: new, load },
+    })
 }
 
 /// A candidate: a stable id, a short title and the change.
@@ -206,6 +241,19 @@ pub fn recommendation(line: &LineView, c: &Candidate, gain: &Gain, sibling: Opti
             assumptions.push(format!("station loads {} s become {} s", old.join("/"), new.join("/")));
             assumptions.push("task assignment lives in the MES, not the stage: apply is a planning action".into());
         }
+        Change::Takt { from_s, takt_s, load } => {
+            target = line.name.clone();
+            assumptions.push(format!(
+                "the arrivals keep their distribution's shape; their mean interarrival (the takt) goes from \
+                 {from_s:.1} s to {takt_s:.1} s, which would load the bottleneck {} from {:.0} % to about {:.0} %",
+                bn.name,
+                load * 100.0,
+                TARGET_LOAD * 100.0
+            ));
+            assumptions.push(
+                "the takt is the release rate of the upstream shop or the MES: apply is a planning action".into(),
+            );
+        }
     }
     Recommendation {
         id: c.id.clone(),
@@ -213,7 +261,9 @@ pub fn recommendation(line: &LineView, c: &Candidate, gain: &Gain, sibling: Opti
         domain: Domain::Assembly,
         kind: c.kind.clone(),
         target,
-        explanation: format!("Add {}: {why}; {verdict}.", c.title).replace("Add rebalance", "Rebalance"),
+        explanation: format!("Add {}: {why}; {verdict}.", c.title)
+            .replace("Add rebalance", "Rebalance")
+            .replace("Add change", "Change"),
         sibling,
         effect,
         writes,
@@ -241,6 +291,25 @@ mod tests {
             stations: vec![st("S1", 50.0, 1), st("S2", 55.0, 2), st("S3", 48.0, 0)],
             bottleneck: 1,
         }
+    }
+
+    #[test]
+    fn takt_loads_the_bottleneck_to_the_target() {
+        // The bottleneck S2 is busy 90 % (the test line): a takt of 60 s is already right.
+        assert!(takt_candidate(&line(), 60.0).unwrap_err().contains("already loads"));
+        let mut l = line();
+        l.stations[1].utilisation = 0.6;
+        let c = takt_candidate(&l, 75.0).unwrap();
+        assert_eq!(c.id, "assembly-takt-plant-l");
+        assert_eq!(c.change, Change::Takt { from_s: 75.0, takt_s: 50.0, load: 0.6 });
+        assert!(c.title.contains("faster"), "{}", c.title);
+        l.stations[1].utilisation = 0.99;
+        let slow = takt_candidate(&l, 50.0).unwrap();
+        assert!(matches!(slow.change, Change::Takt { takt_s, .. } if takt_s == 55.0), "{slow:?}");
+        let g = Gain { baseline: 60.0, sibling: 62.0, mean: 2.0, ci95: 0.5, percent: 3.33, replications: 10 };
+        let r = recommendation(&l, &slow, &g, None);
+        assert!(r.explanation.starts_with("Change the takt of /Plant/L to 55.0 s"), "{}", r.explanation);
+        assert!(r.writes.is_empty());
     }
 
     #[test]

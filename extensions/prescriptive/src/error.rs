@@ -18,6 +18,12 @@ pub enum PrescriptiveError {
     /// Two recommendations with the same id.
     #[error("two recommendations have the id {0:?}")]
     DuplicateId(String),
+    /// A search option out of range (named), e.g. a grid step that is not positive.
+    #[error("{what}: {why}")]
+    InvalidOption { what: &'static str, why: String },
+    /// The model the program evaluates candidates with failed (its message).
+    #[error("{0}")]
+    Model(String),
     /// Writing a sibling or results layer failed (the writer's message).
     #[error("{0}")]
     Layer(String),

@@ -9,13 +9,16 @@
 //! - [`rec`]: the recommendation record (id, sibling layer, effect and its uncertainty, writes, state) and
 //!   the ranking.
 //! - [`assembly`]: candidate changes around an assembly line's bottleneck and their recommendations.
-//! - [`biw`]: recommendations from the BIW study's findings (a base shift per unreachable program).
+//! - [`paint`]: oven setpoint and conveyor speed settings that cut energy per car inside the cure window.
+//! - [`biw`]: recommendations from the BIW study's findings (a base shift per unreachable program, with its
+//!   residual clearance; a re-teach or fixture shift per program segment with clashes).
 //! - [`layer`]: the portable `.usda` text of a sibling layer and of the `recommendations.usda` results layer.
 
 pub mod assembly;
 pub mod biw;
 pub mod error;
 pub mod layer;
+pub mod paint;
 pub mod rec;
 pub mod stats;
 

@@ -90,11 +90,30 @@ impl Effect {
         }
     }
 
-    /// True when the whole 95 % interval of the change lies above zero.
+    /// True for a metric where less is better (`kwh_per_car`): a cut is the gain.
+    pub fn lower_is_better(&self) -> bool {
+        LOWER_IS_BETTER.contains(&self.metric.as_str())
+    }
+
+    /// The gain one can count on, positive when better: the interval's end nearest to no change
+    /// (`change − ci95`, or `−(change + ci95)` for a metric where less is better).
+    pub fn assured_gain(&self) -> f64 {
+        if self.lower_is_better() {
+            -(self.change + self.ci95)
+        } else {
+            self.change - self.ci95
+        }
+    }
+
+    /// True when the whole 95 % interval of the change lies on the better side of zero (above it; below it
+    /// for a metric where less is better).
     pub fn significant(&self) -> bool {
-        self.change - self.ci95 > 0.0
+        self.assured_gain() > 0.0
     }
 }
+
+/// Metrics where less is better: their gain is a cut.
+pub const LOWER_IS_BETTER: &[&str] = &["kwh_per_car"];
 
 /// One attribute write applying the recommendation would send through the write-back path.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,9 +182,9 @@ pub fn make_id(parts: &[&str]) -> String {
     id.trim_end_matches('-').to_string()
 }
 
-/// Ranks recommendations: by domain, then significant effects first, then by the lower end of the change's
-/// interval (the gain one can count on), largest first; ids break ties. Sets `rank` (1-based per domain).
-/// Two recommendations with one id are an error.
+/// Ranks recommendations: by domain, then significant effects first, then by the gain one can count on
+/// (the end of the change's interval nearest to no change, [`Effect::assured_gain`]), largest first; ids
+/// break ties. Sets `rank` (1-based per domain). Two recommendations with one id are an error.
 pub fn rank(mut recs: Vec<Recommendation>) -> Result<Vec<Recommendation>, PrescriptiveError> {
     let mut seen = BTreeSet::new();
     for r in &recs {
@@ -177,7 +196,7 @@ pub fn rank(mut recs: Vec<Recommendation>) -> Result<Vec<Recommendation>, Prescr
         a.domain
             .cmp(&b.domain)
             .then(b.effect.significant().cmp(&a.effect.significant()))
-            .then((b.effect.change - b.effect.ci95).total_cmp(&(a.effect.change - a.effect.ci95)))
+            .then(b.effect.assured_gain().total_cmp(&a.effect.assured_gain()))
             .then(a.id.cmp(&b.id))
     });
     let mut last = None;
