@@ -245,4 +245,25 @@ print(json.dumps({p.GetAttribute("twinloom:rec:id").Get(): [p.GetAttribute("twin
          (mm) {residuals:?}; base shifts {shifts:?}",
         clash_recs.len()
     );
+
+    // The copilot's clash answer gives each fixed clash the recommender's fix and residual clearance
+    // (docs/copilot.md, "Fixes are the study's"), naming the results layer among its sources.
+    // An answer lists ten clashes: ask about the first fixed clash's station for all of its findings (one
+    // question: each runs the station study again).
+    let mut named = 0;
+    for x in clash_recs.iter().filter(|x| f(&x["effect"]["change"]) != 0.0).take(1) {
+        let explanation = x["explanation"].as_str().unwrap();
+        let station = explanation.split(" at ").nth(1).and_then(|t| t.split(' ').next()).unwrap();
+        let question = format!("Any collisions at {station}?");
+        let ask = json_out(&twinloom(dir, &["ask", &question, "--stage", ".", "--json"]), 0);
+        let text = ask["text"].as_str().unwrap();
+        let sources = ask["sources"].to_string();
+        assert!(sources.contains("recommendations.usda"), "{sources}");
+        let id = x["id"].as_str().unwrap();
+        let want = format!("(recommendation {id}) (leaves {:.1} mm clearance)", f(&x["effect"]["value"]));
+        assert!(text.contains(&want), "the answer gives {want:?}:\n{text}");
+        named += 1;
+    }
+    assert!(named > 0, "some clash has a fix");
+    eprintln!("ask: {named} clash fixes in the answer");
 }

@@ -145,6 +145,13 @@ fn read(path: &Path) -> Result<Vec<ReadRecommendation>, UsdError> {
     Ok(out)
 }
 
+/// Every recommendation of the results layer at `path` (e.g. `<stage>/recommendations.usda`): its fields
+/// without the `twinloom:rec:` namespace, `writes` as JSON (for readers outside the service, such as the
+/// copilot).
+pub fn read_layer(path: &Path) -> Result<Vec<Map<String, Json>>, UsdError> {
+    Ok(read(path)?.into_iter().map(|(_, _, fields)| fields).collect())
+}
+
 /// A recommendation's state as listed (`proposed` when the layer has none).
 fn state_of(item: &Json) -> &str {
     item.get("state").and_then(Json::as_str).unwrap_or("proposed")

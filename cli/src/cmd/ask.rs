@@ -226,7 +226,22 @@ impl CliFacts {
                 analysis.device
             ),
         );
-        Ok(biw_facts(&analysis, source, label))
+        // The clash fixes `twinloom recommend` found for this stage (its results layer, when there is one).
+        let mut fixes = BTreeMap::new();
+        let mut source = source;
+        let layer = root.with_file_name("recommendations.usda");
+        if study_root == root && layer.is_file() {
+            let recs = twinloom_connector::recommend::read_layer(&layer).map_err(|e| failed(&e))?;
+            for r in recs {
+                if let Some(id) = r.get("id").and_then(|v| v.as_str()) {
+                    fixes.insert(id.to_string(), r.clone());
+                }
+            }
+            source
+                .detail
+                .push_str(&format!("; clash fixes from {} (twinloom recommend, re-run studies)", layer.display()));
+        }
+        Ok(biw_facts(&analysis, source, label, &fixes))
     }
 
     fn simulation_uncached(&self, line: Option<&str>) -> FactResult<SimulationFact> {
@@ -376,6 +391,45 @@ impl CliFacts {
     }
 }
 
+/// The fix `twinloom recommend` found for clash `e` (docs/prescriptive.md, "Method" 6): the recommendation
+/// of the clash's program segment, when it found one (a "No fix found" recommendation claims no change),
+/// with the residual clearance its re-run study gives.
+fn clash_fix(
+    st: &twinloom_biw_stage::StationResult,
+    e: &twinloom_biw::study::Event,
+    fixes: &BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+) -> Option<Fix> {
+    let program = st.programs.iter().find(|p| p.robot == e.robot)?;
+    let segment = twinloom_biw_stage::fix::segment_at(program, e.worst_time)?.label();
+    ["reteach", "fixture_shift"].iter().find_map(|kind| {
+        let id = twinloom_prescriptive::rec::make_id(&["biw", kind, &st.station.name, &e.robot, &segment]);
+        let r = fixes.get(&id)?;
+        let number = |k: &str| r.get(k).and_then(|v| v.as_f64());
+        if number("change").is_none_or(|c| c == 0.0) {
+            return None;
+        }
+        let text = r.get("explanation").and_then(|v| v.as_str()).unwrap_or_default();
+        // The change itself, as the explanation words it ("tilt weld point W015's approach axis by 30° …").
+        let change = ["Re-teach the segment: ", "; move the fixture "]
+            .iter()
+            .find_map(|start| {
+                let from = text.find(start)? + start.len();
+                let len = text[from..].find([';', ':'])?;
+                Some(text[from..from + len].trim().to_string())
+            })
+            .unwrap_or_else(|| kind.replace('_', " "));
+        let what = if *kind == "reteach" {
+            format!("re-teach {} {segment}: {change}", e.robot)
+        } else {
+            format!("move the fixture {change}")
+        };
+        Some(Fix::Other {
+            description: format!("{what} (recommendation {id})"),
+            residual_clearance_mm: number("value"),
+        })
+    })
+}
+
 /// A stage value as a fact value (numbers, flags, text; arrays and matrices are not answered).
 fn fact_value(v: Value) -> Option<FactValue> {
     Some(match v {
@@ -390,7 +444,12 @@ fn fact_value(v: Value) -> Option<FactValue> {
 }
 
 /// The study as the copilot's facts (field by field as extensions/copilot/README.md maps them).
-fn biw_facts(a: &twinloom_biw_stage::Analysis, source: Source, variant: &str) -> BiwFacts {
+fn biw_facts(
+    a: &twinloom_biw_stage::Analysis,
+    source: Source,
+    variant: &str,
+    fixes: &BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+) -> BiwFacts {
     let finite = |v: f64| v.is_finite().then_some(v);
     let mut stations = Vec::new();
     let mut clashes = Vec::new();
@@ -414,7 +473,7 @@ fn biw_facts(a: &twinloom_biw_stage::Analysis, source: Source, variant: &str) ->
                 depth_mm: Some(e.max_depth * 1000.0),
                 clearance_mm: Some(e.min_distance * 1000.0),
                 at_s: Some(e.worst_time),
-                fix: None,
+                fix: if near_miss { None } else { clash_fix(st, e, fixes) },
             });
         }
         for p in &st.programs {
