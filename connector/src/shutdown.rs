@@ -30,6 +30,18 @@ impl Shutdown {
         Shutdown { stop: Box::pin(stop), hurry: Box::pin(std::future::pending()) }
     }
 
+    /// Stops when this process's standard input closes (at its end of file): how a parent that owns the
+    /// pipe — a test, a supervisor — asks for a clean stop without a signal.
+    pub fn when_stdin_closes() -> Self {
+        Shutdown::when(async {
+            let _ = tokio::task::spawn_blocking(|| {
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            })
+            .await;
+        })
+    }
+
     /// Also hurries when `hurry` resolves (only looked at once `stop` has resolved).
     pub fn hurry_when(mut self, hurry: impl Future<Output = ()> + Send + 'static) -> Self {
         self.hurry = Box::pin(hurry);

@@ -31,14 +31,8 @@ fn child_service() {
     let cfg = twinloom_connector::Config::load(Path::new(&cfg)).expect("config");
     tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).with_ansi(false).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let shutdown = twinloom_connector::Shutdown::when(async {
-        // stdin closes when the parent drops it: a clean stop.
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await;
-    });
+    // stdin closes when the parent drops it: a clean stop.
+    let shutdown = twinloom_connector::Shutdown::when_stdin_closes();
     let summary = rt.block_on(twinloom_connector::run(cfg, shutdown, |_| {})).expect("service ran");
     println!("CHILD-SUMMARY deltas={}", summary.deltas);
 }

@@ -12,7 +12,6 @@
 //! `TWINLOOM_NATS_CHILD` set), as in connector/tests/nats_forward.rs.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,13 +30,7 @@ fn child_service() {
     let cfg = twinloom_connector::Config::load(Path::new(&cfg)).expect("config");
     tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).with_ansi(false).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let shutdown = twinloom_connector::Shutdown::when(async {
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await;
-    });
+    let shutdown = twinloom_connector::Shutdown::when_stdin_closes();
     rt.block_on(twinloom_connector::run(cfg, shutdown, |_| {})).expect("service ran");
 }
 

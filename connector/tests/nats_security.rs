@@ -14,7 +14,6 @@
 //! site's user forwards into its account's stream.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -76,13 +75,7 @@ fn child_service() {
     let cfg = twinloom_connector::Config::load(Path::new(&cfg)).expect("config");
     tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).with_ansi(false).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let shutdown = twinloom_connector::Shutdown::when(async {
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await;
-    });
+    let shutdown = twinloom_connector::Shutdown::when_stdin_closes();
     rt.block_on(twinloom_connector::run(cfg, shutdown, |_| {})).expect("service ran");
 }
 
