@@ -20,53 +20,9 @@ use std::time::Duration;
 
 use twinloom_simulator::{SimConfig, Simulator};
 use twinloom_tests::nats::NatsCluster;
-use twinloom_tests::{free_port, http_get, metric, run_python, wait_until, workspace_root, ChildService, TempDir};
+use twinloom_tests::{free_port, http_get, metric, wait_until, workspace_root, ChildService, TempDir};
 
 const CHILD_ENV: &str = "TWINLOOM_NATS_CHILD";
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and a second CA with a
-/// client certificate of its own, as PEM files in `sys.argv[1]` (as connector/tests/write_back_tls.rs).
-const MAKE_CERTS: &str = r#"
-import datetime, ipaddress, sys
-from pathlib import Path
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-out = Path(sys.argv[1])
-now = datetime.datetime.now(datetime.timezone.utc)
-
-def key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-def save(name, k, cert):
-    (out / f"{name}.key").write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (out / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-def cert(cn, k, issuer=None, issuer_key=None, ca=False, server=False):
-    b = (x509.CertificateBuilder()
-         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-         .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-         .public_key(k.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-    else:
-        usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
-        b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if server:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return b.sign(issuer_key or k, hashes.SHA256())
-
-for ca_name, client_name in [("ca", "client"), ("other-ca", "other-client")]:
-    ca_key = key(); ca = cert(ca_name, ca_key, ca=True); save(ca_name, ca_key, ca)
-    k = key(); save(client_name, k, cert(client_name, k, ca, ca_key))
-    if ca_name == "ca":
-        k = key(); save("server", k, cert("twinloom", k, ca, ca_key, server=True))
-"#;
 
 /// The service itself when this binary runs as the child (until its stdin closes or it is killed).
 #[test]
@@ -105,7 +61,7 @@ fn mutual_tls_and_nkeys_as_documented() {
     let dir = TempDir::new("nats-security");
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    run_python(MAKE_CERTS, &[certs.to_str().unwrap()]);
+    twinloom_tests::make_test_certificates(&certs);
     let doc = std::fs::read_to_string(workspace_root().join("docs/nats.md")).unwrap();
 
     // The server's files where docs/nats.md puts them (/etc/nats/…, here in the test's folder).

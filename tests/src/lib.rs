@@ -262,3 +262,52 @@ pub fn start_demo(
     });
     demo
 }
+
+/// Writes PEM files into `dir` (Python's `cryptography`, in the venv): a CA (`ca.pem`, `ca.key`), a server
+/// certificate for 127.0.0.1 signed by it (`server.pem`, `server.key`), a client certificate signed by it
+/// (`client.pem`, `client.key`), and a second CA with a client certificate of its own (`other-ca.*`,
+/// `other-client.*`), for tests of TLS and mutual TLS.
+pub fn make_test_certificates(dir: &Path) {
+    const MAKE_CERTS: &str = r#"
+import datetime, ipaddress, sys
+from pathlib import Path
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+out = Path(sys.argv[1])
+now = datetime.datetime.now(datetime.timezone.utc)
+
+def key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+def save(name, k, cert):
+    (out / f"{name}.key").write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (out / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+def cert(cn, k, issuer=None, issuer_key=None, ca=False, server=False):
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .public_key(k.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+    else:
+        usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+        b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if server:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return b.sign(issuer_key or k, hashes.SHA256())
+
+for ca_name, client_name in [("ca", "client"), ("other-ca", "other-client")]:
+    ca_key = key(); ca = cert(ca_name, ca_key, ca=True); save(ca_name, ca_key, ca)
+    k = key(); save(client_name, k, cert(client_name, k, ca, ca_key))
+    if ca_name == "ca":
+        k = key(); save("server", k, cert("twinloom", k, ca, ca_key, server=True))
+"#;
+    run_python(MAKE_CERTS, &[dir.to_str().expect("a UTF-8 path")]);
+}
