@@ -25,6 +25,9 @@ use crate::metrics::Metrics;
 use crate::sample::{Quality, Sample, SampleBatch, Value};
 use crate::source::{ErrorReason, SourceCounters};
 
+/// The most bytes one pull of a consumer asks for.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
 /// The source name and kind of the aggregator's bindings (`sourceKind` in the root layer).
 pub const SOURCE: &str = "jetstream";
 
@@ -522,7 +525,15 @@ impl Consumer {
             .get_or_create_consumer(&self.durable, config)
             .await
             .map_err(|e| format!("consumer {}: {e}", self.durable))?;
-        consumer.stream().max_messages_per_batch(512).messages().await.map_err(|e| e.to_string())
+        // Bounded in bytes too: a batch of large deltas must stay under what the server holds for one
+        // connection (64 MiB), or it drops the aggregator as a slow consumer.
+        consumer
+            .stream()
+            .max_messages_per_batch(512)
+            .max_bytes_per_batch(MAX_BATCH_BYTES)
+            .messages()
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Sends a message's edits to the twin; false when the ingest channel is closed.

@@ -696,7 +696,16 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
         // Publish with at most `max_in_flight` acknowledgements outstanding; stop at the first failure.
         let mut acked_to = first;
         let mut failed = false;
-        let mut in_flight: std::collections::VecDeque<(u64, Ack)> = std::collections::VecDeque::new();
+        // Each entry: the journal position it completes (`None`: a part of a delta other than its last) and
+        // its acknowledgement.
+        let mut in_flight: std::collections::VecDeque<(Option<u64>, Ack)> = std::collections::VecDeque::new();
+        // A delta larger than the server's payload limit goes in parts (docs/nats.md, "Subjects, ids and headers").
+        let limit = match client.server_info().max_payload {
+            0 => 1 << 20,
+            n => n,
+        }
+        .saturating_sub(PART_HEADROOM)
+        .max(1024);
         let mut it = records.into_iter();
         loop {
             while in_flight.len() < cfg.max_in_flight && !failed {
@@ -707,43 +716,58 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
                         continue;
                     }
                     // Behind the publishes in flight: counted as done once they are acknowledged.
-                    in_flight.push_back((p.position, Ack::Skip));
+                    in_flight.push_back((Some(p.position), Ack::Skip));
                     continue;
                 }
-                let mut publish = async_nats::jetstream::message::PublishMessage::build()
-                    .payload(p.body.into())
-                    .message_id(message_id(&site, cfg.partition.as_deref(), s.epoch, p.seq))
-                    .header("Twinloom-Site", site.as_str())
-                    .header("Twinloom-Epoch", s.epoch.to_string().as_str())
-                    .header("Twinloom-Seq", p.seq.to_string().as_str());
-                if let Some(partition) = &cfg.partition {
-                    publish = publish.header("Twinloom-Partition", partition.as_str());
-                }
-                match js.send_publish(cfg.deltas_subject(&p.shop), publish).await {
-                    Ok(ack) => in_flight.push_back((p.position, Ack::Publish(ack))),
-                    Err(e) => {
-                        c.errors.fetch_add(1, Relaxed);
-                        if !failing {
-                            failing = true;
-                            tracing::warn!(
-                                seq = p.seq,
-                                "nats: publish failed, retrying from journal position {acked_to}: {e}"
-                            );
+                let parts = split_delta(&p.body, limit);
+                let n = parts.len();
+                for (i, part) in parts.into_iter().enumerate() {
+                    let mut id = message_id(&site, cfg.partition.as_deref(), s.epoch, p.seq);
+                    if n > 1 {
+                        id = format!("{id}:{}/{n}", i + 1);
+                    }
+                    let mut publish = async_nats::jetstream::message::PublishMessage::build()
+                        .payload(part.into())
+                        .message_id(id)
+                        .header("Twinloom-Site", site.as_str())
+                        .header("Twinloom-Epoch", s.epoch.to_string().as_str())
+                        .header("Twinloom-Seq", p.seq.to_string().as_str());
+                    if let Some(partition) = &cfg.partition {
+                        publish = publish.header("Twinloom-Partition", partition.as_str());
+                    }
+                    if n > 1 {
+                        publish = publish.header("Twinloom-Part", format!("{}/{n}", i + 1).as_str());
+                    }
+                    let completes = (i + 1 == n).then_some(p.position);
+                    match js.send_publish(cfg.deltas_subject(&p.shop), publish).await {
+                        Ok(ack) => in_flight.push_back((completes, Ack::Publish(ack))),
+                        Err(e) => {
+                            c.errors.fetch_add(1, Relaxed);
+                            if !failing {
+                                failing = true;
+                                tracing::warn!(
+                                    seq = p.seq,
+                                    "nats: publish failed, retrying from journal position {acked_to}: {e}"
+                                );
+                            }
+                            failed = true;
+                            break;
                         }
-                        failed = true;
                     }
                 }
             }
-            let Some((position, ack)) = in_flight.pop_front() else { break };
+            let Some((completes, ack)) = in_flight.pop_front() else { break };
             match ack.wait().await {
                 Ok(duplicate) => {
-                    if let Some(duplicate) = duplicate {
-                        c.acked.fetch_add(1, Relaxed);
-                        if duplicate {
-                            c.duplicates.fetch_add(1, Relaxed);
+                    if let Some(position) = completes {
+                        if let Some(duplicate) = duplicate {
+                            c.acked.fetch_add(1, Relaxed);
+                            if duplicate {
+                                c.duplicates.fetch_add(1, Relaxed);
+                            }
                         }
+                        acked_to = position + 1;
                     }
-                    acked_to = position + 1;
                 }
                 Err(e) => {
                     c.errors.fetch_add(1, Relaxed);
@@ -817,6 +841,44 @@ async fn publish_spec(
     Ok(subject)
 }
 
+/// Room left for a message's headers under the server's payload limit.
+const PART_HEADROOM: usize = 4096;
+
+/// A delta's body as one or more bodies of at most `limit` bytes each: the same delta (`shop`, `layer`,
+/// `timeMs`) with its edits split in order (an edit larger than `limit` on its own goes alone, and the
+/// server refuses it). Each part is a delta a consumer applies on its own.
+fn split_delta(body: &[u8], limit: usize) -> Vec<Vec<u8>> {
+    if body.len() <= limit {
+        return vec![body.to_vec()];
+    }
+    let Ok(serde_json::Value::Object(mut delta)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return vec![body.to_vec()];
+    };
+    let Some(serde_json::Value::Array(edits)) = delta.remove("edits") else { return vec![body.to_vec()] };
+    let empty = serde_json::to_vec(&delta).map_or(0, |b| b.len()) + 16;
+    let mut parts: Vec<Vec<serde_json::Value>> = vec![Vec::new()];
+    let mut size = empty;
+    for e in edits {
+        let len = serde_json::to_vec(&e).map_or(0, |b| b.len()) + 1;
+        if size + len > limit && parts.last().is_some_and(|p| !p.is_empty()) {
+            parts.push(Vec::new());
+            size = empty;
+        }
+        size += len;
+        if let Some(p) = parts.last_mut() {
+            p.push(e);
+        }
+    }
+    parts
+        .into_iter()
+        .map(|edits| {
+            let mut d = delta.clone();
+            d.insert("edits".into(), serde_json::Value::Array(edits));
+            serde_json::to_vec(&d).unwrap_or_default()
+        })
+        .collect()
+}
+
 /// An acknowledgement being awaited: a publish's, or the place of a history-only record behind them.
 enum Ack {
     Publish(async_nats::jetstream::context::PublishAckFuture),
@@ -851,6 +913,27 @@ async fn wait(stop: &mut tokio::sync::watch::Receiver<bool>, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_delta_is_split_into_deltas_under_the_limit() {
+        let edits: Vec<serde_json::Value> = (0..1000)
+            .map(|i| serde_json::json!({"op": "set", "path": format!("/Plant/A/S{i}.v"), "type": "double", "value": i}))
+            .collect();
+        let body = serde_json::to_vec(
+            &serde_json::json!({"shop": "biw", "layer": "live/biw.usdc", "timeMs": 1.0, "edits": edits}),
+        )
+        .unwrap();
+        assert_eq!(split_delta(&body, body.len()), vec![body.clone()], "small enough: unchanged");
+        let parts = split_delta(&body, 4096);
+        assert!(parts.len() > 1 && parts.iter().all(|p| p.len() <= 4096), "{} parts", parts.len());
+        let mut all = Vec::new();
+        for p in &parts {
+            let v: serde_json::Value = serde_json::from_slice(p).unwrap();
+            assert_eq!((v["shop"].as_str(), v["timeMs"].as_f64()), (Some("biw"), Some(1.0)));
+            all.extend(v["edits"].as_array().unwrap().iter().cloned());
+        }
+        assert_eq!(all, edits, "every edit once, in order");
+    }
 
     #[test]
     fn names_ids_and_checks() {

@@ -43,7 +43,14 @@ fn servers(urls: &[String]) -> String {
 }
 
 /// A site's connector: the simulator's BIW and Assembly trees, journal on, forwarding to its stream.
-fn connector_config(dir: &Path, site: &str, sim: &SimulatorHandle, listen: SocketAddr, urls: &[String]) -> PathBuf {
+fn connector_config(
+    dir: &Path,
+    site: &str,
+    sim: &SimulatorHandle,
+    listen: SocketAddr,
+    urls: &[String],
+    replicas: usize,
+) -> PathBuf {
     let ns = sim.namespace_index();
     let cfg = dir.join(format!("{site}.toml"));
     std::fs::write(
@@ -51,7 +58,7 @@ fn connector_config(dir: &Path, site: &str, sim: &SimulatorHandle, listen: Socke
         format!(
             "[stage]\ndir = \"{site}\"\ntick_ms = 50\nsave_interval_s = 1.0\n\n[stream]\nlisten = \"{listen}\"\n\n\
              [journal]\nenabled = true\n\n\
-             [nats]\nenabled = true\nservers = [{}]\nsite = \"{site}\"\nreplicas = 3\nack_timeout_s = 2\n\n\
+             [nats]\nenabled = true\nservers = [{}]\nsite = \"{site}\"\nreplicas = {replicas}\nack_timeout_s = 2\n\n\
              [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{}\"\n\n\
              [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n\n\
              [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={ns};s=Plant/Assembly\"\nshop = \"assembly\"\nprim = \"/Plant/Assembly\"\n",
@@ -181,8 +188,8 @@ fn two_sites_one_aggregator_through_failures() {
     let (sim_n, sim_s) = (sim(40), sim(41));
     let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
     let (ln, ls, la) = (listen(), listen(), listen());
-    let cfg_n = connector_config(dir.path(), "north", &sim_n, ln, &urls);
-    let cfg_s = connector_config(dir.path(), "south", &sim_s, ls, &urls);
+    let cfg_n = connector_config(dir.path(), "north", &sim_n, ln, &urls, 3);
+    let cfg_s = connector_config(dir.path(), "south", &sim_s, ls, &urls, 3);
     let cfg_a = aggregator_config(dir.path(), la, &urls);
     let log = |name: &str| dir.path().join(format!("{name}.log"));
 
@@ -299,4 +306,80 @@ fn two_sites_one_aggregator_through_failures() {
         assert!(missing.is_empty(), "{stream}: ids missing: {missing:?}");
         eprintln!("{stream}: {n} deltas, ids {site}:{}:1..={last} each once", epoch.trim());
     }
+}
+
+/// Deltas larger than the server's `max_payload` (32 KiB here: the first tick, every bound value of the
+/// simulator's BIW and assembly trees, is larger) travel in parts, `<site>:<epoch>:<seq>:<i>/<n>`, each a delta of its own: every part is
+/// in the stream once, and the aggregator holds every value the connector does.
+#[test]
+fn deltas_larger_than_max_payload_travel_in_parts() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let cluster = NatsCluster::start_with(1, "max_payload: 32768\n");
+    let urls = cluster.urls();
+    let dir = TempDir::new("nats-aggregate-parts");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            port: 0,
+            seed: 42,
+            signals: 2000,
+            update_hz: 5.0,
+            ..SimConfig::default()
+        }))
+        .expect("simulator");
+    let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
+    let (ln, la) = (listen(), listen());
+    let cfg_n = connector_config(dir.path(), "north", &sim, ln, &urls, 1);
+    let cfg_a = dir.path().join("aggregate.toml");
+    std::fs::write(
+        &cfg_a,
+        std::fs::read_to_string(aggregator_config(dir.path(), la, &urls))
+            .unwrap()
+            .replace("sites = [\"north\", \"south\"]", "sites = [\"north\"]"),
+    )
+    .unwrap();
+    let north = start(&cfg_n, ln, &dir.path().join("north.log"));
+    wait_until("deltas forwarded", 60, || north.metric("twinloom_nats_forwarded_total") >= 10.0);
+    let agg = start(&cfg_a, la, &dir.path().join("aggregate.log"));
+    wait_until("the aggregator consuming", 60, || agg.metric("twinloom_aggregate_edits_total") >= 4000.0);
+    drop(sim);
+    wait_until("the backlog forwarded", 60, || north.metric("twinloom_nats_forward_lag_records") == 0.0);
+    let mut stable = (0.0, Instant::now());
+    wait_until("the aggregator drained", 60, || {
+        let m = agg.metric("twinloom_aggregate_messages_total");
+        if m != stable.0 {
+            stable = (m, Instant::now());
+        }
+        stable.1.elapsed() > Duration::from_secs(3)
+    });
+    north.stop();
+    agg.stop();
+    let ids: Vec<String> = stream_ids(&rt, &urls, "TWINLOOM_NORTH")
+        .into_iter()
+        .filter(|(_, subject)| subject.ends_with(".deltas"))
+        .map(|(id, _)| id)
+        .collect();
+    let parts: Vec<&String> = ids.iter().filter(|id| id.contains('/')).collect();
+    assert!(!parts.is_empty(), "some deltas went in parts: {:?}", &ids[..ids.len().min(5)]);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "each part once");
+    // Every split delta has all its parts: i/n for i in 1..=n.
+    let mut by_delta: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for id in &parts {
+        let (delta, part) = id.rsplit_once(':').unwrap();
+        let n: usize = part.split('/').nth(1).unwrap().parse().unwrap();
+        let e = by_delta.entry(delta).or_insert((0, n));
+        e.0 += 1;
+    }
+    assert!(by_delta.values().all(|(got, n)| got == n), "every part of each split delta: {by_delta:?}");
+    let n = aggregated_equals_site(
+        &dir.path().join("north/live"),
+        "/Enterprise/North",
+        &dir.path().join("enterprise/plant.usda"),
+    );
+    eprintln!("{} deltas in {} parts; {n} values equal at /Enterprise/North", by_delta.len(), parts.len());
 }
