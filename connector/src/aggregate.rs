@@ -9,6 +9,7 @@
 //! acknowledged; at start the consumer is re-made at its acknowledged floor so the redelivery comes first
 //! and in order. Values already newer are kept (the twin keeps an attribute's newest source time).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -189,11 +190,6 @@ pub struct Federation {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// The stream of a site: `TWINLOOM_<SITE>` (upper case, `-` as `_`), as the forwarders make it.
-pub fn stream_of(site: &str) -> String {
-    format!("TWINLOOM_{}", site.to_uppercase().replace('-', "_"))
-}
-
 impl Federation {
     /// Connects and reads every site's description, waiting up to `wait_s` for those not there yet.
     pub async fn connect(cfg: &crate::config::Config, metrics: Arc<Metrics>) -> Result<Federation, AggregateError> {
@@ -214,7 +210,7 @@ impl Federation {
         let mut sites = Vec::new();
         let mut missing = Vec::new();
         for site in &a.sites {
-            let stream = stream_of(site);
+            let stream = crate::nats::default_stream(site);
             let described = loop {
                 match describe(&js, &stream, &prefix, site).await {
                     Ok(specs) if !specs.is_empty() => break Ok(specs),
@@ -316,11 +312,17 @@ impl Federation {
         table.len() - before
     }
 
-    /// Starts one consumer per site; `bound` holds each binding's (signal, address, type).
+    /// Starts one consumer per site; `bound` holds each binding's (signal, address, type), the address
+    /// `<site>:<prim path>.<attr>` as [`Federation::bind`] made it.
     pub fn subscribe(&self, bound: Vec<(u32, String, ValueType)>, tx: mpsc::Sender<SampleBatch>) -> usize {
         let n = bound.len();
-        let index: Arc<HashMap<String, (u32, ValueType)>> =
-            Arc::new(bound.into_iter().map(|(signal, address, t)| (address, (signal, t))).collect());
+        // Per site, keyed by the attribute's path in the site's deltas: no key to build per edit.
+        let mut by_site: HashMap<String, HashMap<String, (u32, ValueType)>> = HashMap::new();
+        for (signal, address, t) in bound {
+            if let Some((site, path)) = address.split_once(':') {
+                by_site.entry(site.to_string()).or_default().insert(path.to_string(), (signal, t));
+            }
+        }
         let order = Arc::new(Order::default());
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         for site in &self.sites {
@@ -331,7 +333,7 @@ impl Federation {
                 filter: format!("{}.{}.*.deltas", self.prefix, site.name),
                 durable: self.durable.clone(),
                 ack_wait: self.ack_wait,
-                index: index.clone(),
+                index: Arc::new(by_site.remove(&site.name).unwrap_or_default()),
                 tx: tx.clone(),
                 order: order.clone(),
                 status: self.status.clone(),
@@ -406,6 +408,7 @@ struct Consumer {
     filter: String,
     durable: String,
     ack_wait: Duration,
+    /// The site's attributes by their path in its deltas: (signal, type).
     index: Arc<HashMap<String, (u32, ValueType)>>,
     tx: mpsc::Sender<SampleBatch>,
     order: Arc<Order>,
@@ -415,17 +418,21 @@ struct Consumer {
     metrics: Arc<Metrics>,
 }
 
+/// A delta as the live server writes it (docs/protocol.md), its strings borrowed from the payload.
 #[derive(Deserialize)]
-struct Delta {
+struct Delta<'a> {
     #[serde(rename = "timeMs", default)]
     time_ms: f64,
-    edits: Vec<Edit>,
+    #[serde(borrow)]
+    edits: Vec<Edit<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Edit {
-    op: String,
-    path: String,
+struct Edit<'a> {
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    #[serde(borrow)]
+    path: Cow<'a, str>,
     value: serde_json::Value,
     #[serde(rename = "sourceTimeMs", default)]
     source_time_ms: Option<f64>,
@@ -433,17 +440,7 @@ struct Edit {
 
 /// A sample value of type `t` from a delta's JSON value; `None` when it is not one.
 fn value_of(t: ValueType, v: &serde_json::Value) -> Option<Value> {
-    Some(match t {
-        ValueType::Bool => Value::Bool(v.as_bool()?),
-        ValueType::Int | ValueType::Int64 => Value::I64(v.as_i64()?),
-        ValueType::Float | ValueType::Double => Value::F64(v.as_f64()?),
-        ValueType::String | ValueType::Token => Value::String(v.as_str()?.to_string()),
-        ValueType::Float3 => {
-            let a = v.as_array().filter(|a| a.len() == 3)?;
-            Value::Vec3([a[0].as_f64()?, a[1].as_f64()?, a[2].as_f64()?])
-        }
-        _ => return None,
-    })
+    crate::delta::LiveValue::from_json(t, v).map(Value::from)
 }
 
 fn time_of(ms: f64) -> Option<SystemTime> {
@@ -557,9 +554,9 @@ impl Consumer {
             Ok(delta) => {
                 let now = crate::delta::epoch_ms(SystemTime::now());
                 self.gauges.lag_ms.store((now - delta.time_ms).max(0.0) as u64, Relaxed);
+                batch.reserve(delta.edits.len());
                 for e in delta.edits.iter().filter(|e| e.op == "set") {
-                    let key = format!("{}:{}", self.site, e.path);
-                    let Some(&(signal, t)) = self.index.get(&key) else {
+                    let Some(&(signal, t)) = self.index.get(e.path.as_ref()) else {
                         if st.unknown_attributes.fetch_add(1, Relaxed) < 20 {
                             tracing::warn!(site = %self.site, "aggregate: {} is not in the site's description (restart the aggregator after a site adds signals)", e.path);
                         }
@@ -648,13 +645,15 @@ mod tests {
             AggregateConfig { sites: vec!["a.b".into(), "x".into(), "x".into()], durable: "d d".into(), wait_s: -1.0 };
         let keys: Vec<&str> = bad.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["sites", "sites", "durable", "wait_s"]);
-        assert_eq!(stream_of("north-1"), "TWINLOOM_NORTH_1");
+        assert_eq!(crate::nats::default_stream("north-1"), "TWINLOOM_NORTH_1");
     }
 
     #[test]
     fn delta_values_become_samples_of_the_attribute_type() {
         use serde_json::json;
-        assert_eq!(value_of(ValueType::Float, &json!(0.1)), Some(Value::F64(0.1)));
+        assert_eq!(value_of(ValueType::Double, &json!(0.1)), Some(Value::F64(0.1)));
+        assert_eq!(value_of(ValueType::Float, &json!(0.5)), Some(Value::F64(0.5)));
+        assert_eq!(value_of(ValueType::Int, &json!(1i64 << 40)), None);
         assert_eq!(value_of(ValueType::Int, &json!(7)), Some(Value::I64(7)));
         assert_eq!(value_of(ValueType::Token, &json!("run")), Some(Value::String("run".into())));
         assert_eq!(value_of(ValueType::Float3, &json!([1, 2, 3])), Some(Value::Vec3([1.0, 2.0, 3.0])));

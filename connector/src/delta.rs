@@ -18,6 +18,22 @@ pub enum LiveValue {
     Token(String),
 }
 
+/// A live value as a sample value (32-bit numbers widened), e.g. an aggregator's edit as a sample.
+impl From<LiveValue> for crate::sample::Value {
+    fn from(v: LiveValue) -> Self {
+        use crate::sample::Value as S;
+        match v {
+            LiveValue::Bool(b) => S::Bool(b),
+            LiveValue::Int(i) => S::I64(i.into()),
+            LiveValue::Int64(i) => S::I64(i),
+            LiveValue::Float(x) => S::F64(x.into()),
+            LiveValue::Double(x) => S::F64(x),
+            LiveValue::Float3(v) => S::Vec3(v.map(f64::from)),
+            LiveValue::String(s) | LiveValue::Token(s) => S::String(s),
+        }
+    }
+}
+
 impl LiveValue {
     /// Adds this value to `tick` for attribute `h` (strings are cloned).
     pub fn stage_into(&self, tick: &mut twinloom_usd::Tick, h: twinloom_usd::AttrHandle) {

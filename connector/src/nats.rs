@@ -111,6 +111,12 @@ fn default_ack_timeout_s() -> f64 {
     5.0
 }
 
+/// A site's stream when `[nats] stream` is not set: `TWINLOOM_<SITE>` (upper case, `-` as `_`); the
+/// aggregator finds the sites' streams by it.
+pub fn default_stream(site: &str) -> String {
+    format!("TWINLOOM_{}", site.to_uppercase().replace('-', "_"))
+}
+
 impl Default for NatsConfig {
     fn default() -> Self {
         NatsConfig {
@@ -243,7 +249,7 @@ impl NatsConfig {
 
     /// The stream's name: `stream`, or `TWINLOOM_<SITE>` (upper case, `-` as `_`).
     pub fn stream_name(&self) -> String {
-        self.stream.clone().unwrap_or_else(|| format!("TWINLOOM_{}", self.site().to_uppercase().replace('-', "_")))
+        self.stream.clone().unwrap_or_else(|| default_stream(self.site()))
     }
 
     /// The subject of a shop's deltas: `<prefix>.<site>.<shop>.deltas`.
