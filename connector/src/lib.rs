@@ -22,6 +22,7 @@ pub mod history;
 mod hub;
 mod journal;
 mod layer_save;
+pub mod lease;
 mod memory;
 pub mod mes;
 mod metrics;
