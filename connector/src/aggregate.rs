@@ -44,6 +44,10 @@ pub struct AggregateConfig {
     /// Seconds to wait at start for the sites' descriptions (a site without one is left out, logged).
     #[serde(default = "default_wait_s")]
     pub wait_s: f64,
+    /// Seconds between looks at the sites' descriptions while running; a changed one (new or removed
+    /// attributes, a new partition, a site described late) binds the stage again. 0: only at start.
+    #[serde(default = "default_rescan_s")]
+    pub rescan_s: f64,
 }
 
 fn default_durable() -> String {
@@ -51,6 +55,9 @@ fn default_durable() -> String {
 }
 fn default_wait_s() -> f64 {
     30.0
+}
+fn default_rescan_s() -> f64 {
+    10.0
 }
 
 impl AggregateConfig {
@@ -74,6 +81,9 @@ impl AggregateConfig {
         if !self.wait_s.is_finite() || self.wait_s < 0.0 {
             out.push(("wait_s", "aggregate.wait_s must be 0 or more".into()));
         }
+        if !self.rescan_s.is_finite() || self.rescan_s < 0.0 {
+            out.push(("rescan_s", "aggregate.rescan_s must be 0 (only at start) or more".into()));
+        }
         out
     }
 }
@@ -87,7 +97,28 @@ pub enum AggregateError {
     Client(String),
     #[error("aggregate: no site could be described within {wait_s} s: {detail}")]
     NoSites { wait_s: f64, detail: String },
+    #[error(
+        "aggregate: site {site}: {error}; give each aggregator its own `durable` (docs/nats.md, \"Sharing the work\")"
+    )]
+    Lease { site: String, error: crate::lease::LeaseError },
 }
+
+/// How long a site's lease outlives its holder's last refresh (refreshed every third of it): a standby
+/// with the same `durable` takes over this long after the holder died.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// This aggregator's identity in the leases: the host and its stage folder (the same aggregator
+/// restarted, after `kill -9` too, takes its leases back at once).
+fn lease_holder(cfg: &crate::config::Config) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let dir = cfg.stage_dir();
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    format!("{}:{}", host.trim(), dir.display())
+}
+
+/// Times this process bound the stage again after a site's description changed (the service's counters
+/// start again at each rebind; this one lives as long as the process).
+static REBINDS: AtomicU64 = AtomicU64::new(0);
 
 /// The aggregator's counters (in /metrics as `twinloom_aggregate_*`).
 #[derive(Default)]
@@ -133,7 +164,7 @@ impl AggregateStatus {
 
     /// The `twinloom_aggregate_*` metrics.
     pub fn render(&self, out: &mut String) {
-        let counters: [(&str, &str, &AtomicU64); 7] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             ("messages_total", "Delta messages consumed (redeliveries included).", &self.messages),
             ("edits_total", "Edits turned into samples.", &self.edits),
             ("redeliveries_total", "Messages delivered more than once.", &self.redeliveries),
@@ -141,6 +172,7 @@ impl AggregateStatus {
             ("unknown_attributes_total", "Edits of attributes no site description declared.", &self.unknown_attributes),
             ("acks_total", "Acknowledgements sent (each covers every message before it).", &self.acks),
             ("errors_total", "Failed look-ups, consumer set-ups, fetches and acknowledgements.", &self.errors),
+            ("rebinds_total", "Times the stage was bound again after a site's description changed.", &REBINDS),
         ];
         for (name, help, v) in counters {
             out.push_str(&format!(
@@ -183,6 +215,16 @@ pub struct Federation {
     durable: String,
     ack_wait: Duration,
     sites: Vec<Site>,
+    /// Every site of `[aggregate] sites`, described or not.
+    configured: Vec<String>,
+    /// How often [`Federation::described_anew`] looks; `None`: never.
+    rescan: Option<Duration>,
+    /// Told by a consumer that met an attribute no description declared: look now.
+    unknown: Arc<tokio::sync::Notify>,
+    /// Each bound site's lease on `<durable>.<site>` (kept by a task of [`Federation::subscribe`]).
+    leases: Arc<tokio::sync::Mutex<Vec<crate::lease::SiteLease>>>,
+    /// Told when a lease was lost to another aggregator.
+    lost: Arc<tokio::sync::Notify>,
     status: Arc<AggregateStatus>,
     counters: Arc<SourceCounters>,
     metrics: Arc<Metrics>,
@@ -243,6 +285,19 @@ impl Federation {
         if sites.is_empty() {
             return Err(AggregateError::NoSites { wait_s: a.wait_s, detail: missing.join("; ") });
         }
+        // One aggregator per durable and site: a second one with this durable is refused here.
+        let holder = lease_holder(cfg);
+        let mut leases = Vec::new();
+        for site in &sites {
+            let replicas = match js.get_stream(&site.stream).await {
+                Ok(s) => s.cached_info().config.num_replicas,
+                Err(e) => return Err(AggregateError::Client(format!("stream {}: {e}", site.stream))),
+            };
+            let lease = crate::lease::SiteLease::acquire(&js, &a.durable, &site.name, &holder, LEASE_TTL, replicas)
+                .await
+                .map_err(|error| AggregateError::Lease { site: site.name.clone(), error })?;
+            leases.push(lease);
+        }
         status.sites_bound.store(sites.len() as u64, Relaxed);
         let ack_wait = Duration::from_secs_f64((cfg.stage.save_interval_s * 6.0).max(60.0));
         let (stop, _) = tokio::sync::watch::channel(false);
@@ -252,6 +307,11 @@ impl Federation {
             durable: a.durable.clone(),
             ack_wait,
             sites,
+            configured: a.sites.clone(),
+            rescan: (a.rescan_s > 0.0).then(|| Duration::from_secs_f64(a.rescan_s)),
+            unknown: Arc::new(tokio::sync::Notify::new()),
+            leases: Arc::new(tokio::sync::Mutex::new(leases)),
+            lost: Arc::new(tokio::sync::Notify::new()),
             status,
             counters: Arc::new(SourceCounters::default()),
             metrics,
@@ -334,6 +394,7 @@ impl Federation {
                 durable: self.durable.clone(),
                 ack_wait: self.ack_wait,
                 index: Arc::new(by_site.remove(&site.name).unwrap_or_default()),
+                unknown: self.unknown.clone(),
                 tx: tx.clone(),
                 order: order.clone(),
                 status: self.status.clone(),
@@ -343,7 +404,55 @@ impl Federation {
             };
             tasks.push(tokio::spawn(consumer.run(self.stop.subscribe())));
         }
+        tasks.push(tokio::spawn(keep_leases(self.leases.clone(), self.lost.clone(), self.status.clone())));
         n
+    }
+
+    /// Resolves when a site's description differs from what was bound (why, for the log): the service
+    /// then stops and binds again ([`crate::run`]). Looks every `rescan_s`, and at once when a consumer
+    /// met an attribute no description declared (a connector that added signals publishes its new
+    /// description before its deltas). Never resolves with `rescan_s = 0`.
+    /// Also resolves when a site's lease was lost to another aggregator (the next start is refused).
+    pub async fn described_anew(&self) -> String {
+        let every = self.rescan.unwrap_or(Duration::from_secs(86_400));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {},
+                _ = self.unknown.notified(), if self.rescan.is_some() => {},
+                _ = self.lost.notified() => return "a site's lease was taken by another aggregator".into(),
+            }
+            for site in &self.configured {
+                let stream = crate::nats::default_stream(site);
+                let specs = match describe(&self.js, &stream, &self.prefix, site).await {
+                    Ok(specs) => specs,
+                    Err(e) => {
+                        self.status.errors.fetch_add(1, Relaxed);
+                        tracing::debug!(%site, "aggregate: description not read (looked at again later): {e}");
+                        continue;
+                    }
+                };
+                let count = |specs: &[SiteSpec]| specs.iter().map(|s| s.attributes.len()).sum::<usize>();
+                match self.sites.iter().find(|s| &s.name == site) {
+                    None if !specs.is_empty() => {
+                        return format!("site {site} is described now ({} attributes)", count(&specs));
+                    }
+                    Some(bound) if !specs.is_empty() && !same_bindings(&bound.specs, &specs) => {
+                        return format!(
+                            "site {site}'s description changed ({} attributes in {} processes; {} bound)",
+                            count(&specs),
+                            specs.len(),
+                            count(&bound.specs)
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Counts a rebind of this process (in `twinloom_aggregate_rebinds_total`).
+    pub fn count_rebind() {
+        REBINDS.fetch_add(1, Relaxed);
     }
 
     /// Stops the consumers (what they had not acknowledged is delivered again at the next start).
@@ -351,9 +460,55 @@ impl Federation {
         let _ = self.stop.send(true);
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for t in tasks {
+            t.abort();
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
+        // A standby with the same durable may take over at once.
+        for lease in std::mem::take(&mut *self.leases.lock().await) {
+            let key = lease.key().to_string();
+            if let Err(e) = tokio::time::timeout(Duration::from_secs(2), lease.release())
+                .await
+                .unwrap_or_else(|_| Err(crate::lease::LeaseError::Client("no answer within 2 s".into())))
+            {
+                tracing::warn!(%key, "aggregate: lease not released (it expires): {e}");
+            }
+        }
     }
+}
+
+/// Refreshes every lease each third of its ttl. A lease another aggregator took (after this one could not
+/// refresh it for a ttl, e.g. cut off from the cluster) is told to `lost`; a failed refresh is retried.
+async fn keep_leases(
+    leases: Arc<tokio::sync::Mutex<Vec<crate::lease::SiteLease>>>,
+    lost: Arc<tokio::sync::Notify>,
+    status: Arc<AggregateStatus>,
+) {
+    loop {
+        tokio::time::sleep(LEASE_TTL / 3).await;
+        for lease in leases.lock().await.iter_mut() {
+            match lease.refresh().await {
+                Ok(()) => {}
+                Err(e @ crate::lease::LeaseError::Held { .. }) => {
+                    tracing::error!("aggregate: {e}: this aggregator stops consuming");
+                    lost.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    status.errors.fetch_add(1, Relaxed);
+                    tracing::warn!("aggregate: lease {} not refreshed (retried): {e}", lease.key());
+                }
+            }
+        }
+    }
+}
+
+/// Whether two descriptions of a site bind the same attributes in the same shops (their epochs aside: a
+/// connector restarted without its journal describes the same site under a new epoch).
+fn same_bindings(a: &[SiteSpec], b: &[SiteSpec]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.partition == y.partition && x.root == y.root && x.shops == y.shops && x.attributes == y.attributes
+        })
 }
 
 /// Every site description in `stream` (the last message of each `<prefix>.<site>.*.stage` subject).
@@ -410,6 +565,7 @@ struct Consumer {
     ack_wait: Duration,
     /// The site's attributes by their path in its deltas: (signal, type).
     index: Arc<HashMap<String, (u32, ValueType)>>,
+    unknown: Arc<tokio::sync::Notify>,
     tx: mpsc::Sender<SampleBatch>,
     order: Arc<Order>,
     status: Arc<AggregateStatus>,
@@ -558,8 +714,9 @@ impl Consumer {
                 for e in delta.edits.iter().filter(|e| e.op == "set") {
                     let Some(&(signal, t)) = self.index.get(e.path.as_ref()) else {
                         if st.unknown_attributes.fetch_add(1, Relaxed) < 20 {
-                            tracing::warn!(site = %self.site, "aggregate: {} is not in the site's description (restart the aggregator after a site adds signals)", e.path);
+                            tracing::warn!(site = %self.site, "aggregate: {} is not in the site's description: looking for a new one", e.path);
                         }
+                        self.unknown.notify_one();
                         continue;
                     };
                     let Some(value) = value_of(t, &e.value) else {
@@ -638,14 +795,49 @@ mod tests {
 
     #[test]
     fn the_table_is_checked() {
-        let ok =
-            AggregateConfig { sites: vec!["north".into(), "south".into()], durable: default_durable(), wait_s: 30.0 };
+        let ok = AggregateConfig {
+            sites: vec!["north".into(), "south".into()],
+            durable: default_durable(),
+            wait_s: 30.0,
+            rescan_s: 10.0,
+        };
         assert!(ok.problems().is_empty());
-        let bad =
-            AggregateConfig { sites: vec!["a.b".into(), "x".into(), "x".into()], durable: "d d".into(), wait_s: -1.0 };
+        let bad = AggregateConfig {
+            sites: vec!["a.b".into(), "x".into(), "x".into()],
+            durable: "d d".into(),
+            wait_s: -1.0,
+            rescan_s: f64::NAN,
+        };
         let keys: Vec<&str> = bad.problems().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["sites", "sites", "durable", "wait_s"]);
+        assert_eq!(keys, ["sites", "sites", "durable", "wait_s", "rescan_s"]);
         assert_eq!(crate::nats::default_stream("north-1"), "TWINLOOM_NORTH_1");
+    }
+
+    #[test]
+    fn a_new_epoch_is_the_same_binding_a_new_attribute_is_not() {
+        use crate::federation::SiteAttribute;
+        let attr = |name: &str| SiteAttribute {
+            prim: "/Plant/BIW/R01".into(),
+            attr: name.into(),
+            value_type: "double".into(),
+            shop: 0,
+            unit: None,
+            display_name: None,
+        };
+        let spec = SiteSpec {
+            site: "north".into(),
+            partition: None,
+            root: "Plant".into(),
+            epoch: 1,
+            shops: vec!["biw".into()],
+            attributes: vec![attr("temperature")],
+        };
+        let restarted = SiteSpec { epoch: 2, ..spec.clone() };
+        assert!(same_bindings(std::slice::from_ref(&spec), &[restarted]));
+        let grown = SiteSpec { attributes: vec![attr("temperature"), attr("current")], ..spec.clone() };
+        assert!(!same_bindings(std::slice::from_ref(&spec), &[grown]));
+        let partitioned = SiteSpec { partition: Some("body".into()), ..spec.clone() };
+        assert!(!same_bindings(std::slice::from_ref(&spec), &[spec.clone(), partitioned]));
     }
 
     #[test]

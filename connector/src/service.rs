@@ -616,13 +616,34 @@ fn join(
 /// The connector service. `shutdown` says when it should stop (every step of the shutdown is bounded, see
 /// [`crate::shutdown`]); `on_started` is told once it is up. A stop before the service is up ends it with
 /// [`ServiceError::StoppedDuringStartup`].
+///
+/// An aggregator whose sites' descriptions change while it runs (`[aggregate] rescan_s`) stops as it would
+/// for a signal and runs again with the new bindings, on the same address (`on_started` is told once).
 pub async fn run(
-    cfg: Config,
+    mut cfg: Config,
     shutdown: Shutdown,
     on_started: impl FnOnce(Started) + Send,
 ) -> Result<RunSummary, ServiceError> {
-    let t0 = Instant::now();
     let stop = shutdown.watch();
+    let mut on_started = Some(on_started);
+    loop {
+        let (summary, rebind) = run_once(cfg.clone(), stop.clone(), &mut on_started).await?;
+        let Some(why) = rebind else { return Ok(summary) };
+        tracing::warn!("aggregate: {why}: binding the stage again");
+        crate::aggregate::Federation::count_rebind();
+        if let Some(listen) = summary.listen {
+            cfg.stream.listen = listen.to_string();
+        }
+    }
+}
+
+/// One run of the service, until a stop or (an aggregator) a site's new description, which it returns.
+async fn run_once(
+    cfg: Config,
+    stop: crate::shutdown::ShutdownState,
+    on_started: &mut Option<impl FnOnce(Started) + Send>,
+) -> Result<(RunSummary, Option<String>), ServiceError> {
+    let t0 = Instant::now();
     let metrics = Arc::new(Metrics::default());
     metrics.set_gpu_probe(crate::gpu::GpuProbe::start());
     let dir = cfg.stage_dir();
@@ -964,9 +985,24 @@ pub async fn run(
     };
     tracing::info!(%listen, signals = signals_bound, shops = ?shops, stage = %root_path.display(), "twin is live");
     tracing::info!("web view at http://{listen}/ (docs/web.md)");
-    on_started(Started { listen, command_tls, signals_bound, shops: shops.clone(), stage: root_path.clone() });
+    if let Some(on_started) = on_started.take() {
+        on_started(Started { listen, command_tls, signals_bound, shops: shops.clone(), stage: root_path.clone() });
+    }
 
-    stop.stopping().await;
+    let federation = sources.iter().find_map(|(_, s)| match s {
+        Connected::Federation(f) => Some(f.clone()),
+        _ => None,
+    });
+    let rebind = match federation {
+        Some(f) => tokio::select! {
+            _ = stop.stopping() => None,
+            why = f.described_anew() => Some(why),
+        },
+        None => {
+            stop.stopping().await;
+            None
+        }
+    };
     tracing::info!("shutting down: closing sources, flushing the last tick, saving layers");
     housekeeping.abort();
     let (mut ingest, mut server) = (ingest, server);
@@ -1024,7 +1060,7 @@ pub async fn run(
         files.push(dir.join(crate::observe::LAYER_FILE));
     }
     let rejected: u64 = crate::binding::Reject::ALL.iter().map(|&r| metrics.rejected(r)).sum();
-    Ok(RunSummary {
+    let summary = RunSummary {
         signals_bound,
         shops,
         samples_in: metrics.samples_in.load(Relaxed),
@@ -1034,5 +1070,6 @@ pub async fn run(
         stage_dir: dir,
         files,
         listen: Some(listen),
-    })
+    };
+    Ok((summary, rebind))
 }

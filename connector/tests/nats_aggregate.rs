@@ -383,3 +383,107 @@ fn deltas_larger_than_max_payload_travel_in_parts() {
     );
     eprintln!("{} deltas in {} parts; {n} values equal at /Enterprise/North", by_delta.len(), parts.len());
 }
+
+/// A value of the aggregator's /metrics, or `None` while it does not answer (it is binding again).
+fn metric_if_up(listen: SocketAddr, name: &str) -> Option<f64> {
+    std::panic::catch_unwind(|| twinloom_tests::metric(listen, name)).ok()
+}
+
+/// A site whose connector restarts with more signals (the Assembly tree added to its BIW tree) publishes
+/// a new description; the running aggregator (`rescan_s`) binds its stage again on the same address, and
+/// after draining holds every value of the site, the new attributes included.
+#[test]
+fn a_site_that_adds_signals_is_bound_again() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let cluster = NatsCluster::start(1);
+    let urls = cluster.urls();
+    let dir = TempDir::new("nats-aggregate-rebind");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            port: 0,
+            seed: 43,
+            signals: 300,
+            update_hz: 5.0,
+            ..SimConfig::default()
+        }))
+        .expect("simulator");
+    let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
+    let (ln, la) = (listen(), listen());
+    let cfg_n = connector_config(dir.path(), "north", &sim, ln, &urls, 1);
+    let both = std::fs::read_to_string(&cfg_n).unwrap();
+    // The Assembly tree's auto-binding is the file's last table: without it, the BIW tree only.
+    let assembly = both.find("s=Plant/Assembly").and_then(|i| both[..i].rfind("\n[[auto_bindings]]")).unwrap();
+    let biw_only = both[..assembly].to_string();
+    assert!(biw_only.contains("Plant/BIW") && !biw_only.contains("Plant/Assembly"), "{biw_only}");
+    std::fs::write(&cfg_n, &biw_only).unwrap();
+    let cfg_a = dir.path().join("aggregate.toml");
+    std::fs::write(
+        &cfg_a,
+        std::fs::read_to_string(aggregator_config(dir.path(), la, &urls))
+            .unwrap()
+            .replace("sites = [\"north\", \"south\"]", "sites = [\"north\"]\nrescan_s = 2"),
+    )
+    .unwrap();
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    let north = start(&cfg_n, ln, &log("north"));
+    wait_until("north forwarding", 60, || north.metric("twinloom_nats_forwarded_total") >= 10.0);
+    let agg = start(&cfg_a, la, &log("aggregate"));
+    wait_until("the aggregator consuming", 60, || agg.metric("twinloom_aggregate_edits_total") >= 100.0);
+    let bound_before = agg.metric("twinloom_signals_bound");
+
+    // A second aggregator with the same durable (another stage folder) is refused: it would split the
+    // site's messages with the first.
+    let cfg_b = dir.path().join("aggregate-b.toml");
+    std::fs::write(
+        &cfg_b,
+        std::fs::read_to_string(&cfg_a)
+            .unwrap()
+            .replace("dir = \"enterprise\"", "dir = \"enterprise-b\"")
+            .replace(&la.to_string(), &listen().to_string()),
+    )
+    .unwrap();
+    let second = rt.block_on(twinloom_connector::run(
+        twinloom_connector::Config::load(&cfg_b).unwrap(),
+        twinloom_connector::Shutdown::when(std::future::pending()),
+        |_| {},
+    ));
+    let refused = second.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        refused.contains("site north: the lease enterprise.north is held by")
+            && refused.contains(&format!("{}", dir.path().join("enterprise").canonicalize().unwrap().display())),
+        "{refused}"
+    );
+
+    // The connector comes back with the Assembly tree too.
+    north.stop();
+    std::fs::write(&cfg_n, &both).unwrap();
+    let north = start(&cfg_n, ln, &log("north"));
+    let bound_site = north.metric("twinloom_signals_bound");
+    assert!(bound_site > bound_before, "the site binds more now: {bound_site} > {bound_before}");
+    wait_until("the aggregator bound again", 90, || {
+        metric_if_up(la, "twinloom_aggregate_rebinds_total").is_some_and(|n| n >= 1.0)
+            && metric_if_up(la, "twinloom_signals_bound").is_some_and(|n| n == bound_site)
+    });
+    assert!(agg.log_text().contains("site north's description changed"), "{}", agg.log_text());
+
+    drop(sim);
+    wait_until("the backlog forwarded", 60, || north.metric("twinloom_nats_forward_lag_records") == 0.0);
+    let mut stable = (0.0, Instant::now());
+    wait_until("the aggregator drained", 60, || {
+        let m = agg.metric("twinloom_aggregate_messages_total");
+        if m != stable.0 {
+            stable = (m, Instant::now());
+        }
+        stable.1.elapsed() > Duration::from_secs(3)
+    });
+    north.stop();
+    agg.stop();
+    let enterprise = dir.path().join("enterprise/plant.usda");
+    let n = aggregated_equals_site(&dir.path().join("north/live"), "/Enterprise/North", &enterprise);
+    assert!(n as f64 >= bound_site * 0.9, "{n} values equal of {bound_site} bound");
+    assert_portable_stage(&enterprise);
+    eprintln!("rebound from {bound_before} to {bound_site} signals; {n} values equal at /Enterprise/North");
+}

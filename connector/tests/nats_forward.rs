@@ -336,4 +336,25 @@ fn the_documented_site_permissions_and_credentials() {
     let n = check_exactly_once(&msgs, epoch, last);
     eprintln!("documented permissions: {n} deltas forwarded by north-connector, read back by aggregator");
     drop(sim);
+
+    // A real aggregator as the documented `aggregator` user: it takes its lease, consumes, releases.
+    let la: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cfg_a = dir.path().join("aggregate.toml");
+    std::fs::write(
+        &cfg_a,
+        format!(
+            "[stage]\ndir = \"enterprise\"\nroot = \"Enterprise\"\n\n[stream]\nlisten = \"{la}\"\n\n\
+             [nats]\nservers = [{:?}]\nuser = \"aggregator\"\npassword = \"change-me-too\"\n\n\
+             [aggregate]\nsites = [\"north\"]\ndurable = \"enterprise\"\nwait_s = 30\n",
+            urls[0]
+        ),
+    )
+    .unwrap();
+    let agg = twinloom_connector::spawn(rt.handle(), twinloom_connector::Config::load(&cfg_a).unwrap())
+        .expect("the aggregator starts with the documented permissions");
+    wait_until("the aggregator consuming with the documented permissions", 30, || {
+        metric(la, "twinloom_aggregate_edits_total") >= 1000.0
+    });
+    assert_eq!(metric(la, "twinloom_aggregate_errors_total"), 0.0, "no refused request");
+    agg.stop(rt.handle()).expect("the aggregator stops cleanly");
 }
