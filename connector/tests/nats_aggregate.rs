@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
+use twinloom_tests::jetstream::{read_stream, stream_leader};
 use twinloom_tests::nats::{aggregated_equals_site, NatsCluster};
 use twinloom_tests::{assert_portable_stage, free_port, http_get, wait_until, ChildService, TempDir};
 
@@ -137,33 +138,6 @@ fn client(rt: &tokio::runtime::Runtime, listen: SocketAddr, query: String, seen:
     });
 }
 
-/// Every message id of `stream` (direct gets), with its subject.
-fn stream_ids(rt: &tokio::runtime::Runtime, urls: &[String], stream: &str) -> Vec<(String, String)> {
-    rt.block_on(async {
-        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut s = js.get_stream(stream).await.expect("the stream exists");
-        let info = s.info().await.expect("stream info").clone();
-        let mut out = Vec::new();
-        for seq in info.state.first_sequence..=info.state.last_sequence {
-            let m = s.get_raw_message(seq).await.expect("a stream message");
-            let id = m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()).unwrap_or_default();
-            out.push((id, m.subject.to_string()));
-        }
-        out
-    })
-}
-
-fn stream_leader(rt: &tokio::runtime::Runtime, urls: &[String], stream: &str) -> String {
-    rt.block_on(async {
-        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut s = js.get_stream(stream).await.expect("the stream exists");
-        let info = s.info().await.expect("stream info");
-        info.cluster.as_ref().and_then(|c| c.leader.clone()).expect("the stream has a leader")
-    })
-}
-
 #[test]
 fn two_sites_one_aggregator_through_failures() {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -207,7 +181,7 @@ fn two_sites_one_aggregator_through_failures() {
     });
 
     // 1. The north stream's leader is killed.
-    let leader = stream_leader(&rt, &urls, "TWINLOOM_NORTH");
+    let leader = stream_leader(&urls, "TWINLOOM_NORTH");
     let i = cluster.index_of(&leader).expect("the leader is one of ours");
     let before = agg.metric("twinloom_aggregate_messages_total");
     cluster.kill_node(i);
@@ -289,7 +263,7 @@ fn two_sites_one_aggregator_through_failures() {
 
     // Every message id once per stream; every delta of the connectors' journals is there.
     for (site, stream) in [("north", "TWINLOOM_NORTH"), ("south", "TWINLOOM_SOUTH")] {
-        let ids = stream_ids(&rt, &urls, stream);
+        let ids: Vec<(String, String)> = read_stream(&urls, stream).into_iter().map(|m| (m.id, m.subject)).collect();
         let mut deltas: Vec<&str> =
             ids.iter().filter(|(_, subj)| subj.ends_with(".deltas")).map(|(id, _)| id.as_str()).collect();
         let n = deltas.len();
@@ -356,10 +330,10 @@ fn deltas_larger_than_max_payload_travel_in_parts() {
     });
     north.stop();
     agg.stop();
-    let ids: Vec<String> = stream_ids(&rt, &urls, "TWINLOOM_NORTH")
+    let ids: Vec<String> = read_stream(&urls, "TWINLOOM_NORTH")
         .into_iter()
-        .filter(|(_, subject)| subject.ends_with(".deltas"))
-        .map(|(id, _)| id)
+        .filter(|m| m.subject.ends_with(".deltas"))
+        .map(|m| m.id)
         .collect();
     let parts: Vec<&String> = ids.iter().filter(|id| id.contains('/')).collect();
     assert!(!parts.is_empty(), "some deltas went in parts: {:?}", &ids[..ids.len().min(5)]);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use twinloom_simulator::{SimConfig, Simulator};
+use twinloom_tests::jetstream::{read_stream, read_stream_as, stream_leader, StreamMessage};
 use twinloom_tests::nats::NatsCluster;
 use twinloom_tests::{free_port, http_get, metric, run_python, wait_until, ChildService, TempDir};
 
@@ -59,65 +60,23 @@ fn write_config(dir: &Path, endpoint: &str, ns: u16, listen: SocketAddr, servers
     cfg
 }
 
-/// One message of the stream: its stream sequence, id, subject and body.
-struct StreamMsg {
-    stream_seq: u64,
-    id: String,
-    subject: String,
-    payload: Vec<u8>,
-}
-
-/// Every message of the stream, in stream order (direct gets through any server of the cluster).
-fn read_stream(rt: &tokio::runtime::Runtime, urls: &[String]) -> Vec<StreamMsg> {
-    read_stream_as(rt, urls, async_nats::ConnectOptions::new())
-}
-
-/// [`read_stream`] with the client's options (credentials).
-fn read_stream_as(
-    rt: &tokio::runtime::Runtime,
-    urls: &[String],
-    options: async_nats::ConnectOptions,
-) -> Vec<StreamMsg> {
-    rt.block_on(async {
-        let client = options.connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(STREAM).await.expect("the stream exists");
-        let info = stream.info().await.expect("stream info").clone();
-        let mut out = Vec::new();
-        let mut seq = info.state.first_sequence;
-        while seq <= info.state.last_sequence && info.state.messages > 0 {
-            let m = stream.get_raw_message(seq).await.expect("get a stream message");
-            let id = m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()).unwrap_or_default();
-            out.push(StreamMsg {
-                stream_seq: m.sequence,
-                id,
-                subject: m.subject.to_string(),
-                payload: m.payload.to_vec(),
-            });
-            seq += 1;
-        }
-        assert_eq!(out.len() as u64, info.state.messages, "the stream's message count");
-        out
-    })
-}
-
 /// Checks the stream against what the connector published: ids `north:<epoch>:1..=last` each exactly
 /// once, in order, on their shop's subject. Returns the number of messages.
-fn check_exactly_once(msgs: &[StreamMsg], epoch: u64, last: u64) -> usize {
+fn check_exactly_once(msgs: &[StreamMessage], epoch: u64, last: u64) -> usize {
     let mut seqs = Vec::with_capacity(msgs.len());
     // The site's description (docs/nats.md, "The site description") travels in the same stream.
-    let (described, msgs): (Vec<&StreamMsg>, Vec<&StreamMsg>) =
+    let (described, msgs): (Vec<&StreamMessage>, Vec<&StreamMessage>) =
         msgs.iter().partition(|m| m.subject == format!("twinloom.{SITE}._.stage"));
     assert!(!described.is_empty(), "the site's description is in the stream");
     for m in msgs {
         let mut parts = m.id.split(':');
         let (site, e, seq) = (parts.next(), parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok()));
-        assert_eq!(site, Some(SITE), "message {} id {:?}", m.stream_seq, m.id);
-        assert_eq!(e, Some(epoch.to_string().as_str()), "message {} id {:?}: another epoch", m.stream_seq, m.id);
-        let seq = seq.unwrap_or_else(|| panic!("message {} id {:?}", m.stream_seq, m.id));
+        assert_eq!(site, Some(SITE), "message {} id {:?}", m.seq, m.id);
+        assert_eq!(e, Some(epoch.to_string().as_str()), "message {} id {:?}: another epoch", m.seq, m.id);
+        let seq = seq.unwrap_or_else(|| panic!("message {} id {:?}", m.seq, m.id));
         let body: serde_json::Value = serde_json::from_slice(&m.payload).expect("a JSON delta");
         let shop = body["shop"].as_str().expect("the delta's shop");
-        assert_eq!(m.subject, format!("twinloom.{SITE}.{shop}.deltas"), "message {}", m.stream_seq);
+        assert_eq!(m.subject, format!("twinloom.{SITE}.{shop}.deltas"), "message {}", m.seq);
         seqs.push(seq);
     }
     let mut count: BTreeMap<u64, u32> = BTreeMap::new();
@@ -171,16 +130,6 @@ assert not missing, f"missing: {missing}"
     run_python(script, &[file.to_str().unwrap()]);
 }
 
-fn stream_leader(rt: &tokio::runtime::Runtime, urls: &[String]) -> String {
-    rt.block_on(async {
-        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(STREAM).await.expect("the stream exists");
-        let info = stream.info().await.expect("stream info");
-        info.cluster.as_ref().and_then(|c| c.leader.clone()).expect("the stream has a leader")
-    })
-}
-
 #[test]
 fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -212,7 +161,7 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     // 1. Forwarding, then the stream's leader is killed mid-run.
     let svc = start(&cfg, listen, &log);
     wait_until("first deltas forwarded", 30, || forwarded() >= 20.0);
-    let leader = stream_leader(&rt, &urls);
+    let leader = stream_leader(&urls, STREAM);
     let i = cluster.index_of(&leader).expect("the leader is one of ours");
     let before = forwarded();
     cluster.kill_node(i);
@@ -255,12 +204,12 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     // segment_mib = 1: layer saves truncated the journal during the run, the outage included, so the
     // forwarder's floor is what kept the backlog.
     assert!(records[0].0 > 1, "the journal was truncated during the run");
-    let msgs = read_stream(&rt, &urls);
+    let msgs = read_stream(&urls, STREAM);
     let n = check_exactly_once(&msgs, epoch, last);
     eprintln!("after kill -9 and restart: {n} deltas in the stream, each once, in order (epoch {epoch})");
 
     // 4. Every record the journal holds is in the stream, unchanged.
-    let by_id: BTreeMap<&str, &StreamMsg> = msgs.iter().map(|m| (m.id.as_str(), m)).collect();
+    let by_id: BTreeMap<&str, &StreamMessage> = msgs.iter().map(|m| (m.id.as_str(), m)).collect();
     for (seq, body) in &records {
         let id = format!("{SITE}:{epoch}:{seq}");
         let m = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{id} is not in the stream"));
@@ -278,7 +227,7 @@ fn journal_forwarded_to_a_3_node_cluster_exactly_once() {
     svc.stop();
     let (_, records) = journal_records(&stage);
     let last = records.last().map(|(s, _)| *s).unwrap();
-    let msgs = read_stream(&rt, &urls);
+    let msgs = read_stream(&urls, STREAM);
     let n = check_exactly_once(&msgs, epoch, last);
     eprintln!("resend of the journal: {dedup} dedup hits; {n} deltas in the stream, each once");
     drop(sim);
@@ -332,7 +281,7 @@ fn the_documented_site_permissions_and_credentials() {
     let (epoch, records) = journal_records(&dir.path().join("stage"));
     let last = records.last().map(|(s, _)| *s).expect("the journal holds deltas");
     let reader = async_nats::ConnectOptions::with_user_and_password("aggregator".into(), "change-me-too".into());
-    let msgs = read_stream_as(&rt, &urls, reader);
+    let msgs = read_stream_as(&urls, STREAM, reader);
     let n = check_exactly_once(&msgs, epoch, last);
     eprintln!("documented permissions: {n} deltas forwarded by north-connector, read back by aggregator");
     drop(sim);

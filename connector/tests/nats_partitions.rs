@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
+use twinloom_tests::jetstream::{read_stream, StreamMessage};
 use twinloom_tests::nats::{aggregated_equals_site, NatsCluster};
 use twinloom_tests::{free_port, wait_until, ChildService, TempDir};
 
@@ -95,40 +96,6 @@ fn journal_records(stage: &Path) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
-/// One message of a stream.
-struct StreamMsg {
-    id: String,
-    partition: Option<String>,
-    subject: String,
-    payload: Vec<u8>,
-}
-
-/// Every message of `stream`, in stream order.
-fn read_stream(rt: &tokio::runtime::Runtime, urls: &[String], stream: &str) -> Vec<StreamMsg> {
-    rt.block_on(async {
-        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(stream).await.expect("the stream exists");
-        let info = stream.info().await.expect("stream info").clone();
-        let mut out = Vec::new();
-        for seq in info.state.first_sequence..=info.state.last_sequence {
-            if info.state.messages == 0 {
-                break;
-            }
-            let m = stream.get_raw_message(seq).await.expect("get a stream message");
-            let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_string());
-            out.push(StreamMsg {
-                id: header("Nats-Msg-Id").unwrap_or_default(),
-                partition: header("Twinloom-Partition"),
-                subject: m.subject.to_string(),
-                payload: m.payload.to_vec(),
-            });
-        }
-        assert_eq!(out.len() as u64, info.state.messages, "the stream's message count");
-        out
-    })
-}
-
 #[test]
 fn two_partitions_of_one_site_forward_every_delta_exactly_once() {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -162,8 +129,8 @@ fn two_partitions_of_one_site_forward_every_delta_exactly_once() {
     let dropped = sa.metric("twinloom_nats_dedup_hits_total") + sb.metric("twinloom_nats_dedup_hits_total");
     sa.stop();
     sb.stop();
-    let west: Vec<StreamMsg> =
-        read_stream(&rt, &urls, "TWINLOOM_WEST").into_iter().filter(|m| m.subject.ends_with(".deltas")).collect();
+    let west: Vec<StreamMessage> =
+        read_stream(&urls, "TWINLOOM_WEST").into_iter().filter(|m| m.subject.ends_with(".deltas")).collect();
     let published = journal_records(&dir.path().join("west-a/stage")).len()
         + journal_records(&dir.path().join("west-b/stage")).len();
     eprintln!(
@@ -188,7 +155,7 @@ fn two_partitions_of_one_site_forward_every_delta_exactly_once() {
     sa.stop();
     sb.stop();
     assert_eq!(dedup, 0.0, "no delta of one partition is taken for the other's");
-    let msgs = read_stream(&rt, &urls, "TWINLOOM_NORTH");
+    let msgs = read_stream(&urls, "TWINLOOM_NORTH");
     let mut total = 0;
     let mut shared_subject = BTreeMap::<String, usize>::new();
     for (partition, shops) in [("body", &body_shops[..]), ("rest", &rest_shops[..])] {
@@ -196,7 +163,7 @@ fn two_partitions_of_one_site_forward_every_delta_exactly_once() {
         let last = records.last().map(|(s, _)| *s).expect("the journal holds deltas");
         assert_eq!(records[0].0, 1, "the journal holds every delta");
         let prefix = format!("north.{partition}:{EPOCH}:");
-        let mine: Vec<&StreamMsg> = msgs.iter().filter(|m| m.id.starts_with(&prefix)).collect();
+        let mine: Vec<&StreamMessage> = msgs.iter().filter(|m| m.id.starts_with(&prefix)).collect();
         let mut count: BTreeMap<u64, u32> = BTreeMap::new();
         for m in &mine {
             assert_eq!(m.partition.as_deref(), Some(partition), "{}: the Twinloom-Partition header", m.id);
@@ -214,7 +181,7 @@ fn two_partitions_of_one_site_forward_every_delta_exactly_once() {
         assert!(dups.is_empty(), "partition {partition}: ids in the stream more than once: {dups:?}");
         let missing: Vec<u64> = (1..=last).filter(|s| !count.contains_key(s)).take(20).collect();
         assert!(missing.is_empty(), "partition {partition}: deltas published but not in the stream: {missing:?}");
-        let by_seq: BTreeMap<u64, &StreamMsg> =
+        let by_seq: BTreeMap<u64, &StreamMessage> =
             mine.iter().map(|m| (m.id[prefix.len()..].parse().unwrap(), *m)).collect();
         for (seq, body) in &records {
             assert_eq!(&by_seq[seq].payload, body, "{prefix}{seq}: the stream's message differs from the journal's");

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
+pub mod jetstream;
 mod mosquitto;
 pub use mosquitto::*;
 pub mod nats;
