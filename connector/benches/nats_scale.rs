@@ -4,9 +4,12 @@
 //! machine. Each connector and the aggregator is its own process: this binary re-executes itself with
 //! `TWINLOOM_SCALE_CHILD=<config>` and runs the service in the child, so each has its own resident memory.
 //!
-//! - `nats_samples_per_s`: edits the aggregator applied per second while the simulators run at their
-//!   maximum rate (`TWINLOOM_BENCH_SIGNALS` signals in all, default 1,000,000, a quarter per simulator),
-//!   with the connectors' ingest rate (samples accepted per second) next to it so the bottleneck shows;
+//! - `nats_samples_per_s`: samples per second end to end while the simulators run at their maximum rate
+//!   (`TWINLOOM_BENCH_SIGNALS` signals in all, default 1,000,000, a quarter per simulator): the samples
+//!   the connectors accepted, in the share of their edits (each attribute's newest value per 50 ms tick,
+//!   what a delta carries) that the aggregator applied in the same window; measured once the aggregator
+//!   has worked off the backlog of its start. `nats_aggregate_edits_per_s` is what it applied in the
+//!   window, `nats_aggregate_catchup_edits_per_s` its rate on that backlog (its capacity here);
 //!   after the simulators stop and everything drains: the connectors' forward lag, the aggregator's
 //!   pending messages, every delta id in its stream exactly once and 1..=last, and the edits the
 //!   connectors applied against the edits the aggregator consumed (`nats_lost_edits`);
@@ -280,24 +283,6 @@ async fn client(addr: SocketAddr, seen: Arc<Mutex<Seen>>, recording: Arc<AtomicB
     }
 }
 
-/// Every delta message id of `stream`, and how many messages it holds.
-fn stream_delta_ids(rt: &tokio::runtime::Runtime, urls: &[String], stream: &str) -> Vec<String> {
-    rt.block_on(async {
-        let client = async_nats::connect(urls.to_vec()).await.expect("connect to the cluster");
-        let js = async_nats::jetstream::new(client);
-        let mut s = js.get_stream(stream).await.expect("the stream exists");
-        let info = s.info().await.expect("stream info").clone();
-        let mut out = Vec::new();
-        for seq in info.state.first_sequence..=info.state.last_sequence {
-            let Ok(m) = s.get_raw_message(seq).await else { continue };
-            if m.subject.ends_with(".deltas") {
-                out.push(m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()).unwrap_or_default());
-            }
-        }
-        out
-    })
-}
-
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -318,6 +303,11 @@ struct Outcome {
     forwarded_per_s: f64,
     aggregate_edits_per_s: f64,
     aggregate_messages_per_s: f64,
+    /// Edits/s while the aggregator worked off the backlog of its start (its capacity).
+    catchup_edits_per_s: f64,
+    /// Messages not yet delivered to the aggregator, and its largest lag (s), at the window's end.
+    pending_at_end: f64,
+    lag_at_end_s: f64,
     drain_s: f64,
     drained: bool,
     forward_lag: f64,
@@ -362,9 +352,14 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
                 .expect("simulator")
         })
         .collect();
+    // The plants hold still while the connectors (and, for large runs, the aggregator) bind: starting a
+    // connector next to others already ingesting at full rate takes minutes on two cores.
+    let resume_before_aggregator = signals <= 200_000;
+    sims.iter().for_each(|s| s.pause(true));
     eprintln!(
-        "[{tag}] {SITES} simulators of {per_site} signals at {update_hz} Hz up after {:.1} s",
-        t_start.elapsed().as_secs_f64()
+        "[{tag}] {SITES} simulators of {per_site} signals at {update_hz} Hz up after {:.1} s (held still until {})",
+        t_start.elapsed().as_secs_f64(),
+        if resume_before_aggregator { "the connectors are up" } else { "the aggregator is up" }
     );
     let log = |name: &str| dir.path().join(format!("{name}.log"));
     let mut connectors = Vec::new();
@@ -381,6 +376,9 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         assert!(Instant::now() < deadline, "the connectors never forwarded");
         std::thread::sleep(Duration::from_millis(500));
     }
+    if resume_before_aggregator {
+        sims.iter().for_each(|s| s.pause(false));
+    }
     let la = listen();
     let cfg_a = aggregator_config(dir.path(), la, &urls, &sites);
     let agg = Service::start("aggregator", &cfg_a, la, &log("aggregate"), Duration::from_secs(1800));
@@ -389,11 +387,21 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         "[{tag}] aggregator up ({} sites bound) after {startup_s:.1} s",
         agg.sum("twinloom_aggregate_sites_bound")
     );
+    sims.iter().for_each(|s| s.pause(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (recording, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let cl = rt.spawn(client(la, seen.clone(), recording.clone(), stop.clone()));
-    // Warm-up: the initial values (as old as the start) are through before anything is measured.
-    std::thread::sleep(Duration::from_secs(10));
+    // Catch-up: the aggregator works off what the connectors forwarded before it started (its rate here is
+    // its capacity next to everything else), then the window measures the steady state.
+    let (t_catchup, e_catchup) = (Instant::now(), agg.sum("twinloom_aggregate_edits_total"));
+    std::thread::sleep(Duration::from_secs(2));
+    while agg.sum("twinloom_aggregate_pending_messages") > (4 * SITES) as f64 && t_catchup.elapsed().as_secs() < 300 {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let catchup_s = t_catchup.elapsed().as_secs_f64();
+    let catchup_edits_per_s = (agg.sum("twinloom_aggregate_edits_total") - e_catchup) / catchup_s;
+    eprintln!("[{tag}] aggregator caught up in {catchup_s:.1} s at {catchup_edits_per_s:.0} edits/s");
+    std::thread::sleep(Duration::from_secs(2));
 
     let read = |agg: &Service, connectors: &[Service]| {
         let c = |n: &str| connectors.iter().map(|c| c.sum(n)).sum::<f64>();
@@ -413,6 +421,12 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let r1 = read(&agg, &connectors);
     let window_s = t0.elapsed().as_secs_f64();
+    let pending_at_end = agg.sum("twinloom_aggregate_pending_messages");
+    let lag_at_end_s = metrics(agg.listen)
+        .iter()
+        .filter(|(k, _)| k.starts_with("twinloom_aggregate_lag_seconds"))
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max);
     recording.store(false, Relaxed);
     let mut rss: Vec<(String, f64)> = connectors.iter().map(|c| (c.name.clone(), rss_mib(c.child.id()))).collect();
     rss.push(("aggregator".into(), rss_mib(agg.child.id())));
@@ -471,7 +485,12 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
     // Every delta id once per stream, 1..=last of the connector's epoch.
     let (mut ids, mut duplicate_ids, mut missing_ids) = (0u64, 0u64, 0u64);
     for site in &sites {
-        let mut d = stream_delta_ids(&rt, &urls, &format!("TWINLOOM_{}", site.to_uppercase()));
+        let mut d: Vec<String> =
+            twinloom_tests::jetstream::read_stream(&urls, &format!("TWINLOOM_{}", site.to_uppercase()))
+                .into_iter()
+                .filter(|m| m.subject.ends_with(".deltas"))
+                .map(|m| m.id)
+                .collect();
         let n = d.len();
         d.sort_unstable();
         d.dedup();
@@ -498,6 +517,9 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         forwarded_per_s: (r1.3 - r0.3) / window_s,
         aggregate_edits_per_s: (r1.4 - r0.4) / window_s,
         aggregate_messages_per_s: (r1.5 - r0.5) / window_s,
+        catchup_edits_per_s,
+        pending_at_end,
+        lag_at_end_s,
         drain_s,
         drained,
         forward_lag,
@@ -534,8 +556,8 @@ fn main() {
     let seconds = env_num("TWINLOOM_BENCH_SECONDS", 30.0);
 
     if wants("nats_samples_per_s") || wants("rss_mib") {
-        // At least ~400,000 changes/s offered (1 Hz at 400,000 signals and more), at most 10 Hz.
-        let hz = env_num("TWINLOOM_BENCH_HZ", (400_000.0 / signals as f64).clamp(1.0, 10.0));
+        // About 400,000 changes/s offered (0.4 Hz at 1,000,000 signals), at most 10 Hz, at least 0.25 Hz.
+        let hz = env_num("TWINLOOM_BENCH_HZ", (400_000.0 / signals as f64).clamp(0.25, 10.0));
         let o = run(signals, hz, seconds, "throughput");
         let ok = o.drained && o.forward_lag == 0.0 && o.pending == 0.0 && o.duplicate_ids == 0 && o.missing_ids == 0;
         let lost_edits = o.connector_edits - o.aggregate_edits;
@@ -546,7 +568,9 @@ fn main() {
                 r#""connector_edits_per_s":{:.0},"forwarded_deltas_per_s":{:.0},"aggregate_messages_per_s":{:.0},"#,
                 r#""drained":{},"drain_s":{:.1},"forward_lag_records":{},"aggregate_pending":{},"connector_edits":{},"#,
                 r#""aggregate_edits":{},"forwarded":{},"dedup_hits":{},"aggregate_messages":{},"redeliveries":{},"#,
-                r#""stream_delta_ids":{},"duplicate_ids":{},"missing_ids":{},"zero_loss":{},"target":200000"#
+                r#""stream_delta_ids":{},"duplicate_ids":{},"missing_ids":{},"zero_loss":{},"#,
+                r#""aggregate_edits_per_s":{:.0},"aggregate_catchup_edits_per_s":{:.0},"aggregate_pending_at_end":{},"#,
+                r#""aggregate_lag_at_end_s":{:.3},"target":200000"#
             ),
             o.signals,
             o.bound,
@@ -571,10 +595,29 @@ fn main() {
             o.ids,
             o.duplicate_ids,
             o.missing_ids,
-            ok && lost_edits == 0.0
+            ok && lost_edits == 0.0,
+            o.aggregate_edits_per_s,
+            o.catchup_edits_per_s,
+            o.pending_at_end,
+            o.lag_at_end_s
         );
+        // End to end: the samples the connectors took per second, in the share of their edits (each
+        // attribute's newest value per tick) that the aggregator applied in the same window.
+        let through = (o.aggregate_edits_per_s / o.connector_edits_per_s).min(1.0);
         if wants("nats_samples_per_s") {
-            emit("nats_samples_per_s", o.aggregate_edits_per_s, "samples/s", &ctx);
+            emit("nats_samples_per_s", o.ingest_per_s * through, "samples/s", &ctx);
+            emit(
+                "nats_aggregate_edits_per_s",
+                o.aggregate_edits_per_s,
+                "edits/s",
+                &format!(r#","signals":{}"#, o.signals),
+            );
+            emit(
+                "nats_aggregate_catchup_edits_per_s",
+                o.catchup_edits_per_s,
+                "edits/s",
+                &format!(r#","signals":{}"#, o.signals),
+            );
             emit(
                 "nats_connector_ingest_samples_per_s",
                 o.ingest_per_s,
@@ -587,9 +630,11 @@ fn main() {
             emit_rss(&o, "throughput");
         }
         eprintln!(
-            "throughput: {} signals, aggregator {:.0} edits/s, connectors ingest {:.0} samples/s (offered {:.0}), zero loss: {}",
+            "throughput: {} signals, end to end {:.0} samples/s; aggregator {:.0} edits/s (catch-up {:.0}), connectors ingest {:.0} samples/s (offered {:.0}), zero loss: {}",
             o.signals,
+            o.ingest_per_s * through,
             o.aggregate_edits_per_s,
+            o.catchup_edits_per_s,
             o.ingest_per_s,
             o.offered_per_s,
             ok && lost_edits == 0.0

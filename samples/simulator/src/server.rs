@@ -129,6 +129,7 @@ impl Simulator {
         };
         let server_task = tokio::spawn(server.run_with(listener));
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SimStats::default());
         let runner = ModelRunner {
             model,
@@ -138,6 +139,7 @@ impl Simulator {
             period: config.tick_period(),
             max_ticks: config.max_ticks,
             stop: stop.clone(),
+            paused: paused.clone(),
             stats: stats.clone(),
             inbox,
             image,
@@ -157,6 +159,7 @@ impl Simulator {
             stats,
             control,
             stop,
+            paused,
             model_thread: Some(model_thread),
             server: handle,
             server_task,
@@ -336,6 +339,8 @@ struct ModelRunner {
     period: Duration,
     max_ticks: Option<u64>,
     stop: Arc<AtomicBool>,
+    /// While set, the plant does not change (commands still act); ticks start again from the resume.
+    paused: Arc<AtomicBool>,
     stats: Arc<SimStats>,
     inbox: mpsc::Receiver<Command>,
     /// The Modbus registers, when the Modbus server runs.
@@ -356,6 +361,9 @@ impl ModelRunner {
                 self.apply(command, &mut batch);
             }
             let now = Instant::now();
+            if self.paused.load(Ordering::Relaxed) {
+                next = now + self.period;
+            }
             if next > now {
                 match self.inbox.recv_timeout((next - now).min(Duration::from_millis(50))) {
                     Ok(command) => self.apply(command, &mut batch),
@@ -444,6 +452,7 @@ pub struct SimulatorHandle {
     stats: Arc<SimStats>,
     control: Arc<Control>,
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     model_thread: Option<JoinHandle<()>>,
     server: ServerHandle,
     server_task: tokio::task::JoinHandle<Result<(), String>>,
@@ -482,6 +491,12 @@ impl SimulatorHandle {
     /// The node id string of a signal path on this server, e.g. `ns=2;s=Plant/BIW/Station01/R01/J1`.
     pub fn node_id(&self, path: &str) -> String {
         format!("ns={};s={}", self.namespace_index, path)
+    }
+
+    /// Holds the plant still (`true`: no value changes, while clients browse, read and subscribe) or lets
+    /// it run again (`false`), e.g. so that a benchmark measures only once every client is up.
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
     /// Live counters.
