@@ -72,10 +72,20 @@ fn the_deploy_page_s_twinloom_table_loads() {
 fn the_deploy_page_s_nats_server_configuration_is_valid() {
     let conf = block(&read("deploy.md"), "conf", "# /etc/nats/nats.conf");
     let dir = TempDir::new("docs-nats-conf");
-    // The store folder is the only path in it: a temporary one here.
+    // The store folder: a temporary one here.
     let store = dir.path().join("store");
     let conf = conf.replace("store_dir: /var/lib/nats", &format!("store_dir: {:?}", store.display().to_string()));
     assert!(conf.contains(&format!("{:?}", store.display().to_string())), "the store_dir line is in the example");
+    // The routes' `tls` files (`nats-server -t` loads them): the kit's certificates in their place.
+    let etc_nats = dir.path().join("etc-nats");
+    std::fs::create_dir_all(&etc_nats).unwrap();
+    twinloom_tests::make_test_certificates(&etc_nats);
+    for (from, to) in [("server.pem", "route-cert.pem"), ("server.key", "route-key.pem")] {
+        std::fs::copy(etc_nats.join(from), etc_nats.join(to)).unwrap();
+    }
+    let files = ["route-cert.pem", "route-key.pem", "ca.pem"];
+    assert!(files.iter().all(|f| conf.contains(&format!("\"/etc/nats/{f}\""))), "the routes' tls files: {files:?}");
+    let conf = conf.replace("\"/etc/nats/", &format!("\"{}/", etc_nats.display()));
     let file = dir.path().join("nats.conf");
     std::fs::write(&file, &conf).unwrap();
     let out = Command::new(nats_server_bin()).arg("-t").arg("-c").arg(&file).output().expect("run nats-server -t");

@@ -11,14 +11,17 @@
 //! nothing, counts `twinloom_nats_errors_total` and stays ready. A second test runs the server in
 //! operator mode (operator, system and site account and user JWTs signed with nkeys here, preloaded into
 //! the memory resolver) with docs/nats.md's `.creds` table: a user of an unknown account is refused, the
-//! site's user forwards into its account's stream.
+//! site's user forwards into its account's stream. A third runs a 3-node cluster whose routes speak
+//! mutual TLS with docs/deploy.md's `cluster { tls { } }` block as printed (files put in their place): an
+//! R3 stream forwarded into has 3 current replicas, and a fourth server with a route certificate of
+//! another CA is refused by every node and stays out of the JetStream meta group.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use twinloom_simulator::{SimConfig, Simulator};
+use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 use twinloom_tests::nats::NatsCluster;
 use twinloom_tests::{free_port, http_get, metric, wait_until, workspace_root, ChildService, TempDir};
 
@@ -51,6 +54,38 @@ fn block(doc: &str, lang: &str, first: &str) -> String {
 fn documented_nkey(conf: &str, n: usize) -> String {
     let (at, _) = conf.match_indices("nkey: ").nth(n).unwrap_or_else(|| panic!("nkey #{n} in:\n{conf}"));
     conf[at + 6..].split_whitespace().next().unwrap().to_string()
+}
+
+/// The plant simulator (500 signals at 10 Hz) on a free port.
+fn simulator(rt: &tokio::runtime::Runtime, seed: u64) -> SimulatorHandle {
+    rt.block_on(Simulator::start(SimConfig { port: 0, seed, signals: 500, update_hz: 10.0, ..SimConfig::default() }))
+        .expect("simulator")
+}
+
+/// A connector configuration `dir/name`: the simulator's BIW line, the journal on, the `[nats]` table
+/// `nats` with `replicas` and a 1 s ack timeout.
+fn service_config(
+    dir: &Path,
+    name: &str,
+    listen: SocketAddr,
+    sim: &SimulatorHandle,
+    nats: &str,
+    replicas: u8,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[stage]\ndir = \"stage\"\ntick_ms = 50\n\n[stream]\nlisten = \"{listen}\"\n\n[journal]\nenabled = true\n\n\
+             {nats}\nreplicas = {replicas}\nack_timeout_s = 1\n\n\
+             [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{}\"\n\n\
+             [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n",
+            sim.endpoint_url(),
+            sim.namespace_index()
+        ),
+    )
+    .unwrap();
+    path
 }
 
 #[test]
@@ -107,33 +142,10 @@ fn mutual_tls_and_nkeys_as_documented() {
         .replace("/etc/twinloom/", &format!("{}/", etc.display()));
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = rt
-        .block_on(Simulator::start(SimConfig {
-            port: 0,
-            seed: 23,
-            signals: 500,
-            update_hz: 10.0,
-            ..SimConfig::default()
-        }))
-        .expect("simulator");
+    let sim = simulator(&rt, 23);
     let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = dir.path().join("service.log");
-    let config = |name: &str, nats: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "[stage]\ndir = \"stage\"\ntick_ms = 50\n\n[stream]\nlisten = \"{listen}\"\n\n[journal]\nenabled = true\n\n\
-                 {nats}\nreplicas = 1\nack_timeout_s = 1\n\n\
-                 [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{}\"\n\n\
-                 [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n",
-                sim.endpoint_url(),
-                sim.namespace_index()
-            ),
-        )
-        .unwrap();
-        path
-    };
+    let config = |name: &str, nats: &str| service_config(dir.path(), name, listen, &sim, nats, 1);
 
     // Refused: each changes one thing of the documented table.
     let refused = [
@@ -311,33 +323,10 @@ fn a_creds_file_in_operator_mode() {
         .join("\n")
         .replace("/etc/twinloom/", &format!("{}/", etc.display()));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = rt
-        .block_on(Simulator::start(SimConfig {
-            port: 0,
-            seed: 24,
-            signals: 500,
-            update_hz: 10.0,
-            ..SimConfig::default()
-        }))
-        .expect("simulator");
+    let sim = simulator(&rt, 24);
     let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = dir.path().join("service.log");
-    let config = |name: &str, nats: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "[stage]\ndir = \"stage\"\ntick_ms = 50\n\n[stream]\nlisten = \"{listen}\"\n\n[journal]\nenabled = true\n\n\
-                 {nats}\nreplicas = 1\nack_timeout_s = 1\n\n\
-                 [[sources]]\nname = \"plc\"\nkind = \"opcua\"\nendpoint = \"{}\"\n\n\
-                 [[auto_bindings]]\nsource = \"plc\"\nnode = \"ns={};s=Plant/BIW\"\nshop = \"biw\"\nprim = \"/Plant/BIW\"\n",
-                sim.endpoint_url(),
-                sim.namespace_index()
-            ),
-        )
-        .unwrap();
-        path
-    };
+    let config = |name: &str, nats: &str| service_config(dir.path(), name, listen, &sim, nats, 1);
 
     let svc = start(&config("stranger.toml", &table.replace("north.creds", "stranger.creds")), listen, &log);
     wait_until("errors counted with another account's user", 30, || {
@@ -367,5 +356,194 @@ fn a_creds_file_in_operator_mode() {
     });
     assert!(n >= 50, "the account's stream holds the deltas: {n}");
     eprintln!(".creds (operator mode): {n} messages in the account's stream");
+    drop(sim);
+}
+
+/// Route certificates for 127.0.0.1 signed by the kit's CAs (`make_test_certificates` in `certs`):
+/// `route.pem`/`.key` by `ca`, `other-route.pem`/`.key` by `other-ca`. A server both dials and is dialled
+/// on its routes, so its certificate is for server and client authentication both (the kit's server
+/// certificate is for server authentication only, which the dialled side refuses).
+fn make_route_certificates(certs: &Path) {
+    const ROUTE_CERTS: &str = r#"
+import datetime, ipaddress, sys
+from pathlib import Path
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+d = Path(sys.argv[1])
+now = datetime.datetime.now(datetime.timezone.utc)
+for ca, name in [("ca", "route"), ("other-ca", "other-route")]:
+    ca_key = serialization.load_pem_private_key((d / f"{ca}.key").read_bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate((d / f"{ca}.pem").read_bytes())
+    k = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject).public_key(k.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+    (d / f"{name}.key").write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (d / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+"#;
+    twinloom_tests::run_python(ROUTE_CERTS, &[certs.to_str().expect("a UTF-8 path")]);
+}
+
+/// The `tls { }` block inside the `cluster { }` block of a nats-server configuration, as written there.
+fn cluster_tls_block(conf: &str) -> String {
+    let cluster = &conf[conf.find("\ncluster {").expect("a cluster block")..];
+    let cluster = &cluster[..cluster.find("\n}").expect("its end")];
+    let at = cluster.find("  tls {").unwrap_or_else(|| panic!("a tls block inside:{cluster}"));
+    let end = at + cluster[at..].find("\n  }").expect("the tls block's end") + 4;
+    cluster[at..end].to_string()
+}
+
+/// A node's monitoring endpoint `path`, answered 200.
+fn monitor(port: u16, path: &str) -> String {
+    let (status, body) = http_get(SocketAddr::from(([127, 0, 0, 1], port)), path);
+    assert_eq!(status, 200, "GET {path} on {port}: {body}");
+    body
+}
+
+/// The number after `"key": ` in a JSON text (the first one).
+fn json_number(text: &str, key: &str) -> u64 {
+    let rest = &text[text.find(&format!("\"{key}\": ")).unwrap_or_else(|| panic!("{key} in {text}")) + key.len() + 4..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().expect("a number")
+}
+
+/// A 3-node cluster whose routes run docs/deploy.md's `cluster { tls { } }` block as printed (files put in
+/// their place): the routes are up and speak TLS only, a connector forwards into its R3 stream, which has
+/// 3 current replicas, and a fourth server with a route certificate of another CA is refused.
+#[test]
+fn cluster_routes_over_mutual_tls() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let began = Instant::now();
+    let dir = TempDir::new("nats-routes");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    twinloom_tests::make_test_certificates(&certs);
+    make_route_certificates(&certs);
+    let deploy = std::fs::read_to_string(workspace_root().join("docs/deploy.md")).unwrap();
+    let tls = cluster_tls_block(&block(&deploy, "conf", "# /etc/nats/nats.conf"));
+    assert!(tls.contains("verify: true"), "the routes verify each other's certificates:\n{tls}");
+    // The routes' files where docs/deploy.md puts them (/etc/nats/…, here in the test's folder).
+    let etc_nats = dir.path().join("etc-nats");
+    std::fs::create_dir_all(&etc_nats).unwrap();
+    for (from, to) in [
+        ("route.pem", "route-cert.pem"),
+        ("route.key", "route-key.pem"),
+        ("ca.pem", "ca.pem"),
+        ("other-route.pem", "other-route-cert.pem"),
+        ("other-route.key", "other-route-key.pem"),
+    ] {
+        std::fs::copy(certs.join(from), etc_nats.join(to)).unwrap();
+    }
+    let tls = tls.replace("/etc/nats/", &format!("{}/", etc_nats.display()));
+    assert!(!tls.contains("/etc/"), "every file put in its place:\n{tls}");
+    let mut cluster = NatsCluster::start_with_routes(3, "", &tls);
+    let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+
+    // Every node has routes to the two others, and its route port wants TLS with verified certificates.
+    for node in &cluster.nodes {
+        wait_until(&format!("{}'s routes to the others", node.name), 20, || {
+            let routez = monitor(node.http_port, "/routez");
+            names.iter().filter(|n| **n != node.name).all(|n| routez.contains(&format!("\"remote_name\": \"{n}\"")))
+        });
+        let varz = monitor(node.http_port, "/varz");
+        let routes = &varz[varz.find("\"cluster\": {").expect("varz's cluster")..];
+        let routes = &routes[..routes.find('}').unwrap()];
+        assert!(routes.contains("\"tls_required\": true") && routes.contains("\"tls_verify\": true"), "{routes}");
+    }
+    // A route connection in plain text is refused: the route port speaks TLS only.
+    {
+        use std::io::Write;
+        let n1 = &cluster.nodes[0];
+        let mut plain = std::net::TcpStream::connect(("127.0.0.1", n1.cluster_port)).unwrap();
+        plain.write_all(b"CONNECT {\"name\":\"plain\"}\r\nPING\r\n").unwrap();
+        wait_until("the plain-text route refused", 10, || {
+            n1.log_text().contains("TLS route handshake error: tls: first record does not look like a TLS handshake")
+        });
+    }
+
+    // A connector forwards into its R3 stream over the TLS routes.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = simulator(&rt, 25);
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let servers: Vec<String> = cluster.urls();
+    let nats = format!("[nats]\nenabled = true\nservers = {servers:?}\nsite = \"north\"");
+    let svc = start(
+        &service_config(dir.path(), "plant.toml", listen, &sim, &nats, 3),
+        listen,
+        &dir.path().join("service.log"),
+    );
+    let forwarding = Instant::now();
+    wait_until("deltas forwarded into the R3 stream", 60, || {
+        metric(listen, "twinloom_nats_forwarded_total") >= 100.0
+            && metric(listen, "twinloom_nats_forward_lag_records") < 5.0
+    });
+    let forwarded = metric(listen, "twinloom_nats_forwarded_total");
+    let forwarded_in = forwarding.elapsed();
+    svc.stop();
+    // The stream: 3 replicas, the leader and two current followers, every forwarded delta in it.
+    let stream_state = || {
+        rt.block_on(async {
+            let client = async_nats::connect(servers.clone()).await.expect("connect to the cluster");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("TWINLOOM_NORTH").await.expect("the stream exists");
+            stream.info().await.expect("stream info").clone()
+        })
+    };
+    let mut info = stream_state();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !info.cluster.as_ref().is_some_and(|c| c.replicas.len() == 2 && c.replicas.iter().all(|r| r.current)) {
+        assert!(Instant::now() < deadline, "no 3 current replicas: {:?}", info.cluster);
+        std::thread::sleep(Duration::from_millis(200));
+        info = stream_state();
+    }
+    let group = info.cluster.clone().unwrap();
+    assert_eq!(info.config.num_replicas, 3);
+    let leader = group.leader.clone().expect("the stream has a leader");
+    let mut members: Vec<String> = group.replicas.iter().map(|r| r.name.clone()).chain([leader]).collect();
+    members.sort();
+    assert_eq!(members, names, "the stream's replicas are the three nodes");
+    assert!(info.state.messages as f64 >= forwarded, "{} messages, {forwarded} forwarded", info.state.messages);
+    eprintln!(
+        "routes over mutual TLS: {forwarded} deltas forwarded in {forwarded_in:.1?}, R3 stream with {} messages, \
+         leader {} and current followers {:?}",
+        info.state.messages,
+        group.leader.as_deref().unwrap_or("?"),
+        group.replicas.iter().map(|r| &r.name).collect::<Vec<_>>()
+    );
+
+    // A fourth server whose route certificate is of the other CA (trusting the plant's CA) is refused.
+    let other =
+        tls.replace("/route-cert.pem", "/other-route-cert.pem").replace("/route-key.pem", "/other-route-key.pem");
+    let n4 = cluster.add_node("", &other);
+    // The nodes ask for a certificate of the plant's CA; n4 has none (Go's TLS client then sends none).
+    wait_until("every node refuses n4's route", 20, || {
+        cluster.nodes[..3]
+            .iter()
+            .all(|n| n.log_text().contains("TLS route handshake error: tls: client didn't provide a certificate"))
+            && cluster.nodes[n4].log_text().contains("TLS route handshake error: remote error: tls: bad certificate")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(json_number(&monitor(cluster.nodes[n4].http_port, "/routez"), "num_routes"), 0, "n4 has no route");
+    for node in &cluster.nodes[..3] {
+        assert!(!monitor(node.http_port, "/routez").contains("\"remote_name\": \"n4\""), "{} routes to n4", node.name);
+        let jsz = monitor(node.http_port, "/jsz");
+        let meta = &jsz[jsz.find("\"meta_cluster\"").expect("jsz's meta_cluster")..];
+        assert_eq!(json_number(meta, "cluster_size"), 3, "{}: the meta group keeps 3 peers", node.name);
+    }
+    cluster.kill_node(n4);
+    cluster.wait_ready(Duration::from_secs(10));
+    eprintln!(
+        "routes over mutual TLS: n4 (other CA) refused by n1..n3, meta group of 3; {:.1?} in all",
+        began.elapsed()
+    );
     drop(sim);
 }

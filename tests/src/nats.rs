@@ -2,7 +2,9 @@
 //! `ci/nats-env` installs into the venv) on free loopback ports, each with its own JetStream store folder
 //! in a [`TempDir`], joined by cluster routes. [`NatsCluster::start`] waits until the JetStream meta
 //! leader is elected and every node agrees on it; nodes can be killed (`SIGKILL`) and restarted with the
-//! same ports and store, one at a time or all together.
+//! same ports and store, one at a time or all together. [`NatsCluster::start_with_routes`] writes extra
+//! configuration inside every `cluster { }` block (a `tls` block for the routes), and
+//! [`NatsCluster::add_node`] starts one more server routed to the others (joining or refused).
 
 use crate::{free_port, workspace_root, ChildGuard, TempDir};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub struct NatsNode {
     pub port: u16,
     /// Monitoring (HTTP) port on 127.0.0.1.
     pub http_port: u16,
+    /// Route (cluster) port on 127.0.0.1 (unused by a single server, which has no `cluster` block).
+    pub cluster_port: u16,
     config: PathBuf,
     log: PathBuf,
     child: Option<ChildGuard>,
@@ -42,6 +46,11 @@ impl NatsNode {
     /// Whether the process is running (started and not killed).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The server's log (its stderr, every start appended).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -61,41 +70,76 @@ impl NatsCluster {
     /// As [`NatsCluster::start`], with `extra` (nats-server configuration, e.g. an `authorization` block)
     /// appended to every server's configuration.
     pub fn start_with(n: usize, extra: &str) -> NatsCluster {
+        Self::start_with_routes(n, extra, "")
+    }
+
+    /// As [`NatsCluster::start_with`], with `cluster_extra` written inside every server's `cluster { }`
+    /// block (e.g. a `tls` block: the route URLs stay `nats-route://`, the servers then speak TLS on
+    /// them). A single server has no `cluster` block, so `cluster_extra` is not used for `n == 1`.
+    pub fn start_with_routes(n: usize, extra: &str, cluster_extra: &str) -> NatsCluster {
         assert!(n >= 1, "a cluster has at least one server");
-        let dir = TempDir::new("nats");
         let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
-        let routes: Vec<String> = ports.iter().map(|(_, _, c)| format!("nats-route://127.0.0.1:{c}")).collect();
-        let mut nodes = Vec::new();
-        for (i, (port, http_port, cluster_port)) in ports.iter().enumerate() {
-            let name = format!("n{}", i + 1);
-            let store = dir.path().join(&name);
-            std::fs::create_dir_all(&store).expect("create the node's store folder");
-            let mut conf = format!(
-                "# written by twinloom-tests (tests/src/nats.rs)\n\
-                 server_name: {name}\n\
-                 listen: 127.0.0.1:{port}\n\
-                 http: 127.0.0.1:{http_port}\n\
-                 jetstream {{\n  store_dir: {store:?}\n  max_memory_store: 64MB\n  max_file_store: 2GB\n}}\n",
-                store = store.display().to_string(),
-            );
-            if n > 1 {
-                conf.push_str(&format!(
-                    "cluster {{\n  name: twinloom-test\n  listen: 127.0.0.1:{cluster_port}\n  routes: [\n{}\n  ]\n}}\n",
-                    routes.iter().map(|r| format!("    {r}")).collect::<Vec<_>>().join("\n")
-                ));
-            }
-            conf.push_str(extra);
-            let config = dir.path().join(format!("{name}.conf"));
-            std::fs::write(&config, conf).expect("write the node's config");
-            let log = dir.path().join(format!("{name}.log"));
-            nodes.push(NatsNode { name, port: *port, http_port: *http_port, config, log, child: None });
+        let routes: Vec<u16> = ports.iter().map(|p| p.2).collect();
+        let mut cluster = NatsCluster { nodes: Vec::new(), dir: TempDir::new("nats") };
+        for ports in ports {
+            let node = cluster.write_node(ports, (n > 1).then_some(&routes[..]), extra, cluster_extra);
+            cluster.nodes.push(node);
         }
-        let mut cluster = NatsCluster { nodes, dir };
         for i in 0..n {
             cluster.start_node(i);
         }
         cluster.wait_ready(Duration::from_secs(30));
         cluster
+    }
+
+    /// Writes one more server, `n<k>` routed to every node of the cluster, with `extra` and
+    /// `cluster_extra` as in [`NatsCluster::start_with_routes`], starts it (until its client port
+    /// accepts) and returns its index. It does not wait for the server to join: one the others refuse
+    /// (a route certificate of another CA) never does, and [`NatsCluster::wait_ready`] and
+    /// [`NatsCluster::restart_all`] then wait in vain while it runs: kill it first.
+    pub fn add_node(&mut self, extra: &str, cluster_extra: &str) -> usize {
+        assert!(self.nodes.len() > 1, "a server joins a cluster of several (a single one has no routes)");
+        let ports = (free_port(), free_port(), free_port());
+        let routes: Vec<u16> = self.nodes.iter().map(|n| n.cluster_port).chain([ports.2]).collect();
+        let node = self.write_node(ports, Some(&routes), extra, cluster_extra);
+        self.nodes.push(node);
+        let i = self.nodes.len() - 1;
+        self.start_node(i);
+        i
+    }
+
+    /// The configuration of the next node (`n<len + 1>`: client, monitoring and route ports, with a
+    /// `cluster` block routed to `routes` when given) and its store folder.
+    fn write_node(
+        &self,
+        (port, http_port, cluster_port): (u16, u16, u16),
+        routes: Option<&[u16]>,
+        extra: &str,
+        cluster_extra: &str,
+    ) -> NatsNode {
+        let name = format!("n{}", self.nodes.len() + 1);
+        let store = self.dir.path().join(&name);
+        std::fs::create_dir_all(&store).expect("create the node's store folder");
+        let mut conf = format!(
+            "# written by twinloom-tests (tests/src/nats.rs)\n\
+             server_name: {name}\n\
+             listen: 127.0.0.1:{port}\n\
+             http: 127.0.0.1:{http_port}\n\
+             jetstream {{\n  store_dir: {store:?}\n  max_memory_store: 64MB\n  max_file_store: 2GB\n}}\n",
+            store = store.display().to_string(),
+        );
+        if let Some(routes) = routes {
+            let routes: Vec<String> = routes.iter().map(|c| format!("    nats-route://127.0.0.1:{c}")).collect();
+            conf.push_str(&format!(
+                "cluster {{\n  name: twinloom-test\n  listen: 127.0.0.1:{cluster_port}\n  routes: [\n{}\n  ]\n{cluster_extra}\n}}\n",
+                routes.join("\n")
+            ));
+        }
+        conf.push_str(extra);
+        let config = self.dir.path().join(format!("{name}.conf"));
+        std::fs::write(&config, conf).expect("write the node's config");
+        let log = self.dir.path().join(format!("{name}.log"));
+        NatsNode { name, port, http_port, cluster_port, config, log, child: None }
     }
 
     /// The folder holding the configs, logs and stores.
