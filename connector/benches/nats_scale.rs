@@ -12,7 +12,8 @@
 //!   window, `nats_aggregate_catchup_edits_per_s` its rate on that backlog (its capacity here);
 //!   after the simulators stop and everything drains: the connectors' forward lag, the aggregator's
 //!   pending messages, every delta id in its stream exactly once and 1..=last, and the edits the
-//!   connectors applied against the edits the aggregator consumed (`nats_lost_edits`);
+//!   connectors applied against the edits the aggregator consumed, those of redelivered messages aside
+//!   (`nats_lost_edits`);
 //! - `aggregate_latency_p50_ms` / `aggregate_latency_p99_ms`: source time → receipt by a live client of the
 //!   aggregator, with the simulators throttled to about 50,000 samples/s in all (a second run, signals at
 //!   5 Hz, as many as give `TWINLOOM_BENCH_LATENCY_RATE` changes/s, default 50,000);
@@ -315,6 +316,8 @@ struct Outcome {
     connector_edits: f64,
     aggregate_edits: f64,
     redeliveries: f64,
+    /// Edits in redelivered messages (counted twice in `aggregate_edits`).
+    redelivered_edits: f64,
     forwarded: f64,
     dedup_hits: f64,
     aggregate_messages: f64,
@@ -474,6 +477,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
     let aggregate_edits = agg.sum("twinloom_aggregate_edits_total");
     let aggregate_messages = agg.sum("twinloom_aggregate_messages_total");
     let redeliveries = agg.sum("twinloom_aggregate_redeliveries_total");
+    let redelivered_edits = agg.sum("twinloom_aggregate_redelivered_edits_total");
     stop.store(true, Relaxed);
     let _ = rt.block_on(cl);
     let seen = std::mem::take(&mut *seen.lock().expect("client stats"));
@@ -500,11 +504,21 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         let mut seqs: Vec<u64> = d
             .iter()
             .filter(|id| id.starts_with(&format!("{site}:{}:", epoch.trim())))
-            .filter_map(|id| id.rsplit(':').next()?.parse().ok())
+            .filter_map(|id| id.split(':').nth(2)?.parse().ok()) // `<site>:<epoch>:<seq>[:<i>/<n>]`
             .collect();
         seqs.sort_unstable();
+        seqs.dedup();
         let last = seqs.last().copied().unwrap_or(0);
         missing_ids += last.saturating_sub(seqs.len() as u64);
+        // A delta sent in parts: every part `i/n` of it.
+        let mut parts: std::collections::HashMap<&str, (u64, u64)> = Default::default();
+        for id in &d {
+            if let Some((delta, n)) = id.rsplit_once(':').and_then(|(delta, p)| Some((delta, p.split_once('/')?.1))) {
+                let e = parts.entry(delta).or_insert((0, n.parse().unwrap_or(0)));
+                e.0 += 1;
+            }
+        }
+        missing_ids += parts.values().map(|(got, n)| n.saturating_sub(*got)).sum::<u64>();
     }
     Outcome {
         signals,
@@ -527,6 +541,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         connector_edits,
         aggregate_edits,
         redeliveries,
+        redelivered_edits,
         forwarded,
         dedup_hits,
         aggregate_messages,
@@ -560,14 +575,14 @@ fn main() {
         let hz = env_num("TWINLOOM_BENCH_HZ", (400_000.0 / signals as f64).clamp(0.25, 10.0));
         let o = run(signals, hz, seconds, "throughput");
         let ok = o.drained && o.forward_lag == 0.0 && o.pending == 0.0 && o.duplicate_ids == 0 && o.missing_ids == 0;
-        let lost_edits = o.connector_edits - o.aggregate_edits;
+        let lost_edits = o.connector_edits - (o.aggregate_edits - o.redelivered_edits);
         let ctx = format!(
             concat!(
                 r#","signals":{},"signals_bound":{},"update_hz":{},"processes":{{"connectors":4,"aggregator":1,"nats_servers":3}},"#,
                 r#""startup_s":{:.1},"window_s":{:.1},"offered_changes_per_s":{:.0},"connector_ingest_samples_per_s":{:.0},"#,
                 r#""connector_edits_per_s":{:.0},"forwarded_deltas_per_s":{:.0},"aggregate_messages_per_s":{:.0},"#,
                 r#""drained":{},"drain_s":{:.1},"forward_lag_records":{},"aggregate_pending":{},"connector_edits":{},"#,
-                r#""aggregate_edits":{},"forwarded":{},"dedup_hits":{},"aggregate_messages":{},"redeliveries":{},"#,
+                r#""aggregate_edits":{},"forwarded":{},"dedup_hits":{},"aggregate_messages":{},"redeliveries":{},"redelivered_edits":{},"#,
                 r#""stream_delta_ids":{},"duplicate_ids":{},"missing_ids":{},"zero_loss":{},"#,
                 r#""aggregate_edits_per_s":{:.0},"aggregate_catchup_edits_per_s":{:.0},"aggregate_pending_at_end":{},"#,
                 r#""aggregate_lag_at_end_s":{:.3},"target":200000"#
@@ -592,6 +607,7 @@ fn main() {
             o.dedup_hits,
             o.aggregate_messages,
             o.redeliveries,
+            o.redelivered_edits,
             o.ids,
             o.duplicate_ids,
             o.missing_ids,

@@ -129,6 +129,8 @@ pub struct AggregateStatus {
     pub edits: AtomicU64,
     /// Messages delivered more than once (after a restart, or an acknowledgement that came late).
     pub redeliveries: AtomicU64,
+    /// Edits in those messages (applied again; the twin keeps the newer values it already has).
+    pub redelivered_edits: AtomicU64,
     /// Messages that are not a delta, and edits of a type the attribute does not have.
     pub bad_messages: AtomicU64,
     /// Edits of attributes no site description declared.
@@ -164,10 +166,11 @@ impl AggregateStatus {
 
     /// The `twinloom_aggregate_*` metrics.
     pub fn render(&self, out: &mut String) {
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             ("messages_total", "Delta messages consumed (redeliveries included).", &self.messages),
             ("edits_total", "Edits turned into samples.", &self.edits),
             ("redeliveries_total", "Messages delivered more than once.", &self.redeliveries),
+            ("redelivered_edits_total", "Edits in messages delivered more than once.", &self.redelivered_edits),
             ("bad_messages_total", "Messages or edits that could not be read.", &self.bad_messages),
             ("unknown_attributes_total", "Edits of attributes no site description declared.", &self.unknown_attributes),
             ("acks_total", "Acknowledgements sent (each covers every message before it).", &self.acks),
@@ -299,7 +302,10 @@ impl Federation {
             leases.push(lease);
         }
         status.sites_bound.store(sites.len() as u64, Relaxed);
-        let ack_wait = Duration::from_secs_f64((cfg.stage.save_interval_s * 6.0).max(60.0));
+        // Generous: a message is acknowledged only after two saves of every layer, which take long on a
+        // large stage, and a late acknowledgement means a redelivery. What a crash left unacknowledged
+        // comes first at the next start anyway (the consumer is made again at its acknowledged floor).
+        let ack_wait = Duration::from_secs_f64((cfg.stage.save_interval_s * 6.0).max(300.0));
         let (stop, _) = tokio::sync::watch::channel(false);
         Ok(Federation {
             js,
@@ -693,8 +699,10 @@ impl Consumer {
     async fn handle(&self, m: async_nats::jetstream::Message, checkpoints: &mut VecDeque<Checkpoint>) -> bool {
         let st = &self.status;
         st.messages.fetch_add(1, Relaxed);
+        let mut redelivered = false;
         if let Ok(info) = m.info() {
-            if info.delivered > 1 {
+            redelivered = info.delivered > 1;
+            if redelivered {
                 st.redeliveries.fetch_add(1, Relaxed);
             }
             self.gauges.pending.store(info.pending, Relaxed);
@@ -748,6 +756,9 @@ impl Consumer {
                 self.counters.samples_in.fetch_add(n, Relaxed);
                 self.counters.batches_in.fetch_add(1, Relaxed);
                 st.edits.fetch_add(n, Relaxed);
+                if redelivered {
+                    st.redelivered_edits.fetch_add(n, Relaxed);
+                }
             }
             *sent
         };
