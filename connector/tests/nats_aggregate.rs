@@ -88,6 +88,36 @@ fn aggregator_config(dir: &Path, listen: SocketAddr, urls: &[String]) -> PathBuf
     cfg
 }
 
+/// A plant simulator of `signals` signals changing at `hz`.
+fn simulator(rt: &tokio::runtime::Runtime, seed: u64, signals: usize, hz: f64) -> SimulatorHandle {
+    rt.block_on(Simulator::start(SimConfig { port: 0, seed, signals, update_hz: hz, ..SimConfig::default() }))
+        .expect("simulator")
+}
+
+/// An aggregator of the north site only, with `extra` lines in its `[aggregate]` table.
+fn north_aggregator_config(dir: &Path, listen: SocketAddr, urls: &[String], extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(aggregator_config(dir, listen, urls)).unwrap();
+    let text = text.replace("sites = [\"north\", \"south\"]", &format!("sites = [\"north\"]\n{extra}"));
+    std::fs::write(dir.join("aggregate.toml"), text).unwrap();
+    dir.join("aggregate.toml")
+}
+
+/// Once the plants stopped: waits until every connector forwarded its backlog and the aggregator has
+/// consumed nothing new for 3 s.
+fn drain(connectors: &[&ChildService], agg: &ChildService) {
+    wait_until("the backlogs forwarded", 120, || {
+        connectors.iter().all(|c| c.metric("twinloom_nats_forward_lag_records") == 0.0)
+    });
+    let mut stable = (0.0, Instant::now());
+    wait_until("the aggregator drained", 120, || {
+        let m = agg.metric("twinloom_aggregate_messages_total");
+        if m != stable.0 {
+            stable = (m, Instant::now());
+        }
+        stable.1.elapsed() > Duration::from_secs(3)
+    });
+}
+
 /// What the aggregator's live client saw.
 #[derive(Default)]
 struct Seen {
@@ -149,17 +179,7 @@ fn two_sites_one_aggregator_through_failures() {
     let urls = cluster.urls();
     let dir = TempDir::new("nats-aggregate");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = |seed| {
-        rt.block_on(Simulator::start(SimConfig {
-            port: 0,
-            seed,
-            signals: 300,
-            update_hz: 10.0,
-            ..SimConfig::default()
-        }))
-        .expect("simulator")
-    };
-    let (sim_n, sim_s) = (sim(40), sim(41));
+    let (sim_n, sim_s) = (simulator(&rt, 40, 300, 10.0), simulator(&rt, 41, 300, 10.0));
     let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
     let (ln, ls, la) = (listen(), listen(), listen());
     let cfg_n = connector_config(dir.path(), "north", &sim_n, ln, &urls, 3);
@@ -231,18 +251,7 @@ fn two_sites_one_aggregator_through_failures() {
     // 5. The plants stop changing; everything drains; the services stop cleanly.
     drop(sim_n);
     drop(sim_s);
-    wait_until("both backlogs forwarded", 120, || {
-        north.metric("twinloom_nats_forward_lag_records") == 0.0
-            && south.metric("twinloom_nats_forward_lag_records") == 0.0
-    });
-    let mut stable = (0.0, Instant::now());
-    wait_until("the aggregator drained", 120, || {
-        let m = agg.metric("twinloom_aggregate_messages_total");
-        if m != stable.0 {
-            stable = (m, Instant::now());
-        }
-        stable.1.elapsed() > Duration::from_secs(3)
-    });
+    drain(&[&north, &south], &agg);
     north.stop();
     south.stop();
     agg.stop();
@@ -294,40 +303,17 @@ fn deltas_larger_than_max_payload_travel_in_parts() {
     let urls = cluster.urls();
     let dir = TempDir::new("nats-aggregate-parts");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = rt
-        .block_on(Simulator::start(SimConfig {
-            port: 0,
-            seed: 42,
-            signals: 2000,
-            update_hz: 5.0,
-            ..SimConfig::default()
-        }))
-        .expect("simulator");
+    let sim = simulator(&rt, 42, 2000, 5.0);
     let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
     let (ln, la) = (listen(), listen());
     let cfg_n = connector_config(dir.path(), "north", &sim, ln, &urls, 1);
-    let cfg_a = dir.path().join("aggregate.toml");
-    std::fs::write(
-        &cfg_a,
-        std::fs::read_to_string(aggregator_config(dir.path(), la, &urls))
-            .unwrap()
-            .replace("sites = [\"north\", \"south\"]", "sites = [\"north\"]"),
-    )
-    .unwrap();
+    let cfg_a = north_aggregator_config(dir.path(), la, &urls, "");
     let north = start(&cfg_n, ln, &dir.path().join("north.log"));
     wait_until("deltas forwarded", 60, || north.metric("twinloom_nats_forwarded_total") >= 10.0);
     let agg = start(&cfg_a, la, &dir.path().join("aggregate.log"));
     wait_until("the aggregator consuming", 60, || agg.metric("twinloom_aggregate_edits_total") >= 4000.0);
     drop(sim);
-    wait_until("the backlog forwarded", 60, || north.metric("twinloom_nats_forward_lag_records") == 0.0);
-    let mut stable = (0.0, Instant::now());
-    wait_until("the aggregator drained", 60, || {
-        let m = agg.metric("twinloom_aggregate_messages_total");
-        if m != stable.0 {
-            stable = (m, Instant::now());
-        }
-        stable.1.elapsed() > Duration::from_secs(3)
-    });
+    drain(&[&north], &agg);
     north.stop();
     agg.stop();
     let ids: Vec<String> = read_stream(&urls, "TWINLOOM_NORTH")
@@ -375,15 +361,7 @@ fn a_site_that_adds_signals_is_bound_again() {
     let urls = cluster.urls();
     let dir = TempDir::new("nats-aggregate-rebind");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sim = rt
-        .block_on(Simulator::start(SimConfig {
-            port: 0,
-            seed: 43,
-            signals: 300,
-            update_hz: 5.0,
-            ..SimConfig::default()
-        }))
-        .expect("simulator");
+    let sim = simulator(&rt, 43, 300, 5.0);
     let listen = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
     let (ln, la) = (listen(), listen());
     let cfg_n = connector_config(dir.path(), "north", &sim, ln, &urls, 1);
@@ -393,14 +371,7 @@ fn a_site_that_adds_signals_is_bound_again() {
     let biw_only = both[..assembly].to_string();
     assert!(biw_only.contains("Plant/BIW") && !biw_only.contains("Plant/Assembly"), "{biw_only}");
     std::fs::write(&cfg_n, &biw_only).unwrap();
-    let cfg_a = dir.path().join("aggregate.toml");
-    std::fs::write(
-        &cfg_a,
-        std::fs::read_to_string(aggregator_config(dir.path(), la, &urls))
-            .unwrap()
-            .replace("sites = [\"north\", \"south\"]", "sites = [\"north\"]\nrescan_s = 2"),
-    )
-    .unwrap();
+    let cfg_a = north_aggregator_config(dir.path(), la, &urls, "rescan_s = 2\n");
     let log = |name: &str| dir.path().join(format!("{name}.log"));
     let north = start(&cfg_n, ln, &log("north"));
     wait_until("north forwarding", 60, || north.metric("twinloom_nats_forwarded_total") >= 10.0);
@@ -442,17 +413,23 @@ fn a_site_that_adds_signals_is_bound_again() {
             && metric_if_up(la, "twinloom_signals_bound").is_some_and(|n| n == bound_site)
     });
     assert!(agg.log_text().contains("site north's description changed"), "{}", agg.log_text());
+    // Every metric docs/nats.md lists for the aggregator is on its page.
+    let doc = std::fs::read_to_string(twinloom_tests::workspace_root().join("docs/nats.md")).unwrap();
+    let table = &doc[doc.find("### Metrics of the aggregator").unwrap()..];
+    let table = &table[..table[4..].find("\n###").unwrap()];
+    let (_, page) = http_get(la, "/metrics");
+    let documented: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split(['`', '{']).next())
+        .filter(|name| name.starts_with("twinloom_aggregate_"))
+        .collect();
+    assert!(documented.len() >= 12, "{documented:?}");
+    for name in documented {
+        assert!(page.lines().any(|l| l.starts_with(name)), "{name} is documented but not on /metrics:\n{page}");
+    }
 
     drop(sim);
-    wait_until("the backlog forwarded", 60, || north.metric("twinloom_nats_forward_lag_records") == 0.0);
-    let mut stable = (0.0, Instant::now());
-    wait_until("the aggregator drained", 60, || {
-        let m = agg.metric("twinloom_aggregate_messages_total");
-        if m != stable.0 {
-            stable = (m, Instant::now());
-        }
-        stable.1.elapsed() > Duration::from_secs(3)
-    });
+    drain(&[&north], &agg);
     north.stop();
     agg.stop();
     let enterprise = dir.path().join("enterprise/plant.usda");
