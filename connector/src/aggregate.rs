@@ -228,6 +228,9 @@ pub struct Federation {
     leases: Arc<tokio::sync::Mutex<Vec<crate::lease::SiteLease>>>,
     /// Told when a lease was lost to another aggregator.
     lost: Arc<tokio::sync::Notify>,
+    /// Set when the service stops to bind again: the leases are kept for the next run (a standby must
+    /// not take over in between).
+    rebinding: std::sync::atomic::AtomicBool,
     status: Arc<AggregateStatus>,
     counters: Arc<SourceCounters>,
     metrics: Arc<Metrics>,
@@ -318,6 +321,7 @@ impl Federation {
             unknown: Arc::new(tokio::sync::Notify::new()),
             leases: Arc::new(tokio::sync::Mutex::new(leases)),
             lost: Arc::new(tokio::sync::Notify::new()),
+            rebinding: std::sync::atomic::AtomicBool::new(false),
             status,
             counters: Arc::new(SourceCounters::default()),
             metrics,
@@ -438,20 +442,18 @@ impl Federation {
                     }
                 };
                 let count = |specs: &[SiteSpec]| specs.iter().map(|s| s.attributes.len()).sum::<usize>();
-                match self.sites.iter().find(|s| &s.name == site) {
-                    None if !specs.is_empty() => {
-                        return format!("site {site} is described now ({} attributes)", count(&specs));
-                    }
-                    Some(bound) if !specs.is_empty() && !same_bindings(&bound.specs, &specs) => {
-                        return format!(
-                            "site {site}'s description changed ({} attributes in {} processes; {} bound)",
-                            count(&specs),
-                            specs.len(),
-                            count(&bound.specs)
-                        );
-                    }
-                    _ => {}
-                }
+                let why = match self.sites.iter().find(|s| &s.name == site) {
+                    None if !specs.is_empty() => format!("site {site} is described now ({} attributes)", count(&specs)),
+                    Some(bound) if !specs.is_empty() && !same_bindings(&bound.specs, &specs) => format!(
+                        "site {site}'s description changed ({} attributes in {} processes; {} bound)",
+                        count(&specs),
+                        specs.len(),
+                        count(&bound.specs)
+                    ),
+                    _ => continue,
+                };
+                self.rebinding.store(true, Relaxed);
+                return why;
             }
         }
     }
@@ -468,6 +470,9 @@ impl Federation {
         for t in tasks {
             t.abort();
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        if self.rebinding.load(Relaxed) {
+            return; // the next run takes its leases back at once (the same holder)
         }
         // A standby with the same durable may take over at once.
         for lease in std::mem::take(&mut *self.leases.lock().await) {
