@@ -129,7 +129,14 @@ impl History {
 
     /// Adds one journal record's `set` edits; returns how many (bad edits are counted, never fatal).
     fn add_record(&self, store: &mut HistoryStore, payload: &[u8]) -> u64 {
-        let Some(delta) = crate::journal::decode(payload).and_then(|(_, packed)| unpack(packed)) else {
+        let Some((seq, packed)) = crate::journal::decode(payload) else {
+            self.counters.skipped.fetch_add(1, Relaxed);
+            return 0;
+        };
+        if seq == crate::journal::RAW_SAMPLES {
+            return 0; // the forwarder's raw samples: their coalesced values are in the tick's delta
+        }
+        let Some(delta) = unpack(packed) else {
             self.counters.skipped.fetch_add(1, Relaxed);
             return 0;
         };

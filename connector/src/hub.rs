@@ -126,12 +126,14 @@ impl Hub {
         seq
     }
 
-    /// Journals one shop's late and historical samples for history (see [`crate::twin`]): a record with
-    /// sequence number [`crate::journal::HISTORY_ONLY`], never sent to clients, kept in the ring or
-    /// re-applied to a live layer; the history compactor writes it into the clips at its source times.
-    /// False when no journal is open to keep them.
-    pub fn journal_history_only<E: Serialize + ?Sized>(
+    /// Journals a record no client sees, with sequence number `kind`: one shop's late and historical
+    /// samples for history ([`crate::journal::HISTORY_ONLY`], see [`crate::twin`]; the history compactor
+    /// writes them into the clips at their source times) or its raw samples of one tick for the NATS
+    /// forwarder ([`crate::journal::RAW_SAMPLES`]). Never sent to clients, kept in the ring or re-applied to
+    /// a live layer. False when no journal is open to keep them.
+    pub fn journal_record<E: Serialize + ?Sized>(
         &self,
+        kind: u64,
         shop: &str,
         layer: &str,
         time_ms: f64,
@@ -141,7 +143,7 @@ impl Hub {
         let packed = lz4_flex::block::compress_prepend_size(&body);
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match g.journal.as_mut() {
-            Some(j) => j.append(crate::journal::HISTORY_ONLY, &packed),
+            Some(j) => j.append(kind, &packed),
             None => false,
         }
     }

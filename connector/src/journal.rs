@@ -64,6 +64,16 @@ pub fn options(cfg: &Config) -> Options {
 /// the history compactor only; recovery and the resume ring skip it.
 pub const HISTORY_ONLY: u64 = 0;
 
+/// The sequence number of a raw-samples record: every sample a shop accepted in one tick, before the tick
+/// coalesced them, for the NATS forwarder's `samples` subject only (`[nats] samples = true`,
+/// docs/nats.md); recovery, the resume ring and the history compactor skip it.
+pub const RAW_SAMPLES: u64 = u64::MAX;
+
+/// Whether a record's sequence number is a published delta's (not [`HISTORY_ONLY`] or [`RAW_SAMPLES`]).
+pub fn is_delta(seq: u64) -> bool {
+    seq != HISTORY_ONLY && seq != RAW_SAMPLES
+}
+
 /// Encodes a record: sequence number, then the packed delta body.
 pub fn encode(seq: u64, packed: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + packed.len());
@@ -112,7 +122,8 @@ impl JournalSink {
         s
     }
 
-    /// Appends and commits one published delta (or a history-only record, `seq` [`HISTORY_ONLY`]); false
+    /// Appends and commits one published delta (or a history-only or raw-samples record, `seq`
+    /// [`HISTORY_ONLY`] or [`RAW_SAMPLES`]); false
     /// when it is not in the journal. Never fails: problems are logged and counted.
     pub fn append(&mut self, seq: u64, packed: &[u8]) -> bool {
         if self.journal.is_none() && self.failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER) {
@@ -141,7 +152,7 @@ impl JournalSink {
         let result = j.append(&record).and_then(|p| j.commit().map(|()| p));
         match result {
             Ok(position) => {
-                if seq != HISTORY_ONLY {
+                if is_delta(seq) {
                     self.positions.push_back((seq, position));
                 }
                 self.metrics.appended.fetch_add(1, Relaxed);
@@ -352,8 +363,8 @@ pub fn recover(
             tracing::warn!(dir = %dir.display(), position, "a journal record too short to hold a delta is skipped");
             continue;
         };
-        if seq == HISTORY_ONLY {
-            continue; // late and historical samples: history's, never the live layers'
+        if !is_delta(seq) {
+            continue; // late and historical samples (history's) or raw samples (the forwarder's)
         }
         sink_positions.push_back((seq, position));
         // The ring holds contiguous sequence numbers only: a gap (ticks not journaled while the disk was

@@ -69,6 +69,10 @@ pub struct ShopMetrics {
     pub late_samples: AtomicU64,
     /// Late and historical samples lost: no journal to keep them, or too many waiting.
     pub late_dropped: AtomicU64,
+    /// Raw samples journaled for the NATS `samples` subject (`[nats] samples = true`).
+    pub raw_samples: AtomicU64,
+    /// Raw samples lost: no journal to keep them, or too many waiting.
+    pub raw_dropped: AtomicU64,
 }
 
 /// The write-ahead journal's counters (shown when the journal is on).
@@ -397,6 +401,20 @@ impl Metrics {
             "Late and historical samples lost: no journal to keep them, or too many waiting.",
             "counter",
             &|m| m.late_dropped.load(Relaxed),
+        );
+        series(
+            &mut o,
+            "twinloom_raw_samples_total",
+            "Samples journaled uncoalesced for the NATS samples subject ([nats] samples = true).",
+            "counter",
+            &|m| m.raw_samples.load(Relaxed),
+        );
+        series(
+            &mut o,
+            "twinloom_raw_samples_dropped_total",
+            "Raw samples lost: the journal failed to keep them, or too many waiting.",
+            "counter",
+            &|m| m.raw_dropped.load(Relaxed),
         );
         let per_shop = shops.iter().map(|(shop, m)| (format!("shop=\"{shop}\""), &m.usd_write_seconds));
         Histogram::render_family(&mut o, "twinloom_usd_write_seconds", "USD write time per tick.", per_shop);

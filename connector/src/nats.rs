@@ -7,6 +7,8 @@
 //! `<stage dir>/nats/position` (written after the stream acknowledged everything before it) and is the
 //! journal's truncation floor, so a record leaves the journal only once the stream has it: when the
 //! cluster is unreachable the service runs on and the backlog goes out, in order, once it is back.
+//! With `samples = true` the raw samples the writers journal per tick (uncoalesced) go out the same way,
+//! on `<subject_prefix>.<site>.<shop>.samples` with the id `<site>:<epoch>:s<journal position>`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 
 use crate::hub::Hub;
+use crate::journal;
 
 /// The folder (in the stage folder) of the forwarder's state.
 pub const STATE_DIR: &str = "nats";
@@ -43,6 +46,10 @@ pub struct NatsConfig {
     /// (`<site>.<partition>:<epoch>:<seq>`, docs/nats.md "Partitions").
     #[serde(default)]
     pub partition: Option<String>,
+    /// Also forward every accepted sample, uncoalesced, on `<prefix>.<site>.<shop>.samples` (the writers
+    /// journal them per tick); off by default.
+    #[serde(default)]
+    pub samples: bool,
     /// The first subject token (default `twinloom`).
     #[serde(default = "default_prefix")]
     pub subject_prefix: String,
@@ -124,6 +131,7 @@ impl Default for NatsConfig {
             servers: default_servers(),
             site: None,
             partition: None,
+            samples: false,
             subject_prefix: default_prefix(),
             stream: None,
             replicas: default_replicas(),
@@ -257,6 +265,11 @@ impl NatsConfig {
         format!("{}.{}.{}.deltas", self.subject_prefix, self.site(), token(shop))
     }
 
+    /// The subject of a shop's raw samples: `<prefix>.<site>.<shop>.samples`.
+    pub fn samples_subject(&self, shop: &str) -> String {
+        format!("{}.{}.{}.samples", self.subject_prefix, self.site(), token(shop))
+    }
+
     /// The stream's subjects: `<prefix>.<site>.>`.
     pub fn stream_subjects(&self) -> String {
         format!("{}.{}.>", self.subject_prefix, self.site())
@@ -266,9 +279,19 @@ impl NatsConfig {
 /// A delta's message id: `<site>:<epoch>:<seq>`, or `<site>.<partition>:<epoch>:<seq>` for a partition of
 /// a site (two processes of one site may have the same epoch and sequence numbers).
 pub fn message_id(site: &str, partition: Option<&str>, epoch: u64, seq: u64) -> String {
+    format!("{}:{seq}", id_prefix(site, partition, epoch))
+}
+
+/// A raw-samples record's message id: `<site>:<epoch>:s<position>` (`<site>.<partition>:…` for a partition),
+/// the record's journal position (stable across restarts, like a delta's sequence number).
+pub fn samples_message_id(site: &str, partition: Option<&str>, epoch: u64, position: u64) -> String {
+    format!("{}:s{position}", id_prefix(site, partition, epoch))
+}
+
+fn id_prefix(site: &str, partition: Option<&str>, epoch: u64) -> String {
     match partition {
-        Some(p) => format!("{site}.{p}:{epoch}:{seq}"),
-        None => format!("{site}:{epoch}:{seq}"),
+        Some(p) => format!("{site}.{p}:{epoch}"),
+        None => format!("{site}:{epoch}"),
     }
 }
 
@@ -286,6 +309,8 @@ pub enum NatsError {
 pub struct ForwardCounters {
     /// Deltas the stream acknowledged (duplicates included).
     pub acked: AtomicU64,
+    /// Raw-samples records the stream acknowledged (duplicates included).
+    pub samples_acked: AtomicU64,
     /// Acknowledgements that said `duplicate` (a resend the stream already had).
     pub duplicates: AtomicU64,
     /// Publishes, stream look-ups and connections that failed (each is retried).
@@ -335,8 +360,14 @@ impl ForwardStatus {
         let oldest = c.oldest_pending_ms.load(Relaxed);
         let now_ms = crate::delta::epoch_ms(SystemTime::now());
         let backlog_s = if lag == 0 || oldest == 0 { 0.0 } else { ((now_ms - oldest as f64) / 1e3).max(0.0) };
-        let rows: [(&str, &str, &str, String); 7] = [
+        let rows: [(&str, &str, &str, String); 8] = [
             ("forwarded_total", "counter", "Deltas acknowledged by the stream.", c.acked.load(Relaxed).to_string()),
+            (
+                "samples_forwarded_total",
+                "counter",
+                "Raw-samples messages (one per shop and tick) acknowledged by the stream.",
+                c.samples_acked.load(Relaxed).to_string(),
+            ),
             (
                 "dedup_hits_total",
                 "counter",
@@ -376,7 +407,8 @@ impl ForwardStatus {
 struct Pending {
     /// Its journal position.
     position: u64,
-    /// Its sequence number; 0: a history-only record, not forwarded.
+    /// Its sequence number; [`journal::HISTORY_ONLY`]: not forwarded; [`journal::RAW_SAMPLES`]: raw
+    /// samples, forwarded when `samples` is on.
     seq: u64,
     shop: String,
     time_ms: f64,
@@ -502,7 +534,7 @@ fn read_batch(hub: &Hub, from: u64, max: usize) -> Result<(Vec<Pending>, u64), t
         let Some(record) = reader.next_record() else { break };
         let (position, payload) = record?;
         let pending = match crate::journal::decode(payload) {
-            Some((seq, packed)) if seq != crate::journal::HISTORY_ONLY => {
+            Some((seq, packed)) if seq != journal::HISTORY_ONLY => {
                 let body = lz4_flex::block::decompress_size_prepended(packed).ok();
                 let meta = body.as_deref().and_then(|b| serde_json::from_slice::<DeltaMeta>(b).ok());
                 match (body, meta) {
@@ -702,9 +734,9 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
         // Publish with at most `max_in_flight` acknowledgements outstanding; stop at the first failure.
         let mut acked_to = first;
         let mut failed = false;
-        // Each entry: the journal position it completes (`None`: a part of a delta other than its last) and
-        // its acknowledgement.
-        let mut in_flight: std::collections::VecDeque<(Option<u64>, Ack)> = std::collections::VecDeque::new();
+        // Each entry: the journal position it completes (`None`: a part of a delta other than its last),
+        // whether it is raw samples, and its acknowledgement.
+        let mut in_flight: std::collections::VecDeque<(Option<u64>, bool, Ack)> = std::collections::VecDeque::new();
         // A delta larger than the server's payload limit goes in parts (docs/nats.md, "Subjects, ids and headers").
         let limit = match client.server_info().max_payload {
             0 => 1 << 20,
@@ -716,28 +748,33 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
         loop {
             while in_flight.len() < cfg.max_in_flight && !failed {
                 let Some(p) = it.next() else { break };
-                if p.seq == 0 {
+                let samples = p.seq == journal::RAW_SAMPLES;
+                if p.seq == journal::HISTORY_ONLY || (samples && !cfg.samples) {
                     if in_flight.is_empty() {
                         acked_to = p.position + 1;
                         continue;
                     }
                     // Behind the publishes in flight: counted as done once they are acknowledged.
-                    in_flight.push_back((Some(p.position), Ack::Skip));
+                    in_flight.push_back((Some(p.position), false, Ack::Skip));
                     continue;
                 }
                 let parts = split_delta(&p.body, limit);
                 let n = parts.len();
+                let partition = cfg.partition.as_deref();
+                let (subject, base_id, place) = if samples {
+                    let id = samples_message_id(&site, partition, s.epoch, p.position);
+                    (cfg.samples_subject(&p.shop), id, ("Twinloom-Position", p.position))
+                } else {
+                    (cfg.deltas_subject(&p.shop), message_id(&site, partition, s.epoch, p.seq), ("Twinloom-Seq", p.seq))
+                };
                 for (i, part) in parts.into_iter().enumerate() {
-                    let mut id = message_id(&site, cfg.partition.as_deref(), s.epoch, p.seq);
-                    if n > 1 {
-                        id = format!("{id}:{}/{n}", i + 1);
-                    }
+                    let id = if n > 1 { format!("{base_id}:{}/{n}", i + 1) } else { base_id.clone() };
                     let mut publish = async_nats::jetstream::message::PublishMessage::build()
                         .payload(part.into())
                         .message_id(id)
                         .header("Twinloom-Site", site.as_str())
                         .header("Twinloom-Epoch", s.epoch.to_string().as_str())
-                        .header("Twinloom-Seq", p.seq.to_string().as_str());
+                        .header(place.0, place.1.to_string().as_str());
                     if let Some(partition) = &cfg.partition {
                         publish = publish.header("Twinloom-Partition", partition.as_str());
                     }
@@ -745,8 +782,8 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
                         publish = publish.header("Twinloom-Part", format!("{}/{n}", i + 1).as_str());
                     }
                     let completes = (i + 1 == n).then_some(p.position);
-                    match js.send_publish(cfg.deltas_subject(&p.shop), publish).await {
-                        Ok(ack) => in_flight.push_back((completes, Ack::Publish(ack))),
+                    match js.send_publish(subject.clone(), publish).await {
+                        Ok(ack) => in_flight.push_back((completes, samples, Ack::Publish(ack))),
                         Err(e) => {
                             c.errors.fetch_add(1, Relaxed);
                             if !failing {
@@ -762,12 +799,13 @@ async fn run(s: Settings, status: Arc<ForwardStatus>, mut stop: tokio::sync::wat
                     }
                 }
             }
-            let Some((completes, ack)) = in_flight.pop_front() else { break };
+            let Some((completes, samples, ack)) = in_flight.pop_front() else { break };
             match ack.wait().await {
                 Ok(duplicate) => {
                     if let Some(position) = completes {
                         if let Some(duplicate) = duplicate {
-                            c.acked.fetch_add(1, Relaxed);
+                            let acked = if samples { &c.samples_acked } else { &c.acked };
+                            acked.fetch_add(1, Relaxed);
                             if duplicate {
                                 c.duplicates.fetch_add(1, Relaxed);
                             }

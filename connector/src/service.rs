@@ -713,7 +713,9 @@ async fn run_once(
     tracing::info!(rss_mib = crate::memory::resident_bytes() >> 20, "root stage written");
 
     // One writer per shop, with every binding of the shop interned once.
-    let twin = Arc::new(TwinState::new(&table));
+    let twin = TwinState::new(&table);
+    // The NATS `samples` subject needs every accepted sample, not just each tick's newest (docs/nats.md).
+    let twin = Arc::new(if cfg.nats.enabled && cfg.nats.samples { twin.keep_raw_samples() } else { twin });
     let hub = Hub::new(cfg.stream.ring, cfg.stream.ring_mib << 20, cfg.stream.client_buffer);
     let mut prepared = Vec::new();
     for (shop, name) in table.shops.iter().enumerate() {

@@ -14,6 +14,7 @@ use twinloom_usd::{LayerWriter, Tick};
 
 use crate::delta::{epoch_ms, LiveValue, SetRef};
 use crate::hub::Hub;
+use crate::journal;
 use crate::layer_save::{self, LayerSaveError};
 use crate::metrics::{Metrics, ShopMetrics};
 use crate::shop_attrs::ShopAttrs;
@@ -135,6 +136,10 @@ struct Writer {
     late: Vec<Pending>,
     /// Late and historical samples that found no journal.
     late_lost: u64,
+    /// Every sample the tick took, uncoalesced (only when raw samples are kept, `[nats] samples`).
+    raw: Vec<Pending>,
+    /// Raw samples that found no journal.
+    raw_lost: u64,
     tick: Tick,
     last_seq: u64,
     /// The save running in a child process, if any, and the sequence number it saves.
@@ -166,6 +171,8 @@ pub fn spawn(
         pending: Vec::new(),
         late: Vec::new(),
         late_lost: 0,
+        raw: Vec::new(),
+        raw_lost: 0,
         tick: Tick::default(),
         last_seq,
         saving: None,
@@ -247,13 +254,15 @@ impl Writer {
 
     /// Writes and publishes the pending values; false when there were none.
     fn tick(&mut self) -> bool {
-        let late_dropped = {
+        let (late_dropped, raw_dropped) = {
             let mut st = self.twin.shop(self.cfg.shop).lock().unwrap_or_else(|e| e.into_inner());
             st.take(&mut self.pending);
             st.take_late(&mut self.late);
-            st.late_dropped
+            st.take_raw(&mut self.raw);
+            (st.late_dropped, st.raw_dropped)
         };
         self.journal_late(late_dropped);
+        self.journal_raw(raw_dropped);
         if self.pending.is_empty() {
             self.metrics.last_tick_ms.store(epoch_ms(SystemTime::now()) as u64, Relaxed);
             return false;
@@ -306,7 +315,7 @@ impl Writer {
             let edits = TickEdits { pending: &self.late, attrs: &self.attrs };
             let n = self.late.len() as u64;
             let now_ms = epoch_ms(SystemTime::now());
-            if self.hub.journal_history_only(&self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
+            if self.hub.journal_record(journal::HISTORY_ONLY, &self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
                 self.metrics.late_samples.fetch_add(n, Relaxed);
             } else {
                 self.late_lost += n;
@@ -316,6 +325,26 @@ impl Writer {
         }
         dropped += self.late_lost;
         self.metrics.late_dropped.store(dropped, Relaxed);
+    }
+
+    /// Journals the samples the tick took, uncoalesced and in arrival order, as one raw-samples record for
+    /// the NATS forwarder's `samples` subject (before the tick's delta: the record holds every sample whose
+    /// newest value the delta carries, and the late ones). `full_drops`: those the twin state had no room
+    /// for.
+    fn journal_raw(&mut self, full_drops: u64) {
+        if !self.raw.is_empty() {
+            let edits = TickEdits { pending: &self.raw, attrs: &self.attrs };
+            let n = self.raw.len() as u64;
+            let now_ms = epoch_ms(SystemTime::now());
+            if self.hub.journal_record(journal::RAW_SAMPLES, &self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
+                self.metrics.raw_samples.fetch_add(n, Relaxed);
+            } else {
+                self.raw_lost += n;
+                tracing::warn!(shop = %self.cfg.name, samples = n, "raw samples not journaled: the NATS samples subject misses them");
+            }
+            release_tick_buffer(&mut self.raw);
+        }
+        self.metrics.raw_dropped.store(full_drops + self.raw_lost, Relaxed);
     }
 
     /// Starts a periodic save: in a child process when there is a saver (skipped while the previous one

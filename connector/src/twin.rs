@@ -6,6 +6,10 @@
 //! last live value's of its attribute, or one its source marks historical (Sparkplug `is_historical`), is
 //! kept apart for history (`ShopState::take_late`), so a delayed or back-filled value cannot move the live
 //! stage backwards (docs/history.md, "Late and historical samples").
+//!
+//! With raw samples kept (`TwinState::keep_raw_samples`, for the NATS `samples` subject), every accepted
+//! sample is also kept, uncoalesced and in arrival order, until the writer takes the tick
+//! (`ShopState::take_raw`).
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -28,6 +32,8 @@ pub struct Pending {
 const NONE: u32 = u32::MAX;
 /// At most this many late samples wait for their writer per shop; more are dropped and counted.
 pub const LATE_CAPACITY: usize = 1_000_000;
+/// At most this many raw samples wait for their writer per shop; more are dropped and counted.
+pub const RAW_CAPACITY: usize = 1_000_000;
 
 /// The pending values of one shop: 4 bytes per attribute, plus the values that changed since the last tick.
 #[derive(Debug, Default)]
@@ -45,6 +51,11 @@ pub struct ShopState {
     /// Late and historical samples accepted for history, and those dropped because `late` was full.
     pub late_accepted: u64,
     pub late_dropped: u64,
+    /// When raw samples are kept: every accepted sample since the last tick (live, late and historical),
+    /// in arrival order, a sample without a source time stamped with its arrival.
+    raw: Option<Vec<Pending>>,
+    /// Raw samples dropped because `raw` was full.
+    pub raw_dropped: u64,
 }
 
 impl ShopState {
@@ -57,12 +68,22 @@ impl ShopState {
             late: Vec::new(),
             late_accepted: 0,
             late_dropped: 0,
+            raw: None,
+            raw_dropped: 0,
         }
     }
 
     /// Routes a converted sample: to the live values, or, when it is historical or older than the live
-    /// value of its attribute, to the late ones.
-    fn route(&mut self, p: Pending, historical: bool) {
+    /// value of its attribute, to the late ones; and to the raw samples when they are kept, stamped
+    /// `arrived` when it has no source time.
+    fn route(&mut self, p: Pending, historical: bool, arrived: SystemTime) {
+        if let Some(raw) = &mut self.raw {
+            if raw.len() >= RAW_CAPACITY {
+                self.raw_dropped += 1;
+            } else {
+                raw.push(Pending { source_time: p.source_time.or(Some(arrived)), ..p.clone() });
+            }
+        }
         let at = p.source_time.map(crate::delta::epoch_ms);
         let live = &mut self.live_source_ms[p.local as usize];
         if historical || at.is_some_and(|t| t < *live) {
@@ -85,6 +106,15 @@ impl ShopState {
     pub fn take_late(&mut self, out: &mut Vec<Pending>) {
         out.clear();
         std::mem::swap(&mut self.late, out);
+    }
+
+    /// Takes every raw sample kept since the last take into `out` (whose old contents are dropped); none
+    /// when raw samples are not kept.
+    pub fn take_raw(&mut self, out: &mut Vec<Pending>) {
+        out.clear();
+        if let Some(raw) = &mut self.raw {
+            std::mem::swap(raw, out);
+        }
     }
 
     fn put(&mut self, p: Pending) {
@@ -137,6 +167,14 @@ impl TwinState {
         }
     }
 
+    /// Keeps every accepted sample, uncoalesced, for the writers to journal (`[nats] samples = true`).
+    pub fn keep_raw_samples(mut self) -> Self {
+        for shop in &mut self.shops {
+            shop.get_mut().unwrap_or_else(|e| e.into_inner()).raw = Some(Vec::new());
+        }
+        self
+    }
+
     /// (shop, local index) of a signal.
     pub fn locate(&self, signal: u32) -> Option<(usize, u32)> {
         self.locate.get(signal as usize).map(|&(shop, local)| (shop as usize, local))
@@ -177,6 +215,7 @@ impl TwinState {
             }
         }
         let mut accepted = 0;
+        let arrived = SystemTime::now();
         for shop in (0..self.shops.len()).filter(|&shop| present[shop]) {
             let mut st = self.shops[shop].lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = st.pending.is_empty();
@@ -191,6 +230,7 @@ impl TwinState {
                         st.route(
                             Pending { local, value, source_time: s.source_time, quality: s.quality },
                             s.historical,
+                            arrived,
                         );
                         accepted += 1;
                     }
@@ -277,6 +317,49 @@ mod tests {
         twin.shop(0).lock().unwrap().take(&mut Vec::new());
         twin.ingest_and_wake(&one, |_, _| {}, |shop| woke.push(shop));
         assert_eq!(woke, vec![0, 0], "after the writer took the tick, new values wake it again");
+    }
+
+    #[test]
+    fn raw_samples_are_kept_uncoalesced_in_arrival_order_only_when_asked() {
+        let t = table();
+        let at = |ms: u64| Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        let batch = [
+            Sample { source_time: at(2_000), ..sample(0, Value::F64(1.0)) },
+            sample(2, Value::F64(7.0)), // no source time: stamped
+            Sample { source_time: at(1_000), ..sample(0, Value::F64(0.5)) }, // late: raw, and history
+            Sample { source_time: at(3_000), ..sample(0, Value::F64(2.0)) },
+            sample(2, Value::String("x".into())), // refused: not a sample the connector accepted
+        ];
+        let off = TwinState::new(&t);
+        off.ingest_and_wake(&batch, |_, _| {}, |_| {});
+        let mut raw =
+            vec![Pending { local: 9, value: LiveValue::Double(0.0), source_time: None, quality: Quality::GOOD }];
+        off.shop(0).lock().unwrap().take_raw(&mut raw);
+        assert!(raw.is_empty(), "not kept unless asked");
+
+        let before = SystemTime::now();
+        let twin = TwinState::new(&t).keep_raw_samples();
+        assert_eq!(twin.ingest_and_wake(&batch, |_, _| {}, |_| {}), 4);
+        let mut biw = twin.shop(0).lock().unwrap();
+        let mut live = Vec::new();
+        biw.take(&mut live);
+        biw.take_raw(&mut raw);
+        assert_eq!(live.len(), 2, "the tick coalesces: one value per attribute");
+        let got: Vec<(u32, LiveValue)> = raw.iter().map(|p| (p.local, p.value.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, LiveValue::Double(1.0)),
+                (1, LiveValue::Double(7.0)),
+                (0, LiveValue::Double(0.5)),
+                (0, LiveValue::Double(2.0))
+            ]
+        );
+        assert_eq!(raw[0].source_time, at(2_000));
+        assert!(raw[1].source_time.is_some_and(|t| t >= before), "stamped with its arrival");
+        biw.take_raw(&mut raw);
+        assert!(raw.is_empty(), "taken once");
+        assert_eq!(biw.raw_dropped, 0);
     }
 
     #[test]

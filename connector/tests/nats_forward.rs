@@ -307,3 +307,166 @@ fn the_documented_site_permissions_and_credentials() {
     assert_eq!(metric(la, "twinloom_aggregate_errors_total"), 0.0, "no refused request");
     agg.stop(rt.handle()).expect("the aggregator stops cleanly");
 }
+
+/// The raw samples of one shop in the stream (`samples = true`): per attribute path, its (value,
+/// sourceTimeMs) in stream order; checks every raw-samples message's id (`north:<epoch>:s<position>`, each
+/// once) and headers on the way. Also returns the number of raw-samples messages.
+fn raw_samples(msgs: &[StreamMessage], shop: &str) -> (BTreeMap<String, Vec<(serde_json::Value, f64)>>, usize) {
+    let subject = format!("twinloom.{SITE}.{shop}.samples");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut out: BTreeMap<String, Vec<(serde_json::Value, f64)>> = BTreeMap::new();
+    let mut n = 0;
+    for m in msgs.iter().filter(|m| m.subject == subject) {
+        n += 1;
+        let position = m.id.rsplit_once(":s").and_then(|(_, p)| p.parse::<u64>().ok());
+        let position =
+            position.unwrap_or_else(|| panic!("message {} id {:?}: not <site>:<epoch>:s<position>", m.seq, m.id));
+        assert!(m.id.starts_with(&format!("{SITE}:")), "message {} id {:?}", m.seq, m.id);
+        assert_eq!(m.header("Twinloom-Position"), Some(position.to_string()), "message {}", m.seq);
+        assert_eq!(m.header("Twinloom-Seq"), None, "raw samples are not in the live numbering");
+        assert!(ids.insert(m.id.clone()), "{} twice in the stream", m.id);
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).expect("a JSON record");
+        assert_eq!(body["shop"], shop);
+        for e in body["edits"].as_array().expect("edits") {
+            let path = e["path"].as_str().expect("path").to_string();
+            let at = e["sourceTimeMs"].as_f64().expect("every raw sample has a time");
+            out.entry(path).or_default().push((e["value"].clone(), at));
+        }
+    }
+    (out, n)
+}
+
+/// `[nats] samples = true` against a real JetStream server and a real MQTT broker (mosquitto, publisher
+/// paho-mqtt): a counter published 1, 2, 3, … faster than the 250 ms tick is coalesced in the deltas but
+/// arrives on `twinloom.north.field.samples` as every value, once, in order — through a server outage
+/// (the backlog kept in the journal), a `kill -9` of the connector and a resend of the whole journal
+/// (every raw-samples message a duplicate the stream drops). A late sample (older source time) is in the
+/// raw samples but not in the deltas.
+#[test]
+fn raw_samples_forwarded_every_one_once_through_an_outage_and_a_kill() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let mut cluster = NatsCluster::start(1);
+    let urls = cluster.urls();
+    let dir = TempDir::new("nats-samples");
+    let mqtt_port = free_port();
+    let _broker = twinloom_tests::start_mosquitto(mqtt_port);
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let servers: Vec<String> = urls.iter().map(|s| format!("{s:?}")).collect();
+    let binding = |node: &str, attr: &str, ty: &str| {
+        format!(
+            "\n[[bindings]]\nsource = \"sensors\"\nnode = \"{node}\"\nshop = \"field\"\nprim = \"/Plant/Paint/Oven1\"\nattr = \"{attr}\"\ntype = \"{ty}\"\n"
+        )
+    };
+    let cfg = dir.path().join("plant.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[stage]\ndir = \"stage\"\ntick_ms = 250\n\n[stream]\nlisten = \"{listen}\"\n\n[journal]\nenabled = true\n\n\
+             [nats]\nenabled = true\nservers = [{}]\nsite = \"{SITE}\"\nreplicas = 1\nack_timeout_s = 2\nsamples = true\n\n\
+             [[sources]]\nname = \"sensors\"\nkind = \"mqtt\"\nendpoint = \"mqtt://127.0.0.1:{mqtt_port}\"\n{}{}{}",
+            servers.join(", "),
+            binding("topic=plant/paint/oven1/count", "count", "int"),
+            binding("topic=plant/paint/oven1/state;value=/zone1/temp;time=/ts", "zone1Temp", "double"),
+            binding("topic=plant/paint/oven1/probe", "probe", "int"),
+        ),
+    )
+    .unwrap();
+    let stage = dir.path().join("stage");
+    let log = dir.path().join("service.log");
+    let raw = || metric(listen, r#"twinloom_raw_samples_total{shop="field"}"#);
+    let lag = || metric(listen, "twinloom_nats_forward_lag_records");
+    let port_s = mqtt_port.to_string();
+    // Started (or restarted): publish a probe until one arrives (the subscription lands after the CONNACK),
+    // so that no counter value is published before the connector listens.
+    let listening = |peer: &mut twinloom_tests::LinePeer| {
+        wait_until("the MQTT subscription", 30, || {
+            assert_eq!(peer.cmd("pub plant/paint/oven1/probe 1"), "OK");
+            std::thread::sleep(Duration::from_millis(100));
+            raw() >= 1.0
+        });
+    };
+    let count = |peer: &mut twinloom_tests::LinePeer, values: std::ops::RangeInclusive<u64>| {
+        for i in values {
+            assert_eq!(peer.cmd(&format!("pub plant/paint/oven1/count {i}")), "OK");
+        }
+    };
+
+    // 1. 1..=200 faster than the tick, and a late sample after a live one.
+    let svc = start(&cfg, listen, &log);
+    let mut peer = twinloom_tests::LinePeer::start("mqtt_json.py", &[&port_s]);
+    listening(&mut peer);
+    let base = raw();
+    count(&mut peer, 1..=200);
+    let live = r#"{"ts": "2026-12-07T08:00:01Z", "zone1": {"temp": 181.5}}"#;
+    let late = r#"{"ts": "2026-12-07T08:00:00Z", "zone1": {"temp": 179.0}}"#;
+    assert_eq!(peer.cmd(&format!("pub plant/paint/oven1/state {live}")), "OK");
+    assert_eq!(peer.cmd(&format!("pub plant/paint/oven1/state {late}")), "OK");
+    wait_until("202 raw samples journaled", 30, || raw() >= base + 202.0);
+    wait_until("everything forwarded", 30, || lag() == 0.0);
+    assert!(metric(listen, "twinloom_nats_samples_forwarded_total") >= 1.0);
+
+    // 2. The server down while 201..=400 arrive: kept in the journal, forwarded once it is back.
+    cluster.kill_all();
+    count(&mut peer, 201..=400);
+    wait_until("400 counter samples journaled", 30, || raw() >= base + 402.0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lag() > 0.0, "the backlog waits in the journal");
+    cluster.restart_all();
+    cluster.wait_ready(Duration::from_secs(30));
+    wait_until("the backlog forwarded", 60, || lag() == 0.0);
+
+    // 3. kill -9 and a restart: 401..=500 after it.
+    svc.kill9();
+    let svc = start(&cfg, listen, &log);
+    listening(&mut peer);
+    let base = raw();
+    count(&mut peer, 401..=500);
+    wait_until("100 more raw samples journaled", 30, || raw() >= base + 100.0);
+    wait_until("everything forwarded", 30, || lag() == 0.0);
+    svc.stop();
+
+    // 4. The whole journal sent again: the stream drops every message as a duplicate.
+    let epoch: u64 = std::fs::read_to_string(stage.join("journal/epoch")).unwrap().trim().parse().unwrap();
+    let msgs = read_stream(&urls, STREAM);
+    let (_, records) = raw_samples(&msgs, "field");
+    std::fs::write(stage.join("nats/position"), format!("0 {epoch}\n")).unwrap();
+    let svc = start(&cfg, listen, &log);
+    wait_until("the resend de-duplicated", 60, || {
+        lag() == 0.0 && metric(listen, "twinloom_nats_dedup_hits_total") >= records as f64
+    });
+    svc.stop();
+    drop(peer);
+
+    let msgs = read_stream(&urls, STREAM);
+    let (samples, n) = raw_samples(&msgs, "field");
+    assert_eq!(n, records, "the resend added no message");
+    let counter: Vec<i64> =
+        samples["/Plant/Paint/Oven1.count"].iter().map(|(v, _)| v.as_i64().expect("an int")).collect();
+    assert_eq!(counter, (1..=500).collect::<Vec<i64>>(), "every counter value once, in order");
+    let temps: Vec<(f64, f64)> =
+        samples["/Plant/Paint/Oven1.zone1Temp"].iter().map(|(v, t)| (v.as_f64().unwrap(), *t)).collect();
+    assert_eq!(temps, vec![(181.5, 1796630401000.0), (179.0, 1796630400000.0)], "the late sample too");
+
+    // The deltas coalesced the counter (the newest value per tick) and left the late sample out.
+    let mut delta_counts = Vec::new();
+    let mut delta_temps = Vec::new();
+    for m in msgs.iter().filter(|m| m.subject == format!("twinloom.{SITE}.field.deltas")) {
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        for e in body["edits"].as_array().unwrap() {
+            match e["path"].as_str() {
+                Some("/Plant/Paint/Oven1.count") => delta_counts.push(e["value"].as_i64().unwrap()),
+                Some("/Plant/Paint/Oven1.zone1Temp") => delta_temps.push(e["value"].as_f64().unwrap()),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(delta_temps, vec![181.5]);
+    assert_eq!(delta_counts.last(), Some(&500));
+    assert!(delta_counts.len() < 250, "the ticks coalesced the counter: {} edits for 500 samples", delta_counts.len());
+    eprintln!(
+        "raw samples: {n} messages, 500 counter values each once in order; deltas: {} counter edits",
+        delta_counts.len()
+    );
+}

@@ -12,6 +12,15 @@ pub struct StreamMessage {
     pub partition: Option<String>,
     pub subject: String,
     pub payload: Vec<u8>,
+    /// Every header, as (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+impl StreamMessage {
+    /// The value of the header `name`, if it has one.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
 }
 
 fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
@@ -48,6 +57,11 @@ pub fn read_stream_as(urls: &[String], name: &str, options: async_nats::ConnectO
                     partition: header("Twinloom-Partition"),
                     subject: m.subject.to_string(),
                     payload: m.payload.to_vec(),
+                    headers: m
+                        .headers
+                        .iter()
+                        .flat_map(|(n, vs)| vs.iter().map(move |v| (n.to_string(), v.as_str().to_string())))
+                        .collect(),
                 });
             }
         }
