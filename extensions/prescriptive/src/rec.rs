@@ -90,6 +90,21 @@ impl Effect {
         }
     }
 
+    /// The effect of a deterministic study on `metric`: the change from `baseline` to `value`, no interval, no
+    /// percent, no replications.
+    pub fn exact(metric: &str, unit: &str, baseline: f64, value: f64) -> Self {
+        Effect {
+            metric: metric.into(),
+            unit: unit.into(),
+            baseline: Some(baseline),
+            value,
+            change: value - baseline,
+            ci95: 0.0,
+            percent: None,
+            replications: 0,
+        }
+    }
+
     /// True for a metric where less is better (`kwh_per_car`): a cut is the gain.
     pub fn lower_is_better(&self) -> bool {
         LOWER_IS_BETTER.contains(&self.metric.as_str())
