@@ -24,7 +24,11 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 use twinloom_prescriptive::layer::{write_recommendations, Plant};
 use twinloom_prescriptive::{Domain, Effect, Recommendation, State, Write};
-use twinloom_tests::{free_port, http_get, http_request, run_python, start_demo, wait_until, ChildGuard, TempDir};
+use twinloom_tests::{http_get, http_request, run_python, wait_until, ChildGuard, TempDir};
+
+#[path = "common/recommend.rs"]
+mod recommend;
+use recommend::{demo, local_addr};
 
 const REC: &str = "paint-setpoint-zone01";
 const PLANNING: &str = "assembly-operator-a10-alignment";
@@ -328,15 +332,8 @@ print(a.Get() if a else "none")
 #[test]
 fn an_approved_recommendation_is_applied_through_write_back() {
     let dir = TempDir::new("recommend-apply");
-    let demo_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let demo_stage = dir.path().join("demo");
-    let _demo = start_demo(
-        env!("CARGO_BIN_EXE_twinloom"),
-        demo_addr,
-        &demo_stage,
-        &["--seconds", "600"],
-        Some(&dir.path().join("demo.log")),
-    );
+    let (_demo, _) = demo(&demo_stage, "600", &dir.path().join("demo.log"));
     let (endpoint, ns) = demo_simulator(&demo_stage);
     let node = format!("ns={ns};s=Plant/Paint/Oven/Zone01/Setpoint");
     let current = read_with_asyncua(&endpoint, &node);
@@ -347,7 +344,7 @@ fn an_approved_recommendation_is_applied_through_write_back() {
     let stage = dir.path().join("stage");
     std::fs::create_dir_all(&stage).unwrap();
     write_layer(&stage, current, value, zone2);
-    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let listen = local_addr();
     let config = dir.path().join("twinloom.toml");
 
     // Level 3 (predictive): apply is refused by the capability level and nothing changes.

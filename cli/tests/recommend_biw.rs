@@ -10,27 +10,15 @@
 //! - the siblings are portable (no Twinloom plugin needed), the results layer read with usd-core holds
 //!   every recommendation, and the plant's files stay byte-identical.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Instant;
 
 use serde_json::Value;
-use twinloom_plant_layout::{write_layout_variant, Variant};
+use twinloom_plant_layout::Variant;
 use twinloom_tests::{assert_portable_stage, run_python, TempDir};
 
-fn twinloom(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twinloom")).args(args).current_dir(dir).output().expect("start twinloom")
-}
-
-fn json_out(out: &Output, code: i32) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(code), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
+#[path = "common/recommend.rs"]
+mod recommend;
+use recommend::{f, json_out, json_out_code, sample_stage, twinloom, Unchanged};
 
 /// The number right after `before` in `text`.
 fn number_after(text: &str, before: &str) -> f64 {
@@ -62,18 +50,13 @@ fn involves(e: &Value, robot: &str) -> bool {
 fn biw_fixes_are_re_run_studies_that_analyze_reproduces() {
     let tmp = TempDir::new("recommend-biw-fixes");
     let dir = tmp.path();
-    write_layout_variant(&dir.join("layout.usda"), Variant::New).unwrap();
-    std::fs::write(
-        dir.join("plant.usda"),
-        "#usda 1.0\n(\n    defaultPrim = \"Plant\"\n    metersPerUnit = 1\n    upAxis = \"Z\"\n    subLayers = [@./layout.usda@]\n)\n",
-    )
-    .unwrap();
-    let before: Vec<Vec<u8>> =
-        ["plant.usda", "layout.usda"].iter().map(|n| std::fs::read(dir.join(n)).unwrap()).collect();
+    sample_stage(dir, Variant::New, None);
+    let before = Unchanged::read(dir, &["plant.usda", "layout.usda"]);
     let t0 = Instant::now();
-    let r = json_out(&twinloom(dir, &["recommend", "--stage", ".", "--domain", "biw", "--json"]), 0);
+    let r = json_out(&twinloom(dir, &["recommend", "--stage", ".", "--domain", "biw", "--json"]));
     let seconds = t0.elapsed().as_secs_f64();
-    let study = json_out(&twinloom(dir, &["analyze", "biw", "--stage", "plant.usda", "--json", "--gpu", "off"]), 1);
+    let study =
+        json_out_code(&twinloom(dir, &["analyze", "biw", "--stage", "plant.usda", "--json", "--gpu", "off"]), 1);
     let recs = r["recommendations"].as_array().unwrap();
     let is_clash_rec = |x: &&Value| x["effect"]["metric"] == "clearance_mm";
 
@@ -218,9 +201,7 @@ fn biw_fixes_are_re_run_studies_that_analyze_reproduces() {
     for s in &portable {
         assert_portable_stage(&dir.join(s));
     }
-    for (n, b) in ["plant.usda", "layout.usda"].iter().zip(&before) {
-        assert_eq!(&std::fs::read(dir.join(n)).unwrap(), b, "{n} changed");
-    }
+    before.check();
 
     // The results layer, read with usd-core: every recommendation, the clash fixes with their metric.
     let read = run_python(
@@ -255,7 +236,7 @@ print(json.dumps({p.GetAttribute("twinloom:rec:id").Get(): [p.GetAttribute("twin
         let explanation = x["explanation"].as_str().unwrap();
         let station = explanation.split(" at ").nth(1).and_then(|t| t.split(' ').next()).unwrap();
         let question = format!("Any collisions at {station}?");
-        let ask = json_out(&twinloom(dir, &["ask", &question, "--stage", ".", "--json"]), 0);
+        let ask = json_out(&twinloom(dir, &["ask", &question, "--stage", ".", "--json"]));
         let text = ask["text"].as_str().unwrap();
         let sources = ask["sources"].to_string();
         assert!(sources.contains("recommendations.usda"), "{sources}");

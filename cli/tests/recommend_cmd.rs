@@ -9,25 +9,14 @@
 //! - bad input (one replication, a tasks file that does not parse) is a clear message, never a number.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-use twinloom_plant_layout::{write_layout_variant, Variant};
+use twinloom_plant_layout::Variant;
 use twinloom_tests::{assert_portable_stage, run_python, workspace_root, TempDir};
 
-fn twinloom(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twinloom")).args(args).current_dir(dir).output().expect("start twinloom")
-}
-
-fn json_out(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
+#[path = "common/recommend.rs"]
+mod recommend;
+use recommend::{f, json_out, sample_stage, twinloom, Unchanged};
 
 #[test]
 fn model_recommendations_rest_on_the_flow_simulation() {
@@ -91,7 +80,6 @@ fn flow_default_mean(root: &Path, model: &str) -> Value {
 
 /// The sample layout with measured cycle times on the assembly line (Station05 the slowest) in a layer above it.
 fn stage(dir: &Path) {
-    write_layout_variant(&dir.join("layout.usda"), Variant::Current).unwrap();
     let mut live = String::from("#usda 1.0\n\nover \"Plant\"\n{\n over \"Assembly\"\n {\n  over \"Line\"\n  {\n");
     for i in 1..=12 {
         let t = if i == 5 { 64.0 } else { 50.0 + (i % 4) as f64 };
@@ -100,12 +88,7 @@ fn stage(dir: &Path) {
         ));
     }
     live.push_str("  }\n }\n}\n");
-    std::fs::write(dir.join("live.usda"), live).unwrap();
-    std::fs::write(
-        dir.join("plant.usda"),
-        "#usda 1.0\n(\n    defaultPrim = \"Plant\"\n    metersPerUnit = 1\n    upAxis = \"Z\"\n    subLayers = [@./live.usda@, @./layout.usda@]\n)\n",
-    )
-    .unwrap();
+    sample_stage(dir, Variant::Current, Some(&live));
 }
 
 #[test]
@@ -113,8 +96,7 @@ fn stage_siblings_reproduce_their_effect_and_the_plant_is_untouched() {
     let tmp = TempDir::new("recommend-stage");
     let dir = tmp.path();
     stage(dir);
-    let before: Vec<Vec<u8>> =
-        ["plant.usda", "live.usda", "layout.usda"].iter().map(|f| std::fs::read(dir.join(f)).unwrap()).collect();
+    let before = Unchanged::read(dir, &["plant.usda", "live.usda", "layout.usda"]);
     let tasks = workspace_root().join("samples/models/assembly_line_tasks.alb");
     let r = json_out(&twinloom(
         dir,
@@ -161,9 +143,7 @@ fn stage_siblings_reproduce_their_effect_and_the_plant_is_untouched() {
         let tp = f(&flow["lines"][0]["summary"]["throughput_per_h"]["mean"]);
         assert!((tp - f(&x["effect"]["value"])).abs() < 1e-9, "{sibling}: flow {tp}, recommendation {}", x["effect"]);
     }
-    for (f, b) in ["plant.usda", "live.usda", "layout.usda"].iter().zip(&before) {
-        assert_eq!(&std::fs::read(dir.join(f)).unwrap(), b, "{f} changed");
-    }
+    before.check();
     // The results layer, read with usd-core through a root that sublayers it over the operator's sibling
     // (which sublayers the plant): one portability check covers both kinds of layer.
     let sibling = op["sibling"].as_str().unwrap();
@@ -242,12 +222,7 @@ fn shift_of(text: &str) -> [f64; 3] {
 fn biw_recommendations_are_the_studys_fixes() {
     let tmp = TempDir::new("recommend-biw");
     let dir = tmp.path();
-    write_layout_variant(&dir.join("layout.usda"), Variant::New).unwrap();
-    std::fs::write(
-        dir.join("plant.usda"),
-        "#usda 1.0\n(\n    defaultPrim = \"Plant\"\n    metersPerUnit = 1\n    upAxis = \"Z\"\n    subLayers = [@./layout.usda@]\n)\n",
-    )
-    .unwrap();
+    sample_stage(dir, Variant::New, None);
     let r = json_out(&twinloom(dir, &["recommend", "--stage", ".", "--domain", "biw", "--json"]));
     // `analyze biw` exits 1 when it finds clashes or unreachable points; its JSON is the same.
     let out = twinloom(dir, &["analyze", "biw", "--stage", "plant.usda", "--json"]);

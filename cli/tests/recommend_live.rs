@@ -5,10 +5,12 @@
 //! back with Pixar's usd-core); a second approval is 409, an unknown id 404, a state an operator may not
 //! set 400; a new `twinloom recommend` run announces the ids it no longer lists as `superseded`.
 
-use std::net::SocketAddr;
-
 use serde_json::Value;
-use twinloom_tests::{free_port, run_python, start_demo, wait_until, TempDir};
+use twinloom_tests::{run_python, wait_until, TempDir};
+
+#[path = "common/recommend.rs"]
+mod recommend;
+use recommend::demo;
 
 /// Follows the stream, runs `twinloom recommend` (argv 3..) and checks the messages and the HTTP answers;
 /// prints what it saw as JSON.
@@ -67,10 +69,8 @@ print(json.dumps({"first": first, "listed": listed, "approved": approved, "after
 #[test]
 fn recommendations_reach_live_clients_and_operators_move_their_state() {
     let dir = TempDir::new("recommend-live");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let stage = dir.path().join("stage");
-    let log = dir.path().join("demo.log");
-    let _demo = start_demo(env!("CARGO_BIN_EXE_twinloom"), addr, &stage, &["--seconds", "120"], Some(&log));
+    let (_demo, addr) = demo(&stage, "120", &dir.path().join("demo.log"));
     wait_until("the demo's live layers saved", 60, || {
         ["biw", "paint", "assembly"].iter().all(|s| stage.join(format!("live/{s}.usdc")).exists())
     });

@@ -11,25 +11,14 @@
 //!   saturated line says why no takt change is proposed.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-use twinloom_plant_layout::{write_layout_variant, Variant};
+use twinloom_plant_layout::Variant;
 use twinloom_tests::{assert_portable_stage, run_python, workspace_root, TempDir};
 
-fn twinloom(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twinloom")).args(args).current_dir(dir).output().expect("start twinloom")
-}
-
-fn json_out(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
+#[path = "common/recommend.rs"]
+mod recommend;
+use recommend::{f, json_out, sample_stage, twinloom, Unchanged};
 
 /// The candidate of recommendation `id` in the paint search.
 fn candidate<'a>(r: &'a Value, id: &Value) -> &'a Value {
@@ -136,19 +125,14 @@ fn paint_recommendations_are_the_paint_models_numbers_inside_the_cure_window() {
 
 /// The sample layout with the oven conveyor's measured speed (0.08 m/s = 4.8 m/min) in a layer above it.
 fn stage(dir: &Path) {
-    write_layout_variant(&dir.join("layout.usda"), Variant::Current).unwrap();
-    std::fs::write(
-        dir.join("live.usda"),
-        "#usda 1.0\n\nover \"Plant\"\n{\n over \"Paint\"\n {\n  over \"Conveyors\"\n  {\n   over \"Oven\"\n   {\n    \
-         double twinloom:speed = 0.08\n   }\n  }\n }\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("plant.usda"),
-        "#usda 1.0\n(\n    defaultPrim = \"Plant\"\n    metersPerUnit = 1\n    upAxis = \"Z\"\n    \
-         subLayers = [@./live.usda@, @./layout.usda@]\n)\n",
-    )
-    .unwrap();
+    sample_stage(
+        dir,
+        Variant::Current,
+        Some(
+            "#usda 1.0\n\nover \"Plant\"\n{\n over \"Paint\"\n {\n  over \"Conveyors\"\n  {\n   over \"Oven\"\n   {\n    \
+             double twinloom:speed = 0.08\n   }\n  }\n }\n}\n",
+        ),
+    );
 }
 
 #[test]
@@ -156,8 +140,7 @@ fn paint_siblings_on_a_stage_hold_the_new_setpoints_and_are_portable() {
     let tmp = TempDir::new("recommend-paint-stage");
     let dir = tmp.path();
     stage(dir);
-    let files = ["plant.usda", "live.usda", "layout.usda"];
-    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(dir.join(f)).unwrap()).collect();
+    let before = Unchanged::read(dir, &["plant.usda", "live.usda", "layout.usda"]);
     let r = json_out(&twinloom(dir, &["recommend", "--stage", ".", "--domain", "paint", "--json"]));
     let notes: Vec<&str> = r["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(notes.iter().any(|n| n.contains("paint_shop.toml (built in)")), "{notes:?}");
@@ -202,9 +185,7 @@ print(json.dumps({"zones": zones, "speed": speed, "default": st.GetDefaultPrim()
         assert!(writes.iter().all(|w| w["attribute"] != "twinloom:speed"), "the speed is measured, not a setpoint");
         assert_portable_stage(&sibling);
     }
-    for (f, b) in files.iter().zip(&before) {
-        assert_eq!(&std::fs::read(dir.join(f)).unwrap(), b, "{f} changed");
-    }
+    before.check();
     let layer = r["results_layer"].as_str().unwrap();
     let read = run_python(
         r#"
