@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use twinloom_simulator::{SimConfig, Simulator, SimulatorHandle};
 use twinloom_tests::jetstream::{read_stream, stream_leader};
 use twinloom_tests::nats::{aggregated_equals_site, NatsCluster};
-use twinloom_tests::{assert_portable_stage, free_port, http_get, wait_until, ChildService, TempDir};
+use twinloom_tests::{assert_portable_stage, free_port, http_get, try_metric, wait_until, ChildService, TempDir};
 
 const CHILD_ENV: &str = "TWINLOOM_AGGREGATE_CHILD";
 
@@ -344,11 +344,6 @@ fn deltas_larger_than_max_payload_travel_in_parts() {
     eprintln!("{} deltas in {} parts; {n} values equal at /Enterprise/North", by_delta.len(), parts.len());
 }
 
-/// A value of the aggregator's /metrics, or `None` while it does not answer (it is binding again).
-fn metric_if_up(listen: SocketAddr, name: &str) -> Option<f64> {
-    std::panic::catch_unwind(|| twinloom_tests::metric(listen, name)).ok()
-}
-
 /// A site whose connector restarts with more signals (the Assembly tree added to its BIW tree) publishes
 /// a new description; the running aggregator (`rescan_s`) binds its stage again on the same address, and
 /// after draining holds every value of the site, the new attributes included.
@@ -408,9 +403,10 @@ fn a_site_that_adds_signals_is_bound_again() {
     let north = start(&cfg_n, ln, &log("north"));
     let bound_site = north.metric("twinloom_signals_bound");
     assert!(bound_site > bound_before, "the site binds more now: {bound_site} > {bound_before}");
+    // `try_metric`: `None` while the aggregator does not answer (it is binding again).
     wait_until("the aggregator bound again", 90, || {
-        metric_if_up(la, "twinloom_aggregate_rebinds_total").is_some_and(|n| n >= 1.0)
-            && metric_if_up(la, "twinloom_signals_bound").is_some_and(|n| n == bound_site)
+        try_metric(la, "twinloom_aggregate_rebinds_total").is_some_and(|n| n >= 1.0)
+            && try_metric(la, "twinloom_signals_bound").is_some_and(|n| n == bound_site)
     });
     assert!(agg.log_text().contains("site north's description changed"), "{}", agg.log_text());
     // Every metric docs/nats.md lists for the aggregator is on its page.

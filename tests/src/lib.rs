@@ -181,8 +181,20 @@ pub fn http_request(
     bearer: Option<&str>,
     json_body: Option<&str>,
 ) -> (u16, String) {
+    try_http_request(addr, method, path, bearer, json_body).unwrap_or_else(|(step, e)| panic!("{step}: {e:?}"))
+}
+
+/// [`http_request`] without panicking: the step that failed (`connect`, `send request`, `read response`)
+/// and its error.
+fn try_http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json_body: Option<&str>,
+) -> Result<(u16, String), (&'static str, std::io::Error)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| ("connect", e))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = bearer {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -191,18 +203,31 @@ pub fn http_request(
     if json_body.is_some() {
         head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }
-    write!(s, "{head}\r\n{body}").expect("send request");
+    write!(s, "{head}\r\n{body}").map_err(|e| ("send request", e))?;
     let mut text = String::new();
-    s.read_to_string(&mut text).expect("read response");
+    s.read_to_string(&mut text).map_err(|e| ("read response", e))?;
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// One sample's value from a Prometheus `/metrics` page (`name` includes any labels); NaN when absent.
+/// Panics when the page cannot be fetched.
 pub fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
     let (_, body) = http_get(addr, "/metrics");
-    body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(f64::NAN)
+    sample(&body, name).unwrap_or(f64::NAN)
+}
+
+/// [`metric`] without panicking: `None` when the page cannot be fetched (nothing listens there, say while
+/// the service binds again) or the sample is absent.
+pub fn try_metric(listen: std::net::SocketAddr, name: &str) -> Option<f64> {
+    let (_, body) = try_http_request(listen, "GET", "/metrics", None, None).ok()?;
+    sample(&body, name)
+}
+
+/// The value of sample `name` on the Prometheus page `body`.
+fn sample(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Checks that `stage` renders the same with and without Twinloom's schema plugin
