@@ -97,9 +97,7 @@ pub enum AggregateError {
     Client(String),
     #[error("aggregate: no site could be described within {wait_s} s: {detail}")]
     NoSites { wait_s: f64, detail: String },
-    #[error(
-        "aggregate: site {site}: {error}; give each aggregator its own `durable` (docs/nats.md, \"Sharing the work\")"
-    )]
+    #[error("aggregate: site {site}: {error}")]
     Lease { site: String, error: crate::lease::LeaseError },
 }
 

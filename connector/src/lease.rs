@@ -37,7 +37,8 @@ pub enum LeaseError {
     /// Another aggregator holds the key: it uses the same durable on this site stream.
     #[error(
         "the lease {key} is held by {holder} (refreshed {age_s:.1} s ago): another aggregator uses the same \
-         durable consumer on this site stream"
+         durable consumer on this site stream; give each aggregator its own `durable` (docs/nats.md, \"Sharing \
+         the work\")"
     )]
     Held {
         /// The bucket's key, `<durable>.<site>`.
@@ -268,8 +269,17 @@ fn lease_key(durable: &str, site: &str) -> String {
     format!("{}.{}", part(durable), part(site))
 }
 
+/// A request's failure. A request the server refuses for lack of permission gets no answer, so the client
+/// sees a timeout: that message says where to look.
 fn client(e: impl std::fmt::Display) -> LeaseError {
-    LeaseError::Client(e.to_string())
+    let m = e.to_string();
+    if m.contains("timed out") {
+        return LeaseError::Client(format!(
+            "{m} (no answer: the cluster is unreachable, or this user may not publish to $KV.{BUCKET}.> and \
+             $JS.API.> (docs/deploy.md, per-site permissions))"
+        ));
+    }
+    LeaseError::Client(m)
 }
 
 #[cfg(test)]

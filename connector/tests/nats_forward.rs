@@ -122,7 +122,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 names = [f.name for f in text_string_to_metric_families(open(sys.argv[1]).read())]
 assert len(names) == len(set(names)), f"families split: {names}"
-want = ["twinloom_nats_forwarded", "twinloom_nats_dedup_hits", "twinloom_nats_errors", "twinloom_nats_lost_records",
+want = ["twinloom_nats_forwarded", "twinloom_nats_samples_forwarded", "twinloom_nats_dedup_hits", "twinloom_nats_errors", "twinloom_nats_lost_records",
         "twinloom_nats_forward_lag_records", "twinloom_nats_backlog_seconds", "twinloom_nats_connected"]
 missing = [w for w in want if w not in names]
 assert not missing, f"missing: {missing}"
@@ -246,7 +246,13 @@ fn the_documented_site_permissions_and_credentials() {
     let conf = &doc[doc.find("```conf\n").expect("the nats-server block")..];
     let conf = &conf[..conf[3..].find("```").expect("its end") + 3];
     let auth = &conf[conf.find("authorization {").expect("the authorization block")..];
-    let cluster = NatsCluster::start_with(1, auth);
+    // One user more than the page prints: an aggregator without the lease bucket's subjects.
+    let auth = auth.replacen(
+        "users: [",
+        "users: [\n    { user: aggregator-without-kv, password: \"x\", permissions: { publish: [\"$JS.API.>\", \"$JS.ACK.>\"], subscribe: [\"_INBOX.>\"] } }",
+        1,
+    );
+    let cluster = NatsCluster::start_with(1, &auth);
     let urls = cluster.urls();
     let dir = TempDir::new("nats-auth");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -299,6 +305,19 @@ fn the_documented_site_permissions_and_credentials() {
         ),
     )
     .unwrap();
+    // Without `$KV.TWINLOOM_AGGREGATORS.>` it cannot take its lease and does not start, saying why.
+    let without = std::fs::read_to_string(&cfg_a).unwrap().replace(
+        "user = \"aggregator\"\npassword = \"change-me-too\"",
+        "user = \"aggregator-without-kv\"\npassword = \"x\"",
+    );
+    let cfg_n = dir.path().join("aggregate-without-kv.toml");
+    std::fs::write(&cfg_n, without).unwrap();
+    let refused = match twinloom_connector::spawn(rt.handle(), twinloom_connector::Config::load(&cfg_n).unwrap()) {
+        Ok(_) => panic!("an aggregator without the lease bucket's permissions started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("lease") && refused.contains("$KV.TWINLOOM_AGGREGATORS.>"), "{refused}");
+    eprintln!("aggregator without the lease permissions: {refused}");
     let agg = twinloom_connector::spawn(rt.handle(), twinloom_connector::Config::load(&cfg_a).unwrap())
         .expect("the aggregator starts with the documented permissions");
     wait_until("the aggregator consuming with the documented permissions", 30, || {
