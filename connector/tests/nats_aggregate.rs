@@ -397,6 +397,22 @@ fn a_site_that_adds_signals_is_bound_again() {
         "{refused}"
     );
 
+    // With its own durable the same configuration runs next to the first (a hot standby; two aggregators
+    // share work the same way by serving different sites): it builds the whole site too (checked below).
+    let lc = listen();
+    let cfg_c = dir.path().join("aggregate-standby.toml");
+    std::fs::write(
+        &cfg_c,
+        std::fs::read_to_string(&cfg_a)
+            .unwrap()
+            .replace("dir = \"enterprise\"", "dir = \"standby\"")
+            .replace("durable = \"enterprise\"", "durable = \"standby\"")
+            .replace(&la.to_string(), &lc.to_string()),
+    )
+    .unwrap();
+    let standby = start(&cfg_c, lc, &log("standby"));
+    wait_until("the standby consuming", 60, || standby.metric("twinloom_aggregate_edits_total") >= 100.0);
+
     // The connector comes back with the Assembly tree too.
     north.stop();
     std::fs::write(&cfg_n, &both).unwrap();
@@ -424,13 +440,23 @@ fn a_site_that_adds_signals_is_bound_again() {
         assert!(page.lines().any(|l| l.starts_with(name)), "{name} is documented but not on /metrics:\n{page}");
     }
 
+    wait_until("the standby bound again", 90, || {
+        try_metric(lc, "twinloom_signals_bound").is_some_and(|n| n == bound_site)
+    });
+
     drop(sim);
     drain(&[&north], &agg);
+    drain(&[&north], &standby);
     north.stop();
     agg.stop();
-    let enterprise = dir.path().join("enterprise/plant.usda");
-    let n = aggregated_equals_site(&dir.path().join("north/live"), "/Enterprise/North", &enterprise);
-    assert!(n as f64 >= bound_site * 0.9, "{n} values equal of {bound_site} bound");
-    assert_portable_stage(&enterprise);
-    eprintln!("rebound from {bound_before} to {bound_site} signals; {n} values equal at /Enterprise/North");
+    standby.stop();
+    for stage in ["enterprise", "standby"] {
+        let root = dir.path().join(stage).join("plant.usda");
+        let n = aggregated_equals_site(&dir.path().join("north/live"), "/Enterprise/North", &root);
+        assert!(n as f64 >= bound_site * 0.9, "{stage}: {n} values equal of {bound_site} bound");
+        assert_portable_stage(&root);
+        eprintln!(
+            "{stage}: rebound from {bound_before} to {bound_site} signals; {n} values equal at /Enterprise/North"
+        );
+    }
 }
