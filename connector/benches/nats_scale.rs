@@ -24,6 +24,9 @@
 //! `.venv/bin/nats-server` (ci/nats-env) or `TWINLOOM_NATS_SERVER`. `TWINLOOM_BENCH_SECONDS` sets the
 //! throughput window (default 30), `TWINLOOM_BENCH_HZ` the simulators' tick rate in the throughput run,
 //! `TWINLOOM_BENCH_MAX_PAYLOAD` the servers' `max_payload` (default 8MB: see docs/deploy.md "Scale").
+//! `TWINLOOM_BENCH_RAW_SAMPLES=1` turns on `[nats] samples` in the connectors (every sample also on the
+//! `samples` subject) and adds `nats_raw_samples_per_s`: raw samples journaled per second in the window,
+//! with the raw-samples messages in the streams (each id once) after the drain.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -53,6 +56,11 @@ fn emit(name: &str, value: f64, unit: &str, extra: &str) {
 
 fn env_num(name: &str, default: f64) -> f64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether the connectors forward raw samples too (`TWINLOOM_BENCH_RAW_SAMPLES=1`).
+fn raw_samples_on() -> bool {
+    env_num("TWINLOOM_BENCH_RAW_SAMPLES", 0.0) != 0.0
 }
 
 /// The service (connector or aggregator) when this binary runs as a child: until its stdin closes.
@@ -197,9 +205,10 @@ fn connector_config(dir: &Path, site: &str, sim: &SimulatorHandle, listen: Socke
     let mut text = format!(
         "[stage]\ndir = \"{site}\"\ntick_ms = 50\nsave_interval_s = 10\n\n\
          [stream]\nlisten = \"{listen}\"\nring_mib = 16\n\n[journal]\nenabled = true\n\n\
-         [nats]\nenabled = true\nservers = [{}]\nsite = \"{site}\"\nreplicas = 3\n\n\
+         [nats]\nenabled = true\nservers = [{}]\nsite = \"{site}\"\nreplicas = 3\nsamples = {}\n\n\
          [[sources]]\nname = \"sim\"\nkind = \"opcua\"\nendpoint = \"{}\"\npublishing_interval_ms = 10\nqueue_size = 4\n",
         servers(urls),
+        raw_samples_on(),
         sim.endpoint_url()
     );
     for (area, shop) in
@@ -302,6 +311,12 @@ struct Outcome {
     ingest_per_s: f64,
     connector_edits_per_s: f64,
     forwarded_per_s: f64,
+    /// Raw samples the connectors journaled per second (`[nats] samples`; 0 when off).
+    raw_per_s: f64,
+    /// Raw-samples messages in the streams after the drain, ids seen more than once, raw samples dropped.
+    raw_messages: u64,
+    raw_duplicate_ids: u64,
+    raw_dropped: f64,
     aggregate_edits_per_s: f64,
     aggregate_messages_per_s: f64,
     /// Edits/s while the aggregator worked off the backlog of its start (its capacity).
@@ -416,6 +431,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
             c("twinloom_nats_forwarded_total"),
             agg.sum("twinloom_aggregate_edits_total"),
             agg.sum("twinloom_aggregate_messages_total"),
+            c("twinloom_raw_samples_total"),
         )
     };
     recording.store(true, Relaxed);
@@ -478,6 +494,7 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
     let aggregate_messages = agg.sum("twinloom_aggregate_messages_total");
     let redeliveries = agg.sum("twinloom_aggregate_redeliveries_total");
     let redelivered_edits = agg.sum("twinloom_aggregate_redelivered_edits_total");
+    let raw_dropped: f64 = connectors.iter().map(|c| c.sum("twinloom_raw_samples_dropped_total")).sum();
     stop.store(true, Relaxed);
     let _ = rt.block_on(cl);
     let seen = std::mem::take(&mut *seen.lock().expect("client stats"));
@@ -488,13 +505,17 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
 
     // Every delta id once per stream, 1..=last of the connector's epoch.
     let (mut ids, mut duplicate_ids, mut missing_ids) = (0u64, 0u64, 0u64);
+    let (mut raw_messages, mut raw_duplicate_ids) = (0u64, 0u64);
     for site in &sites {
-        let mut d: Vec<String> =
-            twinloom_tests::jetstream::read_stream(&urls, &format!("TWINLOOM_{}", site.to_uppercase()))
-                .into_iter()
-                .filter(|m| m.subject.ends_with(".deltas"))
-                .map(|m| m.id)
-                .collect();
+        let msgs = twinloom_tests::jetstream::read_stream(&urls, &format!("TWINLOOM_{}", site.to_uppercase()));
+        let mut raw: Vec<&str> =
+            msgs.iter().filter(|m| m.subject.ends_with(".samples")).map(|m| m.id.as_str()).collect();
+        let n = raw.len();
+        raw_messages += n as u64;
+        raw.sort_unstable();
+        raw.dedup();
+        raw_duplicate_ids += (n - raw.len()) as u64;
+        let mut d: Vec<String> = msgs.into_iter().filter(|m| m.subject.ends_with(".deltas")).map(|m| m.id).collect();
         let n = d.len();
         d.sort_unstable();
         d.dedup();
@@ -529,6 +550,10 @@ fn run(signals: usize, update_hz: f64, seconds: f64, tag: &str) -> Outcome {
         ingest_per_s: (r1.1 - r0.1) / window_s,
         connector_edits_per_s: (r1.2 - r0.2) / window_s,
         forwarded_per_s: (r1.3 - r0.3) / window_s,
+        raw_per_s: (r1.6 - r0.6) / window_s,
+        raw_messages,
+        raw_duplicate_ids,
+        raw_dropped,
         aggregate_edits_per_s: (r1.4 - r0.4) / window_s,
         aggregate_messages_per_s: (r1.5 - r0.5) / window_s,
         catchup_edits_per_s,
@@ -622,6 +647,13 @@ fn main() {
         let through = (o.aggregate_edits_per_s / o.connector_edits_per_s).min(1.0);
         if wants("nats_samples_per_s") {
             emit("nats_samples_per_s", o.ingest_per_s * through, "samples/s", &ctx);
+            if raw_samples_on() {
+                let raw_ctx = format!(
+                    r#","signals":{},"raw_messages_in_streams":{},"raw_duplicate_ids":{},"raw_dropped":{},"forward_lag_records":{}"#,
+                    o.signals, o.raw_messages, o.raw_duplicate_ids, o.raw_dropped, o.forward_lag
+                );
+                emit("nats_raw_samples_per_s", o.raw_per_s, "samples/s", &raw_ctx);
+            }
             emit(
                 "nats_aggregate_edits_per_s",
                 o.aggregate_edits_per_s,
