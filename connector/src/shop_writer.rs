@@ -215,6 +215,29 @@ fn release_tick_buffer<T>(v: &mut Vec<T>) {
     }
 }
 
+/// Journals samples set aside from a tick (`values`, emptied) as one record of `kind` that no client sees
+/// (see [`Hub::journal_record`]): `Ok(n)` when the journal keeps them, `Err(n)` when they are lost.
+fn journal_aside(
+    hub: &Hub,
+    cfg: &ShopWriterConfig,
+    attrs: &ShopAttrs,
+    kind: u64,
+    values: &mut Vec<Pending>,
+) -> Result<u64, u64> {
+    if values.is_empty() {
+        return Ok(0);
+    }
+    let n = values.len() as u64;
+    let edits = TickEdits { pending: values, attrs };
+    let kept = hub.journal_record(kind, &cfg.name, &cfg.layer_rel, epoch_ms(SystemTime::now()), &edits);
+    release_tick_buffer(values);
+    if kept {
+        Ok(n)
+    } else {
+        Err(n)
+    }
+}
+
 impl Writer {
     /// The tick loop, leading-edge: values that arrive when the last delta is at least one tick old are
     /// written at once (on [`Command::Wake`]); values that arrive sooner coalesce until one tick after it.
@@ -310,21 +333,16 @@ impl Writer {
     /// Journals the tick's late and historical samples for history (never the live layer or the stream);
     /// without a journal they are lost and counted. `full_drops`: those the twin state had no room for.
     fn journal_late(&mut self, full_drops: u64) {
-        let mut dropped = full_drops;
-        if !self.late.is_empty() {
-            let edits = TickEdits { pending: &self.late, attrs: &self.attrs };
-            let n = self.late.len() as u64;
-            let now_ms = epoch_ms(SystemTime::now());
-            if self.hub.journal_record(journal::HISTORY_ONLY, &self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
+        match journal_aside(&self.hub, &self.cfg, &self.attrs, journal::HISTORY_ONLY, &mut self.late) {
+            Ok(n) => {
                 self.metrics.late_samples.fetch_add(n, Relaxed);
-            } else {
+            }
+            Err(n) => {
                 self.late_lost += n;
                 tracing::warn!(shop = %self.cfg.name, samples = n, "late or historical samples lost: history needs the journal ([journal] enabled)");
             }
-            release_tick_buffer(&mut self.late);
         }
-        dropped += self.late_lost;
-        self.metrics.late_dropped.store(dropped, Relaxed);
+        self.metrics.late_dropped.store(full_drops + self.late_lost, Relaxed);
     }
 
     /// Journals the samples the tick took, uncoalesced and in arrival order, as one raw-samples record for
@@ -332,17 +350,14 @@ impl Writer {
     /// newest value the delta carries, and the late ones). `full_drops`: those the twin state had no room
     /// for.
     fn journal_raw(&mut self, full_drops: u64) {
-        if !self.raw.is_empty() {
-            let edits = TickEdits { pending: &self.raw, attrs: &self.attrs };
-            let n = self.raw.len() as u64;
-            let now_ms = epoch_ms(SystemTime::now());
-            if self.hub.journal_record(journal::RAW_SAMPLES, &self.cfg.name, &self.cfg.layer_rel, now_ms, &edits) {
+        match journal_aside(&self.hub, &self.cfg, &self.attrs, journal::RAW_SAMPLES, &mut self.raw) {
+            Ok(n) => {
                 self.metrics.raw_samples.fetch_add(n, Relaxed);
-            } else {
+            }
+            Err(n) => {
                 self.raw_lost += n;
                 tracing::warn!(shop = %self.cfg.name, samples = n, "raw samples not journaled: the NATS samples subject misses them");
             }
-            release_tick_buffer(&mut self.raw);
         }
         self.metrics.raw_dropped.store(full_drops + self.raw_lost, Relaxed);
     }
